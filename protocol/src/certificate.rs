@@ -1,0 +1,148 @@
+//! Quorum certificates: a proposal plus YES ballots from at least `q` distinct members.
+//!
+//! A certificate is checked offline against a roster: the proposal's swarm, roster digest,
+//! proposer and signature; then each ballot's proposal id, vote, membership and signature;
+//! ballots strictly ascending by voter (so no voter counts twice); and the count.
+
+use serde::{Deserialize, Serialize};
+
+use crate::crypto::Verified;
+use crate::ids::{ProposalId, VoterId};
+use crate::message::{SignedBallot, SignedProposal, VerifyError, Vote};
+use crate::roster::Roster;
+
+/// Why a certificate does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertificateError {
+    /// The proposal does not verify against the roster.
+    #[error("proposal: {0}")]
+    Proposal(VerifyError),
+    /// A ballot is for another proposal.
+    #[error("ballot #{index}: for proposal {found}, the certificate is for {expected}")]
+    WrongProposal {
+        /// 0-based position.
+        index: usize,
+        /// The certificate's proposal.
+        expected: ProposalId,
+        /// The ballot's proposal.
+        found: ProposalId,
+    },
+    /// A ballot votes NO.
+    #[error("ballot #{index}: voter {voter} voted no")]
+    NotYes {
+        /// 0-based position.
+        index: usize,
+        /// Its voter.
+        voter: VoterId,
+    },
+    /// A voter appears twice.
+    #[error("ballot #{index}: voter {voter} appears more than once")]
+    DuplicateVoter {
+        /// 0-based position of the repeat.
+        index: usize,
+        /// The voter.
+        voter: VoterId,
+    },
+    /// Ballots are not in ascending voter order.
+    #[error("ballot #{index}: ballots must be sorted by voter")]
+    Unsorted {
+        /// 0-based position.
+        index: usize,
+    },
+    /// A ballot does not verify.
+    #[error("ballot #{index}: {source}")]
+    Ballot {
+        /// 0-based position.
+        index: usize,
+        /// Why.
+        source: VerifyError,
+    },
+    /// Too few YES ballots.
+    #[error("{have} valid YES ballots, {need} are required")]
+    Insufficient {
+        /// Ballots present.
+        have: usize,
+        /// `q`.
+        need: u32,
+    },
+}
+
+/// Proof that a proposal was approved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Certificate {
+    proposal: SignedProposal,
+    ballots: Vec<SignedBallot>,
+}
+
+impl Certificate {
+    /// Assembles a certificate. Ballots are sorted by voter; nothing is checked until
+    /// [`Certificate::verify`].
+    pub fn new(proposal: SignedProposal, mut ballots: Vec<SignedBallot>) -> Self {
+        ballots.sort_by_key(|b| b.ballot().voter);
+        Self { proposal, ballots }
+    }
+
+    /// The approved proposal.
+    pub fn proposal(&self) -> &SignedProposal {
+        &self.proposal
+    }
+
+    /// The YES ballots.
+    pub fn ballots(&self) -> &[SignedBallot] {
+        &self.ballots
+    }
+
+    /// Checks everything against `roster`, cheap structural checks first.
+    pub fn verify(self, roster: &Roster) -> Result<Verified<Certificate>, CertificateError> {
+        self.proposal
+            .check(roster)
+            .map_err(CertificateError::Proposal)?;
+        let expected = self.proposal.id();
+        let mut previous: Option<VoterId> = None;
+        for (index, signed) in self.ballots.iter().enumerate() {
+            let b = signed.ballot();
+            if b.proposal != expected {
+                return Err(CertificateError::WrongProposal {
+                    index,
+                    expected,
+                    found: b.proposal,
+                });
+            }
+            if b.vote != Vote::Yes {
+                return Err(CertificateError::NotYes {
+                    index,
+                    voter: b.voter,
+                });
+            }
+            match previous {
+                Some(p) if p == b.voter => {
+                    return Err(CertificateError::DuplicateVoter {
+                        index,
+                        voter: b.voter,
+                    });
+                }
+                Some(p) if p > b.voter => return Err(CertificateError::Unsorted { index }),
+                _ => {}
+            }
+            previous = Some(b.voter);
+            if roster.member(&b.voter).is_none() {
+                return Err(CertificateError::Ballot {
+                    index,
+                    source: VerifyError::NotAMember { voter: b.voter },
+                });
+            }
+        }
+        let need = roster.required();
+        let have = self.ballots.len();
+        if have < usize::try_from(need).unwrap_or(usize::MAX) {
+            return Err(CertificateError::Insufficient { have, need });
+        }
+        for (index, signed) in self.ballots.iter().enumerate() {
+            signed
+                .check(roster)
+                .map_err(|source| CertificateError::Ballot { index, source })?;
+        }
+        Ok(Verified::new(self, roster.digest()))
+    }
+}

@@ -1,0 +1,297 @@
+//! The one codec for every wire and storage message.
+//!
+//! A message is a two-byte envelope, `[version, kind]`, followed by the body in bincode 2's
+//! standard configuration (little-endian varints) through serde. Decoding is strict:
+//!
+//! * the input length is checked against the kind's limit before anything is allocated,
+//!   and bincode is given the same limit for every length prefix it reads;
+//! * unknown versions and kinds are refused;
+//! * trailing bytes are refused;
+//! * the body must be the canonical encoding: it is re-encoded and compared, so one value
+//!   has exactly one byte string (bincode alone would accept over-long varints).
+//!
+//! Field validation (names, payload canonical JSON, reason length, validity window)
+//! happens inside deserialization, so a decoded message is always well-formed; whether it
+//! is *authentic* is [`verify`](crate::message::SignedBallot::verify)'s job.
+
+use bincode::config::{self, Config};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::certificate::Certificate;
+use crate::evidence::Equivocation;
+use crate::message::{SignedBallot, SignedProposal};
+use crate::roster::MAX_MEMBERS;
+
+/// The envelope version this code writes and reads.
+pub const VERSION: u8 = 1;
+/// Hard limit for a gossip message, envelope included.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Hard limit for a certificate: a proposal and up to [`MAX_MEMBERS`] ballots.
+pub const MAX_CERTIFICATE_BYTES: usize = MAX_MESSAGE_BYTES + MAX_MEMBERS * 1280;
+
+/// What a message is. The byte value is part of the wire format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum Kind {
+    /// [`SignedProposal`].
+    Proposal = 1,
+    /// [`SignedBallot`].
+    Ballot = 2,
+    /// [`Equivocation`].
+    Equivocation = 3,
+    /// [`Certificate`].
+    Certificate = 4,
+}
+
+impl Kind {
+    /// The kind for a byte, if known.
+    pub fn from_byte(b: u8) -> Option<Kind> {
+        Some(match b {
+            1 => Kind::Proposal,
+            2 => Kind::Ballot,
+            3 => Kind::Equivocation,
+            4 => Kind::Certificate,
+            _ => return None,
+        })
+    }
+
+    /// The largest encoding accepted for this kind.
+    pub const fn max_bytes(self) -> usize {
+        match self {
+            Kind::Certificate => MAX_CERTIFICATE_BYTES,
+            _ => MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// Why bytes could not be decoded, or a value could not be encoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    /// Larger than the limit; nothing was allocated.
+    #[error("message of {len} bytes exceeds the {max}-byte limit")]
+    TooLarge {
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Shorter than the two-byte envelope.
+    #[error("message of {len} bytes is shorter than the 2-byte envelope")]
+    NoEnvelope {
+        /// Its length.
+        len: usize,
+    },
+    /// A version this code does not speak.
+    #[error("unknown envelope version {found}; this node speaks version {VERSION}")]
+    UnknownVersion {
+        /// The version byte.
+        found: u8,
+    },
+    /// A kind byte this code does not know.
+    #[error("unknown message kind {found}")]
+    UnknownKind {
+        /// The kind byte.
+        found: u8,
+    },
+    /// A valid kind, but not the one asked for.
+    #[error("expected a {expected:?} message, found {found:?}")]
+    UnexpectedKind {
+        /// The kind wanted.
+        expected: Kind,
+        /// The kind present.
+        found: Kind,
+    },
+    /// The body ended early.
+    #[error("{kind:?} body is truncated")]
+    Truncated {
+        /// The kind being decoded.
+        kind: Kind,
+    },
+    /// The body does not decode, or a field is invalid.
+    #[error("{kind:?} body is malformed: {detail}")]
+    Malformed {
+        /// The kind being decoded.
+        kind: Kind,
+        /// What bincode or field validation said.
+        detail: String,
+    },
+    /// Bytes remain after the body.
+    #[error("{kind:?} body has {extra} trailing bytes")]
+    TrailingBytes {
+        /// The kind being decoded.
+        kind: Kind,
+        /// How many bytes were left over.
+        extra: usize,
+    },
+    /// The body decodes but is not the canonical encoding of its value.
+    #[error("{kind:?} body is not canonically encoded")]
+    NonCanonical {
+        /// The kind being decoded.
+        kind: Kind,
+    },
+}
+
+/// A type that has its own envelope kind.
+pub trait Message: Serialize + DeserializeOwned {
+    /// Its kind byte.
+    const KIND: Kind;
+}
+
+impl Message for SignedProposal {
+    const KIND: Kind = Kind::Proposal;
+}
+impl Message for SignedBallot {
+    const KIND: Kind = Kind::Ballot;
+}
+impl Message for Equivocation {
+    const KIND: Kind = Kind::Equivocation;
+}
+impl Message for Certificate {
+    const KIND: Kind = Kind::Certificate;
+}
+
+fn small() -> impl Config {
+    config::standard().with_limit::<MAX_MESSAGE_BYTES>()
+}
+
+fn large() -> impl Config {
+    config::standard().with_limit::<MAX_CERTIFICATE_BYTES>()
+}
+
+/// The body encoding without an envelope: what signatures and digests cover.
+pub(crate) fn encode_body<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    match bincode::serde::encode_to_vec(value, config::standard()) {
+        Ok(bytes) => bytes,
+        // Encoding fails only for sequences of unknown length or a Serialize impl that
+        // reports an error; no type in this crate has either.
+        Err(e) => unreachable!("protocol types always encode: {e}"),
+    }
+}
+
+/// Encodes `message` in its envelope. Fails only if the result exceeds the kind's limit.
+pub fn encode<M: Message>(message: &M) -> Result<Vec<u8>, CodecError> {
+    let body = encode_body(message);
+    let len = body.len().saturating_add(2);
+    let max = M::KIND.max_bytes();
+    if len > max {
+        return Err(CodecError::TooLarge { len, max });
+    }
+    let mut out = Vec::with_capacity(len);
+    out.push(VERSION);
+    out.push(M::KIND as u8);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+/// Reads the envelope: the kind and the body. Checks size, version and kind.
+pub fn peek(bytes: &[u8]) -> Result<(Kind, &[u8]), CodecError> {
+    let len = bytes.len();
+    if len > MAX_CERTIFICATE_BYTES {
+        return Err(CodecError::TooLarge {
+            len,
+            max: MAX_CERTIFICATE_BYTES,
+        });
+    }
+    let [version, kind, body @ ..] = bytes else {
+        return Err(CodecError::NoEnvelope { len });
+    };
+    if *version != VERSION {
+        return Err(CodecError::UnknownVersion { found: *version });
+    }
+    let kind = Kind::from_byte(*kind).ok_or(CodecError::UnknownKind { found: *kind })?;
+    if len > kind.max_bytes() {
+        return Err(CodecError::TooLarge {
+            len,
+            max: kind.max_bytes(),
+        });
+    }
+    Ok((kind, body))
+}
+
+fn decode_body<M: Message>(body: &[u8]) -> Result<M, CodecError> {
+    let kind = M::KIND;
+    let decoded = if kind.max_bytes() > MAX_MESSAGE_BYTES {
+        bincode::serde::decode_from_slice::<M, _>(body, large())
+    } else {
+        bincode::serde::decode_from_slice::<M, _>(body, small())
+    };
+    let (value, read) = decoded.map_err(|e| match e {
+        bincode::error::DecodeError::UnexpectedEnd { .. } => CodecError::Truncated { kind },
+        other => CodecError::Malformed {
+            kind,
+            detail: other.to_string(),
+        },
+    })?;
+    if read != body.len() {
+        return Err(CodecError::TrailingBytes {
+            kind,
+            extra: body.len().saturating_sub(read),
+        });
+    }
+    if encode_body(&value) != body {
+        return Err(CodecError::NonCanonical { kind });
+    }
+    Ok(value)
+}
+
+/// Decodes a message of type `M`, strictly.
+pub fn decode<M: Message>(bytes: &[u8]) -> Result<M, CodecError> {
+    if bytes.len() > M::KIND.max_bytes() {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            max: M::KIND.max_bytes(),
+        });
+    }
+    let (kind, body) = peek(bytes)?;
+    if kind != M::KIND {
+        return Err(CodecError::UnexpectedKind {
+            expected: M::KIND,
+            found: kind,
+        });
+    }
+    decode_body(body)
+}
+
+/// Any message that travels over gossip.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Gossip {
+    /// A proposal.
+    Proposal(SignedProposal),
+    /// A ballot.
+    Ballot(SignedBallot),
+    /// Equivocation evidence.
+    Equivocation(Equivocation),
+}
+
+/// Decodes a gossip message of any gossip kind. Certificates are not gossip and are
+/// refused, so the limit is always [`MAX_MESSAGE_BYTES`].
+pub fn decode_gossip(bytes: &[u8]) -> Result<Gossip, CodecError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(CodecError::TooLarge {
+            len: bytes.len(),
+            max: MAX_MESSAGE_BYTES,
+        });
+    }
+    let (kind, body) = peek(bytes)?;
+    Ok(match kind {
+        Kind::Proposal => Gossip::Proposal(decode_body(body)?),
+        Kind::Ballot => Gossip::Ballot(decode_body(body)?),
+        Kind::Equivocation => Gossip::Equivocation(decode_body(body)?),
+        Kind::Certificate => {
+            return Err(CodecError::UnexpectedKind {
+                expected: Kind::Proposal,
+                found: kind,
+            });
+        }
+    })
+}
+
+/// Encodes a gossip message.
+pub fn encode_gossip(message: &Gossip) -> Result<Vec<u8>, CodecError> {
+    match message {
+        Gossip::Proposal(m) => encode(m),
+        Gossip::Ballot(m) => encode(m),
+        Gossip::Equivocation(m) => encode(m),
+    }
+}

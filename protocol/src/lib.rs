@@ -1,0 +1,71 @@
+//! The pure core of swarmvote: identities, the roster, signed proposals and ballots, the
+//! codec, the deterministic tally and quorum certificates.
+//!
+//! Nothing here opens a socket, reads a clock or draws OS randomness: time (`now`, in Unix
+//! milliseconds) and randomness (key seeds, nonces) are arguments. `protocol/clippy.toml`
+//! forbids `Instant::now`, `SystemTime::now`, `thread_rng` and hash-ordered collections.
+//! The one exception to "no I/O" is [`keyfile`], which reads and writes key files for
+//! the binaries; nothing else calls it.
+//!
+//! # Invariants
+//!
+//! Each is backed by the test named after it.
+//!
+//! 1. **Content addressing.** A proposal's id is SHA-256 of its domain-separated signing
+//!    bytes. Changing any field, payload included, changes the id; re-signing does not.
+//!    (`tests/signatures.rs`: `id_commits_to_every_field`)
+//! 2. **Domain separation.** Every signature covers a tag naming the message kind and
+//!    protocol version, and the swarm id. A ballot signature never verifies as a
+//!    proposal signature, nor a message from one swarm in another.
+//!    (`tests/signatures.rs`: `signature_kinds_do_not_cross`, `wrong_swarm_is_rejected`)
+//! 3. **Strict keys and signatures.** Only `verify_strict` is used. The identity, every
+//!    small-order point and every non-canonical encoding is refused as a member key.
+//!    (`tests/signatures.rs`: `small_order_and_non_canonical_keys_are_refused`)
+//! 4. **Only verified ballots are tallied.** [`Verified<T>`](crypto::Verified) is built
+//!    only by `verify`, records the roster it was checked against, and [`tally::Tally`]
+//!    refuses ballots for another proposal or roster.
+//!    (`tests/tally.rs`: `tally_refuses_other_proposals_and_rosters`)
+//! 5. **Exact quorum.** `q = ceil(n * num / den)` in integers; decimals and percentages
+//!    are parsed as rationals, never floats. (`tests/tally.rs`: `quorum_boundaries_are_exact`)
+//! 6. **Order independence.** The verdict and outcome depend only on the set of
+//!    (voter, vote) pairs. (`tests/tally.rs`: `outcome_ignores_order_and_duplicates`,
+//!    `matches_the_reference_tally`)
+//! 7. **Monotone approval.** Once approved, more ballots never change the verdict; a
+//!    rejection turns into an approval only when equivocation is reported.
+//!    (`tests/tally.rs`: `approval_is_monotone`, `rejection_flips_only_with_equivocation`)
+//! 8. **Strict codec.** One value has one encoding; size is checked before allocation;
+//!    truncation, trailing bytes, unknown versions and kinds are refused.
+//!    (`tests/codec.rs`)
+//! 9. **Offline certificates.** A certificate verifies with nothing but the roster, and
+//!    fails if a ballot is removed, a voter repeated, a non-member added or one payload
+//!    byte changed. (`tests/certificate.rs`)
+
+// Checked arithmetic and no panicking index in the core; tests may index freely.
+#![cfg_attr(
+    not(test),
+    deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)
+)]
+
+pub mod certificate;
+pub mod codec;
+pub mod crypto;
+pub mod evidence;
+pub mod ids;
+pub mod keyfile;
+pub mod message;
+pub mod quorum;
+pub mod roster;
+pub mod tally;
+
+pub use certificate::{Certificate, CertificateError};
+pub use codec::{CodecError, Gossip, Kind};
+pub use crypto::{PublicKey, SecretKey, Signature, Verified};
+pub use evidence::{Equivocation, EvidenceError};
+pub use ids::{Action, MemberName, Nonce, ProposalId, RosterDigest, SwarmId, UnixMillis, VoterId};
+pub use message::{
+    Ballot, MessageError, Payload, Proposal, Reason, SignedBallot, SignedProposal, VerifyError,
+    Vote,
+};
+pub use quorum::{Quorum, QuorumError};
+pub use roster::{Member, Roster, RosterError, RosterReport};
+pub use tally::{Added, Outcome, Status, Tally, TallyError, Verdict};
