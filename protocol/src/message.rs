@@ -133,6 +133,15 @@ impl Payload {
                 max: MAX_PAYLOAD_BYTES,
             });
         }
+        // Peers accept only bytes that re-encode to themselves. Refuse here, with a clear
+        // error, anything that would not (a number that does not survive a round trip).
+        let reparsed: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| MessageError::PayloadNotJson {
+                detail: e.to_string(),
+            })?;
+        if serde_json::to_vec(&reparsed).ok().as_deref() != Some(bytes.as_slice()) {
+            return Err(MessageError::PayloadNotCanonical);
+        }
         Ok(Self(bytes))
     }
 
@@ -159,6 +168,7 @@ impl Payload {
             })?;
         let canonical = Self::from_value(&value)?;
         if canonical.0 != bytes {
+            // Also covers number spellings: `1.0e2` and `100.0` are one value, one form.
             return Err(MessageError::PayloadNotCanonical);
         }
         Ok(canonical)
@@ -584,6 +594,12 @@ mod tests {
             Payload::from_json_text("{nope"),
             Err(MessageError::PayloadNotJson { .. })
         ));
+        // Found by proptest: without exact float parsing this re-encodes differently.
+        let float = Payload::from_json_text("[198704629036.42706, 1e300, -0.0]").unwrap();
+        assert_eq!(
+            Payload::from_canonical_bytes(float.as_bytes().to_vec()).unwrap(),
+            float
+        );
         let big = serde_json::Value::String("x".repeat(MAX_PAYLOAD_BYTES));
         assert!(matches!(
             Payload::from_value(&big),

@@ -15,7 +15,7 @@
 //! listed in. The digest is SHA-256 over a domain tag and the bincode encoding of
 //! `(swarm_id, quorum numerator, quorum denominator, [(key, name)...])`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -136,7 +136,7 @@ impl Roster {
         members: impl IntoIterator<Item = (MemberName, PublicKey)>,
     ) -> Result<Self, RosterError> {
         let mut by_key: BTreeMap<VoterId, Member> = BTreeMap::new();
-        let mut names: BTreeMap<MemberName, ()> = BTreeMap::new();
+        let mut names: BTreeSet<MemberName> = BTreeSet::new();
         for (name, key) in members {
             if by_key.len() >= MAX_MEMBERS {
                 return Err(RosterError::TooManyMembers {
@@ -144,7 +144,7 @@ impl Roster {
                     max: MAX_MEMBERS,
                 });
             }
-            if names.insert(name.clone(), ()).is_some() {
+            if !names.insert(name.clone()) {
                 return Err(RosterError::DuplicateName { name });
             }
             if let Some(first) = by_key.get(&key.id()) {

@@ -80,7 +80,11 @@ impl fmt::Display for Status {
 
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.status_at(UnixMillis(0), UnixMillis(u64::MAX)), f)
+        f.write_str(match self {
+            Verdict::Pending => "pending",
+            Verdict::Approved => "approved",
+            Verdict::Rejected => "rejected",
+        })
     }
 }
 
@@ -207,11 +211,6 @@ impl Tally {
             }
             None => Ok(Added::New),
         }
-    }
-
-    /// Whether this member already has a ballot here, and which way.
-    pub fn votes_of(&self, voter: &VoterId) -> (bool, bool) {
-        (self.yes.contains_key(voter), self.no.contains_key(voter))
     }
 
     /// The verdict, from the counts alone.

@@ -1,5 +1,5 @@
 //! Signatures, domain separation, content addressing and key validation.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

@@ -1,6 +1,6 @@
 //! Fixtures shared by the protocol's integration tests: deterministic keys, rosters,
 //! proposals and ballots.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use swarmvote_protocol::{
     Action, Ballot, MemberName, Nonce, Payload, Proposal, Quorum, Reason, Roster, SecretKey,
