@@ -6,64 +6,20 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use swarmvote_protocol::{
-    Action, Ballot, MemberName, Nonce, Payload, Proposal, Roster, SecretKey, SignedBallot,
-    SignedProposal, SwarmId, Tally, UnixMillis, Verified, Vote, codec,
-};
+use swarmvote_protocol::{Roster, SignedBallot, SignedProposal, Tally, Verified, Vote, codec};
 
-fn key(i: u32) -> SecretKey {
-    let mut seed = [0u8; 32];
-    seed[..4].copy_from_slice(&i.to_le_bytes());
-    seed[31] = 0xbe;
-    SecretKey::from_seed(seed)
-}
-
-fn roster(n: u32) -> Roster {
-    Roster::new(
-        SwarmId::new("bench").unwrap(),
-        "2/3".parse().unwrap(),
-        (0..n).map(|i| {
-            (
-                MemberName::new(format!("m{i}")).unwrap(),
-                key(i).public().unwrap(),
-            )
-        }),
-    )
-    .unwrap()
-}
-
-fn draft(r: &Roster) -> Proposal {
-    Proposal {
-        swarm: r.swarm().clone(),
-        roster: r.digest(),
-        proposer: key(0).voter_id(),
-        action: Action::new("fs.delete").unwrap(),
-        payload: Payload::from_json_text(r#"{"path":"/backup/db","recursive":true}"#).unwrap(),
-        created_at: UnixMillis(1_767_225_600_000),
-        expires_at: UnixMillis(1_767_225_660_000),
-        nonce: Nonce([1; 16]),
-    }
-}
-
-fn ballot(p: &SignedProposal, i: u32, vote: Vote) -> SignedBallot {
-    Ballot {
-        swarm: p.proposal().swarm.clone(),
-        proposal: p.id(),
-        voter: key(i).voter_id(),
-        vote,
-        reason: None,
-    }
-    .sign(&key(i))
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::{ballot, draft, key, roster};
 
 fn signatures(c: &mut Criterion) {
-    let r = roster(3);
-    let p = draft(&r).sign(&key(0)).unwrap();
+    let r = roster(3, "2/3");
+    let p = draft(&r, 0, PAYLOAD).sign(&key(0)).unwrap();
     let b = ballot(&p, 1, Vote::Yes);
     let mut g = c.benchmark_group("signatures");
     g.throughput(Throughput::Elements(1));
     g.bench_function("proposal_sign", |bench| {
-        bench.iter(|| black_box(draft(&r)).sign(&key(0)).unwrap())
+        bench.iter(|| black_box(draft(&r, 0, PAYLOAD)).sign(&key(0)).unwrap())
     });
     g.bench_function("proposal_verify", |bench| {
         bench.iter(|| black_box(&p).check(&r).unwrap())
@@ -79,8 +35,8 @@ fn signatures(c: &mut Criterion) {
 }
 
 fn codec_bench(c: &mut Criterion) {
-    let r = roster(3);
-    let p = draft(&r).sign(&key(0)).unwrap();
+    let r = roster(3, "2/3");
+    let p = draft(&r, 0, PAYLOAD).sign(&key(0)).unwrap();
     let b = ballot(&p, 1, Vote::Yes);
     let p_bytes = codec::encode(&p).unwrap();
     let b_bytes = codec::encode(&b).unwrap();
@@ -108,8 +64,12 @@ fn setup(
     Verified<SignedProposal>,
     Vec<Verified<SignedBallot>>,
 ) {
-    let r = roster(n);
-    let p = draft(&r).sign(&key(0)).unwrap().verify(&r).unwrap();
+    let r = roster(n, "2/3");
+    let p = draft(&r, 0, PAYLOAD)
+        .sign(&key(0))
+        .unwrap()
+        .verify(&r)
+        .unwrap();
     // Every member votes; a third vote NO, so the tally sees both sides.
     let ballots = (0..n)
         .map(|i| {
@@ -158,6 +118,8 @@ fn certificate(c: &mut Criterion) {
     }
     g.finish();
 }
+
+const PAYLOAD: &str = r#"{"path":"/backup/db","recursive":true}"#;
 
 criterion_group!(benches, signatures, codec_bench, tally, certificate);
 criterion_main!(benches);

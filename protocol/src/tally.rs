@@ -88,6 +88,20 @@ impl fmt::Display for Verdict {
     }
 }
 
+/// The rule itself: `yes` distinct YES signers and `no` distinct NO signers among `n`
+/// members with `q` required. Approved iff `yes >= q`; else rejected iff `no > n - q`.
+pub fn verdict_for(n: u32, q: u32, yes: usize, no: usize) -> Verdict {
+    let q = usize::try_from(q).unwrap_or(usize::MAX);
+    let n = usize::try_from(n).unwrap_or(usize::MAX);
+    if yes >= q {
+        Verdict::Approved
+    } else if no > n.saturating_sub(q) {
+        Verdict::Rejected
+    } else {
+        Verdict::Pending
+    }
+}
+
 /// Why a ballot was not added.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TallyError {
@@ -215,17 +229,7 @@ impl Tally {
 
     /// The verdict, from the counts alone.
     pub fn verdict(&self) -> Verdict {
-        let yes = self.yes.len();
-        let no = self.no.len();
-        let q = usize::try_from(self.q).unwrap_or(usize::MAX);
-        let n = usize::try_from(self.n).unwrap_or(usize::MAX);
-        if yes >= q {
-            Verdict::Approved
-        } else if no > n.saturating_sub(q) {
-            Verdict::Rejected
-        } else {
-            Verdict::Pending
-        }
+        verdict_for(self.n, self.q, self.yes.len(), self.no.len())
     }
 
     /// The full result.

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use common::*;
 use proptest::prelude::*;
+use swarmvote_protocol::tally::verdict_for;
 use swarmvote_protocol::{
     Added, Equivocation, Outcome, Quorum, Roster, SignedBallot, SignedProposal, Status, Tally,
     TallyError, UnixMillis, Verdict, Verified, Vote, VoterId,
@@ -254,6 +255,30 @@ fn quorum_boundaries_are_exact() {
                 (q - 1) * den < u128::from(n) * num,
                 "{quorum} n={n}: q too big"
             );
+        }
+    }
+    // The rule at every boundary count, for every n: q-1 or q YES, n-q or n-q+1 NO.
+    for quorum in QUORUMS {
+        let parsed: Quorum = quorum.parse().unwrap();
+        for n in 1..=200u32 {
+            let q = parsed.required(n);
+            let (qs, ns) = (q as usize, (n - q) as usize);
+            for yes in [qs - 1, qs] {
+                for no in [ns, ns + 1] {
+                    let expected = if yes >= qs {
+                        Verdict::Approved
+                    } else if no == ns + 1 {
+                        Verdict::Rejected
+                    } else {
+                        Verdict::Pending
+                    };
+                    assert_eq!(
+                        verdict_for(n, q, yes, no),
+                        expected,
+                        "{quorum} n={n} q={q} yes={yes} no={no}"
+                    );
+                }
+            }
         }
     }
     // Real tallies at the boundary counts.
