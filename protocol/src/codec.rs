@@ -42,6 +42,8 @@ pub enum Kind {
     Equivocation = 3,
     /// [`Certificate`].
     Certificate = 4,
+    /// [`Decision`](crate::engine::Decision), a storage record.
+    Decision = 5,
 }
 
 impl Kind {
@@ -52,6 +54,7 @@ impl Kind {
             2 => Kind::Ballot,
             3 => Kind::Equivocation,
             4 => Kind::Certificate,
+            5 => Kind::Decision,
             _ => return None,
         })
     }
@@ -265,7 +268,7 @@ pub enum Gossip {
 }
 
 /// Decodes a gossip message of any gossip kind. Certificates are not gossip and are
-/// refused, so the limit is always [`MAX_MESSAGE_BYTES`].
+/// and storage records are refused, so the limit is always [`MAX_MESSAGE_BYTES`].
 pub fn decode_gossip(bytes: &[u8]) -> Result<Gossip, CodecError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(CodecError::TooLarge {
@@ -278,7 +281,7 @@ pub fn decode_gossip(bytes: &[u8]) -> Result<Gossip, CodecError> {
         Kind::Proposal => Gossip::Proposal(decode_body(body)?),
         Kind::Ballot => Gossip::Ballot(decode_body(body)?),
         Kind::Equivocation => Gossip::Equivocation(decode_body(body)?),
-        Kind::Certificate => {
+        Kind::Certificate | Kind::Decision => {
             return Err(CodecError::UnexpectedKind {
                 expected: Kind::Proposal,
                 found: kind,

@@ -49,6 +49,7 @@
 pub mod certificate;
 pub mod codec;
 pub mod crypto;
+pub mod engine;
 pub mod evidence;
 pub mod ids;
 pub mod keyfile;

@@ -102,6 +102,16 @@ pub enum Vote {
     No,
 }
 
+impl Vote {
+    /// The opposite vote.
+    pub fn other(self) -> Vote {
+        match self {
+            Vote::Yes => Vote::No,
+            Vote::No => Vote::Yes,
+        }
+    }
+}
+
 impl fmt::Display for Vote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

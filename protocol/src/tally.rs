@@ -128,8 +128,12 @@ pub enum TallyError {
 pub enum Added {
     /// A new (voter, vote) pair.
     New,
-    /// The voter already voted this way; the tally is unchanged.
+    /// The voter already voted this way; nothing changed.
     Duplicate,
+    /// The voter already voted this way, and this ballot (say, with another reason) now
+    /// takes the old one's place because it sorts first. The verdict is unchanged, but
+    /// the kept ballot changed, so it should be stored.
+    Replaced,
     /// The voter had voted the other way: here is the evidence.
     Equivocation(Box<Equivocation>),
 }
@@ -213,6 +217,7 @@ impl Tally {
         if let Some(kept) = side.get_mut(&voter) {
             if ballot < *kept {
                 *kept = ballot;
+                return Ok(Added::Replaced);
             }
             return Ok(Added::Duplicate);
         }
@@ -224,6 +229,14 @@ impl Tally {
                 Ok(evidence.map_or(Added::New, |e| Added::Equivocation(Box::new(e))))
             }
             None => Ok(Added::New),
+        }
+    }
+
+    /// The kept ballot of `voter` voting `vote`, if any.
+    pub fn ballot_of(&self, voter: &VoterId, vote: Vote) -> Option<&SignedBallot> {
+        match vote {
+            Vote::Yes => self.yes.get(voter),
+            Vote::No => self.no.get(voter),
         }
     }
 

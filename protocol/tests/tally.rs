@@ -337,7 +337,15 @@ fn duplicates_are_idempotent_and_evidence_verifies() {
     let mut t = Tally::new(&pool.roster, &pool.proposal);
     assert_eq!(t.add(pool.get(1, 0)).unwrap(), Added::New);
     assert_eq!(t.add(pool.get(1, 0)).unwrap(), Added::Duplicate);
+    let second = t.add(pool.get(1, 1)).unwrap();
+    let expected = if pool.get(1, 1).into_inner() < pool.get(1, 0).into_inner() {
+        Added::Replaced
+    } else {
+        Added::Duplicate
+    };
+    assert_eq!(second, expected);
     assert_eq!(t.add(pool.get(1, 1)).unwrap(), Added::Duplicate);
+    assert_eq!(t.add(pool.get(1, 0)).unwrap(), Added::Duplicate);
     let Added::Equivocation(evidence) = t.add(pool.get(1, 2)).unwrap() else {
         panic!("no evidence reported");
     };

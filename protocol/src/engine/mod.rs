@@ -1,0 +1,897 @@
+//! The node's state machine: one engine that the real node and the simulator both drive.
+//!
+//! It is sans-IO. The driver feeds it inputs, each with `now`:
+//!
+//! * [`Engine::handle_message`]: bytes from a peer;
+//! * [`Engine::propose`] and [`Engine::vote`]: local commands;
+//! * [`Engine::tick`]: time passing.
+//!
+//! After each input the driver drains [`Engine::poll_output`] until it returns `None`,
+//! acting on each [`Output`] in order: report a [`Validation`] to gossipsub, store a
+//! [`Record`], publish a broadcast, report an [`Event`]. [`Engine::poll_timeout`] says
+//! when to tick next.
+//!
+//! **Order contract.** This node's own ballot is emitted as [`Record::OwnBallot`] before
+//! it is emitted as a broadcast. The driver must make that record durable before it acts
+//! on any later output, so a ballot that left the node is always found after a crash.
+//!
+//! **Own-vote guard.** The engine never signs two different ballots on one proposal.
+//! Asked to vote again the same way, it returns the stored ballot; asked to vote the
+//! other way, it refuses. It refuses to sign for an expired or decided proposal, and it
+//! adopts (never contradicts) a ballot in its own name that it finds in a tally.
+//!
+//! **Bounds.** Per-proposal state is at most one YES and one NO per member. Ballots for
+//! unknown proposals wait in a buffer bounded per peer, per proposal and in total. Open
+//! proposals are bounded per proposer and in total; decided and expired ones are dropped
+//! from memory after a retention period (the store keeps them).
+
+mod orphans;
+mod output;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+pub use output::{
+    Decision, Event, IgnoreReason, MessageTag, Output, PeerTag, Record, RejectReason, Validation,
+};
+
+use crate::certificate::Certificate;
+use crate::codec::{self, CodecError, Gossip};
+use crate::crypto::{self, SecretKey, Verified};
+use crate::evidence::{Equivocation, EvidenceError};
+use crate::ids::{Action, Nonce, ProposalId, UnixMillis, VoterId};
+use crate::message::{
+    Ballot, MAX_TTL_MS, MessageError, Payload, Proposal, Reason, SignedBallot, SignedProposal,
+    VerifyError, Vote,
+};
+use crate::roster::Roster;
+use crate::tally::{Added, Outcome, Status, Tally, Verdict};
+use orphans::{Hold, Orphans};
+
+/// Limits and timings. The defaults suit a swarm of up to a few hundred members.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Open (pending, unexpired) proposals one proposer may have.
+    pub max_open_per_proposer: usize,
+    /// Proposals held in memory in total.
+    pub max_proposals: usize,
+    /// Orphan ballots held from one peer.
+    pub orphans_per_peer: usize,
+    /// Orphan ballots held in total.
+    pub orphans_total: usize,
+    /// How long an orphan ballot waits for its proposal.
+    pub orphan_ttl_ms: u64,
+    /// How long a proposal stays in memory after it expires.
+    pub retention_ms: u64,
+    /// How far in the future a proposal's `created_at` may be.
+    pub max_clock_skew_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            max_open_per_proposer: 256,
+            max_proposals: 100_000,
+            orphans_per_peer: 1_024,
+            orphans_total: 16_384,
+            orphan_ttl_ms: 10 * 60 * 1000,
+            retention_ms: 24 * 60 * 60 * 1000,
+            max_clock_skew_ms: 60 * 1000,
+        }
+    }
+}
+
+/// Why the engine could not be built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    /// This node's key is not in the roster.
+    #[error("this node's key {voter} is not a member of the roster for swarm {swarm:?}")]
+    NotAMember {
+        /// Its voter id.
+        voter: VoterId,
+        /// The roster's swarm.
+        swarm: String,
+    },
+}
+
+/// Why a local command was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// No such proposal is known here.
+    #[error("unknown proposal {proposal}")]
+    UnknownProposal {
+        /// The id asked for.
+        proposal: ProposalId,
+    },
+    /// The proposal expired; nobody signs for it any more.
+    #[error("proposal {proposal} expired at {expires_at}")]
+    Expired {
+        /// The proposal.
+        proposal: ProposalId,
+        /// Its expiry.
+        expires_at: UnixMillis,
+    },
+    /// This node already voted the other way.
+    #[error("already voted {existing} on proposal {proposal}; a ballot is never changed")]
+    AlreadyVoted {
+        /// The proposal.
+        proposal: ProposalId,
+        /// The vote already signed.
+        existing: Vote,
+    },
+    /// The proposal is already decided.
+    #[error("proposal {proposal} is already {verdict}")]
+    Decided {
+        /// The proposal.
+        proposal: ProposalId,
+        /// Its verdict.
+        verdict: Verdict,
+    },
+    /// The proposal's fields are invalid.
+    #[error(transparent)]
+    Message(#[from] MessageError),
+    /// The proposal does not fit in a message.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// Too many open proposals.
+    #[error("too many open proposals ({open}); wait for some to be decided")]
+    Capacity {
+        /// Proposals open now.
+        open: usize,
+    },
+}
+
+/// What [`Engine::restore`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// Proposals restored.
+    pub proposals: usize,
+    /// Peer ballots restored.
+    pub ballots: usize,
+    /// Own ballots restored.
+    pub own_ballots: usize,
+    /// Evidence records restored.
+    pub evidence: usize,
+    /// Decision times restored.
+    pub decisions: usize,
+    /// Records that did not verify against the roster, and why.
+    pub skipped: Vec<String>,
+}
+
+struct Entry {
+    proposal: Verified<SignedProposal>,
+    tally: Tally,
+    decision: Option<Decision>,
+    /// Counted in `open_by_proposer` and listed in `deadlines`.
+    open: bool,
+}
+
+/// A read-only view of one proposal.
+pub struct ProposalView<'a> {
+    entry: &'a Entry,
+    own: Option<&'a SignedBallot>,
+}
+
+impl ProposalView<'_> {
+    /// The proposal.
+    pub fn proposal(&self) -> &SignedProposal {
+        &self.entry.proposal
+    }
+
+    /// Its tally.
+    pub fn tally(&self) -> &Tally {
+        &self.entry.tally
+    }
+
+    /// The full tally result.
+    pub fn outcome(&self) -> Outcome {
+        self.entry.tally.outcome()
+    }
+
+    /// Its status at `now` (expiry included).
+    pub fn status(&self, now: UnixMillis) -> Status {
+        self.entry
+            .tally
+            .verdict()
+            .status_at(now, self.entry.proposal.proposal().expires_at)
+    }
+
+    /// When it was decided here, if it was.
+    pub fn decision(&self) -> Option<&Decision> {
+        self.entry.decision.as_ref()
+    }
+
+    /// This node's ballot on it, if any.
+    pub fn own_ballot(&self) -> Option<&SignedBallot> {
+        self.own
+    }
+
+    /// Its certificate, if approved.
+    pub fn certificate(&self) -> Option<Certificate> {
+        self.entry.tally.certificate(&self.entry.proposal)
+    }
+}
+
+/// The state machine. See the module documentation.
+pub struct Engine {
+    roster: Roster,
+    key: SecretKey,
+    me: VoterId,
+    config: Config,
+    entries: BTreeMap<ProposalId, Entry>,
+    own: BTreeMap<ProposalId, SignedBallot>,
+    open_by_proposer: BTreeMap<VoterId, usize>,
+    /// (expires_at, id) of open proposals.
+    deadlines: BTreeSet<(UnixMillis, ProposalId)>,
+    /// (expires_at + retention, id) of every proposal in memory.
+    horizons: BTreeSet<(UnixMillis, ProposalId)>,
+    orphans: Orphans,
+    outputs: VecDeque<Output>,
+}
+
+impl Engine {
+    /// An engine for the member holding `key`.
+    pub fn new(roster: Roster, key: SecretKey, config: Config) -> Result<Self, EngineError> {
+        let me = key.voter_id();
+        if roster.member(&me).is_none() {
+            return Err(EngineError::NotAMember {
+                voter: me,
+                swarm: roster.swarm().to_string(),
+            });
+        }
+        // Each member can have at most a YES and a NO on one proposal.
+        let per_proposal = usize::try_from(roster.len())
+            .unwrap_or(usize::MAX)
+            .saturating_mul(2);
+        let orphans = Orphans::new(
+            config.orphans_per_peer,
+            config.orphans_total,
+            per_proposal,
+            config.orphan_ttl_ms,
+        );
+        Ok(Self {
+            roster,
+            key,
+            me,
+            config,
+            entries: BTreeMap::new(),
+            own: BTreeMap::new(),
+            open_by_proposer: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            horizons: BTreeSet::new(),
+            orphans,
+            outputs: VecDeque::new(),
+        })
+    }
+
+    /// The roster this engine judges by.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// This node's voter id.
+    pub fn voter_id(&self) -> VoterId {
+        self.me
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Inputs
+    // -----------------------------------------------------------------------------------
+
+    /// A message from a peer. Exactly one [`Output::Validation`] for `tag` follows.
+    pub fn handle_message(
+        &mut self,
+        now: UnixMillis,
+        peer: PeerTag,
+        tag: MessageTag,
+        bytes: &[u8],
+    ) {
+        let result = match codec::decode_gossip(bytes) {
+            Err(e) => Validation::Reject(RejectReason::Malformed(e)),
+            Ok(Gossip::Proposal(p)) => self.on_proposal(now, p),
+            Ok(Gossip::Ballot(b)) => self.on_ballot(now, peer, b),
+            Ok(Gossip::Equivocation(e)) => self.on_evidence(now, peer, e),
+        };
+        if let Validation::Reject(reason) = &result {
+            self.event(Event::InvalidMessage {
+                peer,
+                reason: reason.clone(),
+            });
+        }
+        self.outputs
+            .push_back(Output::Validation { peer, tag, result });
+    }
+
+    /// Submits a proposal signed by this node, valid for `ttl_ms` from `now`.
+    pub fn propose(
+        &mut self,
+        now: UnixMillis,
+        action: Action,
+        payload: Payload,
+        ttl_ms: u64,
+        nonce: Nonce,
+    ) -> Result<ProposalId, CommandError> {
+        let expires_at = now
+            .checked_add(ttl_ms)
+            .filter(|_| ttl_ms > 0 && ttl_ms <= MAX_TTL_MS)
+            .ok_or(MessageError::Window {
+                created_at: now,
+                expires_at: UnixMillis(now.0.saturating_add(ttl_ms)),
+            })?;
+        let signed = Proposal {
+            swarm: self.roster.swarm().clone(),
+            roster: self.roster.digest(),
+            proposer: self.me,
+            action,
+            payload,
+            created_at: now,
+            expires_at,
+            nonce,
+        }
+        .sign(&self.key)?;
+        let id = signed.id();
+        if self.entries.contains_key(&id) {
+            return Ok(id);
+        }
+        let bytes = codec::encode(&signed)?;
+        if let Some(open) = self.over_capacity(&self.me) {
+            return Err(CommandError::Capacity { open });
+        }
+        let verified = match signed.verify(&self.roster) {
+            Ok(v) => v,
+            // Our own fresh signature under our own roster always verifies.
+            Err(e) => unreachable!("own proposal failed verification: {e}"),
+        };
+        self.insert_proposal(now, verified, true);
+        self.outputs.push_back(Output::Broadcast(bytes));
+        self.check_decision(now, &id);
+        Ok(id)
+    }
+
+    /// Casts this node's ballot, through the own-vote guard.
+    pub fn vote(
+        &mut self,
+        now: UnixMillis,
+        proposal: ProposalId,
+        vote: Vote,
+        reason: Option<Reason>,
+    ) -> Result<SignedBallot, CommandError> {
+        if let Some(existing) = self.own.get(&proposal) {
+            if existing.ballot().vote != vote {
+                return Err(CommandError::AlreadyVoted {
+                    proposal,
+                    existing: existing.ballot().vote,
+                });
+            }
+            let existing = existing.clone();
+            if let Ok(bytes) = codec::encode(&existing) {
+                self.outputs.push_back(Output::Broadcast(bytes));
+            }
+            return Ok(existing);
+        }
+        let entry = self
+            .entries
+            .get(&proposal)
+            .ok_or(CommandError::UnknownProposal { proposal })?;
+        let p = entry.proposal.proposal();
+        if p.is_expired(now) {
+            return Err(CommandError::Expired {
+                proposal,
+                expires_at: p.expires_at,
+            });
+        }
+        // A ballot in our name already in the tally (from an earlier life of this key):
+        // adopt it if it says the same, never contradict it.
+        if let Some(found) = entry.tally.ballot_of(&self.me, vote.other()) {
+            return Err(CommandError::AlreadyVoted {
+                proposal,
+                existing: found.ballot().vote,
+            });
+        }
+        let adopted = entry.tally.ballot_of(&self.me, vote).cloned();
+        let verdict = entry.tally.verdict();
+        if adopted.is_none() && verdict.is_decided() {
+            return Err(CommandError::Decided { proposal, verdict });
+        }
+        let ballot = adopted.unwrap_or_else(|| {
+            Ballot {
+                swarm: self.roster.swarm().clone(),
+                proposal,
+                voter: self.me,
+                vote,
+                reason,
+            }
+            .sign(&self.key)
+        });
+        let bytes = codec::encode(&ballot)?;
+        self.own.insert(proposal, ballot.clone());
+        // The contract: durable first, then broadcast.
+        self.outputs
+            .push_back(Output::Persist(Record::OwnBallot(ballot.clone())));
+        self.outputs.push_back(Output::Broadcast(bytes));
+        match ballot.clone().verify(&self.roster) {
+            Ok(verified) => {
+                self.apply_ballot(now, verified, true);
+            }
+            Err(e) => unreachable!("own ballot failed verification: {e}"),
+        }
+        Ok(ballot)
+    }
+
+    /// Time passes: report expiries, drop what is past retention.
+    pub fn tick(&mut self, now: UnixMillis) {
+        while let Some(&(expires_at, id)) = self.deadlines.first() {
+            if now < expires_at {
+                break;
+            }
+            self.deadlines.pop_first();
+            if let Some(entry) = self.entries.get_mut(&id)
+                && entry.open
+            {
+                entry.open = false;
+                let proposer = entry.proposal.proposal().proposer;
+                self.close(proposer);
+                self.event(Event::Expired { proposal: id });
+            }
+        }
+        while let Some(&(horizon, id)) = self.horizons.first() {
+            if now < horizon {
+                break;
+            }
+            self.horizons.pop_first();
+            self.entries.remove(&id);
+            self.own.remove(&id);
+        }
+        self.orphans.expire(now);
+    }
+
+    /// The next output to act on.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// When [`Engine::tick`] should next be called.
+    pub fn poll_timeout(&self) -> Option<UnixMillis> {
+        [
+            self.deadlines.first().map(|d| d.0),
+            self.horizons.first().map(|h| h.0),
+            self.orphans.next_expiry(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Rebuilds state from stored records, before any other input. Emits no outputs
+    /// except a re-broadcast of own ballots on proposals still open, so peers that missed
+    /// them get them again.
+    pub fn restore(
+        &mut self,
+        now: UnixMillis,
+        records: impl IntoIterator<Item = Record>,
+    ) -> RestoreReport {
+        let mut report = RestoreReport::default();
+        let (mut proposals, mut own, mut ballots, mut evidence, mut decisions) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for r in records {
+            match r {
+                Record::Proposal(p) => proposals.push(p),
+                Record::OwnBallot(b) => own.push(b),
+                Record::Ballot(b) => ballots.push(b),
+                Record::Evidence(e) => evidence.push(e),
+                Record::Decision(d) => decisions.push(d),
+            }
+        }
+        for p in proposals {
+            let id = p.id();
+            let horizon = p
+                .proposal()
+                .expires_at
+                .checked_add(self.config.retention_ms);
+            if self.entries.contains_key(&id) || horizon.is_none_or(|h| now >= h) {
+                continue;
+            }
+            match p.verify(&self.roster) {
+                Ok(v) => {
+                    self.insert_proposal(now, v, false);
+                    report.proposals = report.proposals.saturating_add(1);
+                }
+                Err(e) => report.skipped.push(format!("proposal {id}: {e}")),
+            }
+        }
+        for b in own {
+            let id = b.ballot().proposal;
+            if b.ballot().voter != self.me {
+                report
+                    .skipped
+                    .push(format!("own ballot on {id}: signed by another voter"));
+                continue;
+            }
+            match b.clone().verify(&self.roster) {
+                Ok(v) => {
+                    self.own.insert(id, b);
+                    if self.entries.contains_key(&id) {
+                        self.apply_ballot(now, v, true);
+                    }
+                    report.own_ballots = report.own_ballots.saturating_add(1);
+                }
+                Err(e) => report.skipped.push(format!("own ballot on {id}: {e}")),
+            }
+        }
+        for b in ballots {
+            let id = b.ballot().proposal;
+            match b.verify(&self.roster) {
+                Ok(v) if self.entries.contains_key(&id) => {
+                    self.apply_ballot(now, v, false);
+                    report.ballots = report.ballots.saturating_add(1);
+                }
+                Ok(_) => {}
+                Err(e) => report.skipped.push(format!("ballot on {id}: {e}")),
+            }
+        }
+        for e in evidence {
+            let id = e.proposal();
+            match e.verify(&self.roster) {
+                Ok(v) => {
+                    let (yes, no) = split_evidence(v);
+                    if self.entries.contains_key(&id) {
+                        self.apply_ballot(now, yes, false);
+                        self.apply_ballot(now, no, false);
+                    }
+                    report.evidence = report.evidence.saturating_add(1);
+                }
+                Err(err) => report.skipped.push(format!("evidence on {id}: {err}")),
+            }
+        }
+        let ids: Vec<ProposalId> = self.entries.keys().copied().collect();
+        for id in &ids {
+            self.check_decision(now, id);
+        }
+        // Decisions were re-derived with `now`; put back the stored times where the
+        // verdict is the same.
+        for d in decisions {
+            if let Some(entry) = self.entries.get_mut(&d.proposal)
+                && entry.tally.verdict() == d.verdict
+            {
+                entry.decision = Some(d);
+                report.decisions = report.decisions.saturating_add(1);
+            }
+        }
+        self.outputs.clear();
+        let resend: Vec<Vec<u8>> = self
+            .own
+            .iter()
+            .filter(|(id, _)| {
+                self.entries
+                    .get(id)
+                    .is_some_and(|e| e.open && !e.tally.verdict().is_decided())
+            })
+            .filter_map(|(_, b)| codec::encode(b).ok())
+            .collect();
+        self.outputs
+            .extend(resend.into_iter().map(Output::Broadcast));
+        report
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Queries
+    // -----------------------------------------------------------------------------------
+
+    /// One proposal.
+    pub fn proposal(&self, id: &ProposalId) -> Option<ProposalView<'_>> {
+        self.entries.get(id).map(|entry| ProposalView {
+            entry,
+            own: self.own.get(id),
+        })
+    }
+
+    /// Every proposal in memory, in id order.
+    pub fn proposals(&self) -> impl Iterator<Item = ProposalView<'_>> {
+        self.entries.iter().map(|(id, entry)| ProposalView {
+            entry,
+            own: self.own.get(id),
+        })
+    }
+
+    /// This node's ballot on a proposal.
+    pub fn own_ballot(&self, id: &ProposalId) -> Option<&SignedBallot> {
+        self.own.get(id)
+    }
+
+    /// Ballots waiting for their proposal.
+    pub fn orphan_count(&self) -> usize {
+        self.orphans.len()
+    }
+
+    /// SHA-256 over every proposal's id, verdict and kept ballots, in id order: what every
+    /// honest node must agree on. Two engines holding the same ballots have the same
+    /// digest, whatever order they saw them in. Own ballots and local decision times are
+    /// not included (they differ between nodes by design).
+    pub fn tallies_digest(&self) -> [u8; 32] {
+        let mut bytes = Vec::new();
+        for (id, entry) in &self.entries {
+            bytes.extend_from_slice(id.as_bytes());
+            bytes.push(entry.tally.verdict() as u8);
+            for b in entry.tally.ballots() {
+                bytes.extend_from_slice(&codec::encode_body(b));
+            }
+        }
+        crypto::sha256(&bytes)
+    }
+
+    /// This node's ballots, in proposal order.
+    pub fn own_ballots(&self) -> impl Iterator<Item = &SignedBallot> {
+        self.own.values()
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Internals
+    // -----------------------------------------------------------------------------------
+
+    fn event(&mut self, e: Event) {
+        self.outputs.push_back(Output::Event(e));
+    }
+
+    fn over_capacity(&self, proposer: &VoterId) -> Option<usize> {
+        let open = self.open_by_proposer.get(proposer).copied().unwrap_or(0);
+        if open >= self.config.max_open_per_proposer {
+            return Some(open);
+        }
+        if self.entries.len() >= self.config.max_proposals {
+            return Some(self.entries.len());
+        }
+        None
+    }
+
+    fn close(&mut self, proposer: VoterId) {
+        if let Some(n) = self.open_by_proposer.get_mut(&proposer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.open_by_proposer.remove(&proposer);
+            }
+        }
+    }
+
+    fn on_proposal(&mut self, now: UnixMillis, p: SignedProposal) -> Validation {
+        let id = p.id();
+        if self.entries.contains_key(&id) {
+            return Validation::Ignore(IgnoreReason::Duplicate);
+        }
+        let (created_at, expires_at, proposer) = {
+            let inner = p.proposal();
+            (inner.created_at, inner.expires_at, inner.proposer)
+        };
+        let verified = match p.verify(&self.roster) {
+            Ok(v) => v,
+            Err(e) => return verify_failure(e),
+        };
+        if created_at.0 > now.0.saturating_add(self.config.max_clock_skew_ms) {
+            return Validation::Ignore(IgnoreReason::FromTheFuture);
+        }
+        if expires_at
+            .checked_add(self.config.retention_ms)
+            .is_none_or(|h| now >= h)
+        {
+            return Validation::Ignore(IgnoreReason::Expired);
+        }
+        if self.over_capacity(&proposer).is_some() {
+            return Validation::Ignore(IgnoreReason::Capacity);
+        }
+        self.insert_proposal(now, verified, false);
+        self.check_decision(now, &id);
+        Validation::Accept
+    }
+
+    fn insert_proposal(
+        &mut self,
+        now: UnixMillis,
+        proposal: Verified<SignedProposal>,
+        local: bool,
+    ) {
+        let id = proposal.id();
+        let p = proposal.proposal().clone();
+        let open = !p.is_expired(now);
+        let tally = Tally::new(&self.roster, &proposal);
+        self.outputs
+            .push_back(Output::Persist(Record::Proposal((*proposal).clone())));
+        self.entries.insert(
+            id,
+            Entry {
+                proposal,
+                tally,
+                decision: None,
+                open,
+            },
+        );
+        if open {
+            let n = self.open_by_proposer.entry(p.proposer).or_insert(0);
+            *n = n.saturating_add(1);
+            self.deadlines.insert((p.expires_at, id));
+        }
+        let horizon = p
+            .expires_at
+            .checked_add(self.config.retention_ms)
+            .unwrap_or(UnixMillis(u64::MAX));
+        self.horizons.insert((horizon, id));
+        self.event(Event::ProposalSeen {
+            proposal: id,
+            proposer: p.proposer,
+            action: p.action.clone(),
+            created_at: p.created_at,
+            expires_at: p.expires_at,
+            local,
+        });
+        // An own ballot restored before its proposal came back.
+        if let Some(own) = self.own.get(&id).cloned()
+            && let Ok(v) = own.verify(&self.roster)
+        {
+            self.apply_ballot(now, v, true);
+        }
+        for b in self.orphans.release(&id) {
+            self.apply_ballot(now, b, false);
+        }
+    }
+
+    fn on_ballot(&mut self, now: UnixMillis, peer: PeerTag, b: SignedBallot) -> Validation {
+        let id = b.ballot().proposal;
+        let verified = match b.verify(&self.roster) {
+            Ok(v) => v,
+            Err(e) => return verify_failure(e),
+        };
+        if self.entries.contains_key(&id) {
+            let result = self.apply_ballot(now, verified, false);
+            self.check_decision(now, &id);
+            result
+        } else {
+            match self.orphans.hold(peer, now, verified) {
+                Hold::Held => Validation::Accept,
+                Hold::Duplicate => Validation::Ignore(IgnoreReason::Duplicate),
+                Hold::Full => Validation::Ignore(IgnoreReason::BufferFull),
+            }
+        }
+    }
+
+    fn on_evidence(&mut self, now: UnixMillis, peer: PeerTag, e: Equivocation) -> Validation {
+        let id = e.proposal();
+        let verified = match e.verify(&self.roster) {
+            Ok(v) => v,
+            Err(EvidenceError::Ballot {
+                source: VerifyError::WrongSwarm { .. },
+                ..
+            }) => return Validation::Ignore(IgnoreReason::OtherSwarm),
+            Err(err) => return Validation::Reject(RejectReason::InvalidEvidence(err)),
+        };
+        let (yes, no) = split_evidence(verified);
+        if self.entries.contains_key(&id) {
+            let a = self.apply_ballot(now, yes, false);
+            let b = self.apply_ballot(now, no, false);
+            self.check_decision(now, &id);
+            if a == Validation::Accept || b == Validation::Accept {
+                Validation::Accept
+            } else {
+                Validation::Ignore(IgnoreReason::Duplicate)
+            }
+        } else {
+            match (
+                self.orphans.hold(peer, now, yes),
+                self.orphans.hold(peer, now, no),
+            ) {
+                (Hold::Held, _) | (_, Hold::Held) => Validation::Accept,
+                (Hold::Full, _) | (_, Hold::Full) => Validation::Ignore(IgnoreReason::BufferFull),
+                _ => Validation::Ignore(IgnoreReason::Duplicate),
+            }
+        }
+    }
+
+    /// Adds a ballot to its (known) proposal's tally and reports what changed. Does not
+    /// check for a decision; callers do, once per input.
+    fn apply_ballot(
+        &mut self,
+        now: UnixMillis,
+        ballot: Verified<SignedBallot>,
+        own: bool,
+    ) -> Validation {
+        let id = ballot.ballot().proposal;
+        let Some(entry) = self.entries.get_mut(&id) else {
+            return Validation::Ignore(IgnoreReason::Duplicate);
+        };
+        let created_at = entry.proposal.proposal().created_at;
+        let signed = (*ballot).clone();
+        let (voter, vote) = (signed.ballot().voter, signed.ballot().vote);
+        let added = match entry.tally.add(ballot) {
+            Ok(a) => a,
+            // Every ballot here was verified against our roster for this proposal.
+            Err(_) => return Validation::Ignore(IgnoreReason::UnknownRoster),
+        };
+        let evidence = match added {
+            Added::Duplicate => return Validation::Ignore(IgnoreReason::Duplicate),
+            Added::Replaced => {
+                self.outputs
+                    .push_back(Output::Persist(Record::Ballot(signed)));
+                return Validation::Accept;
+            }
+            Added::New => None,
+            Added::Equivocation(e) => Some(e),
+        };
+        if !own {
+            self.outputs
+                .push_back(Output::Persist(Record::Ballot(signed)));
+        }
+        self.event(Event::BallotAccepted {
+            proposal: id,
+            voter,
+            vote,
+            latency_ms: now.saturating_since(created_at),
+            own,
+        });
+        if let Some(e) = evidence {
+            self.outputs
+                .push_back(Output::Persist(Record::Evidence((*e).clone())));
+            self.event(Event::Equivocation { evidence: e });
+        }
+        if own {
+            self.check_decision(now, &id);
+        }
+        Validation::Accept
+    }
+
+    fn check_decision(&mut self, now: UnixMillis, id: &ProposalId) {
+        let Some(entry) = self.entries.get_mut(id) else {
+            return;
+        };
+        let verdict = entry.tally.verdict();
+        if !verdict.is_decided()
+            || entry
+                .decision
+                .as_ref()
+                .is_some_and(|d| d.verdict == verdict)
+        {
+            return;
+        }
+        let decision = Decision {
+            proposal: *id,
+            verdict,
+            decided_at: now,
+        };
+        entry.decision = Some(decision.clone());
+        let outcome = entry.tally.outcome();
+        let p = entry.proposal.proposal();
+        let (action, created_at, proposer, expires_at) =
+            (p.action.clone(), p.created_at, p.proposer, p.expires_at);
+        if entry.open {
+            entry.open = false;
+            self.deadlines.remove(&(expires_at, *id));
+            self.close(proposer);
+        }
+        self.outputs
+            .push_back(Output::Persist(Record::Decision(decision)));
+        self.event(Event::Decided {
+            proposal: *id,
+            action,
+            verdict,
+            yes: u32::try_from(outcome.yes.len()).unwrap_or(u32::MAX),
+            no: u32::try_from(outcome.no.len()).unwrap_or(u32::MAX),
+            latency_ms: now.saturating_since(created_at),
+            conflicting: outcome.conflicting,
+        });
+    }
+}
+
+fn verify_failure(e: VerifyError) -> Validation {
+    match e {
+        VerifyError::WrongSwarm { .. } => Validation::Ignore(IgnoreReason::OtherSwarm),
+        VerifyError::WrongRoster { .. } => Validation::Ignore(IgnoreReason::UnknownRoster),
+        VerifyError::NotAMember { voter } => Validation::Reject(RejectReason::NotAMember { voter }),
+        VerifyError::BadSignature { signer } => {
+            Validation::Reject(RejectReason::BadSignature { signer })
+        }
+    }
+}
+
+fn split_evidence(e: Verified<Equivocation>) -> (Verified<SignedBallot>, Verified<SignedBallot>) {
+    let roster = e.roster();
+    let e = e.into_inner();
+    (
+        Verified::new(e.yes().clone(), roster),
+        Verified::new(e.no().clone(), roster),
+    )
+}

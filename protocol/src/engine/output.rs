@@ -1,0 +1,213 @@
+//! What the engine hands back to its driver: validations, records, broadcasts, events.
+
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{CodecError, Kind, Message};
+use crate::evidence::{Equivocation, EvidenceError};
+use crate::ids::{Action, ProposalId, UnixMillis, VoterId};
+use crate::message::{SignedBallot, SignedProposal, Vote};
+use crate::tally::Verdict;
+
+/// The driver's name for a peer. Opaque to the engine; it only labels events and bounds
+/// per-peer buffers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct PeerTag(pub u64);
+
+/// The driver's handle for one received message, echoed back with its validation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct MessageTag(pub u64);
+
+/// Why a message was ignored: not a fault, but nothing to forward.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum IgnoreReason {
+    /// Already held.
+    #[error("duplicate")]
+    Duplicate,
+    /// Signed for another swarm.
+    #[error("for another swarm")]
+    OtherSwarm,
+    /// A proposal that commits to a roster this node does not use.
+    #[error("for an unknown roster")]
+    UnknownRoster,
+    /// Past its retention horizon.
+    #[error("expired")]
+    Expired,
+    /// Created further in the future than the clock-skew allowance.
+    #[error("created in the future")]
+    FromTheFuture,
+    /// A ballot for an unknown proposal, and the waiting buffer is full.
+    #[error("orphan buffer full")]
+    BufferFull,
+    /// The proposer has too many open proposals, or the node holds too many.
+    #[error("too many open proposals")]
+    Capacity,
+}
+
+/// Why a message was rejected: a provable fault of whoever signed or sent it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The bytes do not decode.
+    #[error("malformed: {0}")]
+    Malformed(#[serde(serialize_with = "as_display")] CodecError),
+    /// A signature does not verify.
+    #[error("bad signature from {signer}")]
+    BadSignature {
+        /// The claimed signer.
+        signer: VoterId,
+    },
+    /// The signer is not a member.
+    #[error("signer {voter} is not a member")]
+    NotAMember {
+        /// The claimed signer.
+        voter: VoterId,
+    },
+    /// Equivocation evidence that is not evidence.
+    #[error("invalid evidence: {0}")]
+    InvalidEvidence(#[serde(serialize_with = "as_display")] EvidenceError),
+}
+
+fn as_display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
+}
+
+/// The verdict on one peer message, for gossipsub's validation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Validation {
+    /// Valid and new: forward it.
+    Accept,
+    /// Not a fault, but do not forward.
+    Ignore(IgnoreReason),
+    /// A provable fault: do not forward, penalise the sender.
+    Reject(RejectReason),
+}
+
+/// A decision as stored: when the verdict was first reached here.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// The proposal.
+    pub proposal: ProposalId,
+    /// The verdict reached.
+    pub verdict: Verdict,
+    /// When this node reached it.
+    pub decided_at: UnixMillis,
+}
+
+impl Message for Decision {
+    const KIND: Kind = Kind::Decision;
+}
+
+/// Something the driver must store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Record {
+    /// A verified proposal.
+    Proposal(SignedProposal),
+    /// A verified ballot from any member, this node included.
+    Ballot(SignedBallot),
+    /// This node's own ballot. It must be durable (synced) before any output that follows
+    /// it is acted on: the broadcast of that ballot comes next.
+    OwnBallot(SignedBallot),
+    /// Verified equivocation evidence.
+    Evidence(Equivocation),
+    /// A decision reached here.
+    Decision(Decision),
+}
+
+impl Record {
+    /// Whether the driver must sync this record before acting on the next output.
+    pub fn must_sync(&self) -> bool {
+        matches!(self, Record::OwnBallot(_))
+    }
+}
+
+/// Something that happened, for logs, metrics and the API.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    /// A proposal was accepted (from a peer, or submitted here).
+    ProposalSeen {
+        /// Its id.
+        proposal: ProposalId,
+        /// Who proposed it.
+        proposer: VoterId,
+        /// What it asks.
+        action: Action,
+        /// When it was created.
+        created_at: UnixMillis,
+        /// When it expires.
+        expires_at: UnixMillis,
+        /// Submitted by this node.
+        local: bool,
+    },
+    /// A ballot was added to a tally.
+    BallotAccepted {
+        /// The proposal.
+        proposal: ProposalId,
+        /// The voter.
+        voter: VoterId,
+        /// Its vote.
+        vote: Vote,
+        /// Milliseconds from the proposal's creation to now.
+        latency_ms: u64,
+        /// Cast by this node.
+        own: bool,
+    },
+    /// A proposal reached a verdict (or an approval overturned a rejection).
+    Decided {
+        /// The proposal.
+        proposal: ProposalId,
+        /// What it asked.
+        action: Action,
+        /// The verdict.
+        verdict: Verdict,
+        /// Distinct YES signers.
+        yes: u32,
+        /// Distinct NO signers.
+        no: u32,
+        /// Milliseconds from the proposal's creation to the decision.
+        latency_ms: u64,
+        /// Both thresholds met, through equivocation.
+        conflicting: bool,
+    },
+    /// A member signed both ways.
+    Equivocation {
+        /// The evidence.
+        evidence: Box<Equivocation>,
+    },
+    /// A peer sent something provably invalid.
+    InvalidMessage {
+        /// The peer it came from.
+        peer: PeerTag,
+        /// What was wrong.
+        reason: RejectReason,
+    },
+    /// A proposal was still pending at its expiry.
+    Expired {
+        /// The proposal.
+        proposal: ProposalId,
+    },
+}
+
+/// One unit of work for the driver.
+// Outputs live only between `poll_output` and the driver acting on them; boxing the
+// records would cost an allocation each for no gain.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// The verdict on a peer message.
+    Validation {
+        /// The peer it came from.
+        peer: PeerTag,
+        /// The driver's handle for it.
+        tag: MessageTag,
+        /// The verdict.
+        result: Validation,
+    },
+    /// Store this.
+    Persist(Record),
+    /// Publish these encoded bytes to the swarm.
+    Broadcast(Vec<u8>),
+    /// Report this.
+    Event(Event),
+}
