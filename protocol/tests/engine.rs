@@ -482,9 +482,9 @@ fn restore_rebuilds_the_same_state() {
             if k == 3 && v == 3 {
                 continue;
             }
-            for n in 0..4usize {
+            for (n, node) in nodes.iter_mut().enumerate().take(4) {
                 if n != (k % 5) as usize {
-                    let _ = deliver(&mut nodes[n], now, &p);
+                    let _ = deliver(node, now, &p);
                 }
             }
             let vote = if (k + u64::from(v)) % 3 == 0 {
