@@ -1,0 +1,382 @@
+//! The node config file (TOML) and its command-line overrides.
+//!
+//! Relative paths are resolved against the directory of the config file. Unknown fields
+//! are refused. Every error names the file and the field.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use multiaddr::Multiaddr;
+use serde::{Deserialize, Serialize};
+use swarmvote_protocol::keyfile::{self, KeyFileError};
+use swarmvote_protocol::{Roster, RosterError, SecretKey};
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse, or a field is unknown, missing or of the wrong type.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message: line, column and field.
+        message: String,
+    },
+    /// A field has an invalid value.
+    #[error("{path}: field `{field}`: {message}")]
+    Field {
+        /// The file (or `command line`).
+        path: PathBuf,
+        /// The field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The roster file is invalid.
+    #[error("{path}: {source}")]
+    Roster {
+        /// The roster file.
+        path: PathBuf,
+        /// What is wrong.
+        source: RosterError,
+    },
+    /// The key file is invalid.
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    /// The node's key is not in the roster.
+    #[error("key {key_file}: public key {voter} is not a member of roster {roster_file}")]
+    NotAMember {
+        /// The key file.
+        key_file: PathBuf,
+        /// The roster file.
+        roster_file: PathBuf,
+        /// The key's voter id.
+        voter: String,
+    },
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+/// `[api]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiSection {
+    /// Address of the local HTTP API.
+    #[serde(default = "default_api_listen")]
+    pub listen: String,
+}
+
+fn default_api_listen() -> String {
+    "127.0.0.1:7100".into()
+}
+
+impl Default for ApiSection {
+    fn default() -> Self {
+        Self {
+            listen: default_api_listen(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// `text` or `json`.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// The file as written.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    data_dir: PathBuf,
+    key_file: PathBuf,
+    roster_file: PathBuf,
+    #[serde(default = "default_listen")]
+    listen: Vec<String>,
+    #[serde(default)]
+    bootstrap: Vec<String>,
+    #[serde(default)]
+    api: ApiSection,
+    #[serde(default)]
+    log: LogSection,
+}
+
+fn default_listen() -> Vec<String> {
+    vec!["/ip4/0.0.0.0/tcp/7000".into()]
+}
+
+/// Command-line values that take precedence over the file.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct Overrides {
+    /// Data directory (overrides `data_dir`).
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Voter key file (overrides `key_file`).
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Roster file (overrides `roster_file`).
+    #[arg(long = "roster", value_name = "FILE")]
+    pub roster_file: Option<PathBuf>,
+    /// Listen multiaddr; repeat for several (replaces `listen`).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// Bootstrap peer multiaddr; repeat for several (replaces `bootstrap`).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<String>,
+    /// API listen address (overrides `api.listen`).
+    #[arg(long, value_name = "ADDR")]
+    pub api_listen: Option<String>,
+    /// Log format (overrides `log.format`).
+    #[arg(long, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The effective configuration: file values, overridden by flags, paths resolved.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeConfig {
+    /// The config file it came from.
+    #[serde(skip)]
+    pub source: PathBuf,
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Voter key file.
+    pub key_file: PathBuf,
+    /// Roster file.
+    pub roster_file: PathBuf,
+    /// libp2p listen addresses.
+    pub listen: Vec<String>,
+    /// Peers to dial at start.
+    pub bootstrap: Vec<String>,
+    /// `[api]`.
+    pub api: ApiSection,
+    /// `[log]`.
+    pub log: LogSection,
+}
+
+impl NodeConfig {
+    /// Reads, overrides, resolves and validates a config file. Does not touch the key,
+    /// roster or data dir; see [`NodeConfig::load_identity`].
+    pub fn load(path: &Path, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path, overrides)
+    }
+
+    /// Like [`NodeConfig::load`], from text.
+    pub fn parse(text: &str, path: &Path, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        let base = match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        };
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_owned());
+        let resolve = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let cli = Path::new("command line");
+        let pick = |flag: &Option<PathBuf>, file: PathBuf| match flag {
+            Some(p) => p.clone(),
+            None => resolve(file),
+        };
+        let config = Self {
+            source: path.to_owned(),
+            data_dir: pick(&overrides.data_dir, file.data_dir),
+            key_file: pick(&overrides.key_file, file.key_file),
+            roster_file: pick(&overrides.roster_file, file.roster_file),
+            listen: if overrides.listen.is_empty() {
+                file.listen
+            } else {
+                overrides.listen.clone()
+            },
+            bootstrap: if overrides.bootstrap.is_empty() {
+                file.bootstrap
+            } else {
+                overrides.bootstrap.clone()
+            },
+            api: ApiSection {
+                listen: overrides.api_listen.clone().unwrap_or(file.api.listen),
+            },
+            log: LogSection {
+                format: overrides.log_format.unwrap_or(file.log.format),
+            },
+        };
+        let origin = |from_cli: bool| if from_cli { cli } else { path };
+        for (i, a) in config.listen.iter().enumerate() {
+            check_multiaddr(
+                a,
+                origin(!overrides.listen.is_empty()),
+                &format!("listen[{i}]"),
+            )?;
+        }
+        if config.listen.is_empty() {
+            return Err(ConfigError::Field {
+                path: path.to_owned(),
+                field: "listen".into(),
+                message: "at least one listen address is needed".into(),
+            });
+        }
+        for (i, a) in config.bootstrap.iter().enumerate() {
+            check_multiaddr(
+                a,
+                origin(!overrides.bootstrap.is_empty()),
+                &format!("bootstrap[{i}]"),
+            )?;
+        }
+        config
+            .api
+            .listen
+            .parse::<std::net::SocketAddr>()
+            .map_err(|e| ConfigError::Field {
+                path: origin(overrides.api_listen.is_some()).to_owned(),
+                field: "api.listen".into(),
+                message: format!(
+                    "{:?} is not a socket address like 127.0.0.1:7100 ({e})",
+                    config.api.listen
+                ),
+            })?;
+        Ok(config)
+    }
+
+    /// Reads the roster and the key, and checks that the key is a member.
+    pub fn load_identity(&self) -> Result<(Roster, SecretKey), ConfigError> {
+        let roster = load_roster(&self.roster_file)?;
+        let key = keyfile::read_secret_key(&self.key_file)?;
+        if roster.member(&key.voter_id()).is_none() {
+            return Err(ConfigError::NotAMember {
+                key_file: self.key_file.clone(),
+                roster_file: self.roster_file.clone(),
+                voter: key.voter_id().to_string(),
+            });
+        }
+        Ok((roster, key))
+    }
+
+    /// The effective config as TOML, for `config check`.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+}
+
+/// Reads and validates a roster file; errors name the file.
+pub fn load_roster(path: &Path) -> Result<Roster, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Roster::from_toml(&text).map_err(|source| ConfigError::Roster {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+fn check_multiaddr(addr: &str, path: &Path, field: &str) -> Result<(), ConfigError> {
+    addr.parse::<Multiaddr>()
+        .map(|_| ())
+        .map_err(|e| ConfigError::Field {
+            path: path.to_owned(),
+            field: field.to_owned(),
+            message: format!("{addr:?} is not a multiaddr like /ip4/127.0.0.1/tcp/7000 ({e})"),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        data_dir = "data"
+        key_file = "voter.key"
+        roster_file = "/etc/swarmvote/roster.toml"
+        listen = ["/ip4/127.0.0.1/tcp/7000"]
+        [api]
+        listen = "127.0.0.1:7100"
+    "#;
+
+    #[test]
+    fn paths_resolve_against_the_file_and_flags_win() {
+        let path = Path::new("/srv/node/node.toml");
+        let c = NodeConfig::parse(GOOD, path, &Overrides::default()).unwrap();
+        assert_eq!(c.data_dir, Path::new("/srv/node/data"));
+        assert_eq!(c.key_file, Path::new("/srv/node/voter.key"));
+        assert_eq!(c.roster_file, Path::new("/etc/swarmvote/roster.toml"));
+        assert_eq!(c.log.format, LogFormat::Text);
+        let o = Overrides {
+            data_dir: Some("/tmp/other".into()),
+            listen: vec!["/ip4/127.0.0.1/tcp/9".into()],
+            log_format: Some(LogFormat::Json),
+            ..Overrides::default()
+        };
+        let c = NodeConfig::parse(GOOD, path, &o).unwrap();
+        assert_eq!(c.data_dir, Path::new("/tmp/other"));
+        assert_eq!(c.listen, ["/ip4/127.0.0.1/tcp/9"]);
+        assert_eq!(c.log.format, LogFormat::Json);
+        assert!(c.to_toml().contains("/tmp/other"));
+    }
+
+    #[test]
+    fn errors_name_file_and_field() {
+        let path = Path::new("node.toml");
+        let err = NodeConfig::parse(
+            &format!("{GOOD}\ncolour = 1\n"),
+            path,
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("node.toml:") && msg.contains("colour"),
+            "{msg}"
+        );
+
+        let err = NodeConfig::parse("data_dir = 3", path, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("data_dir"), "{err}");
+
+        let bad = GOOD.replace("/ip4/127.0.0.1/tcp/7000", "tcp:7000");
+        let err = NodeConfig::parse(&bad, path, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("field `listen[0]`"), "{err}");
+
+        let bad = GOOD.replace("127.0.0.1:7100", "localhost");
+        let err = NodeConfig::parse(&bad, path, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("api.listen"), "{err}");
+
+        let err = NodeConfig::parse(
+            "key_file = \"k\"\nroster_file = \"r\"",
+            path,
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("data_dir"), "{err}");
+    }
+}

@@ -1,0 +1,9 @@
+//! The swarmvote node: the I/O shell around the protocol engine. Durable storage (sled
+//! plus an fsync'd own-ballot journal), configuration, and the `swarmvote` binary's
+//! commands. Networking and the HTTP API build on these.
+
+pub mod config;
+#[doc(hidden)]
+pub mod crashtest;
+pub mod persist;
+pub mod store;

@@ -1,0 +1,198 @@
+//! The store: restart equivalence, the own-ballot journal, and refusals that name the
+//! path (locked, other schema, corrupt).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::Write;
+use std::path::Path;
+
+use swarmvote_node::crashtest::{self, T0, key};
+use swarmvote_node::persist;
+use swarmvote_node::store::{Store, StoreError};
+use swarmvote_protocol::engine::{Config, Engine, MessageTag, PeerTag};
+use swarmvote_protocol::{Ballot, ProposalId, UnixMillis, Vote, codec};
+
+/// Runs a workload of `n` proposals through an engine backed by a store in `dir`, with
+/// ballots from all three members (member 1 equivocates on every fifth proposal).
+fn workload(dir: &Path, n: u32) -> (Engine, Vec<ProposalId>) {
+    let roster = crashtest::roster().unwrap();
+    let (mut store, _) = Store::open(dir).unwrap();
+    let mut engine = Engine::new(roster.clone(), key(0), Config::default()).unwrap();
+    let mut ids = Vec::new();
+    for k in 0..n {
+        let now = UnixMillis(T0.0 + u64::from(k));
+        let p = crashtest::proposal(&roster, k).unwrap();
+        ids.push(p.id());
+        engine.handle_message(now, PeerTag(1), MessageTag(0), &codec::encode(&p).unwrap());
+        if k % 3 != 0 {
+            engine
+                .vote(now, p.id(), crashtest::intended(42, k, false), None)
+                .unwrap();
+        }
+        let b2 = crashtest::peer_ballot(&p, 42, k);
+        engine.handle_message(now, PeerTag(2), MessageTag(0), &codec::encode(&b2).unwrap());
+        let votes: &[Vote] = if k % 5 == 0 {
+            &[Vote::Yes, Vote::No]
+        } else {
+            &[Vote::No]
+        };
+        for v in votes {
+            let b1 = Ballot {
+                swarm: roster.swarm().clone(),
+                proposal: p.id(),
+                voter: key(1).voter_id(),
+                vote: *v,
+                reason: None,
+            }
+            .sign(&key(1));
+            engine.handle_message(now, PeerTag(1), MessageTag(0), &codec::encode(&b1).unwrap());
+        }
+        persist::drain(&mut engine, &mut store, |_| {}).unwrap();
+    }
+    (engine, ids)
+}
+
+#[test]
+fn a_restart_restores_the_same_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, ids) = workload(dir.path(), 30);
+    let (store, report) = Store::open(dir.path()).unwrap();
+    assert_eq!(report.recovered_from_journal, 0);
+    let mut after = Engine::new(crashtest::roster().unwrap(), key(0), Config::default()).unwrap();
+    let restored = after.restore(UnixMillis(T0.0 + 1000), store.load().unwrap());
+    assert!(restored.skipped.is_empty(), "{:?}", restored.skipped);
+    assert_eq!(restored.own_ballots, 20);
+    assert!(restored.evidence > 0, "the workload has equivocations");
+    assert_eq!(after.tallies_digest(), before.tallies_digest());
+    assert_eq!(
+        after.own_ballots().collect::<Vec<_>>(),
+        before.own_ballots().collect::<Vec<_>>()
+    );
+    for id in &ids {
+        let (a, b) = (after.proposal(id).unwrap(), before.proposal(id).unwrap());
+        assert_eq!(a.outcome(), b.outcome());
+        assert_eq!(a.decision(), b.decision(), "decision time of {id}");
+    }
+    // All ballots of one proposal are one prefix scan, and only that proposal's.
+    let ballots = store.ballots_of(&ids[5]).unwrap();
+    assert_eq!(ballots.len(), 4, "member 1 yes+no, member 2, and our own");
+    assert!(ballots.iter().all(|b| b.ballot().proposal == ids[5]));
+}
+
+#[test]
+fn the_journal_restores_own_ballots_that_sled_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, _) = workload(dir.path(), 12);
+    let own: Vec<_> = before.own_ballots().cloned().collect();
+    assert_eq!(own.len(), 8);
+    // Lose the whole sled database; the journal survives.
+    std::fs::remove_dir_all(dir.path().join("db")).unwrap();
+    let (store, report) = Store::open(dir.path()).unwrap();
+    assert_eq!(report.recovered_from_journal, own.len());
+    for b in &own {
+        assert_eq!(
+            store.own_ballot(&b.ballot().proposal).unwrap().as_ref(),
+            Some(b)
+        );
+    }
+}
+
+#[test]
+fn a_torn_journal_tail_is_cut_off_and_nothing_synced_is_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, _) = workload(dir.path(), 9);
+    let own = before.own_ballots().count();
+    let journal = dir.path().join("own-ballots.journal");
+    let good_len = std::fs::metadata(&journal).unwrap().len();
+    // A half-written entry: a plausible header and a few bytes of body.
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&journal)
+        .unwrap();
+    f.write_all(&200u32.to_le_bytes()).unwrap();
+    f.write_all(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3]).unwrap();
+    drop(f);
+    std::fs::remove_dir_all(dir.path().join("db")).unwrap();
+    let (store, report) = Store::open(dir.path()).unwrap();
+    assert_eq!(report.journal_truncated, 11);
+    assert_eq!(report.recovered_from_journal, own);
+    assert_eq!(store.stats().own_ballots, own);
+    assert_eq!(std::fs::metadata(&journal).unwrap().len(), good_len);
+}
+
+#[test]
+fn a_locked_data_dir_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_held, _) = Store::open(dir.path()).unwrap();
+    match Store::open(dir.path()) {
+        Err(e @ StoreError::Locked { .. }) => {
+            assert!(
+                e.to_string().contains(&dir.path().display().to_string()),
+                "{e}"
+            );
+            assert!(e.to_string().contains("in use"), "{e}");
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a locked data dir was opened twice"),
+    }
+}
+
+#[test]
+fn another_schema_version_is_refused_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    {
+        let db = sled::open(dir.path().join("db")).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .insert("schema_version", &99u32.to_be_bytes())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let err = Store::open(dir.path()).err().expect("schema 99 accepted");
+    assert!(matches!(err, StoreError::Schema { found: 99, .. }), "{err}");
+    assert!(err.to_string().contains(&dir.path().display().to_string()));
+    // Still 99: never reset.
+    let db = sled::open(dir.path().join("db")).unwrap();
+    let v = db
+        .open_tree("meta")
+        .unwrap()
+        .get("schema_version")
+        .unwrap()
+        .unwrap();
+    assert_eq!(v.as_ref(), 99u32.to_be_bytes());
+}
+
+#[test]
+fn corrupt_records_and_files_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    {
+        let db = sled::open(dir.path().join("db")).unwrap();
+        db.open_tree("proposals")
+            .unwrap()
+            .insert([7u8; 32], b"junk".to_vec())
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let (store, _) = Store::open(dir.path()).unwrap();
+    let err = store.load().unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("proposals") && msg.contains(&"07".repeat(32)),
+        "{msg}"
+    );
+    drop(store);
+
+    // A journal that is not a journal.
+    std::fs::write(dir.path().join("own-ballots.journal"), b"hello").unwrap();
+    let err = Store::open(dir.path()).err().expect("bad journal accepted");
+    assert!(err.to_string().contains("own-ballots.journal"), "{err}");
+
+    // A data dir that is a file.
+    let file = dir.path().join("plain");
+    std::fs::write(&file, b"x").unwrap();
+    let err = Store::open(&file)
+        .err()
+        .expect("a file opened as a data dir");
+    assert!(err.to_string().contains("not a directory"), "{err}");
+}
