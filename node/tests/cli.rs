@@ -315,3 +315,19 @@ fn store_info_refuses_locked_corrupt_and_foreign_data_dirs() {
         &["corrupt", "own_ballots"],
     );
 }
+
+#[test]
+fn the_example_configs_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let out = ok(&swarmvote(
+        &["roster", "show", "roster.example.toml"],
+        &root,
+    ));
+    assert!(out.contains("members (n)    3"), "{out}");
+    let config = swarmvote_node::config::NodeConfig::load(
+        &root.join("node.example.toml"),
+        &swarmvote_node::config::Overrides::default(),
+    )
+    .unwrap();
+    assert_eq!(config.bootstrap.len(), 2);
+}

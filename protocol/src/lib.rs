@@ -1,5 +1,6 @@
 //! The pure core of swarmvote: identities, the roster, signed proposals and ballots, the
-//! codec, the deterministic tally and quorum certificates.
+//! codec, the deterministic tally, quorum certificates, and the node's state machine
+//! (the engine) that both the node and the simulator drive.
 //!
 //! Nothing here opens a socket, reads a clock or draws OS randomness: time (`now`, in Unix
 //! milliseconds) and randomness (key seeds, nonces) are arguments. `protocol/clippy.toml`
@@ -39,6 +40,22 @@
 //! 9. **Offline certificates.** A certificate verifies with nothing but the roster, and
 //!    fails if a ballot is removed, a voter repeated, a non-member added or one payload
 //!    byte changed. (`tests/certificate.rs`)
+//! 10. **Own-vote guard.** The engine never signs two different ballots on one proposal,
+//!     refuses expired and decided proposals, and adopts rather than contradicts a ballot
+//!     in its own name. (`tests/engine.rs`: `the_guard_never_signs_twice`,
+//!     `the_guard_adopts_but_never_contradicts_a_ballot_in_its_name`; across SIGKILL:
+//!     `node/tests/crash.rs`)
+//! 11. **Persist before broadcast.** An own ballot is emitted as a record to persist
+//!     before it is emitted for broadcast. (`tests/engine.rs`:
+//!     `three_nodes_reach_the_same_decision`)
+//! 12. **Convergence.** Engines that receive the same messages in any order, with
+//!     duplicates and ballots before proposals, hold identical tallies.
+//!     (`tests/engine.rs`: `any_interleaving_gives_identical_tallies`)
+//! 13. **Bounded state.** Nothing a peer sends grows memory without bound: at most one
+//!     YES and one NO per member per proposal, a bounded orphan buffer, bounded open
+//!     proposals per proposer. (`tests/engine.rs`:
+//!     `the_orphan_buffer_is_bounded_per_peer_and_expires`,
+//!     `open_proposals_are_bounded_per_proposer`)
 
 // Checked arithmetic and no panicking index in the core; tests may index freely.
 #![cfg_attr(
