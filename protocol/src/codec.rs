@@ -14,11 +14,12 @@
 //! happens inside deserialization, so a decoded message is always well-formed; whether it
 //! is *authentic* is [`verify`](crate::message::SignedBallot::verify)'s job.
 
-use bincode::config::{self, Config};
+use bincode::config;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::certificate::Certificate;
+use crate::engine::{SyncRequest, SyncResponse};
 use crate::evidence::Equivocation;
 use crate::message::{SignedBallot, SignedProposal};
 use crate::roster::MAX_MEMBERS;
@@ -29,6 +30,14 @@ pub const VERSION: u8 = 1;
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
 /// Hard limit for a certificate: a proposal and up to [`MAX_MEMBERS`] ballots.
 pub const MAX_CERTIFICATE_BYTES: usize = MAX_MESSAGE_BYTES + MAX_MEMBERS * 1280;
+/// Hard limit for a catch-up request or response (point to point, never gossip).
+pub const MAX_SYNC_BYTES: usize = 4 * 1024 * 1024;
+
+/// The largest limit of any kind. `peek` screens every input against it first, and the
+/// bincode limits in `decode_limited` are tiers ending with it: both rely on this order.
+const LARGEST_BYTES: usize = MAX_CERTIFICATE_BYTES;
+const _: () = assert!(MAX_MESSAGE_BYTES <= MAX_SYNC_BYTES);
+const _: () = assert!(MAX_SYNC_BYTES <= LARGEST_BYTES);
 
 /// What a message is. The byte value is part of the wire format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -44,6 +53,10 @@ pub enum Kind {
     Certificate = 4,
     /// [`Decision`](crate::engine::Decision), a storage record.
     Decision = 5,
+    /// [`SyncRequest`], catch-up between two peers.
+    SyncRequest = 6,
+    /// [`SyncResponse`], catch-up between two peers.
+    SyncResponse = 7,
 }
 
 impl Kind {
@@ -55,6 +68,8 @@ impl Kind {
             3 => Kind::Equivocation,
             4 => Kind::Certificate,
             5 => Kind::Decision,
+            6 => Kind::SyncRequest,
+            7 => Kind::SyncResponse,
             _ => return None,
         })
     }
@@ -63,7 +78,10 @@ impl Kind {
     pub const fn max_bytes(self) -> usize {
         match self {
             Kind::Certificate => MAX_CERTIFICATE_BYTES,
-            _ => MAX_MESSAGE_BYTES,
+            Kind::SyncRequest | Kind::SyncResponse => MAX_SYNC_BYTES,
+            Kind::Proposal | Kind::Ballot | Kind::Equivocation | Kind::Decision => {
+                MAX_MESSAGE_BYTES
+            }
         }
     }
 }
@@ -153,13 +171,30 @@ impl Message for Equivocation {
 impl Message for Certificate {
     const KIND: Kind = Kind::Certificate;
 }
-
-fn small() -> impl Config {
-    config::standard().with_limit::<MAX_MESSAGE_BYTES>()
+impl Message for SyncRequest {
+    const KIND: Kind = Kind::SyncRequest;
+}
+impl Message for SyncResponse {
+    const KIND: Kind = Kind::SyncResponse;
 }
 
-fn large() -> impl Config {
-    config::standard().with_limit::<MAX_CERTIFICATE_BYTES>()
+fn decode_with<M: Message, const LIMIT: usize>(
+    body: &[u8],
+) -> Result<(M, usize), bincode::error::DecodeError> {
+    bincode::serde::decode_from_slice::<M, _>(body, config::standard().with_limit::<LIMIT>())
+}
+
+/// Decodes under the smallest bincode limit that covers the kind's limit. The limit is a
+/// const generic in bincode, so the tiers are spelled out rather than computed.
+fn decode_limited<M: Message>(body: &[u8]) -> Result<(M, usize), bincode::error::DecodeError> {
+    let max = M::KIND.max_bytes();
+    if max <= MAX_MESSAGE_BYTES {
+        decode_with::<M, MAX_MESSAGE_BYTES>(body)
+    } else if max <= MAX_SYNC_BYTES {
+        decode_with::<M, MAX_SYNC_BYTES>(body)
+    } else {
+        decode_with::<M, LARGEST_BYTES>(body)
+    }
 }
 
 /// The body encoding without an envelope: what signatures and digests cover.
@@ -190,10 +225,10 @@ pub fn encode<M: Message>(message: &M) -> Result<Vec<u8>, CodecError> {
 /// Reads the envelope: the kind and the body. Checks size, version and kind.
 pub fn peek(bytes: &[u8]) -> Result<(Kind, &[u8]), CodecError> {
     let len = bytes.len();
-    if len > MAX_CERTIFICATE_BYTES {
+    if len > LARGEST_BYTES {
         return Err(CodecError::TooLarge {
             len,
-            max: MAX_CERTIFICATE_BYTES,
+            max: LARGEST_BYTES,
         });
     }
     let [version, kind, body @ ..] = bytes else {
@@ -214,12 +249,7 @@ pub fn peek(bytes: &[u8]) -> Result<(Kind, &[u8]), CodecError> {
 
 fn decode_body<M: Message>(body: &[u8]) -> Result<M, CodecError> {
     let kind = M::KIND;
-    let decoded = if kind.max_bytes() > MAX_MESSAGE_BYTES {
-        bincode::serde::decode_from_slice::<M, _>(body, large())
-    } else {
-        bincode::serde::decode_from_slice::<M, _>(body, small())
-    };
-    let (value, read) = decoded.map_err(|e| match e {
+    let (value, read) = decode_limited::<M>(body).map_err(|e| match e {
         bincode::error::DecodeError::UnexpectedEnd { .. } => CodecError::Truncated { kind },
         other => CodecError::Malformed {
             kind,
@@ -267,8 +297,9 @@ pub enum Gossip {
     Equivocation(Equivocation),
 }
 
-/// Decodes a gossip message of any gossip kind. Certificates are not gossip and are
-/// and storage records are refused, so the limit is always [`MAX_MESSAGE_BYTES`].
+/// Decodes a gossip message of any gossip kind. Certificates, storage records and
+/// catch-up messages are not gossip and are refused, so the limit is always
+/// [`MAX_MESSAGE_BYTES`].
 pub fn decode_gossip(bytes: &[u8]) -> Result<Gossip, CodecError> {
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(CodecError::TooLarge {
@@ -281,7 +312,7 @@ pub fn decode_gossip(bytes: &[u8]) -> Result<Gossip, CodecError> {
         Kind::Proposal => Gossip::Proposal(decode_body(body)?),
         Kind::Ballot => Gossip::Ballot(decode_body(body)?),
         Kind::Equivocation => Gossip::Equivocation(decode_body(body)?),
-        Kind::Certificate | Kind::Decision => {
+        Kind::Certificate | Kind::Decision | Kind::SyncRequest | Kind::SyncResponse => {
             return Err(CodecError::UnexpectedKind {
                 expected: Kind::Proposal,
                 found: kind,

@@ -56,6 +56,11 @@
 //!     proposals per proposer. (`tests/engine.rs`:
 //!     `the_orphan_buffer_is_bounded_per_peer_and_expires`,
 //!     `open_proposals_are_bounded_per_proposer`)
+//! 14. **Catch-up converges.** Two engines that missed different messages hold identical
+//!     tallies (the union of what they saw) after a few bounded sync round trips, and no
+//!     sync answer exceeds its caps or [`codec::MAX_SYNC_BYTES`], whatever a peer sends.
+//!     (`tests/sync.rs`: `catch_up_converges`, `an_empty_node_catches_up_from_one_peer`,
+//!     `oversized_requests_get_capped_answers`)
 
 // Checked arithmetic and no panicking index in the core; tests may index freely.
 #![cfg_attr(

@@ -270,7 +270,7 @@ fn unknown_versions_and_kinds_are_rejected() {
         codec::decode::<SignedBallot>(&v2).unwrap_err(),
         CodecError::UnknownVersion { found: 2 }
     );
-    for k in [0u8, 6, 200] {
+    for k in [0u8, 8, 200] {
         let mut bad = good.clone();
         bad[1] = k;
         assert_eq!(

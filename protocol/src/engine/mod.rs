@@ -11,6 +11,11 @@
 //! [`Record`], publish a broadcast, report an [`Event`]. [`Engine::poll_timeout`] says
 //! when to tick next.
 //!
+//! **Catch-up.** Gossip is best effort; two peers that missed messages converge by
+//! exchanging [`SyncRequest`]s and [`SyncResponse`]s point to point (see the `sync`
+//! module): [`Engine::sync_request`], [`Engine::handle_sync_request`],
+//! [`Engine::handle_sync_response`].
+//!
 //! **Order contract.** This node's own ballot is emitted as [`Record::OwnBallot`] before
 //! it is emitted as a broadcast. The driver must make that record durable before it acts
 //! on any later output, so a ballot that left the node is always found after a crash.
@@ -27,11 +32,17 @@
 
 mod orphans;
 mod output;
+mod sync;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::OnceLock;
 
 pub use output::{
     Decision, Event, IgnoreReason, MessageTag, Output, PeerTag, Record, RejectReason, Validation,
+};
+pub use sync::{
+    MAX_ENTRIES, MAX_FETCH, MAX_ITEM_BALLOTS, MAX_RANGES, MAX_REQUEST_RANGES, MAX_SCAN, Range,
+    RangeSummary, SPLIT_THRESHOLD, SyncRequest, SyncResponse,
 };
 
 use crate::certificate::Certificate;
@@ -163,6 +174,9 @@ struct Entry {
     decision: Option<Decision>,
     /// Counted in `open_by_proposer` and listed in `deadlines`.
     open: bool,
+    /// Catch-up's entry digest, computed on first use (through `&self`, hence a
+    /// `OnceLock`) and reset whenever the kept ballots change.
+    digest: OnceLock<[u8; 32]>,
 }
 
 /// A read-only view of one proposal.
@@ -224,6 +238,8 @@ pub struct Engine {
     deadlines: BTreeSet<(UnixMillis, ProposalId)>,
     /// (expires_at + retention, id) of every proposal in memory.
     horizons: BTreeSet<(UnixMillis, ProposalId)>,
+    /// Every proposal in memory by (id prefix, created_at), for catch-up summaries.
+    index: sync::KeyIndex,
     orphans: Orphans,
     outputs: VecDeque<Output>,
 }
@@ -258,6 +274,7 @@ impl Engine {
             open_by_proposer: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             horizons: BTreeSet::new(),
+            index: sync::KeyIndex::default(),
             orphans,
             outputs: VecDeque::new(),
         })
@@ -438,7 +455,9 @@ impl Engine {
                 break;
             }
             self.horizons.pop_first();
-            self.entries.remove(&id);
+            if let Some(entry) = self.entries.remove(&id) {
+                self.index.remove(entry.proposal.proposal().created_at, id);
+            }
             self.own.remove(&id);
         }
         self.orphans.expire(now);
@@ -700,8 +719,10 @@ impl Engine {
                 tally,
                 decision: None,
                 open,
+                digest: OnceLock::new(),
             },
         );
+        self.index.insert(p.created_at, id);
         if open {
             let n = self.open_by_proposer.entry(p.proposer).or_insert(0);
             *n = n.saturating_add(1);
@@ -802,6 +823,9 @@ impl Engine {
             // Every ballot here was verified against our roster for this proposal.
             Err(_) => return Validation::Ignore(IgnoreReason::UnknownRoster),
         };
+        if added != Added::Duplicate {
+            entry.digest.take();
+        }
         let evidence = match added {
             Added::Duplicate => return Validation::Ignore(IgnoreReason::Duplicate),
             Added::Replaced => {
