@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 use swarmvote_protocol::keyfile::{self, KeyFileError};
 use swarmvote_protocol::{Roster, RosterError, SecretKey};
 
+use crate::evaluator::EvaluatorSection;
+
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -90,6 +92,13 @@ pub struct ApiSection {
     /// Address of the local HTTP API.
     #[serde(default = "default_api_listen")]
     pub listen: String,
+    /// A fixed bearer token. Without one, a fresh token is written to `<data_dir>/api.cookie`
+    /// (mode 0600) at every start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// Allow a non-loopback `listen` address.
+    #[serde(default)]
+    pub allow_remote: bool,
 }
 
 fn default_api_listen() -> String {
@@ -100,17 +109,89 @@ impl Default for ApiSection {
     fn default() -> Self {
         Self {
             listen: default_api_listen(),
+            token: None,
+            allow_remote: false,
         }
     }
 }
 
 /// `[log]`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogSection {
     /// `text` or `json`.
     #[serde(default)]
     pub format: LogFormat,
+    /// Seconds between status lines; 0 turns them off.
+    #[serde(default = "default_status_interval")]
+    pub status_interval_secs: u64,
+}
+
+fn default_status_interval() -> u64 {
+    10
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            status_interval_secs: default_status_interval(),
+        }
+    }
+}
+
+/// `[network]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    /// The libp2p identity file; default `<data_dir>/p2p.key`, created on first start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_file: Option<PathBuf>,
+    /// Discover peers on the LAN with mDNS.
+    #[serde(default)]
+    pub mdns: bool,
+    /// Seconds a connection may stay idle before it is closed.
+    #[serde(default = "default_idle")]
+    pub idle_timeout_secs: u64,
+    /// Established connections in total.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+    /// Seconds between catch-up rounds with each peer.
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval_secs: u64,
+    /// Gossip messages published per second at most; the rest wait in a bounded queue.
+    #[serde(default = "default_publish_rate")]
+    pub publish_rate: u32,
+    /// Peer ids never to talk to (for tests that split a swarm).
+    #[serde(default)]
+    pub blocklist: Vec<String>,
+}
+
+fn default_idle() -> u64 {
+    3600
+}
+fn default_max_connections() -> u32 {
+    128
+}
+fn default_sync_interval() -> u64 {
+    10
+}
+fn default_publish_rate() -> u32 {
+    20_000
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        Self {
+            identity_file: None,
+            mdns: false,
+            idle_timeout_secs: default_idle(),
+            max_connections: default_max_connections(),
+            sync_interval_secs: default_sync_interval(),
+            publish_rate: default_publish_rate(),
+            blocklist: Vec::new(),
+        }
+    }
 }
 
 /// The file as written.
@@ -128,6 +209,10 @@ struct ConfigFile {
     api: ApiSection,
     #[serde(default)]
     log: LogSection,
+    #[serde(default)]
+    network: NetworkSection,
+    #[serde(default)]
+    evaluator: EvaluatorSection,
 }
 
 fn default_listen() -> Vec<String> {
@@ -161,7 +246,7 @@ pub struct Overrides {
 }
 
 /// The effective configuration: file values, overridden by flags, paths resolved.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NodeConfig {
     /// The config file it came from.
     #[serde(skip)]
@@ -180,6 +265,10 @@ pub struct NodeConfig {
     pub api: ApiSection,
     /// `[log]`.
     pub log: LogSection,
+    /// `[network]`, with `identity_file` resolved.
+    pub network: NetworkSection,
+    /// `[evaluator]`.
+    pub evaluator: EvaluatorSection,
 }
 
 impl NodeConfig {
@@ -227,11 +316,33 @@ impl NodeConfig {
             },
             api: ApiSection {
                 listen: overrides.api_listen.clone().unwrap_or(file.api.listen),
+                ..file.api
             },
             log: LogSection {
                 format: overrides.log_format.unwrap_or(file.log.format),
+                ..file.log
             },
+            network: file.network,
+            evaluator: file.evaluator,
         };
+        let mut config = config;
+        config.network.identity_file = Some(match config.network.identity_file.take() {
+            Some(p) => resolve(p),
+            None => config.data_dir.join("p2p.key"),
+        });
+        for (i, p) in config.network.blocklist.iter().enumerate() {
+            p.parse::<libp2p::PeerId>()
+                .map_err(|e| ConfigError::Field {
+                    path: path.to_owned(),
+                    field: format!("network.blocklist[{i}]"),
+                    message: format!("{p:?} is not a peer id ({e})"),
+                })?;
+        }
+        crate::evaluator::Evaluator::new(&config.evaluator).map_err(|e| ConfigError::Field {
+            path: path.to_owned(),
+            field: "evaluator".into(),
+            message: e.to_string(),
+        })?;
         let origin = |from_cli: bool| if from_cli { cli } else { path };
         for (i, a) in config.listen.iter().enumerate() {
             check_multiaddr(

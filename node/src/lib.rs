@@ -2,8 +2,14 @@
 //! plus an fsync'd own-ballot journal), configuration, and the `swarmvote` binary's
 //! commands. Networking and the HTTP API build on these.
 
+pub mod api;
+pub mod cluster;
 pub mod config;
 #[doc(hidden)]
 pub mod crashtest;
+pub mod driver;
+pub mod evaluator;
+pub mod identity;
+pub mod network;
 pub mod persist;
 pub mod store;

@@ -1,5 +1,7 @@
 //! `swarmvote`: the node binary and its operator commands.
 
+mod cmd;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,6 +23,22 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the node until SIGINT or SIGTERM.
+    Run {
+        /// The node config file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+    /// Create the data dir and the node's transport identity; print its peer id.
+    Init {
+        /// The node config file.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
     /// Create a voter key file (mode 0600) and print its public key.
     Keygen {
         /// Where to write the secret key. An existing file is never overwritten.
@@ -124,15 +142,14 @@ enum DebugCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
-    match run(cli) {
+    let result = match cli.command {
+        Command::Run { config, overrides } => start(&config, &overrides),
+        other => {
+            cmd::init_logging(config::LogFormat::Text);
+            run(other)
+        }
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -141,8 +158,21 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
+fn start(config: &Path, overrides: &Overrides) -> anyhow::Result<()> {
+    let config = cmd::run::load(config, overrides)?;
+    cmd::init_logging(config.log.format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(cmd::run::run(config))
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Run { config, overrides } => start(&config, &overrides),
+        Command::Init { config, overrides } => cmd::run::init(&config, &overrides),
         Command::Keygen { out } => keygen(&out),
         Command::Roster {
             command:

@@ -1,0 +1,313 @@
+//! The local HTTP JSON API (axum). Every request needs `Authorization: Bearer <token>`;
+//! the token is in `<data_dir>/api.cookie` (mode 0600, new at every start) unless the
+//! config fixes one. Errors are `{"error": {"code", "message"}}` with a fitting status.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, Path as UrlPath, Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use swarmvote_protocol::engine::{CommandError, Event};
+use swarmvote_protocol::{Action, Payload, ProposalId, Reason, Vote};
+
+use crate::driver::{Client, Stopped};
+
+/// Largest request body.
+pub const MAX_BODY: usize = 64 * 1024;
+/// Default proposal lifetime.
+pub const DEFAULT_TTL_MS: u64 = 60_000;
+/// Longest `wait_ms` honoured.
+pub const MAX_WAIT_MS: u64 = 300_000;
+
+/// An API error: HTTP status, stable code, message.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<Stopped> for ApiError {
+    fn from(_: Stopped) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "the node is shutting down",
+        )
+    }
+}
+
+impl From<CommandError> for ApiError {
+    fn from(e: CommandError) -> Self {
+        let (status, code) = match &e {
+            CommandError::UnknownProposal { .. } => (StatusCode::NOT_FOUND, "unknown_proposal"),
+            CommandError::AlreadyVoted { .. } => (StatusCode::CONFLICT, "already_voted"),
+            CommandError::Decided { .. } => (StatusCode::CONFLICT, "decided"),
+            CommandError::Expired { .. } => (StatusCode::CONFLICT, "expired"),
+            CommandError::Capacity { .. } => (StatusCode::TOO_MANY_REQUESTS, "capacity"),
+            CommandError::Codec(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            CommandError::Message(m) => match m {
+                swarmvote_protocol::MessageError::PayloadTooLarge { .. } => {
+                    (StatusCode::PAYLOAD_TOO_LARGE, "too_large")
+                }
+                _ => (StatusCode::BAD_REQUEST, "bad_request"),
+            },
+        };
+        Self::new(status, code, e.to_string())
+    }
+}
+
+/// `Json<T>` whose rejections are API errors.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(JsonRejection::BytesRejection(e))
+                if e.status() == StatusCode::PAYLOAD_TOO_LARGE =>
+            {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("request body exceeds {MAX_BODY} bytes"),
+                ))
+            }
+            Err(e) => Err(ApiError::bad_request(e.body_text())),
+        }
+    }
+}
+
+#[derive(Clone)]
+struct AppState {
+    client: Client,
+    token: String,
+}
+
+/// Builds the router.
+pub fn router(client: Client, token: String) -> Router {
+    let state = AppState { client, token };
+    Router::new()
+        .route("/v1/proposals", post(propose))
+        .route("/v1/proposals/{id}", get(proposal))
+        .route("/v1/proposals/{id}/vote", post(vote))
+        .route("/v1/proposals/{id}/certificate", get(certificate))
+        .route("/v1/status", get(status))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(middleware::from_fn_with_state(state.clone(), auth))
+        .with_state(state)
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn auth(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(t) if constant_time_eq(t.trim().as_bytes(), state.token.as_bytes()) => {
+            next.run(req).await
+        }
+        Some(_) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong token").into_response()
+        }
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing 'Authorization: Bearer <token>'; the token is in <data_dir>/api.cookie",
+        )
+        .into_response(),
+    }
+}
+
+fn parse_id(id: &str) -> Result<ProposalId, ApiError> {
+    id.parse()
+        .map_err(|e| ApiError::bad_request(format!("proposal id: {e}")))
+}
+
+/// `POST /v1/proposals` body.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProposeBody {
+    action: String,
+    payload: serde_json::Value,
+    #[serde(default)]
+    ttl_ms: Option<u64>,
+    /// Block until decided or expired, or this many ms pass.
+    #[serde(default)]
+    wait_ms: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Proposed {
+    id: ProposalId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    proposal: Option<crate::driver::ProposalReport>,
+}
+
+async fn propose(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<ProposeBody>,
+) -> Result<(StatusCode, Json<Proposed>), ApiError> {
+    let action = Action::new(body.action).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let payload = Payload::from_value(&body.payload).map_err(CommandError::from)?;
+    let ttl = body.ttl_ms.unwrap_or(DEFAULT_TTL_MS);
+    // Subscribe first, so a fast decision is not missed.
+    let mut events = state.client.subscribe();
+    let id = state.client.propose(action, payload, ttl).await??;
+    let Some(wait) = body.wait_ms else {
+        return Ok((StatusCode::CREATED, Json(Proposed { id, proposal: None })));
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait.min(MAX_WAIT_MS));
+    loop {
+        // Already decided (also covers events missed while lagging).
+        if let Some(r) = state.client.get(id).await?
+            && r.status != swarmvote_protocol::Status::Pending
+        {
+            return Ok((
+                StatusCode::CREATED,
+                Json(Proposed {
+                    id,
+                    proposal: Some(r),
+                }),
+            ));
+        }
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Err(_) => break,
+            Ok(Ok(Event::Decided { proposal, .. } | Event::Expired { proposal }))
+                if proposal == id => {}
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return Err(Stopped.into()),
+        }
+    }
+    let proposal = state.client.get(id).await?;
+    Ok((StatusCode::CREATED, Json(Proposed { id, proposal })))
+}
+
+async fn proposal(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    match state.client.get(id).await? {
+        Some(r) => Ok(Json(r).into_response()),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_proposal",
+            format!("unknown proposal {id}"),
+        )),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VoteBody {
+    vote: Vote,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+async fn vote(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+    ApiJson(body): ApiJson<VoteBody>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let reason = body
+        .reason
+        .map(Reason::new)
+        .transpose()
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let ballot = state.client.vote(id, body.vote, reason).await??;
+    Ok(Json(ballot).into_response())
+}
+
+async fn certificate(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    match state.client.certificate(id).await? {
+        Some(Some(c)) => Ok(Json(c).into_response()),
+        Some(None) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_approved",
+            format!("proposal {id} is not approved"),
+        )),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_proposal",
+            format!("unknown proposal {id}"),
+        )),
+    }
+}
+
+async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    Ok(Json(state.client.status().await?).into_response())
+}
+
+/// The token to require: the configured one, or a fresh random one written to
+/// `<data_dir>/api.cookie` with mode 0600 (replacing any older cookie).
+pub fn token(data_dir: &Path, fixed: Option<&str>) -> std::io::Result<(String, Option<PathBuf>)> {
+    if let Some(t) = fixed {
+        return Ok((t.to_owned(), None));
+    }
+    let mut raw = [0u8; 32];
+    getrandom::fill(&mut raw).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let token = hex::encode(raw);
+    let path = data_dir.join("api.cookie");
+    let tmp = data_dir.join("api.cookie.tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    {
+        use std::io::Write;
+        let mut f = options.open(&tmp)?;
+        f.write_all(token.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, &path)?;
+    Ok((token, Some(path)))
+}

@@ -1,0 +1,474 @@
+//! A local swarm of real node processes on 127.0.0.1: keys, roster and configs
+//! generated in a directory, nodes started and stopped as child processes, and a small
+//! API client. Used by the multi-process tests and `swarmvote bench cluster`.
+//!
+//! Dropping a [`Cluster`] kills every node it started: nothing outlives it.
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use swarmvote_protocol::keyfile;
+use swarmvote_protocol::{MemberName, Quorum, Roster, SecretKey, SwarmId, VoterId};
+
+use crate::identity;
+
+/// Why the cluster failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    /// File or process trouble.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Building the swarm's files failed.
+    #[error("setup: {0}")]
+    Setup(String),
+    /// An API call failed.
+    #[error("node {node}: {message}")]
+    Api {
+        /// The node.
+        node: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A condition was not met in time.
+    #[error("timed out after {after:?} waiting for {what}")]
+    Timeout {
+        /// The condition.
+        what: String,
+        /// How long we waited.
+        after: Duration,
+    },
+}
+
+fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClusterError {
+    let what = what.into();
+    move |source| ClusterError::Io { what, source }
+}
+
+/// A free TCP port on 127.0.0.1 (bound and released; a race is possible but unlikely).
+pub fn free_port() -> Result<u16, ClusterError> {
+    let l = TcpListener::bind("127.0.0.1:0").map_err(io("find a free port"))?;
+    Ok(l.local_addr().map_err(io("find a free port"))?.port())
+}
+
+/// One node of the cluster.
+pub struct ClusterNode {
+    /// Its roster name.
+    pub name: String,
+    /// Its directory (config, keys, data, log).
+    pub dir: PathBuf,
+    /// Its config file.
+    pub config: PathBuf,
+    /// Its libp2p listen address.
+    pub p2p: String,
+    /// Its API address.
+    pub api: SocketAddr,
+    /// Its peer id.
+    pub peer_id: String,
+    /// Its voter id.
+    pub voter: VoterId,
+    /// Its stderr log.
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+impl ClusterNode {
+    /// Whether its process is running.
+    pub fn running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// The swarm.
+pub struct Cluster {
+    binary: PathBuf,
+    /// The nodes.
+    pub nodes: Vec<ClusterNode>,
+    /// The roster.
+    pub roster: Roster,
+}
+
+/// How to generate a cluster.
+pub struct ClusterSpec<'a> {
+    /// The `swarmvote` binary.
+    pub binary: &'a Path,
+    /// Where to put everything.
+    pub dir: &'a Path,
+    /// Number of nodes.
+    pub nodes: usize,
+    /// The quorum, such as `"2/3"`.
+    pub quorum: &'a str,
+    /// Extra TOML appended to node `i`'s config (sections such as `[evaluator]`).
+    pub extra: &'a dyn Fn(usize) -> String,
+}
+
+impl Cluster {
+    /// Generates keys, the roster and every node's config. Starts nothing.
+    pub fn create(spec: &ClusterSpec<'_>) -> Result<Self, ClusterError> {
+        let setup = |e: &dyn std::fmt::Display| ClusterError::Setup(e.to_string());
+        std::fs::create_dir_all(spec.dir).map_err(io(format!("create {}", spec.dir.display())))?;
+        let mut keys = Vec::new();
+        for i in 0..spec.nodes {
+            let dir = spec.dir.join(format!("node{i}"));
+            std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
+            let mut seed = [0u8; 32];
+            getrandom::fill(&mut seed).map_err(|e| setup(&e))?;
+            let key = SecretKey::from_seed(seed);
+            keyfile::write_secret_key(&dir.join("voter.key"), &key).map_err(|e| setup(&e))?;
+            keys.push(key);
+        }
+        let quorum: Quorum = spec.quorum.parse().map_err(|e| setup(&e))?;
+        let members = keys
+            .iter()
+            .enumerate()
+            .map(|(i, k)| {
+                Ok((
+                    MemberName::new(format!("node{i}")).map_err(|e| setup(&e))?,
+                    k.public().map_err(|e| setup(&e))?,
+                ))
+            })
+            .collect::<Result<Vec<_>, ClusterError>>()?;
+        let roster = Roster::new(
+            SwarmId::new("local").map_err(|e| setup(&e))?,
+            quorum,
+            members,
+        )
+        .map_err(|e| setup(&e))?;
+        let roster_path = spec.dir.join("roster.toml");
+        std::fs::write(&roster_path, roster.to_toml()).map_err(io("write roster"))?;
+
+        let ports = (0..spec.nodes)
+            .map(|_| Ok((free_port()?, free_port()?)))
+            .collect::<Result<Vec<_>, ClusterError>>()?;
+        let mut nodes = Vec::new();
+        for (i, key) in keys.iter().enumerate() {
+            let dir = spec.dir.join(format!("node{i}"));
+            let (p2p_port, api_port) = ports.get(i).copied().unwrap_or_default();
+            let p2p = format!("/ip4/127.0.0.1/tcp/{p2p_port}");
+            let bootstrap: Vec<String> = ports
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .map(|(_, (p, _))| format!("\"/ip4/127.0.0.1/tcp/{p}\""))
+                .collect();
+            let (p2p_key, _) = identity::load_or_create(&dir.join("data").join("p2p.key"))
+                .map_err(|e| setup(&e))?;
+            let config = format!(
+                "data_dir = \"data\"\nkey_file = \"voter.key\"\nroster_file = \"{}\"\nlisten = [\"{p2p}\"]\nbootstrap = [{}]\n\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n\n[log]\nstatus_interval_secs = 2\n\n{}\n",
+                roster_path.display(),
+                bootstrap.join(", "),
+                (spec.extra)(i)
+            );
+            let config_path = dir.join("node.toml");
+            std::fs::write(&config_path, config).map_err(io("write config"))?;
+            nodes.push(ClusterNode {
+                name: format!("node{i}"),
+                log: dir.join("node.log"),
+                dir,
+                config: config_path,
+                p2p,
+                api: SocketAddr::from(([127, 0, 0, 1], api_port)),
+                peer_id: p2p_key.public().to_peer_id().to_string(),
+                voter: key.voter_id(),
+                child: None,
+            });
+        }
+        Ok(Self {
+            binary: spec.binary.to_owned(),
+            nodes,
+            roster,
+        })
+    }
+
+    fn node(&mut self, i: usize) -> Result<&mut ClusterNode, ClusterError> {
+        self.nodes
+            .get_mut(i)
+            .ok_or_else(|| ClusterError::Setup(format!("no node {i}")))
+    }
+
+    /// Starts node `i` (its stderr goes to its log, appended).
+    pub fn start(&mut self, i: usize) -> Result<(), ClusterError> {
+        let binary = self.binary.clone();
+        let node = self.node(i)?;
+        if node.running() {
+            return Ok(());
+        }
+        let log = File::options()
+            .create(true)
+            .append(true)
+            .open(&node.log)
+            .map_err(io("open node log"))?;
+        let child = Command::new(&binary)
+            .arg("run")
+            .arg("--config")
+            .arg(&node.config)
+            .env(
+                "RUST_LOG",
+                std::env::var("SWARMVOTE_NODE_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .map_err(io(format!("start {}", binary.display())))?;
+        node.child = Some(child);
+        Ok(())
+    }
+
+    /// Starts every node.
+    pub fn start_all(&mut self) -> Result<(), ClusterError> {
+        (0..self.nodes.len()).try_for_each(|i| self.start(i))
+    }
+
+    /// Stops node `i` with SIGTERM and waits for it (killing it after `grace`).
+    pub fn stop(&mut self, i: usize, grace: Duration) -> Result<Option<ExitStatus>, ClusterError> {
+        let node = self.node(i)?;
+        let Some(mut child) = node.child.take() else {
+            return Ok(None);
+        };
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + grace;
+        loop {
+            if let Some(status) = child.try_wait().map_err(io("wait for node"))? {
+                return Ok(Some(status));
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                return child.wait().map(Some).map_err(io("wait for node"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Kills node `i` with SIGKILL.
+    pub fn kill(&mut self, i: usize) -> Result<(), ClusterError> {
+        if let Some(mut child) = self.node(i)?.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        Ok(())
+    }
+
+    /// An API client for node `i`, once its cookie exists.
+    pub fn client(&self, i: usize) -> Result<ApiClient, ClusterError> {
+        let node = self
+            .nodes
+            .get(i)
+            .ok_or_else(|| ClusterError::Setup(format!("no node {i}")))?;
+        let cookie = node.dir.join("data").join("api.cookie");
+        let token =
+            std::fs::read_to_string(&cookie).map_err(io(format!("read {}", cookie.display())))?;
+        Ok(ApiClient::new(&node.name, node.api, token.trim()))
+    }
+
+    /// Waits until node `i` answers and has at least `peers` admitted peers.
+    pub fn wait_ready(
+        &mut self,
+        i: usize,
+        peers: usize,
+        timeout: Duration,
+    ) -> Result<ApiClient, ClusterError> {
+        let name = self.node(i)?.name.clone();
+        wait_for(&format!("{name} ready with {peers} peers"), timeout, || {
+            if !self.nodes.get_mut(i).is_some_and(ClusterNode::running) {
+                return Err(ClusterError::Api {
+                    node: name.clone(),
+                    message: format!(
+                        "exited; log:\n{}",
+                        self.nodes
+                            .get(i)
+                            .map(ClusterNode::log_text)
+                            .unwrap_or_default()
+                    ),
+                });
+            }
+            let Ok(client) = self.client(i) else {
+                return Ok(None);
+            };
+            let Ok(status) = client.status() else {
+                return Ok(None);
+            };
+            let admitted = status["peers"]
+                .as_array()
+                .map(|a| a.iter().filter(|p| p["admitted"] == true).count())
+                .unwrap_or(0);
+            Ok((admitted >= peers).then_some(client))
+        })
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for node in &mut self.nodes {
+            if let Some(mut child) = node.child.take() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+        }
+    }
+}
+
+/// Polls `f` every 20 ms until it returns `Some`, fails, or `timeout` passes.
+pub fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> Result<Option<T>, ClusterError>,
+) -> Result<T, ClusterError> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f()? {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            return Err(ClusterError::Timeout {
+                what: what.to_owned(),
+                after: timeout,
+            });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A blocking client for one node's API.
+#[derive(Clone)]
+pub struct ApiClient {
+    node: String,
+    base: String,
+    token: String,
+    agent: ureq::Agent,
+}
+
+impl ApiClient {
+    /// A client for `addr` with `token`.
+    pub fn new(node: &str, addr: SocketAddr, token: &str) -> Self {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .build()
+            .new_agent();
+        Self {
+            node: node.to_owned(),
+            base: format!("http://{addr}"),
+            token: token.to_owned(),
+            agent,
+        }
+    }
+
+    fn err(&self, message: impl Into<String>) -> ClusterError {
+        ClusterError::Api {
+            node: self.node.clone(),
+            message: message.into(),
+        }
+    }
+
+    /// Sends a request; returns the status and the JSON body.
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), ClusterError> {
+        let url = format!("{}{path}", self.base);
+        let auth = format!("Bearer {}", self.token);
+        let response = match (method, body) {
+            ("GET", _) => self.agent.get(&url).header("Authorization", &auth).call(),
+            (_, Some(b)) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(b),
+            (_, None) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_empty(),
+        };
+        let mut response = response.map_err(|e| self.err(format!("{method} {path}: {e}")))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| self.err(format!("{method} {path}: {e}")))?;
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .map_err(|e| self.err(format!("{method} {path}: {e}: {text}")))?
+        };
+        Ok((status, json))
+    }
+
+    fn ok(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<serde_json::Value, ClusterError> {
+        let (status, json) = self.call(method, path, body)?;
+        if (200..300).contains(&status) {
+            Ok(json)
+        } else {
+            Err(self.err(format!("{method} {path}: HTTP {status}: {json}")))
+        }
+    }
+
+    /// `GET /v1/status`.
+    pub fn status(&self) -> Result<serde_json::Value, ClusterError> {
+        self.ok("GET", "/v1/status", None)
+    }
+
+    /// `POST /v1/proposals`; returns the id.
+    pub fn propose(
+        &self,
+        action: &str,
+        payload: serde_json::Value,
+        ttl_ms: u64,
+    ) -> Result<String, ClusterError> {
+        let body = serde_json::json!({ "action": action, "payload": payload, "ttl_ms": ttl_ms });
+        let json = self.ok("POST", "/v1/proposals", Some(&body))?;
+        json["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| self.err(format!("no id in {json}")))
+    }
+
+    /// `POST /v1/proposals/{id}/vote`.
+    pub fn vote(&self, id: &str, vote: &str) -> Result<(u16, serde_json::Value), ClusterError> {
+        self.call(
+            "POST",
+            &format!("/v1/proposals/{id}/vote"),
+            Some(&serde_json::json!({ "vote": vote })),
+        )
+    }
+
+    /// `GET /v1/proposals/{id}`, or `None` if unknown.
+    pub fn proposal(&self, id: &str) -> Result<Option<serde_json::Value>, ClusterError> {
+        let (status, json) = self.call("GET", &format!("/v1/proposals/{id}"), None)?;
+        match status {
+            200 => Ok(Some(json)),
+            404 => Ok(None),
+            s => Err(self.err(format!("GET proposal: HTTP {s}: {json}"))),
+        }
+    }
+
+    /// `GET /v1/proposals/{id}/certificate`.
+    pub fn certificate(&self, id: &str) -> Result<serde_json::Value, ClusterError> {
+        self.ok("GET", &format!("/v1/proposals/{id}/certificate"), None)
+    }
+}

@@ -1,0 +1,186 @@
+//! `swarmvote run` and `swarmvote init`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use libp2p::{Multiaddr, PeerId};
+use swarmvote_node::api;
+use swarmvote_node::config::{NodeConfig, Overrides};
+use swarmvote_node::driver::{self, Driver, DriverSettings};
+use swarmvote_node::evaluator::Evaluator;
+use swarmvote_node::identity;
+use swarmvote_node::network::{self, NetworkSettings};
+use swarmvote_node::store::Store;
+use swarmvote_protocol::engine::{Config as EngineConfig, Engine};
+use tracing::{info, warn};
+
+fn identity_path(config: &NodeConfig) -> std::path::PathBuf {
+    config
+        .network
+        .identity_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join("p2p.key"))
+}
+
+/// `swarmvote init`: creates the data dir and the transport identity; prints the peer id.
+pub fn init(config_path: &Path, overrides: &Overrides) -> anyhow::Result<()> {
+    let config = NodeConfig::load(config_path, overrides)?;
+    config.load_identity()?;
+    drop(Store::open(&config.data_dir)?);
+    let (key, created) = identity::load_or_create(&identity_path(&config))?;
+    println!("{}", key.public().to_peer_id());
+    eprintln!(
+        "{} {}",
+        if created { "created" } else { "found" },
+        identity_path(&config).display()
+    );
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            warn!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => info!(signal = "SIGINT", "stopping"),
+        () = term => info!(signal = "SIGTERM", "stopping"),
+    }
+}
+
+/// `swarmvote run`: runs the node until SIGINT or SIGTERM.
+pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let (roster, key) = config.load_identity()?;
+    let me = roster
+        .member(&key.voter_id())
+        .map(|m| m.name.to_string())
+        .unwrap_or_default();
+    let (store, opened) = Store::open(&config.data_dir)?;
+    if opened.recovered_from_journal > 0 {
+        warn!(
+            count = opened.recovered_from_journal,
+            "own ballots recovered from the journal"
+        );
+    }
+    if opened.journal_truncated > 0 {
+        warn!(
+            bytes = opened.journal_truncated,
+            "unsynced journal tail cut off"
+        );
+    }
+    let mut engine = Engine::new(roster.clone(), key, EngineConfig::default())?;
+    let restored = engine.restore(driver::now(), store.load()?);
+    for s in &restored.skipped {
+        warn!(record = %s, "stored record skipped");
+    }
+    let (keypair, created) = identity::load_or_create(&identity_path(&config))?;
+    let peer_id = keypair.public().to_peer_id();
+    if created {
+        info!(file = %identity_path(&config).display(), "created transport identity");
+    }
+    let settings = NetworkSettings {
+        idle_timeout: Duration::from_secs(config.network.idle_timeout_secs),
+        max_connections: config.network.max_connections,
+        mdns: config.network.mdns,
+    };
+    let mut swarm = network::build(keypair, &roster, &settings)?;
+    for addr in &config.listen {
+        let ma: Multiaddr = addr
+            .parse()
+            .with_context(|| format!("listen address {addr}"))?;
+        swarm.listen_on(ma).with_context(|| {
+            format!("listen address {addr}: cannot listen (in use, or not local?)")
+        })?;
+    }
+    for p in &config.network.blocklist {
+        let peer: PeerId = p
+            .parse()
+            .with_context(|| format!("network.blocklist: {p}"))?;
+        swarm.behaviour_mut().blocked.block_peer(peer);
+    }
+    let bootstrap = config
+        .bootstrap
+        .iter()
+        .map(|a| {
+            a.parse::<Multiaddr>()
+                .with_context(|| format!("bootstrap address {a}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let evaluator = Evaluator::new(&config.evaluator)?;
+    let (driver, client) = Driver::new(
+        engine,
+        store,
+        swarm,
+        evaluator,
+        DriverSettings {
+            bootstrap,
+            status_interval: Duration::from_secs(config.log.status_interval_secs),
+            sync_interval: Duration::from_secs(config.network.sync_interval_secs.max(1)),
+            publish_rate: config.network.publish_rate,
+        },
+    );
+
+    let (token, cookie) = api::token(&config.data_dir, config.api.token.as_deref())
+        .with_context(|| format!("{}: cannot write the API cookie", config.data_dir.display()))?;
+    let api_addr: std::net::SocketAddr = config.api.listen.parse().context("api.listen")?;
+    if !api_addr.ip().is_loopback() {
+        if !config.api.allow_remote {
+            bail!("api.listen {api_addr} is not loopback; set api.allow_remote = true");
+        }
+        warn!(address = %api_addr, "the API listens on a non-loopback address");
+    }
+    let listener = tokio::net::TcpListener::bind(api_addr)
+        .await
+        .with_context(|| format!("api.listen {api_addr}: cannot bind (address in use?)"))?;
+    let api_addr = listener.local_addr().unwrap_or(api_addr);
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, api::router(client, token)).with_graceful_shutdown(async {
+        let _ = api_stopped.await;
+    });
+    let api_task = tokio::spawn(async move { server.await });
+
+    info!(
+        version = env!("CARGO_PKG_VERSION"),
+        voter = %me,
+        peer_id = %peer_id,
+        swarm = %roster.swarm(),
+        n = roster.len(),
+        q = roster.required(),
+        listen = ?config.listen,
+        api = %api_addr,
+        data_dir = %config.data_dir.display(),
+        restored = restored.proposals,
+        "node started"
+    );
+    let result = driver.run(shutdown_signal()).await;
+    let _ = stop_api.send(());
+    let _ = api_task.await;
+    if let Some(path) = cookie {
+        let _ = std::fs::remove_file(path);
+    }
+    result?;
+    info!("stopped");
+    Ok(())
+}
+
+/// Loads the config for `run` (before logging is set up, so errors go to stderr plainly).
+pub fn load(config: &Path, overrides: &Overrides) -> anyhow::Result<NodeConfig> {
+    Ok(NodeConfig::load(config, overrides)?)
+}

@@ -1,0 +1,941 @@
+//! The driver: the only place that touches both the engine and I/O.
+//!
+//! It owns the engine, the store and the libp2p swarm. Inputs (gossip messages, catch-up
+//! requests and responses, commands from the API, timers) go to the engine; its outputs
+//! are acted on in order through [`persist::drain`], so an own ballot is on disk before
+//! it is published. Other tasks talk to it through a [`Client`]: a bounded channel of
+//! commands with one-shot replies.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures::StreamExt;
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, PublishError};
+use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, PeerId, Swarm, identify};
+use serde::Serialize;
+use swarmvote_protocol::engine::{
+    CommandError, Engine, Event, MessageTag, Output, PeerTag, SyncRequest, SyncResponse, Validation,
+};
+use swarmvote_protocol::{
+    Action, Certificate, Nonce, Payload, ProposalId, Reason, SignedBallot, Status, UnixMillis,
+    Vote, VoterId, codec,
+};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{debug, info, warn};
+
+use crate::evaluator::Evaluator;
+use crate::network::{self, Behaviour, BehaviourEvent};
+use crate::persist;
+use crate::store::{Store, StoreError};
+
+/// Commands queued from other tasks.
+const COMMAND_QUEUE: usize = 1024;
+/// Commands handled before outputs are drained (one fsync for the batch).
+const COMMAND_BATCH: usize = 256;
+/// Broadcasts waiting for peers or for the rate limit.
+const OUTBOX: usize = 10_000;
+/// Gossip messages awaiting their validation result.
+const PENDING_VALIDATIONS: usize = 10_000;
+
+/// The wall clock as the engine wants it.
+pub fn now() -> UnixMillis {
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    UnixMillis(ms)
+}
+
+/// A proposal as the API shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProposalReport {
+    /// Its id.
+    pub id: ProposalId,
+    /// The signed proposal.
+    pub proposal: swarmvote_protocol::SignedProposal,
+    /// Its status now.
+    pub status: Status,
+    /// The tally.
+    pub tally: swarmvote_protocol::Outcome,
+    /// Every kept ballot.
+    pub ballots: Vec<SignedBallot>,
+    /// Equivocation evidence.
+    pub equivocations: Vec<swarmvote_protocol::Equivocation>,
+    /// When it was decided here.
+    pub decided_at: Option<UnixMillis>,
+    /// This node's ballot.
+    pub own_ballot: Option<SignedBallot>,
+}
+
+/// The node's status.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusReport {
+    /// Version of this binary.
+    pub version: String,
+    /// This node's voter id.
+    pub voter: VoterId,
+    /// Its name in the roster.
+    pub name: String,
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// The swarm.
+    pub swarm: String,
+    /// Roster digest.
+    pub roster_digest: String,
+    /// Members.
+    pub n: u32,
+    /// YES votes needed.
+    pub q: u32,
+    /// Connected peers, with their gossipsub scores.
+    pub peers: Vec<PeerReport>,
+    /// Peers in the gossip mesh.
+    pub mesh_peers: usize,
+    /// Proposals in memory by status.
+    pub counts: BTreeMap<String, usize>,
+    /// Ballots waiting for their proposal.
+    pub orphans: usize,
+    /// Latency of the last decision, ms.
+    pub last_decision_ms: Option<u64>,
+}
+
+/// One connected peer.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerReport {
+    /// Its peer id.
+    pub peer_id: String,
+    /// Same roster (identify matched).
+    pub admitted: bool,
+    /// Its gossipsub score.
+    pub score: Option<f64>,
+}
+
+/// What the API can ask.
+pub enum Command {
+    /// Submit a proposal.
+    Propose {
+        /// Action.
+        action: Action,
+        /// Payload.
+        payload: Payload,
+        /// Lifetime.
+        ttl_ms: u64,
+        /// Reply.
+        reply: oneshot::Sender<Result<ProposalId, CommandError>>,
+    },
+    /// Cast this node's ballot.
+    Vote {
+        /// The proposal.
+        proposal: ProposalId,
+        /// The vote.
+        vote: Vote,
+        /// Why.
+        reason: Option<Reason>,
+        /// Reply.
+        reply: oneshot::Sender<Result<SignedBallot, CommandError>>,
+    },
+    /// One proposal.
+    Get {
+        /// Its id.
+        proposal: ProposalId,
+        /// Reply.
+        reply: oneshot::Sender<Option<ProposalReport>>,
+    },
+    /// A certificate.
+    Certificate {
+        /// Its proposal.
+        proposal: ProposalId,
+        /// Reply: `None` if unknown, `Some(None)` if not approved.
+        reply: oneshot::Sender<Option<Option<Certificate>>>,
+    },
+    /// The node's status.
+    Status {
+        /// Reply.
+        reply: oneshot::Sender<StatusReport>,
+    },
+}
+
+/// The handle other tasks use.
+#[derive(Clone)]
+pub struct Client {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<Event>,
+}
+
+/// The driver stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("the node is shutting down")]
+pub struct Stopped;
+
+impl Client {
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, Stopped> {
+        let (tx, rx) = oneshot::channel();
+        self.commands.send(make(tx)).await.map_err(|_| Stopped)?;
+        rx.await.map_err(|_| Stopped)
+    }
+
+    /// Submits a proposal.
+    pub async fn propose(
+        &self,
+        action: Action,
+        payload: Payload,
+        ttl_ms: u64,
+    ) -> Result<Result<ProposalId, CommandError>, Stopped> {
+        self.ask(|reply| Command::Propose {
+            action,
+            payload,
+            ttl_ms,
+            reply,
+        })
+        .await
+    }
+
+    /// Casts this node's ballot.
+    pub async fn vote(
+        &self,
+        proposal: ProposalId,
+        vote: Vote,
+        reason: Option<Reason>,
+    ) -> Result<Result<SignedBallot, CommandError>, Stopped> {
+        self.ask(|reply| Command::Vote {
+            proposal,
+            vote,
+            reason,
+            reply,
+        })
+        .await
+    }
+
+    /// One proposal.
+    pub async fn get(&self, proposal: ProposalId) -> Result<Option<ProposalReport>, Stopped> {
+        self.ask(|reply| Command::Get { proposal, reply }).await
+    }
+
+    /// A certificate.
+    pub async fn certificate(
+        &self,
+        proposal: ProposalId,
+    ) -> Result<Option<Option<Certificate>>, Stopped> {
+        self.ask(|reply| Command::Certificate { proposal, reply })
+            .await
+    }
+
+    /// The node's status.
+    pub async fn status(&self) -> Result<StatusReport, Stopped> {
+        self.ask(|reply| Command::Status { reply }).await
+    }
+
+    /// Engine events from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}
+
+/// Settings the driver needs beyond the engine.
+pub struct DriverSettings {
+    /// Bootstrap peers.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Status line period; zero disables.
+    pub status_interval: Duration,
+    /// Catch-up period.
+    pub sync_interval: Duration,
+    /// Broadcasts per second.
+    pub publish_rate: u32,
+}
+
+struct Redial {
+    addr: Multiaddr,
+    connected: bool,
+    next: Instant,
+    backoff: Duration,
+}
+
+/// A reply held until the outputs it depends on are durable.
+enum PendingReply {
+    Vote(
+        oneshot::Sender<Result<SignedBallot, CommandError>>,
+        Result<SignedBallot, CommandError>,
+    ),
+}
+
+/// Counters for the status line.
+#[derive(Default)]
+struct Stats {
+    last_decision_ms: Option<u64>,
+    below_quorum: bool,
+}
+
+/// The event loop.
+pub struct Driver {
+    engine: Engine,
+    store: Store,
+    swarm: Swarm<Behaviour>,
+    topic: IdentTopic,
+    version: String,
+    evaluator: Evaluator,
+    settings: DriverSettings,
+    commands: mpsc::Receiver<Command>,
+    events: broadcast::Sender<Event>,
+    tags: BTreeMap<PeerId, PeerTag>,
+    peers_by_tag: BTreeMap<PeerTag, PeerId>,
+    next_peer: u64,
+    admitted: BTreeSet<PeerId>,
+    pending: BTreeMap<MessageTag, (MessageId, PeerId)>,
+    next_message: u64,
+    outbox: VecDeque<Vec<u8>>,
+    tokens: f64,
+    refilled: Instant,
+    syncs: BTreeMap<OutboundRequestId, PeerId>,
+    redial: Vec<Redial>,
+    stats: Stats,
+    pending_replies: Vec<PendingReply>,
+}
+
+impl Driver {
+    /// Builds the driver and the client that talks to it.
+    pub fn new(
+        engine: Engine,
+        store: Store,
+        swarm: Swarm<Behaviour>,
+        evaluator: Evaluator,
+        settings: DriverSettings,
+    ) -> (Self, Client) {
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let (events, _) = broadcast::channel(4096);
+        let topic = network::topic(engine.roster().swarm());
+        let version = network::protocol_version(engine.roster());
+        let redial = settings
+            .bootstrap
+            .iter()
+            .map(|addr| Redial {
+                addr: addr.clone(),
+                connected: false,
+                next: Instant::now(),
+                backoff: Duration::from_millis(250),
+            })
+            .collect();
+        let tokens = f64::from(settings.publish_rate);
+        let client = Client {
+            commands: tx,
+            events: events.clone(),
+        };
+        (
+            Self {
+                engine,
+                store,
+                swarm,
+                topic,
+                version,
+                evaluator,
+                settings,
+                commands: rx,
+                events,
+                tags: BTreeMap::new(),
+                peers_by_tag: BTreeMap::new(),
+                next_peer: 0,
+                admitted: BTreeSet::new(),
+                pending: BTreeMap::new(),
+                next_message: 0,
+                outbox: VecDeque::new(),
+                tokens,
+                refilled: Instant::now(),
+                syncs: BTreeMap::new(),
+                redial,
+                stats: Stats::default(),
+                pending_replies: Vec::new(),
+            },
+            client,
+        )
+    }
+
+    /// Runs until `shutdown` resolves, then flushes the store.
+    pub async fn run(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), StoreError> {
+        // Own ballots re-sent by restore, and anything else queued before the loop.
+        self.drain()?;
+        let mut status = tokio::time::interval(if self.settings.status_interval.is_zero() {
+            Duration::from_secs(3600 * 24 * 365)
+        } else {
+            self.settings.status_interval
+        });
+        status.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        status.tick().await;
+        let mut sync =
+            tokio::time::interval(self.settings.sync_interval.max(Duration::from_millis(100)));
+        sync.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut housekeeping = tokio::time::interval(Duration::from_millis(100));
+        housekeeping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            let deadline = self.tick_deadline();
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                command = self.commands.recv() => {
+                    let Some(command) = command else { break };
+                    self.on_command(command);
+                    for _ in 1..COMMAND_BATCH {
+                        match self.commands.try_recv() {
+                            Ok(c) => self.on_command(c),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                () = tokio::time::sleep_until(deadline) => self.engine.tick(now()),
+                _ = status.tick() => self.log_status(),
+                _ = sync.tick() => self.sync_all(),
+                _ = housekeeping.tick() => {
+                    self.redial();
+                    self.flush_outbox();
+                }
+            }
+            self.drain()?;
+        }
+        info!("shutting down");
+        self.store.sync()?;
+        self.store.flush()?;
+        Ok(())
+    }
+
+    fn tick_deadline(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        match self.engine.poll_timeout() {
+            Some(at) => {
+                let wait = at.0.saturating_sub(now().0);
+                Instant::now() + Duration::from_millis(wait.min(3_600_000))
+            }
+            None => far,
+        }
+    }
+
+    fn tag(&mut self, peer: PeerId) -> PeerTag {
+        if let Some(t) = self.tags.get(&peer) {
+            return *t;
+        }
+        self.next_peer = self.next_peer.wrapping_add(1);
+        let t = PeerTag(self.next_peer);
+        self.tags.insert(peer, t);
+        self.peers_by_tag.insert(t, peer);
+        t
+    }
+
+    fn forget(&mut self, peer: &PeerId) {
+        if let Some(t) = self.tags.remove(peer) {
+            self.peers_by_tag.remove(&t);
+        }
+        self.admitted.remove(peer);
+    }
+
+    fn peer_name(&self, tag: PeerTag) -> String {
+        self.peers_by_tag
+            .get(&tag)
+            .map_or_else(|| format!("peer#{}", tag.0), ToString::to_string)
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Swarm events
+    // -----------------------------------------------------------------------------------
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => {
+                let peer = self.tag(propagation_source);
+                self.next_message = self.next_message.wrapping_add(1);
+                let tag = MessageTag(self.next_message);
+                if self.pending.len() >= PENDING_VALIDATIONS {
+                    // The engine answers synchronously, so this only fills if outputs are
+                    // not drained; drop the oldest rather than grow.
+                    self.pending.pop_first();
+                }
+                self.pending.insert(tag, (message_id, propagation_source));
+                self.engine.handle_message(now(), peer, tag, &message.data);
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => self.on_identify(peer_id, &info),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    debug!(%peer, %addr, "mdns discovered");
+                    let _ = self.swarm.dial(addr);
+                }
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(address = %address, "listening");
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                if let libp2p::core::ConnectedPoint::Dialer { address, .. } = &endpoint {
+                    for r in &mut self.redial {
+                        if &r.addr == address {
+                            r.connected = true;
+                            r.backoff = Duration::from_millis(250);
+                        }
+                    }
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                if let libp2p::core::ConnectedPoint::Dialer { address, .. } = &endpoint {
+                    for r in &mut self.redial {
+                        if &r.addr == address {
+                            r.connected = false;
+                            r.next = Instant::now() + r.backoff;
+                        }
+                    }
+                }
+                if num_established == 0 {
+                    debug!(peer = %peer_id, "disconnected");
+                    self.forget(&peer_id);
+                    self.check_quorum_connectivity();
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { error, .. } => {
+                debug!(%error, "dial failed");
+            }
+            SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
+            _ => {}
+        }
+    }
+
+    fn on_identify(&mut self, peer: PeerId, info: &identify::Info) {
+        if info.protocol_version == self.version {
+            if self.admitted.insert(peer) {
+                debug!(%peer, "peer admitted");
+                self.check_quorum_connectivity();
+                self.sync_with(peer);
+            }
+        } else if info.protocol_version.starts_with("/swarmvote/") {
+            warn!(
+                %peer,
+                theirs = %info.protocol_version,
+                ours = %self.version,
+                "peer refused: roster mismatch"
+            );
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+        } else {
+            warn!(%peer, protocol = %info.protocol_version, "peer refused: not a swarmvote node");
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+        }
+    }
+
+    fn check_quorum_connectivity(&mut self) {
+        let reachable = u32::try_from(self.admitted.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
+        let q = self.engine.roster().required();
+        let below = reachable < q;
+        if below && !self.stats.below_quorum {
+            warn!(
+                reachable,
+                q, "lost connectivity to a quorum: approvals cannot complete"
+            );
+        } else if !below && self.stats.below_quorum {
+            info!(reachable, q, "connectivity to a quorum restored");
+        }
+        self.stats.below_quorum = below;
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Catch-up
+    // -----------------------------------------------------------------------------------
+
+    fn sync_all(&mut self) {
+        let peers: Vec<PeerId> = self.admitted.iter().copied().collect();
+        for p in peers {
+            self.sync_with(p);
+        }
+    }
+
+    fn sync_with(&mut self, peer: PeerId) {
+        // One round at a time per peer.
+        if self.syncs.values().any(|p| *p == peer) {
+            return;
+        }
+        let request = self.engine.sync_request(now());
+        self.send_sync(peer, &request);
+    }
+
+    fn send_sync(&mut self, peer: PeerId, request: &SyncRequest) {
+        match codec::encode(request) {
+            Ok(bytes) => {
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, bytes);
+                self.syncs.insert(id, peer);
+            }
+            Err(e) => warn!(%peer, error = %e, "cannot encode sync request"),
+        }
+    }
+
+    fn on_sync(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    let tag = self.tag(peer);
+                    let response = match codec::decode::<SyncRequest>(&request) {
+                        Ok(req) => self.engine.handle_sync_request(now(), tag, &req),
+                        Err(e) => {
+                            warn!(%peer, error = %e, "invalid sync request");
+                            return;
+                        }
+                    };
+                    match codec::encode(&response) {
+                        Ok(bytes) => {
+                            let _ = self
+                                .swarm
+                                .behaviour_mut()
+                                .sync
+                                .send_response(channel, bytes);
+                        }
+                        Err(e) => warn!(%peer, error = %e, "cannot encode sync response"),
+                    }
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    self.syncs.remove(&request_id);
+                    let tag = self.tag(peer);
+                    match codec::decode::<SyncResponse>(&response) {
+                        Ok(resp) => {
+                            let follow = self.engine.handle_sync_response(now(), tag, resp);
+                            for request in follow {
+                                self.send_sync(peer, &request);
+                            }
+                        }
+                        Err(e) => warn!(%peer, error = %e, "invalid sync response"),
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                self.syncs.remove(&request_id);
+                debug!(%peer, %error, "sync request failed");
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                debug!(%peer, %error, "sync answer failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Commands
+    // -----------------------------------------------------------------------------------
+
+    fn on_command(&mut self, command: Command) {
+        let t = now();
+        match command {
+            Command::Propose {
+                action,
+                payload,
+                ttl_ms,
+                reply,
+            } => {
+                let mut nonce = [0u8; 16];
+                if let Err(e) = getrandom::fill(&mut nonce) {
+                    warn!(error = %e, "no OS randomness for a nonce; using the clock");
+                    nonce[..8].copy_from_slice(&t.0.to_le_bytes());
+                }
+                let r = self
+                    .engine
+                    .propose(t, action, payload, ttl_ms, Nonce(nonce));
+                let _ = reply.send(r);
+            }
+            Command::Vote {
+                proposal,
+                vote,
+                reason,
+                reply,
+            } => {
+                let r = self.engine.vote(t, proposal, vote, reason);
+                // The reply waits until the ballot is durable: see `drain`.
+                self.pending_replies.push(PendingReply::Vote(reply, r));
+            }
+            Command::Get { proposal, reply } => {
+                let _ = reply.send(self.report(&proposal, t));
+            }
+            Command::Certificate { proposal, reply } => {
+                let r = self.engine.proposal(&proposal).map(|v| v.certificate());
+                let _ = reply.send(r);
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(self.status_report());
+            }
+        }
+    }
+
+    fn report(&self, id: &ProposalId, t: UnixMillis) -> Option<ProposalReport> {
+        let view = self.engine.proposal(id)?;
+        Some(ProposalReport {
+            id: *id,
+            proposal: view.proposal().clone(),
+            status: view.status(t),
+            tally: view.outcome(),
+            ballots: view.tally().ballots().cloned().collect(),
+            equivocations: view.tally().equivocations(),
+            decided_at: view.decision().map(|d| d.decided_at),
+            own_ballot: view.own_ballot().cloned(),
+        })
+    }
+
+    fn status_report(&self) -> StatusReport {
+        let t = now();
+        let roster = self.engine.roster();
+        let me = self.engine.voter_id();
+        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        for v in self.engine.proposals() {
+            *counts.entry(v.status(t).to_string()).or_default() += 1;
+        }
+        let gossip = &self.swarm.behaviour().gossipsub;
+        let peers = self
+            .swarm
+            .connected_peers()
+            .map(|p| PeerReport {
+                peer_id: p.to_string(),
+                admitted: self.admitted.contains(p),
+                score: gossip.peer_score(p),
+            })
+            .collect();
+        StatusReport {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            voter: me,
+            name: roster
+                .member(&me)
+                .map(|m| m.name.to_string())
+                .unwrap_or_default(),
+            peer_id: self.swarm.local_peer_id().to_string(),
+            swarm: roster.swarm().to_string(),
+            roster_digest: roster.digest().to_string(),
+            n: roster.len(),
+            q: roster.required(),
+            peers,
+            mesh_peers: gossip.mesh_peers(&self.topic.hash()).count(),
+            counts,
+            orphans: self.engine.orphan_count(),
+            last_decision_ms: self.stats.last_decision_ms,
+        }
+    }
+
+    fn log_status(&self) {
+        let s = self.status_report();
+        let count = |k: &str| s.counts.get(k).copied().unwrap_or(0);
+        info!(
+            peers = s.peers.len(),
+            mesh = s.mesh_peers,
+            pending = count("pending"),
+            approved = count("approved"),
+            rejected = count("rejected"),
+            expired = count("expired"),
+            orphans = s.orphans,
+            last_decision_ms = s.last_decision_ms,
+            "status"
+        );
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Outputs
+    // -----------------------------------------------------------------------------------
+
+    fn drain(&mut self) -> Result<(), StoreError> {
+        // Evaluator votes can produce more outputs; loop until quiet.
+        loop {
+            let mut outputs = Vec::new();
+            persist::drain(&mut self.engine, &mut self.store, |o| outputs.push(o))?;
+            // Everything persisted (own ballots synced): replies may now go out.
+            for r in self.pending_replies.drain(..) {
+                match r {
+                    PendingReply::Vote(tx, result) => {
+                        let _ = tx.send(result);
+                    }
+                }
+            }
+            if outputs.is_empty() {
+                return Ok(());
+            }
+            let mut votes = Vec::new();
+            for o in outputs {
+                match o {
+                    Output::Validation { tag, result, .. } => self.report_validation(tag, result),
+                    Output::Broadcast(bytes) => self.publish(bytes),
+                    Output::Event(e) => {
+                        if let Event::ProposalSeen { proposal, .. } = &e
+                            && let Some(view) = self.engine.proposal(proposal)
+                            && let Some((vote, reason)) = self.evaluator.evaluate(view.proposal())
+                        {
+                            votes.push((*proposal, vote, reason));
+                        }
+                        self.log_event(&e);
+                        let _ = self.events.send(e);
+                    }
+                    Output::Persist(_) => {}
+                }
+            }
+            let t = now();
+            for (id, vote, reason) in votes {
+                match self.engine.vote(t, id, vote, reason) {
+                    Ok(_) => debug!(proposal = %id.short(), %vote, "evaluator voted"),
+                    Err(e) => debug!(proposal = %id.short(), error = %e, "evaluator vote refused"),
+                }
+            }
+        }
+    }
+
+    fn report_validation(&mut self, tag: MessageTag, result: Validation) {
+        let Some((id, source)) = self.pending.remove(&tag) else {
+            return;
+        };
+        let acceptance = match result {
+            Validation::Accept => MessageAcceptance::Accept,
+            Validation::Ignore(_) => MessageAcceptance::Ignore,
+            Validation::Reject(_) => MessageAcceptance::Reject,
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&id, &source, acceptance);
+    }
+
+    fn publish(&mut self, bytes: Vec<u8>) {
+        if self.outbox.len() >= OUTBOX {
+            warn!(
+                queued = self.outbox.len(),
+                "publish queue full; dropping the oldest (catch-up repairs it)"
+            );
+            self.outbox.pop_front();
+        }
+        self.outbox.push_back(bytes);
+        self.flush_outbox();
+    }
+
+    fn flush_outbox(&mut self) {
+        let rate = f64::from(self.settings.publish_rate.max(1));
+        let elapsed = self.refilled.elapsed().as_secs_f64();
+        self.refilled = Instant::now();
+        self.tokens = (self.tokens + elapsed * rate).min(rate);
+        while self.tokens >= 1.0 {
+            let Some(bytes) = self.outbox.pop_front() else {
+                return;
+            };
+            match self
+                .swarm
+                .behaviour_mut()
+                .gossipsub
+                .publish(self.topic.clone(), bytes.clone())
+            {
+                Ok(_) | Err(PublishError::Duplicate) => self.tokens -= 1.0,
+                Err(PublishError::NoPeersSubscribedToTopic | PublishError::AllQueuesFull(_)) => {
+                    // No mesh yet, or peers are slow: keep it and retry shortly.
+                    self.outbox.push_front(bytes);
+                    return;
+                }
+                Err(e) => {
+                    warn!(error = %e, "publish failed; dropping the message");
+                    self.tokens -= 1.0;
+                }
+            }
+        }
+    }
+
+    fn redial(&mut self) {
+        let t = Instant::now();
+        for i in 0..self.redial.len() {
+            let Some(r) = self.redial.get_mut(i) else {
+                break;
+            };
+            if r.connected || t < r.next {
+                continue;
+            }
+            r.next = t + r.backoff;
+            r.backoff = (r.backoff * 2).min(Duration::from_secs(30));
+            let addr = r.addr.clone();
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                debug!(%addr, error = %e, "dial");
+            }
+        }
+    }
+
+    fn log_event(&mut self, e: &Event) {
+        let name = |v: &VoterId, roster: &swarmvote_protocol::Roster| {
+            roster
+                .member(v)
+                .map_or_else(|| v.short(), |m| m.name.to_string())
+        };
+        match e {
+            Event::ProposalSeen {
+                proposal,
+                action,
+                local,
+                ..
+            } => debug!(proposal = %proposal.short(), %action, local, "proposal seen"),
+            Event::BallotAccepted {
+                proposal,
+                voter,
+                vote,
+                latency_ms,
+                own,
+            } => debug!(
+                proposal = %proposal.short(),
+                voter = %name(voter, self.engine.roster()),
+                %vote,
+                latency_ms,
+                own,
+                "ballot accepted"
+            ),
+            Event::Decided {
+                proposal,
+                action,
+                verdict,
+                yes,
+                no,
+                latency_ms,
+                conflicting,
+            } => {
+                self.stats.last_decision_ms = Some(*latency_ms);
+                info!(
+                    proposal = %proposal.short(),
+                    %action,
+                    outcome = %verdict,
+                    yes,
+                    no,
+                    latency_ms,
+                    conflicting,
+                    "decided"
+                );
+            }
+            Event::Equivocation { evidence } => warn!(
+                proposal = %evidence.proposal().short(),
+                voter = %name(&evidence.voter(), self.engine.roster()),
+                "equivocation"
+            ),
+            Event::InvalidMessage { peer, reason } => warn!(
+                peer = %self.peer_name(*peer),
+                %reason,
+                "invalid message"
+            ),
+            Event::Expired { proposal } => info!(proposal = %proposal.short(), "expired"),
+        }
+    }
+}
