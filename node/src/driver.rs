@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, PublishError};
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
@@ -33,7 +33,8 @@ use crate::store::{Store, StoreError};
 
 /// Commands queued from other tasks.
 const COMMAND_QUEUE: usize = 1024;
-/// Commands handled before outputs are drained (one fsync for the batch).
+/// Commands, or network events, handled before outputs are drained: under load, one
+/// fsync then covers the own ballots of the whole batch.
 const COMMAND_BATCH: usize = 256;
 /// Broadcasts waiting for peers or for the rate limit.
 const OUTBOX: usize = 10_000;
@@ -66,6 +67,8 @@ pub struct ProposalReport {
     pub equivocations: Vec<swarmvote_protocol::Equivocation>,
     /// When it was decided here.
     pub decided_at: Option<UnixMillis>,
+    /// The same, in microseconds (kept for recent decisions only).
+    pub decided_at_us: Option<u64>,
     /// This node's ballot.
     pub own_ballot: Option<SignedBallot>,
 }
@@ -99,6 +102,8 @@ pub struct StatusReport {
     pub orphans: usize,
     /// Latency of the last decision, ms.
     pub last_decision_ms: Option<u64>,
+    /// Gossip traffic since start.
+    pub traffic: Traffic,
 }
 
 /// One connected peer.
@@ -260,11 +265,38 @@ enum PendingReply {
     ),
 }
 
-/// Counters for the status line.
+/// Decision times kept for the API (microsecond wall clock), bounded.
+const DECISION_TIMES: usize = 200_000;
+
+/// Counters for the status line and the API.
 #[derive(Default)]
 struct Stats {
     last_decision_ms: Option<u64>,
     below_quorum: bool,
+    traffic: Traffic,
+    decided_us: BTreeMap<ProposalId, u64>,
+    decided_order: VecDeque<ProposalId>,
+}
+
+/// Gossip traffic of this node (application payloads; libp2p framing not included).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+pub struct Traffic {
+    /// Messages received from peers.
+    pub messages_in: u64,
+    /// Their bytes.
+    pub bytes_in: u64,
+    /// Messages this node published.
+    pub messages_out: u64,
+    /// Their bytes.
+    pub bytes_out: u64,
+}
+
+/// The wall clock in microseconds since the epoch.
+pub fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }
 
 /// The event loop.
@@ -375,7 +407,15 @@ impl Driver {
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
-                event = self.swarm.select_next_some() => self.on_swarm_event(event),
+                event = self.swarm.select_next_some() => {
+                    self.on_swarm_event(event);
+                    for _ in 1..COMMAND_BATCH {
+                        match self.swarm.next().now_or_never() {
+                            Some(Some(e)) => self.on_swarm_event(e),
+                            _ => break,
+                        }
+                    }
+                }
                 command = self.commands.recv() => {
                     let Some(command) = command else { break };
                     self.on_command(command);
@@ -457,6 +497,12 @@ impl Driver {
                     self.pending.pop_first();
                 }
                 self.pending.insert(tag, (message_id, propagation_source));
+                self.stats.traffic.messages_in = self.stats.traffic.messages_in.saturating_add(1);
+                self.stats.traffic.bytes_in = self
+                    .stats
+                    .traffic
+                    .bytes_in
+                    .saturating_add(u64::try_from(message.data.len()).unwrap_or(u64::MAX));
                 self.engine.handle_message(now(), peer, tag, &message.data);
             }
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
@@ -697,6 +743,7 @@ impl Driver {
             ballots: view.tally().ballots().cloned().collect(),
             equivocations: view.tally().equivocations(),
             decided_at: view.decision().map(|d| d.decided_at),
+            decided_at_us: self.stats.decided_us.get(id).copied(),
             own_ballot: view.own_ballot().cloned(),
         })
     }
@@ -705,10 +752,23 @@ impl Driver {
         let t = now();
         let roster = self.engine.roster();
         let me = self.engine.voter_id();
-        let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+        let mut by_status = [0usize; 4];
         for v in self.engine.proposals() {
-            *counts.entry(v.status(t).to_string()).or_default() += 1;
+            let i = match v.status(t) {
+                Status::Pending => 0,
+                Status::Approved => 1,
+                Status::Rejected => 2,
+                Status::Expired => 3,
+            };
+            if let Some(n) = by_status.get_mut(i) {
+                *n = n.saturating_add(1);
+            }
         }
+        let counts: BTreeMap<String, usize> = ["pending", "approved", "rejected", "expired"]
+            .iter()
+            .zip(by_status)
+            .map(|(k, n)| ((*k).to_owned(), n))
+            .collect();
         let gossip = &self.swarm.behaviour().gossipsub;
         let peers = self
             .swarm
@@ -736,6 +796,7 @@ impl Driver {
             counts,
             orphans: self.engine.orphan_count(),
             last_decision_ms: self.stats.last_decision_ms,
+            traffic: self.stats.traffic,
         }
     }
 
@@ -845,7 +906,15 @@ impl Driver {
                 .gossipsub
                 .publish(self.topic.clone(), bytes.clone())
             {
-                Ok(_) | Err(PublishError::Duplicate) => self.tokens -= 1.0,
+                Ok(_) => {
+                    self.tokens -= 1.0;
+                    let t = &mut self.stats.traffic;
+                    t.messages_out = t.messages_out.saturating_add(1);
+                    t.bytes_out = t
+                        .bytes_out
+                        .saturating_add(u64::try_from(bytes.len()).unwrap_or(u64::MAX));
+                }
+                Err(PublishError::Duplicate) => self.tokens -= 1.0,
                 Err(PublishError::NoPeersSubscribedToTopic | PublishError::AllQueuesFull(_)) => {
                     // No mesh yet, or peers are slow: keep it and retry shortly.
                     self.outbox.push_front(bytes);
@@ -914,6 +983,14 @@ impl Driver {
                 conflicting,
             } => {
                 self.stats.last_decision_ms = Some(*latency_ms);
+                if self.stats.decided_order.len() >= DECISION_TIMES
+                    && let Some(old) = self.stats.decided_order.pop_front()
+                {
+                    self.stats.decided_us.remove(&old);
+                }
+                if self.stats.decided_us.insert(*proposal, now_us()).is_none() {
+                    self.stats.decided_order.push_back(*proposal);
+                }
                 info!(
                     proposal = %proposal.short(),
                     %action,

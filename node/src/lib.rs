@@ -3,6 +3,7 @@
 //! commands. Networking and the HTTP API build on these.
 
 pub mod api;
+pub mod bench;
 pub mod cluster;
 pub mod config;
 #[doc(hidden)]

@@ -60,6 +60,11 @@ enum Command {
         #[command(subcommand)]
         command: StoreCommand,
     },
+    /// Benchmarks.
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Test support.
     #[command(hide = true)]
     Debug {
@@ -121,6 +126,31 @@ enum StoreCommand {
         /// The data dir to open.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Start N node processes on 127.0.0.1 and measure decision latency and throughput.
+    Cluster {
+        /// Number of nodes.
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// Proposals decided one at a time for the latency figures.
+        #[arg(long, default_value_t = 200)]
+        latency_samples: usize,
+        /// Proposals submitted at saturation for the throughput figure.
+        #[arg(long, default_value_t = 2000)]
+        proposals: usize,
+        /// Client threads submitting at saturation.
+        #[arg(long, default_value_t = 4)]
+        clients: usize,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Keep the nodes' files here (default: a temporary dir, removed after).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -192,6 +222,35 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Store {
             command: StoreCommand::Info { config, data_dir },
         } => store_info(config.as_deref(), data_dir.as_deref()),
+        Command::Bench {
+            command:
+                BenchCommand::Cluster {
+                    nodes,
+                    latency_samples,
+                    proposals,
+                    clients,
+                    json,
+                    dir,
+                },
+        } => {
+            let binary = std::env::current_exe().context("cannot find this binary")?;
+            let temp = tempfile::tempdir().context("cannot create a temporary dir")?;
+            let dir = dir.unwrap_or_else(|| temp.path().to_owned());
+            let report = swarmvote_node::bench::run(&swarmvote_node::bench::BenchSpec {
+                binary: &binary,
+                dir: &dir,
+                nodes,
+                latency_samples,
+                proposals,
+                clients,
+            })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            Ok(())
+        }
         Command::Debug {
             command:
                 DebugCommand::CrashVoter {

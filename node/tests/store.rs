@@ -102,21 +102,41 @@ fn a_torn_journal_tail_is_cut_off_and_nothing_synced_is_lost() {
     let (before, _) = workload(dir.path(), 9);
     let own = before.own_ballots().count();
     let journal = dir.path().join("own-ballots.journal");
-    let good_len = std::fs::metadata(&journal).unwrap().len();
-    // A half-written entry: a plausible header and a few bytes of body.
-    let mut f = std::fs::OpenOptions::new()
-        .append(true)
+    let bytes = std::fs::read(&journal).unwrap();
+    let size = bytes.len();
+    // Walk the entries to where the preallocated zeros begin.
+    let mut end = 8;
+    loop {
+        let len = u32::from_le_bytes(bytes[end..end + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        end += 8 + len;
+    }
+    // A half-written entry there: a plausible header and a few bytes of body.
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
         .open(&journal)
         .unwrap();
-    f.write_all(&200u32.to_le_bytes()).unwrap();
-    f.write_all(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3]).unwrap();
+    let mut torn = 200u32.to_le_bytes().to_vec();
+    torn.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3]);
+    f.write_all_at(&torn, end as u64).unwrap();
     drop(f);
     std::fs::remove_dir_all(dir.path().join("db")).unwrap();
     let (store, report) = Store::open(dir.path()).unwrap();
     assert_eq!(report.journal_truncated, 11);
     assert_eq!(report.recovered_from_journal, own);
     assert_eq!(store.stats().own_ballots, own);
-    assert_eq!(std::fs::metadata(&journal).unwrap().len(), good_len);
+    assert_eq!(
+        std::fs::metadata(&journal).unwrap().len() as usize,
+        size,
+        "preallocation kept"
+    );
+    drop(store);
+    // The torn bytes were zeroed: a second open finds nothing to cut.
+    let (_, again) = Store::open(dir.path()).unwrap();
+    assert_eq!(again.journal_truncated, 0);
 }
 
 #[test]

@@ -229,8 +229,9 @@ impl<'de> Deserialize<'de> for Signature {
 
 /// A message whose signature and membership were checked against one roster.
 ///
-/// Only this crate's `verify` functions construct it, so any function that takes a
-/// `Verified<T>` can rely on the check having happened. It remembers the digest of the
+/// Only this crate constructs it: its `verify` functions, and the engine for a message it
+/// has just signed itself with a member's key (valid by construction). So any function
+/// that takes a `Verified<T>` can rely on the check having happened. It remembers the digest of the
 /// roster it was checked against, so a message verified under one roster cannot be fed
 /// to a tally for another.
 #[derive(Clone, Debug, PartialEq, Eq)]
