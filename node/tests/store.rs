@@ -2,7 +2,6 @@
 //! path (locked, other schema, corrupt).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::io::Write;
 use std::path::Path;
 
 use swarmvote_node::crashtest::{self, T0, key};
