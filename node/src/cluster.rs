@@ -360,6 +360,9 @@ impl ApiClient {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(60)))
+            // Keep a connection per client thread alive instead of reconnecting.
+            .max_idle_connections(64)
+            .max_idle_connections_per_host(16)
             .build()
             .new_agent();
         Self {

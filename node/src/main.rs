@@ -192,7 +192,7 @@ fn start(config: &Path, overrides: &Overrides) -> anyhow::Result<()> {
     let config = cmd::run::load(config, overrides)?;
     cmd::init_logging(config.log.format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

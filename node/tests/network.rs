@@ -433,3 +433,45 @@ async fn a_rogue_peer_is_rejected_and_penalised() {
     });
     drop(tx);
 }
+
+#[test]
+fn a_port_in_use_is_a_clear_error_and_json_logs_are_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cluster(dir.path(), 1, "1", &manual);
+    // Occupy the node's libp2p port.
+    let port: u16 = c.nodes[0].p2p.rsplit('/').next().unwrap().parse().unwrap();
+    let blocker = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_swarmvote"))
+        .args(["run", "--config"])
+        .arg(&c.nodes[0].config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!("tcp/{port}")) && err.contains("listen"),
+        "{err}"
+    );
+    drop(blocker);
+
+    // With --log-format json every line is a JSON object.
+    let path = c.nodes[0].config.clone();
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("[log]\n", "[log]\nformat = \"json\"\n")).unwrap();
+    c.start(0).unwrap();
+    c.wait_ready(0, 0, DEADLINE).unwrap();
+    c.stop(0, Duration::from_secs(10)).unwrap();
+    let log = c.nodes[0].log_text();
+    let lines: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(lines.len() >= 2, "{log}");
+    for l in &lines {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+        assert!(v["level"].is_string() && v["timestamp"].is_string(), "{l}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"node started\"") && l.contains("peer_id")),
+        "{log}"
+    );
+}
