@@ -143,7 +143,7 @@ enum BenchCommand {
         #[arg(long, default_value_t = 2000)]
         proposals: usize,
         /// Client threads submitting at saturation.
-        #[arg(long, default_value_t = 4)]
+        #[arg(long, default_value_t = 8)]
         clients: usize,
         /// Print JSON.
         #[arg(long)]
