@@ -407,8 +407,8 @@ async fn a_rogue_peer_is_rejected_and_penalised() {
     tx.send(vec![1u8; 200 * 1024]).await.unwrap();
 
     tokio::task::block_in_place(|| {
-        // The rogue's score at node 0 falls below zero.
-        wait_for("rogue penalised", DEADLINE, || {
+        // The rogue's score at node 0 falls below the graylist threshold (-80).
+        wait_for("rogue graylisted", DEADLINE, || {
             let status = api[0].status()?;
             let score = status["peers"]
                 .as_array()
@@ -416,7 +416,7 @@ async fn a_rogue_peer_is_rejected_and_penalised() {
                 .iter()
                 .find(|p| p["peer_id"] == rogue.as_str())
                 .and_then(|p| p["score"].as_f64());
-            Ok(score.filter(|s| *s < 0.0))
+            Ok(score.filter(|s| *s < -80.0))
         })
         .unwrap();
         // Honest nodes keep deciding, and no forged NO counted.
