@@ -4,7 +4,7 @@
 //!
 //! Nothing here opens a socket, reads a clock or draws OS randomness: time (`now`, in Unix
 //! milliseconds) and randomness (key seeds, nonces) are arguments. `protocol/clippy.toml`
-//! forbids `Instant::now`, `SystemTime::now`, `thread_rng` and hash-ordered collections.
+//! forbids reading either clock, the thread-local RNG and hash-ordered collections.
 //! The one exception to "no I/O" is [`keyfile`], which reads and writes key files for
 //! the binaries; nothing else calls it.
 //!

@@ -574,11 +574,7 @@ fn message_pool() -> &'static (Roster, Vec<Vec<u8>>) {
                 .sign(&key(proposer))
                 .unwrap();
             msgs.push(codec::encode(&p).unwrap());
-            for m in 0..5 {
-                msgs.push(codec::encode(&ballot(&p, m, Vote::Yes)).unwrap());
-                msgs.push(codec::encode(&ballot_with_reason(&p, m, Vote::Yes, "r")).unwrap());
-                msgs.push(codec::encode(&ballot(&p, m, Vote::No)).unwrap());
-            }
+            msgs.extend(ballot_variants(&p, 5));
         }
         (r, msgs)
     })

@@ -141,11 +141,7 @@ fn pool() -> &'static (Roster, Vec<Vec<u8>>) {
         for k in 0..20u32 {
             let p = proposal_at(&r, k % 5, k as usize, T0 + u64::from(k) * 20_000);
             msgs.push(codec::encode(&p).unwrap());
-            for m in 0..5 {
-                msgs.push(codec::encode(&ballot(&p, m, Vote::Yes)).unwrap());
-                msgs.push(codec::encode(&ballot_with_reason(&p, m, Vote::Yes, "r")).unwrap());
-                msgs.push(codec::encode(&ballot(&p, m, Vote::No)).unwrap());
-            }
+            msgs.extend(ballot_variants(&p, 5));
         }
         (r, msgs)
     })

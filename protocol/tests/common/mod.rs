@@ -95,3 +95,20 @@ pub fn ballot_with_reason(
     }
     .sign(&key(i))
 }
+
+/// Encoded gossip for every ballot members `0..n` can cast on `proposal`: a YES, a
+/// second YES with a reason, and a NO each (so duplicates, replacements and
+/// equivocations all occur when they are mixed).
+pub fn ballot_variants(proposal: &SignedProposal, n: u32) -> Vec<Vec<u8>> {
+    use swarmvote_protocol::codec;
+    (0..n)
+        .flat_map(|m| {
+            [
+                ballot(proposal, m, Vote::Yes),
+                ballot_with_reason(proposal, m, Vote::Yes, "r"),
+                ballot(proposal, m, Vote::No),
+            ]
+        })
+        .map(|b| codec::encode(&b).unwrap())
+        .collect()
+}
