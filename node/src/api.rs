@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use swarmvote_protocol::engine::{CommandError, Event};
 use swarmvote_protocol::{Action, Payload, ProposalId, Reason, Vote};
 
-use crate::driver::{Client, Stopped};
+use crate::driver::{Client, ListFilter, Numbered, Stopped};
 
 /// Largest request body.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -117,7 +117,8 @@ struct AppState {
 pub fn router(client: Client, token: String) -> Router {
     let state = AppState { client, token };
     Router::new()
-        .route("/v1/proposals", post(propose))
+        .route("/v1/proposals", post(propose).get(list))
+        .route("/v1/events", get(events))
         .route("/v1/proposals/{id}", get(proposal))
         .route("/v1/proposals/{id}/vote", post(vote))
         .route("/v1/proposals/{id}/certificate", get(certificate))
@@ -211,14 +212,126 @@ async fn propose(
         }
         match tokio::time::timeout_at(deadline, events.recv()).await {
             Err(_) => break,
-            Ok(Ok(Event::Decided { proposal, .. } | Event::Expired { proposal }))
-                if proposal == id => {}
-            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
+            Ok(Ok(n)) => {
+                let ours = matches!(
+                    &n.event,
+                    Event::Decided { proposal, .. } | Event::Expired { proposal } if *proposal == id
+                );
+                if !ours {
+                    continue;
+                }
+            }
+            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => continue,
             Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return Err(Stopped.into()),
         }
     }
     let proposal = state.client.get(id).await?;
     Ok((StatusCode::CREATED, Json(Proposed { id, proposal })))
+}
+
+/// `GET /v1/proposals` query.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    status: Option<String>,
+    action: Option<String>,
+    /// Unix ms.
+    since: Option<u64>,
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let axum::extract::Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let status = q
+        .status
+        .map(|s| {
+            serde_json::from_value::<swarmvote_protocol::Status>(serde_json::Value::String(
+                s.clone(),
+            ))
+            .map_err(|_| {
+                ApiError::bad_request(format!(
+                    "status {s:?}: expected pending, approved, rejected or expired"
+                ))
+            })
+        })
+        .transpose()?;
+    let cursor = q
+        .cursor
+        .map(|c| {
+            let bad =
+                || ApiError::bad_request(format!("cursor {c:?} is not one this API returned"));
+            let (at, id) = c.split_once('-').ok_or_else(bad)?;
+            Ok::<_, ApiError>((
+                at.parse::<u64>().map_err(|_| bad())?,
+                id.parse::<ProposalId>().map_err(|_| bad())?,
+            ))
+        })
+        .transpose()?;
+    let filter = ListFilter {
+        status,
+        action: q.action,
+        since: q.since.map(swarmvote_protocol::UnixMillis),
+        limit: q.limit.unwrap_or(100),
+        cursor,
+    };
+    Ok(Json(state.client.list(filter).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsQuery {
+    after: Option<u64>,
+}
+
+/// `GET /v1/events`: Server-Sent Events. Each event's `id` is its stream id, `event` its
+/// type and `data` its JSON. Reconnect with `Last-Event-ID` (or `?after=`) to resume.
+async fn events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<EventsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+    use futures::StreamExt;
+    let axum::extract::Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let after =
+        match headers.get("last-event-id").and_then(|v| v.to_str().ok()) {
+            Some(v) => Some(v.trim().parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("Last-Event-ID {v:?} is not a number"))
+            })?),
+            None => q.after,
+        };
+    let (backlog, receiver) = state.client.events(after).await?;
+    let to_sse = |n: &Numbered| {
+        let kind = serde_json::to_value(&n.event)
+            .ok()
+            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
+            .unwrap_or_else(|| "event".into());
+        SseEvent::default()
+            .id(n.id.to_string())
+            .event(kind)
+            .json_data(n)
+            .unwrap_or_else(|_| SseEvent::default().comment("unencodable event"))
+    };
+    let live = futures::stream::unfold(receiver, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(n) => return Some((n, rx)),
+                // A slow client missed events; it can resume from the last id it saw.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let stream = futures::stream::iter(backlog)
+        .chain(live)
+        .map(move |n| Ok::<_, std::convert::Infallible>(to_sse(&n)));
+    Ok(Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response())
 }
 
 async fn proposal(

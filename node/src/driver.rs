@@ -117,8 +117,82 @@ pub struct PeerReport {
     pub score: Option<f64>,
 }
 
+/// Events kept for clients that resume a stream (`Last-Event-ID`).
+const EVENT_LOG: usize = 10_000;
+
+/// An engine event with its stream id. Ids grow by one per event and start at the node's
+/// start time in µs, so they keep growing across restarts.
+#[derive(Clone, Debug, Serialize)]
+pub struct Numbered {
+    /// The stream id.
+    pub id: u64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// A page of proposals.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProposalPage {
+    /// Summaries, newest first.
+    pub proposals: Vec<ProposalSummary>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// One line of a proposal list.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProposalSummary {
+    /// Its id.
+    pub id: ProposalId,
+    /// What it asks.
+    pub action: Action,
+    /// Who proposed it.
+    pub proposer: VoterId,
+    /// When it was created.
+    pub created_at: UnixMillis,
+    /// When it expires.
+    pub expires_at: UnixMillis,
+    /// Its status now.
+    pub status: Status,
+    /// Distinct YES signers.
+    pub yes: usize,
+    /// Distinct NO signers.
+    pub no: usize,
+}
+
+/// Filters for a proposal list.
+#[derive(Clone, Debug, Default)]
+pub struct ListFilter {
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only this action.
+    pub action: Option<String>,
+    /// Only proposals created at or after this time.
+    pub since: Option<UnixMillis>,
+    /// Page size.
+    pub limit: usize,
+    /// Continue after this cursor (`<created_at>-<id>` of the last item seen).
+    pub cursor: Option<(u64, ProposalId)>,
+}
+
 /// What the API can ask.
 pub enum Command {
+    /// List proposals.
+    List {
+        /// Filters and paging.
+        filter: ListFilter,
+        /// Reply.
+        reply: oneshot::Sender<ProposalPage>,
+    },
+    /// Stored events after `after`, and a live subscription from there on, with no gap.
+    Events {
+        /// The last id the client saw.
+        after: Option<u64>,
+        /// Reply.
+        reply: oneshot::Sender<(Vec<Numbered>, broadcast::Receiver<Numbered>)>,
+    },
     /// Submit a proposal.
     Propose {
         /// Action.
@@ -166,7 +240,7 @@ pub enum Command {
 #[derive(Clone)]
 pub struct Client {
     commands: mpsc::Sender<Command>,
-    events: broadcast::Sender<Event>,
+    events: broadcast::Sender<Numbered>,
 }
 
 /// The driver stopped.
@@ -233,8 +307,21 @@ impl Client {
     }
 
     /// Engine events from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Numbered> {
         self.events.subscribe()
+    }
+
+    /// Stored events after `after` and a live subscription continuing them.
+    pub async fn events(
+        &self,
+        after: Option<u64>,
+    ) -> Result<(Vec<Numbered>, broadcast::Receiver<Numbered>), Stopped> {
+        self.ask(|reply| Command::Events { after, reply }).await
+    }
+
+    /// A page of proposals.
+    pub async fn list(&self, filter: ListFilter) -> Result<ProposalPage, Stopped> {
+        self.ask(|reply| Command::List { filter, reply }).await
     }
 }
 
@@ -309,7 +396,9 @@ pub struct Driver {
     evaluator: Evaluator,
     settings: DriverSettings,
     commands: mpsc::Receiver<Command>,
-    events: broadcast::Sender<Event>,
+    events: broadcast::Sender<Numbered>,
+    event_log: VecDeque<Numbered>,
+    next_event: u64,
     tags: BTreeMap<PeerId, PeerTag>,
     peers_by_tag: BTreeMap<PeerTag, PeerId>,
     next_peer: u64,
@@ -364,6 +453,8 @@ impl Driver {
                 settings,
                 commands: rx,
                 events,
+                event_log: VecDeque::new(),
+                next_event: now_us(),
                 tags: BTreeMap::new(),
                 peers_by_tag: BTreeMap::new(),
                 next_peer: 0,
@@ -727,9 +818,81 @@ impl Driver {
                 let r = self.engine.proposal(&proposal).map(|v| v.certificate());
                 let _ = reply.send(r);
             }
+            Command::List { filter, reply } => {
+                let _ = reply.send(self.list(&filter, t));
+            }
+            Command::Events { after, reply } => {
+                // One step of the single-threaded loop: nothing can slip between the
+                // snapshot and the subscription.
+                let backlog = self
+                    .event_log
+                    .iter()
+                    .filter(|e| after.is_none_or(|a| e.id > a))
+                    .cloned()
+                    .collect();
+                let _ = reply.send((backlog, self.events.subscribe()));
+            }
             Command::Status { reply } => {
                 let _ = reply.send(self.status_report());
             }
+        }
+    }
+
+    fn publish_event(&mut self, event: Event) {
+        let numbered = Numbered {
+            id: self.next_event,
+            event,
+        };
+        self.next_event = self.next_event.saturating_add(1);
+        if self.event_log.len() >= EVENT_LOG {
+            self.event_log.pop_front();
+        }
+        self.event_log.push_back(numbered.clone());
+        let _ = self.events.send(numbered);
+    }
+
+    fn list(&self, filter: &ListFilter, t: UnixMillis) -> ProposalPage {
+        let mut rows: Vec<ProposalSummary> = self
+            .engine
+            .proposals()
+            .filter_map(|v| {
+                let p = v.proposal().proposal();
+                let status = v.status(t);
+                let keep = filter.status.is_none_or(|s| s == status)
+                    && filter
+                        .action
+                        .as_deref()
+                        .is_none_or(|a| a == p.action.as_str())
+                    && filter.since.is_none_or(|s| p.created_at >= s)
+                    && filter
+                        .cursor
+                        .is_none_or(|(at, id)| (p.created_at.0, v.proposal().id()) < (at, id));
+                keep.then(|| {
+                    let outcome = v.outcome();
+                    ProposalSummary {
+                        id: v.proposal().id(),
+                        action: p.action.clone(),
+                        proposer: p.proposer,
+                        created_at: p.created_at,
+                        expires_at: p.expires_at,
+                        status,
+                        yes: outcome.yes.len(),
+                        no: outcome.no.len(),
+                    }
+                })
+            })
+            .collect();
+        // Newest first; ties broken by id, so paging is stable.
+        rows.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        let limit = filter.limit.clamp(1, 1000);
+        let next_cursor = (rows.len() > limit)
+            .then(|| rows.get(limit.saturating_sub(1)))
+            .flatten()
+            .map(|r| format!("{}-{}", r.created_at.0, r.id));
+        rows.truncate(limit);
+        ProposalPage {
+            proposals: rows,
+            next_cursor,
         }
     }
 
@@ -849,7 +1012,7 @@ impl Driver {
                             votes.push((*proposal, vote, reason));
                         }
                         self.log_event(&e);
-                        let _ = self.events.send(e);
+                        self.publish_event(e);
                     }
                     Output::Persist(_) => {}
                 }

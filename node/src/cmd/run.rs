@@ -150,6 +150,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("api.listen {api_addr}: cannot bind (address in use?)"))?;
     let api_addr = listener.local_addr().unwrap_or(api_addr);
+    // Clients find the API through the data dir: the address here, the token in api.cookie.
+    let addr_file = config.data_dir.join("api.addr");
+    std::fs::write(&addr_file, format!("{api_addr}\n"))
+        .with_context(|| format!("{}: cannot write", addr_file.display()))?;
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, api::router(client, token)).with_graceful_shutdown(async {
         let _ = api_stopped.await;
@@ -175,6 +179,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     if let Some(path) = cookie {
         let _ = std::fs::remove_file(path);
     }
+    let _ = std::fs::remove_file(&addr_file);
     result?;
     info!("stopped");
     Ok(())
