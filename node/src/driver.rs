@@ -883,7 +883,7 @@ impl Driver {
             })
             .collect();
         // Newest first; ties broken by id, so paging is stable.
-        rows.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        rows.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
         let limit = filter.limit.clamp(1, 1000);
         let next_cursor = (rows.len() > limit)
             .then(|| rows.get(limit.saturating_sub(1)))
