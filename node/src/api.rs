@@ -113,6 +113,18 @@ struct AppState {
     token: String,
 }
 
+/// Every route the server answers, as (method, path). `node/openapi.yaml` documents
+/// exactly these; a test checks both that and that the router serves them.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/v1/events"),
+    ("GET", "/v1/proposals"),
+    ("GET", "/v1/proposals/{id}"),
+    ("GET", "/v1/proposals/{id}/certificate"),
+    ("GET", "/v1/status"),
+    ("POST", "/v1/proposals"),
+    ("POST", "/v1/proposals/{id}/vote"),
+];
+
 /// Builds the router.
 pub fn router(client: Client, token: String) -> Router {
     let state = AppState { client, token };
@@ -423,4 +435,107 @@ pub fn token(data_dir: &Path, fixed: Option<&str>) -> std::io::Result<(String, O
     }
     std::fs::rename(&tmp, &path)?;
     Ok((token, Some(path)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use axum::body::Body;
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// (method, path) pairs under `paths:` in the OpenAPI document.
+    fn documented() -> BTreeSet<(String, String)> {
+        let doc = include_str!("../openapi.yaml");
+        let mut out = BTreeSet::new();
+        let mut in_paths = false;
+        let mut path = None;
+        for line in doc.lines() {
+            if !line.starts_with(' ') {
+                in_paths = line.trim_end() == "paths:";
+                continue;
+            }
+            if !in_paths {
+                continue;
+            }
+            let indent = line.len() - line.trim_start().len();
+            let key = line.trim().trim_end_matches(':');
+            if indent == 2 && line.trim_end().ends_with(':') {
+                path = Some(key.to_owned());
+            } else if indent == 4
+                && ["get:", "post:", "put:", "delete:", "patch:"].contains(&line.trim())
+            {
+                out.insert((key.to_uppercase(), path.clone().unwrap()));
+            }
+        }
+        out
+    }
+
+    fn app() -> Router {
+        // A client whose driver is gone: handlers answer 503, which proves the route exists.
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let (events, _) = tokio::sync::broadcast::channel(1);
+        router(
+            Client {
+                commands: tx,
+                events,
+            },
+            "t".into(),
+        )
+    }
+
+    async fn status_of(method: &str, path: &str) -> StatusCode {
+        let concrete = path.replace("{id}", &"ab".repeat(32));
+        let body = match method {
+            "POST" if path.ends_with("/vote") => r#"{"vote":"yes"}"#,
+            "POST" => r#"{"action":"x","payload":{}}"#,
+            _ => "",
+        };
+        let req = Request::builder()
+            .method(method)
+            .uri(concrete)
+            .header("authorization", "Bearer t")
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap();
+        app().oneshot(req).await.unwrap().status()
+    }
+
+    #[test]
+    fn the_document_lists_exactly_the_routes() {
+        let routes: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        assert_eq!(documented(), routes);
+    }
+
+    #[tokio::test]
+    async fn the_server_serves_exactly_the_routes() {
+        for (method, path) in ROUTES {
+            let s = status_of(method, path).await;
+            assert!(
+                s != StatusCode::NOT_FOUND && s != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path} is not served ({s})"
+            );
+        }
+        // Methods not in the table are refused on every documented path.
+        for (_, path) in ROUTES {
+            for method in ["GET", "POST", "PUT", "DELETE", "PATCH"] {
+                if ROUTES.contains(&(method, path)) {
+                    continue;
+                }
+                let s = status_of(method, path).await;
+                assert_eq!(
+                    s,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {path} is served but not documented"
+                );
+            }
+        }
+        assert_eq!(status_of("GET", "/v1/nothing").await, StatusCode::NOT_FOUND);
+    }
 }

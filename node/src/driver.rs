@@ -239,8 +239,8 @@ pub enum Command {
 /// The handle other tasks use.
 #[derive(Clone)]
 pub struct Client {
-    commands: mpsc::Sender<Command>,
-    events: broadcast::Sender<Numbered>,
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) events: broadcast::Sender<Numbered>,
 }
 
 /// The driver stopped.
