@@ -111,6 +111,9 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
 struct AppState {
     client: Client,
     token: String,
+    /// Becomes true when the node shuts down; open event streams end then, so a
+    /// connected watcher cannot hold up a graceful shutdown.
+    shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// Every route the server answers, as (method, path). `node/openapi.yaml` documents
@@ -126,8 +129,16 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 /// Builds the router.
-pub fn router(client: Client, token: String) -> Router {
-    let state = AppState { client, token };
+pub fn router(
+    client: Client,
+    token: String,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Router {
+    let state = AppState {
+        client,
+        token,
+        shutdown,
+    };
     Router::new()
         .route("/v1/proposals", post(propose).get(list))
         .route("/v1/events", get(events))
@@ -338,8 +349,13 @@ async fn events(
             }
         }
     });
+    let mut stop = state.shutdown.clone();
+    let stopped = async move {
+        let _ = stop.wait_for(|down| *down).await;
+    };
     let stream = futures::stream::iter(backlog)
         .chain(live)
+        .take_until(stopped)
         .map(move |n| Ok::<_, std::convert::Infallible>(to_sse(&n)));
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::default())
@@ -478,12 +494,14 @@ mod tests {
         // A client whose driver is gone: handlers answer 503, which proves the route exists.
         let (tx, _rx) = tokio::sync::mpsc::channel(1);
         let (events, _) = tokio::sync::broadcast::channel(1);
+        let (_, shutdown) = tokio::sync::watch::channel(false);
         router(
             Client {
                 commands: tx,
                 events,
             },
             "t".into(),
+            shutdown,
         )
     }
 

@@ -12,6 +12,7 @@ use swarmvote_protocol::keyfile::{self, KeyFileError};
 use swarmvote_protocol::{Roster, RosterError, SecretKey};
 
 use crate::evaluator::EvaluatorSection;
+use crate::executor::ExecutorSection;
 
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +214,8 @@ struct ConfigFile {
     network: NetworkSection,
     #[serde(default)]
     evaluator: EvaluatorSection,
+    #[serde(default)]
+    executor: ExecutorSection,
 }
 
 fn default_listen() -> Vec<String> {
@@ -267,8 +270,10 @@ pub struct NodeConfig {
     pub log: LogSection,
     /// `[network]`, with `identity_file` resolved.
     pub network: NetworkSection,
-    /// `[evaluator]`.
+    /// `[evaluator]`, with a relative program path resolved.
     pub evaluator: EvaluatorSection,
+    /// `[executor]`, with relative program paths resolved.
+    pub executor: ExecutorSection,
 }
 
 impl NodeConfig {
@@ -324,6 +329,7 @@ impl NodeConfig {
             },
             network: file.network,
             evaluator: file.evaluator,
+            executor: file.executor,
         };
         let mut config = config;
         config.network.identity_file = Some(match config.network.identity_file.take() {
@@ -343,6 +349,25 @@ impl NodeConfig {
             field: "evaluator".into(),
             message: e.to_string(),
         })?;
+        crate::executor::Executor::new(&config.executor).map_err(|e| ConfigError::Field {
+            path: path.to_owned(),
+            field: "executor".into(),
+            message: e.to_string(),
+        })?;
+        // A program given as a relative path with a directory (`./vote.sh`, `bin/x`) is
+        // relative to the config file, like every other path; a bare name uses PATH.
+        let program = |argv: &mut Vec<String>| {
+            if let Some(first) = argv.first_mut()
+                && first.contains('/')
+                && Path::new(first.as_str()).is_relative()
+            {
+                *first = base.join(first.as_str()).display().to_string();
+            }
+        };
+        program(&mut config.evaluator.command);
+        for a in &mut config.executor.actions {
+            program(&mut a.command);
+        }
         let origin = |from_cli: bool| if from_cli { cli } else { path };
         for (i, a) in config.listen.iter().enumerate() {
             check_multiaddr(
@@ -454,6 +479,53 @@ mod tests {
         assert_eq!(c.listen, ["/ip4/127.0.0.1/tcp/9"]);
         assert_eq!(c.log.format, LogFormat::Json);
         assert!(c.to_toml().contains("/tmp/other"));
+    }
+
+    #[test]
+    fn evaluator_and_executor_commands_parse_and_resolve() {
+        let path = Path::new("/srv/node/node.toml");
+        let text = format!(
+            "{GOOD}\n[evaluator]\nkind = \"command\"\ncommand = [\"./vote.sh\", \"x\"]\n\n\
+             [[executor.actions]]\naction = \"fs.*\"\ncommand = [\"do-delete\"]\n\n\
+             [[executor.actions]]\naction = \"deploy\"\ncommand = [\"/bin/deploy\"]\ntimeout_ms = 5\n"
+        );
+        let c = NodeConfig::parse(&text, path, &Overrides::default()).unwrap();
+        assert_eq!(c.evaluator.command, ["/srv/node/./vote.sh", "x"]);
+        assert_eq!(c.evaluator.timeout_ms, 5000);
+        let actions = &c.executor.actions;
+        assert_eq!(actions.len(), 2);
+        // A bare name is left to PATH.
+        assert_eq!(
+            (actions[0].command[0].as_str(), actions[0].timeout_ms),
+            ("do-delete", 60_000)
+        );
+        assert_eq!(actions[1].timeout_ms, 5);
+        assert!(
+            c.to_toml().contains("[[executor.actions]]"),
+            "{}",
+            c.to_toml()
+        );
+
+        for (bad, field) in [
+            ("[evaluator]\nkind = \"command\"\n", "evaluator.command"),
+            ("[evaluator]\ncommand = [\"/bin/x\"]\n", "evaluator.command"),
+            (
+                "[[executor.actions]]\naction = \"a\"\ncommand = []\n",
+                "executor.actions[0].command",
+            ),
+            (
+                "[[executor.actions]]\naction = \"[\"\ncommand = [\"/x\"]\n",
+                "executor.actions[0].action",
+            ),
+            (
+                "[[executor.actions]]\naction = \"a\"\ncommand = [\"/x\"]\ncolour = 1\n",
+                "colour",
+            ),
+        ] {
+            let err = NodeConfig::parse(&format!("{GOOD}\n{bad}"), path, &Overrides::default())
+                .unwrap_err();
+            assert!(err.to_string().contains(field), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -20,13 +20,14 @@ use swarmvote_protocol::engine::{
 };
 use swarmvote_protocol::{
     Action, Certificate, Nonce, Payload, ProposalId, Reason, SignedBallot, Status, UnixMillis,
-    Vote, VoterId, codec,
+    Verdict, Vote, VoterId, codec,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
-use crate::evaluator::Evaluator;
+use crate::evaluator::{CommandVerdict, Evaluator};
+use crate::executor::{Done, ExecutionRecord, Executor};
 use crate::network::{self, Behaviour, BehaviourEvent};
 use crate::persist;
 use crate::store::{Store, StoreError};
@@ -71,6 +72,8 @@ pub struct ProposalReport {
     pub decided_at_us: Option<u64>,
     /// This node's ballot.
     pub own_ballot: Option<SignedBallot>,
+    /// The executor's run of this proposal (proposer's node only).
+    pub execution: Option<ExecutionRecord>,
 }
 
 /// The node's status.
@@ -394,6 +397,7 @@ pub struct Driver {
     topic: IdentTopic,
     version: String,
     evaluator: Evaluator,
+    executor: Executor,
     settings: DriverSettings,
     commands: mpsc::Receiver<Command>,
     events: broadcast::Sender<Numbered>,
@@ -421,6 +425,7 @@ impl Driver {
         store: Store,
         swarm: Swarm<Behaviour>,
         evaluator: Evaluator,
+        executor: Executor,
         settings: DriverSettings,
     ) -> (Self, Client) {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
@@ -450,6 +455,7 @@ impl Driver {
                 topic,
                 version,
                 evaluator,
+                executor,
                 settings,
                 commands: rx,
                 events,
@@ -517,6 +523,8 @@ impl Driver {
                         }
                     }
                 }
+                verdict = self.evaluator.next_verdict() => self.on_verdict(verdict),
+                done = self.executor.next_done() => self.on_execution_done(done),
                 () = tokio::time::sleep_until(deadline) => self.engine.tick(now()),
                 _ = status.tick() => self.log_status(),
                 _ = sync.tick() => self.sync_all(),
@@ -908,6 +916,7 @@ impl Driver {
             decided_at: view.decision().map(|d| d.decided_at),
             decided_at_us: self.stats.decided_us.get(id).copied(),
             own_ballot: view.own_ballot().cloned(),
+            execution: self.execution_record(id),
         })
     }
 
@@ -1000,6 +1009,7 @@ impl Driver {
                 return Ok(());
             }
             let mut votes = Vec::new();
+            let mut approved = Vec::new();
             for o in outputs {
                 match o {
                     Output::Validation { tag, result, .. } => self.report_validation(tag, result),
@@ -1010,6 +1020,14 @@ impl Driver {
                             && let Some((vote, reason)) = self.evaluator.evaluate(view.proposal())
                         {
                             votes.push((*proposal, vote, reason));
+                        }
+                        if let Event::Decided {
+                            proposal,
+                            verdict: Verdict::Approved,
+                            ..
+                        } = &e
+                        {
+                            approved.push(*proposal);
                         }
                         self.log_event(&e);
                         self.publish_event(e);
@@ -1024,7 +1042,40 @@ impl Driver {
                     Err(e) => debug!(proposal = %id.short(), error = %e, "evaluator vote refused"),
                 }
             }
+            for id in approved {
+                self.executor
+                    .on_approved(&self.engine, &mut self.store, id, now());
+            }
         }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Command evaluator and executor hooks
+    // -----------------------------------------------------------------------------------
+
+    /// A command evaluator's verdict: cast through the own-vote guard; the loop's `drain`
+    /// then makes it durable before it is broadcast.
+    fn on_verdict(&mut self, v: CommandVerdict) {
+        let id = v.proposal;
+        match self.engine.vote(now(), id, v.vote, v.reason) {
+            Ok(_) => debug!(proposal = %id.short(), vote = %v.vote, "evaluator voted"),
+            Err(e @ CommandError::AlreadyVoted { .. }) => {
+                warn!(proposal = %id.short(), error = %e, "evaluator vote refused");
+            }
+            Err(e) => debug!(proposal = %id.short(), error = %e, "evaluator vote refused"),
+        }
+    }
+
+    /// An executor process ended: record its result.
+    fn on_execution_done(&mut self, done: Done) {
+        self.executor.on_done(&mut self.store, done, now());
+    }
+
+    fn execution_record(&self, id: &ProposalId) -> Option<ExecutionRecord> {
+        self.store.execution(id).unwrap_or_else(|e| {
+            warn!(proposal = %id.short(), error = %e, "cannot read the execution record");
+            None
+        })
     }
 
     fn report_validation(&mut self, tag: MessageTag, result: Validation) {

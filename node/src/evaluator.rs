@@ -1,26 +1,71 @@
-//! How a node votes on its own: `manual` (never) or `policy` (ordered rules).
+//! How a node votes on its own: `manual` (never), `policy` (ordered rules) or `command`
+//! (an external program).
 //!
 //! A policy rule matches the proposal's action with a glob and, optionally, string fields
 //! of the payload with globs (`payload = { path = "/backup/**" }`) and numeric fields with
-//! bounds (`max = { replicas = 10 }`). The first matching rule decides the vote and its
+//! bounds (`above = { replicas = 10 }`). The first matching rule decides the vote and its
 //! reason. When no rule matches, the vote is left to the agent (manual).
+//!
+//! A `command` evaluator runs a program (no shell) once per proposal, asynchronously, with
+//! the proposal as JSON on stdin: `{"id", "action", "payload", "proposer", "created_at",
+//! "expires_at"}` (ids in hex, times in unix ms, the payload as a JSON value). Its stdout
+//! is either a first line `yes` or `no`, optionally followed by whitespace and a reason,
+//! or a single JSON object `{"vote": "yes"|"no", "reason": "..."}` (no other fields).
+//! Anything else, a non-zero exit, a failure to start or running past `timeout_ms` (the
+//! process group is then killed) casts no vote and logs a warning naming the proposal:
+//! the node never casts a vote it did not mean. At most 16 programs run at once; up to
+//! 1,024 more proposals wait for a slot, and beyond that a proposal is not evaluated (a
+//! warning says so). A verdict goes back to the driver, which votes through the engine's
+//! own-vote guard like any other vote.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 use serde::{Deserialize, Serialize};
-use swarmvote_protocol::{Reason, SignedProposal, Vote};
+use swarmvote_protocol::{ProposalId, Reason, SignedProposal, Vote};
+use tokio::sync::{Semaphore, mpsc};
+use tracing::{debug, warn};
+
+use crate::executor::{OUTPUT_LIMIT, run_bounded};
+
+/// Command evaluations running at once.
+const MAX_RUNNING: usize = 16;
+/// Command evaluations waiting for a slot; more are skipped with a warning.
+const MAX_QUEUED: usize = 1024;
+
+fn default_timeout_ms() -> u64 {
+    5_000
+}
 
 /// `[evaluator]` as written in the config.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EvaluatorSection {
-    /// `manual` or `policy`.
+    /// `manual`, `policy` or `command`.
     #[serde(default)]
     pub kind: EvaluatorKind,
     /// The rules, in order, for `policy`.
     #[serde(default)]
     pub rules: Vec<RuleSection>,
+    /// Program and arguments, for `command`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Milliseconds a `command` may run before it is killed and no vote is cast.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+impl Default for EvaluatorSection {
+    fn default() -> Self {
+        Self {
+            kind: EvaluatorKind::default(),
+            rules: Vec::new(),
+            command: Vec::new(),
+            timeout_ms: default_timeout_ms(),
+        }
+    }
 }
 
 /// Which evaluator.
@@ -32,6 +77,8 @@ pub enum EvaluatorKind {
     Manual,
     /// Ordered rules.
     Policy,
+    /// An external program.
+    Command,
 }
 
 /// One `[[evaluator.rules]]`.
@@ -77,6 +124,20 @@ pub enum EvaluatorError {
     /// `policy` with no rules.
     #[error("evaluator: kind = \"policy\" needs at least one [[evaluator.rules]]")]
     NoRules,
+    /// `command` with no program.
+    #[error("evaluator.command: kind = \"command\" needs command = [\"/path/to/program\", ...]")]
+    NoCommand,
+    /// A field that the chosen kind does not use.
+    #[error("evaluator.{field}: only used with kind = \"{kind}\"")]
+    WrongKind {
+        /// The field.
+        field: &'static str,
+        /// The kind that uses it.
+        kind: &'static str,
+    },
+    /// A zero timeout.
+    #[error("evaluator.timeout_ms: must be at least 1")]
+    ZeroTimeout,
 }
 
 struct Rule {
@@ -87,9 +148,32 @@ struct Rule {
     reason: Option<Reason>,
 }
 
+/// A verdict of the command evaluator, for the driver to cast.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommandVerdict {
+    /// The proposal it is about.
+    pub proposal: ProposalId,
+    /// The vote.
+    pub vote: Vote,
+    /// Why.
+    pub reason: Option<Reason>,
+}
+
+struct CommandRunner {
+    argv: Arc<[String]>,
+    timeout: Duration,
+    /// Evaluations queued or running: the bound on waiting work.
+    slots: Arc<Semaphore>,
+    /// Evaluations running.
+    running: Arc<Semaphore>,
+    tx: mpsc::Sender<CommandVerdict>,
+    rx: mpsc::Receiver<CommandVerdict>,
+}
+
 /// A compiled evaluator.
 pub struct Evaluator {
     rules: Vec<Rule>,
+    command: Option<CommandRunner>,
 }
 
 fn glob(index: usize, field: &str, pattern: &str) -> Result<GlobMatcher, EvaluatorError> {
@@ -105,8 +189,48 @@ fn glob(index: usize, field: &str, pattern: &str) -> Result<GlobMatcher, Evaluat
 impl Evaluator {
     /// Compiles the config section.
     pub fn new(section: &EvaluatorSection) -> Result<Self, EvaluatorError> {
-        if section.kind == EvaluatorKind::Manual {
-            return Ok(Self { rules: Vec::new() });
+        if section.kind != EvaluatorKind::Command && !section.command.is_empty() {
+            return Err(EvaluatorError::WrongKind {
+                field: "command",
+                kind: "command",
+            });
+        }
+        if section.timeout_ms == 0 {
+            return Err(EvaluatorError::ZeroTimeout);
+        }
+        match section.kind {
+            EvaluatorKind::Manual => {
+                return Ok(Self {
+                    rules: Vec::new(),
+                    command: None,
+                });
+            }
+            EvaluatorKind::Command => {
+                if !section.rules.is_empty() {
+                    return Err(EvaluatorError::WrongKind {
+                        field: "rules",
+                        kind: "policy",
+                    });
+                }
+                if section.command.first().is_none_or(String::is_empty) {
+                    return Err(EvaluatorError::NoCommand);
+                }
+                // Every queued evaluation may hold a verdict: the channel never blocks a
+                // finished evaluation for long.
+                let (tx, rx) = mpsc::channel(MAX_RUNNING);
+                return Ok(Self {
+                    rules: Vec::new(),
+                    command: Some(CommandRunner {
+                        argv: section.command.clone().into(),
+                        timeout: Duration::from_millis(section.timeout_ms),
+                        slots: Arc::new(Semaphore::new(MAX_RUNNING.saturating_add(MAX_QUEUED))),
+                        running: Arc::new(Semaphore::new(MAX_RUNNING)),
+                        tx,
+                        rx,
+                    }),
+                });
+            }
+            EvaluatorKind::Policy => {}
         }
         if section.rules.is_empty() {
             return Err(EvaluatorError::NoRules);
@@ -136,11 +260,20 @@ impl Evaluator {
                 })
             })
             .collect::<Result<Vec<_>, EvaluatorError>>()?;
-        Ok(Self { rules })
+        Ok(Self {
+            rules,
+            command: None,
+        })
     }
 
-    /// The vote this node casts on its own, if any rule matches.
+    /// The vote this node casts on its own now, if a policy rule matches. A `command`
+    /// evaluator starts its program here and returns `None`; its verdict comes later from
+    /// [`Evaluator::next_verdict`]. Call it from within the tokio runtime.
     pub fn evaluate(&self, proposal: &SignedProposal) -> Option<(Vote, Option<Reason>)> {
+        if let Some(runner) = &self.command {
+            runner.start(proposal);
+            return None;
+        }
         let p = proposal.proposal();
         let payload = p.payload.to_value();
         self.rules.iter().find_map(|rule| {
@@ -161,5 +294,199 @@ impl Evaluator {
             });
             (strings_match && numbers_match).then(|| (rule.vote, rule.reason.clone()))
         })
+    }
+}
+
+impl Evaluator {
+    /// The next verdict of the command evaluator. Pending forever for the other kinds.
+    pub async fn next_verdict(&mut self) -> CommandVerdict {
+        match &mut self.command {
+            Some(runner) => match runner.rx.recv().await {
+                Some(v) => v,
+                // Unreachable while the runner holds a sender.
+                None => std::future::pending().await,
+            },
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl CommandRunner {
+    fn start(&self, proposal: &SignedProposal) {
+        let id = proposal.id();
+        let p = proposal.proposal();
+        let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
+            warn!(
+                proposal = %id.short(),
+                action = %p.action,
+                queued = MAX_QUEUED,
+                "evaluator queue full; not evaluating this proposal (no vote)"
+            );
+            return;
+        };
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            warn!(proposal = %id.short(), "no async runtime for the evaluator (no vote)");
+            return;
+        };
+        let input = serde_json::json!({
+            "id": id.to_string(),
+            "action": p.action.as_str(),
+            "payload": p.payload.to_value(),
+            "proposer": p.proposer.to_string(),
+            "created_at": p.created_at.0,
+            "expires_at": p.expires_at.0,
+        });
+        let mut stdin = input.to_string().into_bytes();
+        stdin.push(b'\n');
+        let action = p.action.to_string();
+        let (argv, timeout) = (Arc::clone(&self.argv), self.timeout);
+        let (running, tx) = (Arc::clone(&self.running), self.tx.clone());
+        handle.spawn(async move {
+            let _slot = slot;
+            let Ok(_permit) = running.acquire_owned().await else {
+                return;
+            };
+            let captured = run_bounded(&argv, &[], stdin, timeout, OUTPUT_LIMIT).await;
+            let verdict = match captured.failure() {
+                Some(why) => Err(why),
+                None => parse_verdict(&captured.stdout.bytes),
+            };
+            match verdict {
+                Ok((vote, reason)) => {
+                    debug!(proposal = %id.short(), %vote, "evaluator command answered");
+                    let _ = tx
+                        .send(CommandVerdict {
+                            proposal: id,
+                            vote,
+                            reason,
+                        })
+                        .await;
+                }
+                Err(mut why) => {
+                    let stderr = excerpt(&String::from_utf8_lossy(&captured.stderr.bytes));
+                    if !stderr.is_empty() {
+                        why = format!("{why} (stderr: {stderr})");
+                    }
+                    warn!(
+                        proposal = %id.short(),
+                        %action,
+                        reason = %why,
+                        "evaluator cast no vote"
+                    );
+                }
+            }
+        });
+    }
+}
+
+/// The `{"vote", "reason"}` form.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JsonVerdict {
+    vote: Vote,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// One line of at most 200 characters, for a log field.
+fn excerpt(text: &str) -> String {
+    let line = text.trim().lines().next().unwrap_or_default();
+    let mut out: String = line.chars().take(200).collect();
+    if out.len() < line.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// Reads a command's answer; anything not clearly a verdict is an error.
+pub fn parse_verdict(stdout: &[u8]) -> Result<(Vote, Option<Reason>), String> {
+    let text = std::str::from_utf8(stdout).map_err(|_| "output is not UTF-8".to_owned())?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err("no output".into());
+    }
+    let (vote, reason) = if text.starts_with('{') {
+        let v: JsonVerdict = serde_json::from_str(text)
+            .map_err(|e| format!("unrecognised JSON verdict ({e}): {}", excerpt(text)))?;
+        (v.vote, v.reason.filter(|r| !r.trim().is_empty()))
+    } else {
+        let line = text.lines().next().unwrap_or_default().trim();
+        let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+        let vote = match word {
+            "yes" => Vote::Yes,
+            "no" => Vote::No,
+            _ => return Err(format!("unrecognised output: {}", excerpt(text))),
+        };
+        let rest = rest.trim();
+        (vote, (!rest.is_empty()).then(|| rest.to_owned()))
+    };
+    let reason = reason
+        .map(Reason::new)
+        .transpose()
+        .map_err(|e| format!("invalid reason: {e}"))?;
+    Ok((vote, reason))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+
+    #[test]
+    fn verdicts_parse_strictly() {
+        let ok = |s: &str| parse_verdict(s.as_bytes()).unwrap();
+        let reason = |s: &str| Some(Reason::new(s).unwrap());
+        assert_eq!(ok("yes\n"), (Vote::Yes, None));
+        assert_eq!(
+            ok("no  protects /backup \nmore"),
+            (Vote::No, reason("protects /backup"))
+        );
+        assert_eq!(ok("yes\tfine"), (Vote::Yes, reason("fine")));
+        assert_eq!(
+            ok(r#"{"vote":"no","reason":"nope"}"#),
+            (Vote::No, reason("nope"))
+        );
+        assert_eq!(ok("{\"vote\": \"yes\"}\n"), (Vote::Yes, None));
+        for bad in [
+            "",
+            "  \n",
+            "maybe",
+            "yesno",
+            "Yes",
+            "y",
+            "nope",
+            r#"{"vote":"maybe"}"#,
+            r#"{"vote":"yes","extra":1}"#,
+            r#"{"vote":"yes"} trailing"#,
+            r#"{"reason":"no vote"}"#,
+        ] {
+            assert!(parse_verdict(bad.as_bytes()).is_err(), "{bad:?} accepted");
+        }
+        assert!(parse_verdict(b"yes \xff").is_err());
+        let long = format!("yes {}", "x".repeat(5000));
+        assert!(parse_verdict(long.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn command_config_is_checked() {
+        let mut s = EvaluatorSection {
+            kind: EvaluatorKind::Command,
+            ..EvaluatorSection::default()
+        };
+        assert!(matches!(Evaluator::new(&s), Err(EvaluatorError::NoCommand)));
+        s.command = vec!["/bin/true".into()];
+        assert!(Evaluator::new(&s).is_ok());
+        s.timeout_ms = 0;
+        assert!(matches!(
+            Evaluator::new(&s),
+            Err(EvaluatorError::ZeroTimeout)
+        ));
+        s.timeout_ms = 10;
+        s.kind = EvaluatorKind::Manual;
+        assert!(matches!(
+            Evaluator::new(&s),
+            Err(EvaluatorError::WrongKind { .. })
+        ));
     }
 }

@@ -4,12 +4,14 @@
 
 pub mod api;
 pub mod bench;
+pub mod client;
 pub mod cluster;
 pub mod config;
 #[doc(hidden)]
 pub mod crashtest;
 pub mod driver;
 pub mod evaluator;
+pub mod executor;
 pub mod identity;
 pub mod network;
 pub mod persist;

@@ -9,6 +9,7 @@ use swarmvote_node::api;
 use swarmvote_node::config::{NodeConfig, Overrides};
 use swarmvote_node::driver::{self, Driver, DriverSettings};
 use swarmvote_node::evaluator::Evaluator;
+use swarmvote_node::executor::Executor;
 use swarmvote_node::identity;
 use swarmvote_node::network::{self, NetworkSettings};
 use swarmvote_node::store::Store;
@@ -72,7 +73,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         .member(&key.voter_id())
         .map(|m| m.name.to_string())
         .unwrap_or_default();
-    let (store, opened) = Store::open(&config.data_dir)?;
+    let (mut store, opened) = Store::open(&config.data_dir)?;
     if opened.recovered_from_journal > 0 {
         warn!(
             count = opened.recovered_from_journal,
@@ -83,6 +84,16 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         warn!(
             bytes = opened.journal_truncated,
             "unsynced journal tail cut off"
+        );
+    }
+    // Before anything can run: an execution that was running when the node died is
+    // marked interrupted and never run again.
+    for r in store.interrupt_unfinished_executions(driver::now())? {
+        warn!(
+            proposal = %r.proposal.short(),
+            action = %r.action,
+            started_at = r.started_at.map(|t| t.0),
+            "execution interrupted: the node stopped while it ran; not running it again"
         );
     }
     let mut engine = Engine::new(roster.clone(), key, EngineConfig::default())?;
@@ -124,11 +135,13 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let evaluator = Evaluator::new(&config.evaluator)?;
+    let executor = Executor::new(&config.executor)?;
     let (driver, client) = Driver::new(
         engine,
         store,
         swarm,
         evaluator,
+        executor,
         DriverSettings {
             bootstrap,
             status_interval: Duration::from_secs(config.log.status_interval_secs),
@@ -155,9 +168,11 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     std::fs::write(&addr_file, format!("{api_addr}\n"))
         .with_context(|| format!("{}: cannot write", addr_file.display()))?;
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, api::router(client, token)).with_graceful_shutdown(async {
-        let _ = api_stopped.await;
-    });
+    let (down_tx, down_rx) = tokio::sync::watch::channel(false);
+    let server =
+        axum::serve(listener, api::router(client, token, down_rx)).with_graceful_shutdown(async {
+            let _ = api_stopped.await;
+        });
     let api_task = tokio::spawn(async move { server.await });
 
     info!(
@@ -174,6 +189,8 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         "node started"
     );
     let result = driver.run(shutdown_signal()).await;
+    // End open event streams first, or graceful shutdown would wait for them.
+    let _ = down_tx.send(true);
     let _ = stop_api.send(());
     let _ = api_task.await;
     if let Some(path) = cookie {

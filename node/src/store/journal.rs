@@ -1,5 +1,6 @@
-//! The own-ballot journal: a small append-only file that is fsync'd before an own ballot
-//! leaves the node.
+//! Append-only, fsync'd journals: the own-ballot journal (fsync'd before an own ballot
+//! leaves the node) and the execution journal (fsync'd before an executor process starts).
+//! The file format is the same; only the magic and what the entries hold differ.
 //!
 //! sled 0.34.7's `flush` ends in `sync_file_range(2)` on Linux, which neither writes file
 //! metadata nor flushes the drive's cache, and sled never fsyncs its directory. That is
@@ -7,8 +8,9 @@
 //! also appended here and the file is `fsync`ed (`File::sync_data` after every batch;
 //! `sync_all` and a directory fsync when the file is created).
 //!
-//! Format: the 8 bytes `SVJOURN1`, then entries `[len: u32 LE][crc32 of bytes: u32 LE]
-//! [bytes]`, where `bytes` is a codec-encoded `SignedBallot`, then zeros. Entries are only
+//! Format: an 8-byte magic (`SVJOURN1` for own ballots), then entries `[len: u32 LE]
+//! [crc32 of bytes: u32 LE][bytes]`, where `bytes` is one record (a codec-encoded
+//! `SignedBallot` in the own-ballot journal), then zeros. Entries are only
 //! ever appended and synced in order, so an invalid entry means it and everything after it
 //! were never synced; on open they are cut off (and counted), never guessed at.
 //!
@@ -21,12 +23,9 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use swarmvote_protocol::{SignedBallot, codec};
-
 use super::StoreError;
 
-const MAGIC: &[u8; 8] = b"SVJOURN1";
-/// An entry larger than this is corrupt: ballots are far smaller.
+/// An entry larger than this is corrupt: records are far smaller.
 const MAX_ENTRY: u32 = 64 * 1024;
 /// Preallocation step.
 const CHUNK: u64 = 1 << 20;
@@ -45,14 +44,15 @@ pub(crate) struct Journal {
 
 /// What opening the journal found.
 pub(crate) struct Replay {
-    pub(crate) ballots: Vec<SignedBallot>,
+    /// Every complete entry, with its byte offset (for error messages), in order.
+    pub(crate) entries: Vec<(u64, Vec<u8>)>,
     /// Bytes of an unsynced tail that were cut off.
     pub(crate) truncated: u64,
 }
 
 impl Journal {
     /// Opens (or creates) the journal and reads back every complete entry.
-    pub(crate) fn open(path: &Path) -> Result<(Self, Replay), StoreError> {
+    pub(crate) fn open(path: &Path, magic: &[u8; 8]) -> Result<(Self, Replay), StoreError> {
         let io = |source| StoreError::Io {
             path: path.to_owned(),
             source,
@@ -67,7 +67,7 @@ impl Journal {
             .open(path)
             .map_err(io)?;
         if !exists {
-            file.write_all(MAGIC).map_err(io)?;
+            file.write_all(magic).map_err(io)?;
             file.sync_all().map_err(io)?;
             if let Some(dir) = path.parent() {
                 File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
@@ -76,13 +76,13 @@ impl Journal {
         let mut bytes = Vec::new();
         file.seek(SeekFrom::Start(0)).map_err(io)?;
         file.read_to_end(&mut bytes).map_err(io)?;
-        if bytes.get(..MAGIC.len()) != Some(MAGIC.as_slice()) {
+        if bytes.get(..magic.len()) != Some(magic.as_slice()) {
             return Err(StoreError::Corrupt {
                 path: path.to_owned(),
                 detail: "not a swarmvote journal (bad header)".into(),
             });
         }
-        let (ballots, good_len) = parse(&bytes, path)?;
+        let (entries, good_len) = parse(&bytes, magic.len());
         let total = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
         // Non-zero bytes past the last good entry are a torn, unsynced tail.
         let tail = bytes
@@ -105,21 +105,34 @@ impl Journal {
                 allocated: total,
                 dirty: false,
             },
-            Replay { ballots, truncated },
+            Replay { entries, truncated },
         ))
     }
 
-    /// Appends a ballot. Not durable until [`Journal::sync`].
-    pub(crate) fn append(&mut self, ballot: &SignedBallot) -> Result<(), StoreError> {
-        let bytes = codec::encode(ballot).map_err(|e| StoreError::Corrupt {
-            path: self.path.clone(),
-            detail: e.to_string(),
-        })?;
-        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+    /// The file.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record. Not durable until [`Journal::sync`].
+    pub(crate) fn append(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        let len = match u32::try_from(bytes.len()) {
+            Ok(len) if len > 0 && len <= MAX_ENTRY => len,
+            _ => {
+                return Err(StoreError::Corrupt {
+                    path: self.path.clone(),
+                    detail: format!(
+                        "a {}-byte record does not fit a journal entry ({} bytes at most)",
+                        bytes.len(),
+                        MAX_ENTRY
+                    ),
+                });
+            }
+        };
         let mut entry = Vec::with_capacity(bytes.len().saturating_add(8));
         entry.extend_from_slice(&len.to_le_bytes());
-        entry.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
-        entry.extend_from_slice(&bytes);
+        entry.extend_from_slice(&crc32fast::hash(bytes).to_le_bytes());
+        entry.extend_from_slice(bytes);
         let io = |source| StoreError::Io {
             path: self.path.clone(),
             source,
@@ -155,10 +168,12 @@ impl Journal {
     }
 }
 
-/// Parses entries; returns them and the length of the valid prefix.
-fn parse(bytes: &[u8], path: &Path) -> Result<(Vec<SignedBallot>, u64), StoreError> {
-    let mut ballots = Vec::new();
-    let mut at = MAGIC.len();
+/// Parses entries after the magic; returns them and the length of the valid prefix.
+/// Decoding an entry is the caller's business: a checksummed entry that does not decode
+/// was written by other code, and the caller refuses it rather than drop a durable record.
+fn parse(bytes: &[u8], header: usize) -> (Vec<(u64, Vec<u8>)>, u64) {
+    let mut entries = Vec::new();
+    let mut at = header;
     while let Some(header) = bytes.get(at..at.saturating_add(8)) {
         let mut len_bytes = [0u8; 4];
         let mut crc_bytes = [0u8; 4];
@@ -175,14 +190,8 @@ fn parse(bytes: &[u8], path: &Path) -> Result<(Vec<SignedBallot>, u64), StoreErr
         if crc32fast::hash(body) != u32::from_le_bytes(crc_bytes) {
             break;
         }
-        // A checksummed entry that does not decode was written by other code: refuse
-        // rather than drop a ballot that was durable.
-        let ballot = codec::decode::<SignedBallot>(body).map_err(|e| StoreError::Corrupt {
-            path: path.to_owned(),
-            detail: format!("journal entry at byte {at}: {e}"),
-        })?;
-        ballots.push(ballot);
+        entries.push((u64::try_from(at).unwrap_or(u64::MAX), body.to_vec()));
         at = start.saturating_add(len as usize);
     }
-    Ok((ballots, u64::try_from(at).unwrap_or(u64::MAX)))
+    (entries, u64::try_from(at).unwrap_or(u64::MAX))
 }

@@ -7,6 +7,8 @@
 //! LOCK                    held (flock) while a node uses the dir
 //! db/                     sled 0.34.7
 //! own-ballots.journal     see `journal`
+//! executions.journal      see `executions` (at-most-once executor runs)
+//! certs/                  certificates handed to executor processes (0600 files)
 //! ```
 //!
 //! sled trees, keys and values (values are codec-encoded messages):
@@ -18,20 +20,26 @@
 //! | `own_ballots` | proposal id (32) | `SignedBallot` |
 //! | `evidence` | proposal id (32) · voter (32) | `Equivocation` |
 //! | `decisions` | proposal id (32) | `Decision` |
+//! | `executions` | proposal id (32) | `ExecutionRecord` as JSON (see `executions`) |
 //! | `meta` | `schema_version` | u32, big-endian |
 //!
 //! All ballots of a proposal are one prefix scan of `ballots`. Only own ballots must be
 //! durable before the driver acts further; everything else is written to sled without
 //! waiting, because peers resend it.
 
+mod executions;
 mod journal;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 use swarmvote_protocol::engine::{Decision, Record};
-use swarmvote_protocol::{Equivocation, ProposalId, SignedBallot, SignedProposal, Vote, codec};
+use swarmvote_protocol::{
+    Equivocation, ProposalId, SignedBallot, SignedProposal, UnixMillis, Vote, codec,
+};
 
+use executions::Executions;
+pub use executions::{ExecutionRecord, ExecutionState};
 use journal::Journal;
 
 /// The on-disk layout version this code reads and writes.
@@ -39,6 +47,7 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
 const JOURNAL_FILE: &str = "own-ballots.journal";
+const JOURNAL_MAGIC: &[u8; 8] = b"SVJOURN1";
 
 /// Why the store failed. Every variant names the path at fault.
 #[derive(Debug, thiserror::Error)]
@@ -124,6 +133,7 @@ pub struct Store {
     evidence: sled::Tree,
     decisions: sled::Tree,
     journal: Journal,
+    executions: Executions,
     _lock: File,
 }
 
@@ -172,11 +182,7 @@ impl Store {
             path: db_path.clone(),
             source,
         };
-        let db = sled::Config::new()
-            .path(&db_path)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(sled_err)?;
+        let db = open_sled(&db_path).map_err(sled_err)?;
         let meta = db.open_tree("meta").map_err(sled_err)?;
         match meta.get(SCHEMA_KEY).map_err(sled_err)? {
             None => {
@@ -219,8 +225,22 @@ impl Store {
             tree("evidence")?,
             tree("decisions")?,
         );
-        let (journal, replay) = Journal::open(&dir.join(JOURNAL_FILE))?;
+        let journal_path = dir.join(JOURNAL_FILE);
+        let (journal, replay) = Journal::open(&journal_path, JOURNAL_MAGIC)?;
         report.journal_truncated = replay.truncated;
+        // A checksummed entry that does not decode was written by other code: refuse
+        // rather than drop a ballot that was durable.
+        let replayed = replay
+            .entries
+            .into_iter()
+            .map(|(at, bytes)| {
+                codec::decode::<SignedBallot>(&bytes).map_err(|e| StoreError::Corrupt {
+                    path: journal_path.clone(),
+                    detail: format!("journal entry at byte {at}: {e}"),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let executions = Executions::open(dir, &db_path, tree("executions")?)?;
         let store = Self {
             dir: dir.to_owned(),
             db_path,
@@ -231,11 +251,12 @@ impl Store {
             evidence,
             decisions,
             journal,
+            executions,
             _lock: lock,
         };
         // The journal is the source of truth for own ballots: write back any that sled
         // lost in a crash.
-        for b in replay.ballots {
+        for b in replayed {
             let key = b.ballot().proposal;
             if store
                 .own
@@ -288,7 +309,11 @@ impl Store {
             Record::Proposal(p) => self.put(&self.proposals, p.id().as_bytes(), p),
             Record::Ballot(b) => self.put(&self.ballots, &ballot_key(b), b),
             Record::OwnBallot(b) => {
-                self.journal.append(b)?;
+                let bytes = codec::encode(b).map_err(|e| StoreError::Corrupt {
+                    path: self.dir.join(JOURNAL_FILE),
+                    detail: e.to_string(),
+                })?;
+                self.journal.append(&bytes)?;
                 self.put_own(b)
             }
             Record::Evidence(e) => {
@@ -372,6 +397,47 @@ impl Store {
             .next())
     }
 
+    /// Records an execution's state: the state change is journalled and fsync'd before
+    /// this returns, then the record (with its output) goes to sled. Call it with
+    /// [`ExecutionState::Started`] *before* spawning the process.
+    pub fn record_execution(&mut self, record: &ExecutionRecord) -> Result<(), StoreError> {
+        self.executions.record(record)
+    }
+
+    /// Whether an execution of this proposal was ever recorded (started or refused), in
+    /// this life or an earlier one. Such a proposal is never run again.
+    pub fn execution_known(&self, proposal: &ProposalId) -> bool {
+        self.executions.known(proposal)
+    }
+
+    /// The execution record of a proposal, if any.
+    pub fn execution(&self, proposal: &ProposalId) -> Result<Option<ExecutionRecord>, StoreError> {
+        self.executions.get(proposal)
+    }
+
+    /// Marks every execution recorded as started but not finished as interrupted (a node
+    /// died while it ran) and returns them. Call once at start, before anything runs.
+    pub fn interrupt_unfinished_executions(
+        &mut self,
+        now: UnixMillis,
+    ) -> Result<Vec<ExecutionRecord>, StoreError> {
+        let mut out = Vec::new();
+        for id in self.executions.unfinished() {
+            let Some(mut record) = self.executions.get(&id)? else {
+                continue;
+            };
+            record.state = ExecutionState::Interrupted;
+            record.finished_at = Some(now);
+            record.error = Some(
+                "the node stopped while it ran; its outcome is unknown and it is never re-run"
+                    .into(),
+            );
+            self.executions.record(&record)?;
+            out.push(record);
+        }
+        Ok(out)
+    }
+
     /// Counts per tree.
     pub fn stats(&self) -> StoreStats {
         StoreStats {
@@ -388,7 +454,33 @@ impl Drop for Store {
     fn drop(&mut self) {
         // Best effort: a failed flush on drop loses nothing that was promised durable.
         let _ = self.journal.sync();
+        let _ = self.executions.sync();
         let _ = self.db.flush();
+    }
+}
+
+/// Opens the sled database at `path` (the data dir's `db/`), waiting up to 2 s for sled's
+/// own file lock. Tools and tests that need raw access use this too.
+///
+/// Our LOCK file already excludes other processes, so a conflict on sled's lock can only
+/// be a handle in this process that is still shutting down: sled releases the lock when
+/// its background flusher drops its last reference, a moment after `Db` is dropped.
+pub fn open_sled(path: &Path) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match sled::Config::new()
+            .path(path)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+        {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
     }
 }
 

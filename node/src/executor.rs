@@ -1,0 +1,678 @@
+//! The gated executor: runs an approved proposal's action on the proposer's node, at most
+//! once, with the quorum certificate handed over.
+//!
+//! ```toml
+//! [[executor.actions]]
+//! action = "fs.delete"                 # a glob, as in policy rules; the first match wins
+//! command = ["/usr/local/bin/do-delete"]
+//! timeout_ms = 60000                    # default 60000
+//! ```
+//!
+//! When this node's own proposal is approved (`Event::Decided`), and its action matches an
+//! entry, the driver calls [`Executor::on_approved`]. It refuses (and records why) unless
+//! the proposal has not expired and its certificate verifies against the roster. Then it
+//! writes the certificate to `<data_dir>/certs/<id>.json` (0600), records the execution as
+//! *started* durably (fsync'd journal, see `store::executions`) and only then spawns the
+//! process, with the payload JSON on stdin and `SWARMVOTE_CERT`, `SWARMVOTE_PROPOSAL_ID`
+//! and `SWARMVOTE_ACTION` in its environment. The process runs in its own process group;
+//! at its timeout the group is killed. When it ends, the driver records the result.
+//!
+//! **At most once.** A proposal with any execution record (started, finished,
+//! interrupted, refused) is never run again, in this life or a later one; one that was
+//! started when the node died is marked *interrupted* at the next start and never re-run.
+//! The price: an approval reached in the instant between the decision and the durable
+//! *started* record, when the node then dies, is not executed (the record never existed).
+//! A node killed with SIGKILL does not kill its running executor process; the process
+//! may still complete, and the record says *interrupted* because the node cannot know.
+
+use std::collections::BTreeSet;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use globset::{Glob, GlobMatcher};
+use serde::{Deserialize, Serialize};
+use swarmvote_protocol::engine::Engine;
+use swarmvote_protocol::{Certificate, ProposalId, UnixMillis};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::store::Store;
+pub use crate::store::{ExecutionRecord, ExecutionState};
+
+/// Bytes of stdout and of stderr kept per process; the rest is read and discarded.
+pub const OUTPUT_LIMIT: usize = 64 * 1024;
+/// Executions running at once; an approval beyond this is refused (running it later
+/// could mean running it after expiry).
+const MAX_RUNNING: usize = 32;
+
+fn default_timeout_ms() -> u64 {
+    60_000
+}
+
+/// `[executor]` as written in the config.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutorSection {
+    /// What to run for which action, first match wins.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<ActionSection>,
+}
+
+/// One `[[executor.actions]]`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionSection {
+    /// Glob over the action (an exact name matches itself).
+    pub action: String,
+    /// Program and arguments; not run through a shell.
+    pub command: Vec<String>,
+    /// Milliseconds before the process group is killed.
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+}
+
+/// Why the executor config was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    /// A glob does not parse.
+    #[error("executor.actions[{index}].action: {message}")]
+    Glob {
+        /// Entry index.
+        index: usize,
+        /// The glob error.
+        message: String,
+    },
+    /// No program given.
+    #[error("executor.actions[{index}].command: give the program and its arguments")]
+    EmptyCommand {
+        /// Entry index.
+        index: usize,
+    },
+    /// A zero timeout.
+    #[error("executor.actions[{index}].timeout_ms: must be at least 1")]
+    ZeroTimeout {
+        /// Entry index.
+        index: usize,
+    },
+}
+
+struct ActionRule {
+    matcher: GlobMatcher,
+    command: Vec<String>,
+    timeout: Duration,
+}
+
+/// A finished process, on its way back to the driver.
+pub struct Done {
+    record: ExecutionRecord,
+    captured: Captured,
+}
+
+/// The executor, owned by the driver.
+pub struct Executor {
+    rules: Vec<ActionRule>,
+    /// Proposals handled in this process lifetime, whatever the store says.
+    handled: BTreeSet<ProposalId>,
+    running: usize,
+    done_tx: mpsc::Sender<Done>,
+    done_rx: mpsc::Receiver<Done>,
+}
+
+impl Executor {
+    /// Compiles the config section.
+    pub fn new(section: &ExecutorSection) -> Result<Self, ExecutorError> {
+        let rules = section
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(index, a)| {
+                if a.command.first().is_none_or(String::is_empty) {
+                    return Err(ExecutorError::EmptyCommand { index });
+                }
+                if a.timeout_ms == 0 {
+                    return Err(ExecutorError::ZeroTimeout { index });
+                }
+                let matcher = Glob::new(&a.action)
+                    .map(|g| g.compile_matcher())
+                    .map_err(|e| ExecutorError::Glob {
+                        index,
+                        message: e.to_string(),
+                    })?;
+                Ok(ActionRule {
+                    matcher,
+                    command: a.command.clone(),
+                    timeout: Duration::from_millis(a.timeout_ms),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // Every running execution sends exactly one result: this never waits.
+        let (done_tx, done_rx) = mpsc::channel(MAX_RUNNING);
+        Ok(Self {
+            rules,
+            handled: BTreeSet::new(),
+            running: 0,
+            done_tx,
+            done_rx,
+        })
+    }
+
+    /// An approved proposal: run its action if it is ours, configured, unexpired,
+    /// certified and never recorded before. Never blocks on the process; the durable
+    /// *started* record costs one fsync here, in the driver, by design (it must precede
+    /// the spawn).
+    pub fn on_approved(
+        &mut self,
+        engine: &Engine,
+        store: &mut Store,
+        id: ProposalId,
+        now: UnixMillis,
+    ) {
+        let Some(view) = engine.proposal(&id) else {
+            return;
+        };
+        let p = view.proposal().proposal();
+        if p.proposer != engine.voter_id() {
+            return;
+        }
+        let Some(rule) = self
+            .rules
+            .iter()
+            .find(|r| r.matcher.is_match(p.action.as_str()))
+        else {
+            return;
+        };
+        let action = p.action.to_string();
+        if !self.handled.insert(id) || store.execution_known(&id) {
+            warn!(proposal = %id.short(), %action, "execution already recorded; never run twice");
+            return;
+        }
+        let mut record = ExecutionRecord::new(id, action.clone(), ExecutionState::Refused);
+        let handle = tokio::runtime::Handle::try_current();
+        let refusal = if now >= p.expires_at {
+            Err(format!("expired at {}", p.expires_at))
+        } else if self.running >= MAX_RUNNING {
+            Err(format!("{} executions already running", self.running))
+        } else if handle.is_err() {
+            Err("no async runtime to run it on".to_owned())
+        } else {
+            certify(engine, view.certificate(), store.dir(), &id)
+        };
+        let cert_path = match refusal {
+            Ok(path) => path,
+            Err(why) => {
+                warn!(proposal = %id.short(), %action, reason = %why, "execution refused");
+                record.finished_at = Some(now);
+                record.error = Some(why);
+                if let Err(e) = store.record_execution(&record) {
+                    error!(proposal = %id.short(), error = %e, "cannot record a refused execution");
+                }
+                return;
+            }
+        };
+        let Ok(handle) = handle else {
+            return;
+        };
+        record.state = ExecutionState::Started;
+        record.started_at = Some(now);
+        // Durable before the process exists: after a crash the node knows it may have run.
+        if let Err(e) = store.record_execution(&record) {
+            error!(
+                proposal = %id.short(),
+                %action,
+                error = %e,
+                "cannot record the execution durably; not running it"
+            );
+            return;
+        }
+        info!(proposal = %id.short(), %action, "execution started");
+        let env = vec![
+            ("SWARMVOTE_CERT", cert_path.into_os_string()),
+            ("SWARMVOTE_PROPOSAL_ID", OsString::from(id.to_string())),
+            ("SWARMVOTE_ACTION", OsString::from(action)),
+        ];
+        let stdin = p.payload.as_bytes().to_vec();
+        let argv = rule.command.clone();
+        let timeout = rule.timeout;
+        let tx = self.done_tx.clone();
+        self.running = self.running.saturating_add(1);
+        handle.spawn(async move {
+            let captured = run_bounded(&argv, &env, stdin, timeout, OUTPUT_LIMIT).await;
+            let _ = tx.send(Done { record, captured }).await;
+        });
+    }
+
+    /// The next finished process. Pending forever when nothing runs.
+    pub async fn next_done(&mut self) -> Done {
+        match self.done_rx.recv().await {
+            Some(d) => d,
+            // Unreachable while `self` holds a sender.
+            None => std::future::pending().await,
+        }
+    }
+
+    /// Records a finished process and logs it.
+    pub fn on_done(&mut self, store: &mut Store, done: Done, now: UnixMillis) {
+        self.running = self.running.saturating_sub(1);
+        let Done {
+            mut record,
+            captured,
+        } = done;
+        record.state = ExecutionState::Finished;
+        record.finished_at = Some(now);
+        record.exit_code = captured.status.and_then(|s| s.code());
+        record.stdout = String::from_utf8_lossy(&captured.stdout.bytes).into_owned();
+        record.stderr = String::from_utf8_lossy(&captured.stderr.bytes).into_owned();
+        record.stdout_truncated = captured.stdout.truncated;
+        record.stderr_truncated = captured.stderr.truncated;
+        record.error = captured.failure();
+        let duration_ms = now.saturating_since(record.started_at.unwrap_or(now));
+        let id = record.proposal.short();
+        match (&record.error, record.exit_code) {
+            (None, Some(0)) => info!(
+                proposal = %id,
+                action = %record.action,
+                exit_code = 0,
+                duration_ms,
+                "execution finished"
+            ),
+            (error, exit_code) => warn!(
+                proposal = %id,
+                action = %record.action,
+                exit_code,
+                duration_ms,
+                error = error.as_deref().unwrap_or("non-zero exit"),
+                "execution failed"
+            ),
+        }
+        if let Err(e) = store.record_execution(&record) {
+            error!(proposal = %id, error = %e, "cannot record the execution's result");
+        }
+    }
+}
+
+/// Checks the certificate and writes it for the process; the path, or why not.
+fn certify(
+    engine: &Engine,
+    cert: Option<Certificate>,
+    data_dir: &Path,
+    id: &ProposalId,
+) -> Result<PathBuf, String> {
+    let cert = cert.ok_or("approved, but no certificate could be assembled")?;
+    let verified = cert
+        .verify(engine.roster())
+        .map_err(|e| format!("certificate does not verify: {e}"))?;
+    write_cert(data_dir, id, &verified).map_err(|e| format!("cannot write the certificate: {e}"))
+}
+
+/// Writes `<data_dir>/certs/<id>.json`, readable by this user only.
+fn write_cert(data_dir: &Path, id: &ProposalId, cert: &Certificate) -> std::io::Result<PathBuf> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let dir = data_dir.join("certs");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    let path = dir.join(format!("{id}.json"));
+    let bytes = serde_json::to_vec_pretty(cert).map_err(std::io::Error::other)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&path)?;
+    // `mode` applies only when the file is created.
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(&bytes)?;
+    file.flush()?;
+    Ok(path)
+}
+
+// ---------------------------------------------------------------------------------------
+// Running a bounded child process (shared with the command evaluator)
+// ---------------------------------------------------------------------------------------
+
+/// The start of one output stream.
+#[derive(Debug, Default)]
+pub(crate) struct Capture {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) truncated: bool,
+}
+
+/// Why a child did not run to its end.
+#[derive(Debug)]
+pub(crate) enum ProcessError {
+    /// It could not be started.
+    Spawn(std::io::Error),
+    /// It ran past its timeout and was killed with its process group.
+    TimedOut(Duration),
+    /// Waiting for it failed.
+    Wait(std::io::Error),
+}
+
+impl std::fmt::Display for ProcessError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProcessError::Spawn(e) => write!(f, "cannot start: {e}"),
+            ProcessError::TimedOut(t) => write!(f, "timed out after {} ms; killed", t.as_millis()),
+            ProcessError::Wait(e) => write!(f, "cannot wait for it: {e}"),
+        }
+    }
+}
+
+/// What a child did.
+#[derive(Debug)]
+pub(crate) struct Captured {
+    /// How it ended, if it did on its own.
+    pub(crate) status: Option<ExitStatus>,
+    pub(crate) error: Option<ProcessError>,
+    pub(crate) stdout: Capture,
+    pub(crate) stderr: Capture,
+}
+
+impl Captured {
+    /// Why it failed: not started, timed out, killed by a signal, or a non-zero exit.
+    pub(crate) fn failure(&self) -> Option<String> {
+        use std::os::unix::process::ExitStatusExt;
+        if let Some(e) = &self.error {
+            return Some(e.to_string());
+        }
+        match self.status {
+            Some(s) if s.success() => None,
+            Some(s) => Some(match (s.code(), s.signal()) {
+                (Some(code), _) => format!("exited with code {code}"),
+                (None, Some(sig)) => format!("killed by signal {sig}"),
+                (None, None) => format!("ended with {s}"),
+            }),
+            None => Some("did not finish".into()),
+        }
+    }
+}
+
+/// Kills a child's whole process group when dropped, unless disarmed: the child's
+/// `kill_on_drop` reaches only the leader, not what it started.
+struct GroupKill(Option<nix::unistd::Pid>);
+
+impl GroupKill {
+    fn kill(&mut self) {
+        if let Some(pgid) = self.0.take() {
+            let _ = nix::sys::signal::killpg(pgid, nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for GroupKill {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn read_bounded(stream: Option<impl AsyncRead + Unpin>, limit: usize, into: &mut Capture) {
+    let Some(mut stream) = stream else {
+        return;
+    };
+    let mut buf = [0u8; 8192];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                let chunk = buf.get(..n).unwrap_or_default();
+                let room = limit.saturating_sub(into.bytes.len());
+                if chunk.len() > room {
+                    into.truncated = true;
+                }
+                // Keep reading past the limit so the child never blocks on a full pipe.
+                into.bytes
+                    .extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+            }
+        }
+    }
+}
+
+/// Runs `argv` (no shell) in its own process group with `stdin` fed in, keeping the first
+/// `limit` bytes of stdout and stderr. At `timeout` the group is killed and the child
+/// reaped before this returns, so a caller that logs afterwards logs a dead process.
+pub(crate) async fn run_bounded(
+    argv: &[String],
+    env: &[(&str, OsString)],
+    stdin: Vec<u8>,
+    timeout: Duration,
+    limit: usize,
+) -> Captured {
+    let mut captured = Captured {
+        status: None,
+        error: None,
+        stdout: Capture::default(),
+        stderr: Capture::default(),
+    };
+    let Some((program, args)) = argv.split_first() else {
+        captured.error = Some(ProcessError::Spawn(std::io::Error::other("empty command")));
+        return captured;
+    };
+    let mut command = tokio::process::Command::new(program);
+    command
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .process_group(0);
+    let mut child = match command.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            captured.error = Some(ProcessError::Spawn(e));
+            return captured;
+        }
+    };
+    let mut group = GroupKill(
+        child
+            .id()
+            .and_then(|p| i32::try_from(p).ok())
+            .map(nix::unistd::Pid::from_raw),
+    );
+    let input = child.stdin.take();
+    let (out, err) = (child.stdout.take(), child.stderr.take());
+    let (stdout, stderr) = (&mut captured.stdout, &mut captured.stderr);
+    let finished = tokio::time::timeout(timeout, async {
+        let feed = async move {
+            if let Some(mut pipe) = input {
+                // A child that does not read its input may close the pipe: not an error.
+                let _ = pipe.write_all(&stdin).await;
+                let _ = pipe.shutdown().await;
+            }
+        };
+        tokio::join!(
+            feed,
+            read_bounded(out, limit, stdout),
+            read_bounded(err, limit, stderr)
+        );
+        child.wait().await
+    })
+    .await;
+    match finished {
+        Ok(Ok(status)) => {
+            captured.status = Some(status);
+            // Reaped: its pid (and group id) may be reused, so never signal it again.
+            group.0 = None;
+        }
+        Ok(Err(e)) => captured.error = Some(ProcessError::Wait(e)),
+        Err(_) => {
+            group.kill();
+            let _ = child.start_kill();
+            // SIGKILL cannot be ignored; the bound only guards against a wedged kernel.
+            let _ = tokio::time::timeout(Duration::from_secs(5), child.wait()).await;
+            captured.error = Some(ProcessError::TimedOut(timeout));
+        }
+    }
+    captured
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use swarmvote_protocol::engine::Config as EngineConfig;
+    use swarmvote_protocol::{
+        Action, MemberName, Nonce, Payload, Quorum, Roster, SecretKey, SwarmId,
+    };
+
+    fn engine(approve: bool) -> (Engine, ProposalId) {
+        let key = SecretKey::from_seed([7; 32]);
+        let roster = Roster::new(
+            SwarmId::new("t").unwrap(),
+            "1".parse::<Quorum>().unwrap(),
+            vec![(MemberName::new("a").unwrap(), key.public().unwrap())],
+        )
+        .unwrap();
+        let mut engine = Engine::new(roster, key, EngineConfig::default()).unwrap();
+        let id = engine
+            .propose(
+                UnixMillis(1_000),
+                Action::new("deploy").unwrap(),
+                Payload::from_json_text(r#"{"v":1}"#).unwrap(),
+                10_000,
+                Nonce([1; 16]),
+            )
+            .unwrap();
+        if approve {
+            engine
+                .vote(UnixMillis(1_001), id, swarmvote_protocol::Vote::Yes, None)
+                .unwrap();
+        }
+        while engine.poll_output().is_some() {}
+        (engine, id)
+    }
+
+    fn executor(dir: &Path, timeout_ms: u64) -> (Executor, PathBuf) {
+        let marker = dir.join("marker");
+        let script = dir.join("run.sh");
+        std::fs::write(
+            &script,
+            format!("#!/bin/sh\necho run >> {}\necho out\n", marker.display()),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let section = ExecutorSection {
+            actions: vec![ActionSection {
+                action: "deploy".into(),
+                command: vec![script.display().to_string()],
+                timeout_ms,
+            }],
+        };
+        (Executor::new(&section).unwrap(), marker)
+    }
+
+    fn lines(path: &Path) -> usize {
+        std::fs::read_to_string(path).map_or(0, |s| s.lines().count())
+    }
+
+    #[tokio::test]
+    async fn runs_once_even_if_approved_twice_and_never_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let (engine, id) = engine(true);
+        let (mut ex, marker) = executor(dir.path(), 10_000);
+        let data = dir.path().join("data");
+        let (mut store, _) = Store::open(&data).unwrap();
+        ex.on_approved(&engine, &mut store, id, UnixMillis(2_000));
+        // A second `Decided` in the same life: refused before anything else.
+        ex.on_approved(&engine, &mut store, id, UnixMillis(2_001));
+        let done = ex.next_done().await;
+        ex.on_done(&mut store, done, UnixMillis(2_500));
+        assert_eq!(lines(&marker), 1);
+        let r = store.execution(&id).unwrap().unwrap();
+        assert_eq!(r.state, ExecutionState::Finished);
+        assert_eq!((r.exit_code, r.stdout.as_str()), (Some(0), "out\n"));
+        drop(store);
+
+        // A new life with a fresh executor: the durable record forbids a second run.
+        let (mut store, _) = Store::open(&data).unwrap();
+        assert!(
+            store
+                .interrupt_unfinished_executions(UnixMillis(3_000))
+                .unwrap()
+                .is_empty()
+        );
+        let (mut ex, _) = executor(dir.path(), 10_000);
+        ex.on_approved(&engine, &mut store, id, UnixMillis(3_001));
+        assert_eq!(ex.running, 0);
+        assert_eq!(lines(&marker), 1);
+        assert_eq!(
+            store.execution(&id).unwrap().unwrap().state,
+            ExecutionState::Finished
+        );
+    }
+
+    #[tokio::test]
+    async fn expired_or_uncertified_proposals_are_refused_and_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _) = Store::open(&dir.path().join("data")).unwrap();
+        // Past expiry (created 1000, ttl 10000).
+        let (engine_a, id) = engine(true);
+        let (mut ex, marker) = executor(dir.path(), 10_000);
+        ex.on_approved(&engine_a, &mut store, id, UnixMillis(11_000));
+        let r = store.execution(&id).unwrap().unwrap();
+        assert_eq!(r.state, ExecutionState::Refused);
+        assert!(r.error.unwrap().contains("expired"));
+        // Not approved: no certificate.
+        let dir2 = tempfile::tempdir().unwrap();
+        let (mut store2, _) = Store::open(&dir2.path().join("data")).unwrap();
+        let (engine_b, id) = engine(false);
+        let (mut ex, _) = executor(dir.path(), 10_000);
+        ex.on_approved(&engine_b, &mut store2, id, UnixMillis(2_000));
+        let r = store2.execution(&id).unwrap().unwrap();
+        assert_eq!(r.state, ExecutionState::Refused);
+        assert!(r.error.unwrap().contains("certificate"));
+        assert_eq!(lines(&marker), 0);
+        assert_eq!(ex.running, 0);
+    }
+
+    #[tokio::test]
+    async fn a_started_execution_is_interrupted_at_the_next_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let (engine, id) = engine(true);
+        {
+            let (mut store, _) = Store::open(&data).unwrap();
+            let mut r = ExecutionRecord::new(id, "deploy".into(), ExecutionState::Started);
+            r.started_at = Some(UnixMillis(5));
+            store.record_execution(&r).unwrap();
+        }
+        // Lose the sled database: the journal alone must still forbid a re-run.
+        std::fs::remove_dir_all(data.join("db")).unwrap();
+        let (mut store, _) = Store::open(&data).unwrap();
+        let interrupted = store
+            .interrupt_unfinished_executions(UnixMillis(9))
+            .unwrap();
+        assert_eq!(interrupted.len(), 1);
+        let (mut ex, marker) = executor(dir.path(), 10_000);
+        ex.on_approved(&engine, &mut store, id, UnixMillis(2_000));
+        assert_eq!(lines(&marker), 0);
+        let r = store.execution(&id).unwrap().unwrap();
+        assert_eq!(r.state, ExecutionState::Interrupted);
+        assert_eq!(r.finished_at, Some(UnixMillis(9)));
+    }
+
+    #[tokio::test]
+    async fn a_hanging_child_is_killed_at_its_timeout() {
+        let argv = vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "echo partial; sleep 60".into(),
+        ];
+        let c = run_bounded(&argv, &[], Vec::new(), Duration::from_millis(300), 16).await;
+        assert!(matches!(c.error, Some(ProcessError::TimedOut(_))), "{c:?}");
+        assert_eq!(c.stdout.bytes, b"partial\n");
+        let long = vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "head -c 100000 /dev/zero".into(),
+        ];
+        let c = run_bounded(&long, &[], Vec::new(), Duration::from_secs(10), 1000).await;
+        assert!(c.failure().is_none(), "{c:?}");
+        assert_eq!((c.stdout.bytes.len(), c.stdout.truncated), (1000, true));
+    }
+}
