@@ -243,6 +243,9 @@ pub struct Overrides {
     /// API listen address (overrides `api.listen`).
     #[arg(long, value_name = "ADDR")]
     pub api_listen: Option<String>,
+    /// Allow a non-loopback API address (sets `api.allow_remote`).
+    #[arg(long)]
+    pub api_allow_remote: bool,
     /// Log format (overrides `log.format`).
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -321,6 +324,7 @@ impl NodeConfig {
             },
             api: ApiSection {
                 listen: overrides.api_listen.clone().unwrap_or(file.api.listen),
+                allow_remote: overrides.api_allow_remote || file.api.allow_remote,
                 ..file.api
             },
             log: LogSection {
@@ -390,7 +394,7 @@ impl NodeConfig {
                 &format!("bootstrap[{i}]"),
             )?;
         }
-        config
+        let api = config
             .api
             .listen
             .parse::<std::net::SocketAddr>()
@@ -402,6 +406,16 @@ impl NodeConfig {
                     config.api.listen
                 ),
             })?;
+        // The API can vote and submit on the node's behalf: loopback unless asked.
+        if !api.ip().is_loopback() && !config.api.allow_remote {
+            return Err(ConfigError::Field {
+                path: origin(overrides.api_listen.is_some()).to_owned(),
+                field: "api.listen".into(),
+                message: format!(
+                    "{api} is not a loopback address; set api.allow_remote = true (or pass --api-allow-remote) to expose the API"
+                ),
+            });
+        }
         Ok(config)
     }
 
@@ -553,6 +567,21 @@ mod tests {
         let bad = GOOD.replace("127.0.0.1:7100", "localhost");
         let err = NodeConfig::parse(&bad, path, &Overrides::default()).unwrap_err();
         assert!(err.to_string().contains("api.listen"), "{err}");
+
+        // A non-loopback API address needs an explicit opt-in.
+        let remote = GOOD.replace("127.0.0.1:7100", "0.0.0.0:7100");
+        let err = NodeConfig::parse(&remote, path, &Overrides::default()).unwrap_err();
+        assert!(err.to_string().contains("allow_remote"), "{err}");
+        let o = Overrides {
+            api_allow_remote: true,
+            ..Overrides::default()
+        };
+        assert!(
+            NodeConfig::parse(&remote, path, &o)
+                .unwrap()
+                .api
+                .allow_remote
+        );
 
         let err = NodeConfig::parse(
             "key_file = \"k\"\nroster_file = \"r\"",

@@ -155,7 +155,9 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let api_addr: std::net::SocketAddr = config.api.listen.parse().context("api.listen")?;
     if !api_addr.ip().is_loopback() {
         if !config.api.allow_remote {
-            bail!("api.listen {api_addr} is not loopback; set api.allow_remote = true");
+            bail!(
+                "api.listen {api_addr} is not loopback; set api.allow_remote = true or pass --api-allow-remote"
+            );
         }
         warn!(address = %api_addr, "the API listens on a non-loopback address");
     }
