@@ -224,7 +224,7 @@ cannot be read); the message names the file, field or ballot at fault. 2 usage e
 #[group(id = "node", required = true, multiple = false)]
 struct NodeArgs {
     /// The node's config: address from <data_dir>/api.addr (else api.listen), token from
-    /// [api] token (else <data_dir>/api.cookie); member names from its roster.
+    /// `[api] token` (else <data_dir>/api.cookie); member names from its roster.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The node's data dir: address from api.addr, token from api.cookie.
