@@ -1,0 +1,132 @@
+//! The simulated network: per-link latency, loss and duplication, and scheduled
+//! partitions (two-way or one-way).
+
+use std::collections::BTreeMap;
+
+use crate::rng::SimRng;
+use crate::scenario::{Latency, LinkConfig, NetworkConfig, PartitionConfig};
+
+/// A directed cut `from → to` active in `[start_us, end_us)`.
+#[derive(Clone, Debug)]
+struct Cut {
+    start_us: u64,
+    end_us: u64,
+    from: Vec<usize>,
+    to: Vec<usize>,
+}
+
+/// Links and partitions, queried at send time.
+pub struct Network {
+    default: LinkConfig,
+    links: BTreeMap<(usize, usize), LinkConfig>,
+    cuts: Vec<Cut>,
+}
+
+/// What happens to one transmission.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fate {
+    /// The link is cut: there is no connection, nothing is sent.
+    Cut,
+    /// Sent but lost.
+    Lost,
+    /// Arrives after each of these delays (two when duplicated).
+    Arrives(Vec<u64>),
+}
+
+impl Network {
+    /// The network of a scenario. Every partition heals at `heal_all_us` at the latest
+    /// (the start of the quiet period).
+    pub fn new(config: &NetworkConfig, partitions: &[PartitionConfig], heal_all_us: u64) -> Self {
+        let links = config
+            .links
+            .iter()
+            .map(|l| ((l.from, l.to), l.link()))
+            .collect();
+        let mut cuts = Vec::new();
+        for p in partitions {
+            let start_us = p.start_ms.saturating_mul(1000);
+            let end_us = p
+                .heal_ms
+                .map_or(heal_all_us, |h| h.saturating_mul(1000))
+                .min(heal_all_us);
+            cuts.push(Cut {
+                start_us,
+                end_us,
+                from: p.a.clone(),
+                to: p.b.clone(),
+            });
+            if !p.one_way {
+                cuts.push(Cut {
+                    start_us,
+                    end_us,
+                    from: p.b.clone(),
+                    to: p.a.clone(),
+                });
+            }
+        }
+        Self {
+            default: config.default.clone(),
+            links,
+            cuts,
+        }
+    }
+
+    fn link(&self, from: usize, to: usize) -> &LinkConfig {
+        self.links.get(&(from, to)).unwrap_or(&self.default)
+    }
+
+    /// Whether `from` cannot reach `to` at `t_us`.
+    pub fn is_cut(&self, from: usize, to: usize, t_us: u64) -> bool {
+        self.cuts.iter().any(|c| {
+            c.start_us <= t_us && t_us < c.end_us && c.from.contains(&from) && c.to.contains(&to)
+        })
+    }
+
+    /// The last time any partition heals (0 if there are none).
+    pub fn last_heal_us(&self) -> u64 {
+        self.cuts.iter().map(|c| c.end_us).max().unwrap_or(0)
+    }
+
+    /// One latency draw on `from → to`, in microseconds.
+    pub fn latency_us(&self, from: usize, to: usize, rng: &mut SimRng) -> u64 {
+        sample_us(&self.link(from, to).latency, rng)
+    }
+
+    /// The fate of one gossip transmission `from → to` sent at `t_us`.
+    pub fn gossip(&self, from: usize, to: usize, t_us: u64, rng: &mut SimRng) -> Fate {
+        if self.is_cut(from, to, t_us) {
+            return Fate::Cut;
+        }
+        let link = self.link(from, to);
+        if rng.chance(link.loss) {
+            return Fate::Lost;
+        }
+        let mut delays = vec![sample_us(&link.latency, rng)];
+        if rng.chance(link.duplicate) {
+            delays.push(sample_us(&link.latency, rng));
+        }
+        Fate::Arrives(delays)
+    }
+}
+
+/// A latency draw in whole microseconds, clamped at 0 (and at an hour, so a wild
+/// log-normal tail cannot overflow the clock).
+pub fn sample_us(latency: &Latency, rng: &mut SimRng) -> u64 {
+    let ms = match *latency {
+        Latency::Fixed { ms } => ms,
+        Latency::Uniform { min_ms, max_ms } => min_ms + (max_ms - min_ms) * rng.unit(),
+        Latency::Normal { mean_ms, std_ms } => mean_ms + std_ms * rng.normal(),
+        Latency::Lognormal { median_ms, sigma } => (median_ms.ln() + sigma * rng.normal()).exp(),
+    };
+    let us = (ms * 1000.0).round();
+    if us.is_nan() || us <= 0.0 {
+        0
+    } else if us >= 3.6e9 {
+        3_600_000_000
+    } else {
+        // In range by the checks above.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let v = us as u64;
+        v
+    }
+}

@@ -1,0 +1,370 @@
+//! The run report: metrics, invariant checks and the trace hash, as JSON or a table.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+/// Everything a run measured and checked.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Report {
+    /// Scenario name.
+    pub scenario: String,
+    /// The seed that reproduces this run.
+    pub seed: u64,
+    /// Members, by behaviour.
+    pub nodes: Vec<(String, u32)>,
+    /// Members in the roster.
+    pub n: u32,
+    /// YES votes needed.
+    pub q: u32,
+    /// Virtual time simulated, in ms.
+    pub duration_ms: u64,
+    /// What happened to the proposals.
+    pub proposals: Proposals,
+    /// Decision latency.
+    pub latency: Latency,
+    /// Blocking and safety.
+    pub security: Security,
+    /// Traffic.
+    pub traffic: Traffic,
+    /// Crashes and storage.
+    pub storage: Storage,
+    /// The invariants.
+    pub invariants: Invariants,
+    /// The event trace.
+    pub trace: Trace,
+}
+
+/// Proposal outcomes, as held by the first honest node up at the end.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Proposals {
+    /// Submitted.
+    pub created: u64,
+    /// Arrivals with no honest node up to submit them.
+    pub skipped: u64,
+    /// Approved.
+    pub approved: u64,
+    /// Rejected.
+    pub rejected: u64,
+    /// Pending past expiry.
+    pub expired: u64,
+    /// Pending, not yet expired.
+    pub pending: u64,
+    /// Not held by the reference node at all.
+    pub missing: u64,
+    /// Own votes cast.
+    pub votes_cast: u64,
+    /// Votes the engine's guard refused (already voted, decided, expired).
+    pub votes_refused: u64,
+}
+
+/// Percentiles of one latency, in virtual ms.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    /// Samples.
+    pub count: u64,
+    /// Median.
+    pub p50_ms: f64,
+    /// 95th percentile.
+    pub p95_ms: f64,
+    /// 99th percentile.
+    pub p99_ms: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of samples in microseconds.
+    pub fn of(mut samples_us: Vec<u64>) -> Self {
+        samples_us.sort_unstable();
+        let at = |p: usize| -> f64 {
+            if samples_us.is_empty() {
+                return 0.0;
+            }
+            // Nearest rank: ceil(p/100 * len), 1-based.
+            let rank = p
+                .saturating_mul(samples_us.len())
+                .div_ceil(100)
+                .clamp(1, samples_us.len());
+            let v = samples_us.get(rank.saturating_sub(1)).copied().unwrap_or(0);
+            ms(v)
+        };
+        Self {
+            count: u64::try_from(samples_us.len()).unwrap_or(u64::MAX),
+            p50_ms: at(50),
+            p95_ms: at(95),
+            p99_ms: at(99),
+        }
+    }
+}
+
+/// Microseconds as fractional milliseconds.
+pub fn ms(us: u64) -> f64 {
+    // Exact for any realistic duration (< 2^53 us).
+    #[allow(clippy::cast_precision_loss)]
+    let v = us as f64 / 1000.0;
+    v
+}
+
+/// Decision latencies from creation.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Latency {
+    /// To the decision at the proposer.
+    pub proposer: Percentiles,
+    /// To the decision at the last honest node up at the end.
+    pub last_honest: Percentiles,
+}
+
+/// Blocking and attacks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Security {
+    /// Anomalous proposals.
+    pub anomalous: u64,
+    /// Anomalous proposals not approved.
+    pub blocked: u64,
+    /// blocked / anomalous (1 when there were none).
+    pub block_rate: f64,
+    /// Anomalous proposals approved.
+    pub false_approvals: u64,
+    /// Benign proposals rejected.
+    pub false_rejections: u64,
+    /// Distinct (member, proposal) equivocations detected by honest nodes.
+    pub equivocations_detected: u64,
+    /// Of those, by honest members (each one is a violation).
+    pub equivocations_by_honest: u64,
+    /// Invalid messages honest nodes rejected.
+    pub invalid_rejected: u64,
+    /// Forged ballots sent by forgers.
+    pub forged_sent: u64,
+}
+
+/// Traffic.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Traffic {
+    /// Gossip transmissions (one per link use).
+    pub gossip_messages: u64,
+    /// Their bytes.
+    pub gossip_bytes: u64,
+    /// Transmissions lost on the link.
+    pub lost: u64,
+    /// Extra copies made by link duplication.
+    pub duplicated: u64,
+    /// Deliveries dropped by the duplicate cache.
+    pub duplicates_suppressed: u64,
+    /// Sends not made because the link was cut.
+    pub cut: u64,
+    /// Catch-up requests and responses.
+    pub sync_messages: u64,
+    /// Their bytes.
+    pub sync_bytes: u64,
+    /// All messages per decided proposal.
+    pub messages_per_decision: f64,
+    /// All bytes per decided proposal.
+    pub bytes_per_decision: f64,
+    /// Virtual ms from the last partition heal until every honest node up held the same
+    /// tallies (100 ms resolution); absent without partitions or if never reached.
+    pub converge_after_heal_ms: Option<f64>,
+}
+
+/// Crashes and storage.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Storage {
+    /// Crashes.
+    pub crashes: u64,
+    /// Restarts.
+    pub restarts: u64,
+    /// Records lost in crashes (written but not yet flushed).
+    pub records_lost: u64,
+}
+
+/// One invariant violation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Violation {
+    /// `agreement`, `validity` or `honest_equivocation`.
+    pub kind: String,
+    /// The seed that reproduces it.
+    pub seed: u64,
+    /// The proposal, if one is at fault.
+    pub proposal: Option<String>,
+    /// What was found.
+    pub detail: String,
+}
+
+/// The end-of-run checks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Invariants {
+    /// Honest nodes up at the end, whose state was checked.
+    pub honest_checked: u32,
+    /// Every honest node up holds the same tally for every proposal.
+    pub agreement: bool,
+    /// Every approval held by an honest node has a valid certificate.
+    pub validity: bool,
+    /// No honest member equivocated.
+    pub no_honest_equivocation: bool,
+    /// Every violation found.
+    pub violations: Vec<Violation>,
+}
+
+impl Invariants {
+    /// Whether every invariant held.
+    pub fn hold(&self) -> bool {
+        self.violations.is_empty()
+    }
+}
+
+/// The canonical event log's digest.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Trace {
+    /// Events delivered to nodes.
+    pub events: u64,
+    /// SHA-256 over the canonical log, hex.
+    pub hash: String,
+}
+
+impl Report {
+    /// Pretty JSON (serde_json's output is deterministic for this fixed structure).
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+
+    /// A readable table.
+    pub fn to_table(&self) -> String {
+        let mut s = String::new();
+        let nodes: Vec<String> = self.nodes.iter().map(|(b, c)| format!("{c} {b}")).collect();
+        let p = &self.proposals;
+        let l = &self.latency;
+        let x = &self.security;
+        let t = &self.traffic;
+        let i = &self.invariants;
+        let ok = |b: bool| if b { "ok" } else { "VIOLATED" };
+        let rows: Vec<(&str, String)> = vec![
+            (
+                "scenario",
+                format!("{} (seed {})", self.scenario, self.seed),
+            ),
+            (
+                "nodes",
+                format!("{} (n={}, q={})", nodes.join(", "), self.n, self.q),
+            ),
+            (
+                "virtual time",
+                format!(
+                    "{:.3} s",
+                    ms(self.duration_ms.saturating_mul(1000)) / 1000.0
+                ),
+            ),
+            (
+                "proposals",
+                format!(
+                    "{} created, {} approved, {} rejected, {} expired, {} pending, {} missing, {} skipped",
+                    p.created, p.approved, p.rejected, p.expired, p.pending, p.missing, p.skipped
+                ),
+            ),
+            (
+                "votes",
+                format!(
+                    "{} cast, {} refused by the guard",
+                    p.votes_cast, p.votes_refused
+                ),
+            ),
+            (
+                "latency proposer",
+                format!(
+                    "p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms (n={})",
+                    l.proposer.p50_ms, l.proposer.p95_ms, l.proposer.p99_ms, l.proposer.count
+                ),
+            ),
+            (
+                "latency last honest",
+                format!(
+                    "p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms (n={})",
+                    l.last_honest.p50_ms,
+                    l.last_honest.p95_ms,
+                    l.last_honest.p99_ms,
+                    l.last_honest.count
+                ),
+            ),
+            (
+                "anomalous",
+                format!(
+                    "{} total, {} blocked (rate {:.4}), {} false approvals",
+                    x.anomalous, x.blocked, x.block_rate, x.false_approvals
+                ),
+            ),
+            ("false rejections", x.false_rejections.to_string()),
+            (
+                "equivocations",
+                format!(
+                    "{} detected, {} by honest members",
+                    x.equivocations_detected, x.equivocations_by_honest
+                ),
+            ),
+            (
+                "invalid messages",
+                format!(
+                    "{} rejected ({} forged sent)",
+                    x.invalid_rejected, x.forged_sent
+                ),
+            ),
+            (
+                "gossip",
+                format!(
+                    "{} msgs, {} bytes, {} lost, {} duplicated, {} suppressed, {} cut",
+                    t.gossip_messages,
+                    t.gossip_bytes,
+                    t.lost,
+                    t.duplicated,
+                    t.duplicates_suppressed,
+                    t.cut
+                ),
+            ),
+            (
+                "sync",
+                format!("{} msgs, {} bytes", t.sync_messages, t.sync_bytes),
+            ),
+            (
+                "per decision",
+                format!(
+                    "{:.1} msgs, {:.1} bytes",
+                    t.messages_per_decision, t.bytes_per_decision
+                ),
+            ),
+            (
+                "converge after heal",
+                t.converge_after_heal_ms
+                    .map_or("-".to_string(), |v| format!("{v:.0} ms")),
+            ),
+            (
+                "storage",
+                format!(
+                    "{} crashes, {} restarts, {} records lost",
+                    self.storage.crashes, self.storage.restarts, self.storage.records_lost
+                ),
+            ),
+            ("honest nodes checked", i.honest_checked.to_string()),
+            ("agreement", ok(i.agreement).to_string()),
+            ("validity", ok(i.validity).to_string()),
+            (
+                "honest equivocation",
+                ok(i.no_honest_equivocation).to_string(),
+            ),
+            (
+                "trace",
+                format!("{} events, sha256 {}", self.trace.events, self.trace.hash),
+            ),
+        ];
+        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (k, v) in rows {
+            let _ = writeln!(s, "{k:<width$}  {v}");
+        }
+        for v in &i.violations {
+            let _ = writeln!(
+                s,
+                "VIOLATION {}: seed {} proposal {}: {}",
+                v.kind,
+                v.seed,
+                v.proposal.as_deref().unwrap_or("-"),
+                v.detail
+            );
+        }
+        s
+    }
+}

@@ -1,0 +1,484 @@
+//! Scenario files: who the nodes are, how they behave, the network, faults and workload.
+//!
+//! Parsing is strict: unknown fields are refused and every error names the file and the
+//! field at fault.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use swarmvote_protocol::Quorum;
+use swarmvote_protocol::message::MAX_TTL_MS;
+
+/// Why a scenario could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or does not match the schema (toml names the field).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// toml's message, naming the key and line.
+        message: String,
+    },
+    /// A field parses but its value is unusable.
+    #[error("{path}: field `{field}`: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// The field, as a dotted path.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// A whole scenario.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// A short name for reports.
+    pub name: String,
+    /// The default seed (`--seed` overrides it).
+    #[serde(default)]
+    pub seed: u64,
+    /// The roster's quorum, e.g. `"2/3"`.
+    pub quorum: String,
+    /// Groups of nodes; node indices are assigned in file order, from 0.
+    pub nodes: Vec<NodeGroup>,
+    /// The simulated network.
+    #[serde(default)]
+    pub network: NetworkConfig,
+    /// Scheduled partitions.
+    #[serde(default)]
+    pub partitions: Vec<PartitionConfig>,
+    /// The proposals.
+    pub workload: Workload,
+    /// The quiet period at the end: every partition is healed and sync keeps running for
+    /// this long before the invariants are checked.
+    #[serde(default = "default_quiet_ms")]
+    pub quiet_ms: u64,
+}
+
+fn default_quiet_ms() -> u64 {
+    10_000
+}
+
+/// `count` nodes with one behaviour.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeGroup {
+    /// How many.
+    #[serde(default = "one")]
+    pub count: u32,
+    /// How they behave.
+    pub behaviour: Behaviour,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// How one node behaves.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Behaviour {
+    /// Votes by the ground truth (benign: YES, anomalous: NO), flipping each vote with
+    /// probability `error_rate`.
+    Honest {
+        /// Probability of a wrong vote.
+        #[serde(default)]
+        error_rate: f64,
+    },
+    /// A degraded but non-malicious voter: votes the wrong way with probability `p`.
+    Drift {
+        /// Probability of a wrong vote.
+        p: f64,
+    },
+    /// Never up: a member that holds a key but never runs.
+    Offline,
+    /// Votes like an honest node, crashes at `at_ms` (losing what it had not flushed) and
+    /// restarts from its durable records at `restart_at_ms`, if given. After a restart it
+    /// re-judges open proposals with fresh draws, so with `error_rate > 0` it may want to
+    /// vote against a ballot it signed before the crash: its engine must refuse.
+    Crash {
+        /// Probability of a wrong vote.
+        #[serde(default)]
+        error_rate: f64,
+        /// When it crashes (virtual ms from the start).
+        at_ms: u64,
+        /// When it restarts, if ever.
+        #[serde(default)]
+        restart_at_ms: Option<u64>,
+    },
+    /// Signs YES and NO on every proposal, bypassing its engine's guard, and sends the
+    /// two ballots to disjoint halves of its peers.
+    Equivocator,
+    /// Sends ballots with bad signatures: one in its own name with a corrupted signature
+    /// and one in another member's name signed with its own key.
+    Forger,
+}
+
+impl Behaviour {
+    /// Whether this node follows the protocol (its faults are benign: errors, crashes).
+    pub fn is_honest(&self) -> bool {
+        matches!(
+            self,
+            Behaviour::Honest { .. } | Behaviour::Drift { .. } | Behaviour::Crash { .. }
+        )
+    }
+
+    /// A short label for reports.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Behaviour::Honest { .. } => "honest",
+            Behaviour::Drift { .. } => "drift",
+            Behaviour::Offline => "offline",
+            Behaviour::Crash { .. } => "crash",
+            Behaviour::Equivocator => "equivocator",
+            Behaviour::Forger => "forger",
+        }
+    }
+}
+
+/// A latency distribution in milliseconds; jitter is its spread. Draws below 0 are
+/// clamped to 0.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Latency {
+    /// Always `ms`.
+    Fixed {
+        /// The latency.
+        ms: f64,
+    },
+    /// Uniform in `[min_ms, max_ms]`.
+    Uniform {
+        /// Lower bound.
+        min_ms: f64,
+        /// Upper bound.
+        max_ms: f64,
+    },
+    /// Normal with `mean_ms` and `std_ms`.
+    Normal {
+        /// Mean.
+        mean_ms: f64,
+        /// Standard deviation.
+        std_ms: f64,
+    },
+    /// Log-normal with median `median_ms` and shape `sigma` (the heavy tail of real WANs).
+    Lognormal {
+        /// Median.
+        median_ms: f64,
+        /// Standard deviation of the underlying normal.
+        sigma: f64,
+    },
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency::Fixed { ms: 10.0 }
+    }
+}
+
+/// Link behaviour: latency, loss, duplication.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkConfig {
+    /// Per-message latency.
+    #[serde(default)]
+    pub latency: Latency,
+    /// Probability that a gossip transmission is lost.
+    #[serde(default)]
+    pub loss: f64,
+    /// Probability that a gossip transmission arrives twice.
+    #[serde(default)]
+    pub duplicate: f64,
+}
+
+impl Default for LinkConfig {
+    fn default() -> Self {
+        Self {
+            latency: Latency::default(),
+            loss: 0.0,
+            duplicate: 0.0,
+        }
+    }
+}
+
+/// A directed link with its own behaviour.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkOverride {
+    /// Sender index.
+    pub from: usize,
+    /// Receiver index.
+    pub to: usize,
+    /// Per-message latency.
+    #[serde(default)]
+    pub latency: Latency,
+    /// Probability that a gossip transmission is lost.
+    #[serde(default)]
+    pub loss: f64,
+    /// Probability that a gossip transmission arrives twice.
+    #[serde(default)]
+    pub duplicate: f64,
+}
+
+impl LinkOverride {
+    /// The link behaviour it sets. (serde's `flatten` cannot be combined with
+    /// `deny_unknown_fields`, hence the repeated fields.)
+    pub fn link(&self) -> LinkConfig {
+        LinkConfig {
+            latency: self.latency.clone(),
+            loss: self.loss,
+            duplicate: self.duplicate,
+        }
+    }
+}
+
+/// The network as a whole.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkConfig {
+    /// Every link's behaviour unless overridden.
+    #[serde(default)]
+    pub default: LinkConfig,
+    /// Directed links with their own behaviour.
+    #[serde(default)]
+    pub links: Vec<LinkOverride>,
+    /// Peers each accepting node forwards a message to (gossipsub's mesh degree D).
+    #[serde(default = "default_fanout")]
+    pub fanout: usize,
+    /// Anti-entropy period per node.
+    #[serde(default = "default_sync_interval")]
+    pub sync_interval_ms: u64,
+    /// Background flush period of a node's store.
+    #[serde(default = "default_flush_interval")]
+    pub flush_interval_ms: u64,
+}
+
+fn default_fanout() -> usize {
+    6
+}
+fn default_sync_interval() -> u64 {
+    2_000
+}
+fn default_flush_interval() -> u64 {
+    500
+}
+
+impl Default for NetworkConfig {
+    fn default() -> Self {
+        Self {
+            default: LinkConfig::default(),
+            links: Vec::new(),
+            fanout: default_fanout(),
+            sync_interval_ms: default_sync_interval(),
+            flush_interval_ms: default_flush_interval(),
+        }
+    }
+}
+
+/// A partition between node sets `a` and `b` from `start_ms` until `heal_ms` (or the
+/// quiet period). Two-way by default; `one_way` cuts only `a → b`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartitionConfig {
+    /// When it starts.
+    pub start_ms: u64,
+    /// When it heals; never before the quiet period starts.
+    #[serde(default)]
+    pub heal_ms: Option<u64>,
+    /// One side.
+    pub a: Vec<usize>,
+    /// The other side.
+    pub b: Vec<usize>,
+    /// Only `a → b` is cut; `b` still reaches `a`.
+    #[serde(default)]
+    pub one_way: bool,
+}
+
+/// The proposals.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    /// How many proposals arrive.
+    pub proposals: u32,
+    /// Poisson arrival rate, per second.
+    pub rate_per_sec: f64,
+    /// Share of anomalous proposals (they should be blocked).
+    #[serde(default)]
+    pub anomalous_fraction: f64,
+    /// Each proposal's time to live.
+    #[serde(default = "default_ttl")]
+    pub ttl_ms: u64,
+    /// How long a node takes to judge a proposal after it sees it.
+    #[serde(default = "default_eval_delay")]
+    pub eval_delay_ms: u64,
+}
+
+fn default_ttl() -> u64 {
+    30_000
+}
+fn default_eval_delay() -> u64 {
+    1
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&shown, &text)
+    }
+
+    /// Parses and checks scenario text; `path` names it in errors.
+    pub fn parse(path: &str, text: &str) -> Result<Self, ScenarioError> {
+        let s: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            path: path.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        s.check()
+            .map_err(|(field, message)| ScenarioError::Invalid {
+                path: path.to_string(),
+                field,
+                message,
+            })?;
+        Ok(s)
+    }
+
+    /// Every node's behaviour, by index.
+    pub fn behaviours(&self) -> Vec<Behaviour> {
+        self.nodes
+            .iter()
+            .flat_map(|g| std::iter::repeat_n(g.behaviour.clone(), g.count as usize))
+            .collect()
+    }
+
+    /// The quorum, parsed.
+    pub fn parsed_quorum(&self) -> Result<Quorum, String> {
+        self.quorum.parse::<Quorum>().map_err(|e| e.to_string())
+    }
+
+    fn check(&self) -> Result<(), (String, String)> {
+        let bad = |field: &str, message: &str| Err((field.to_string(), message.to_string()));
+        self.parsed_quorum()
+            .map_err(|m| ("quorum".to_string(), m))?;
+        let n = self.behaviours().len();
+        if n == 0 {
+            return bad("nodes", "at least one node is needed");
+        }
+        // Roster::new enforces its own cap; this keeps runs sane.
+        if n > 10_000 {
+            return bad("nodes", "at most 10000 nodes");
+        }
+        for (i, g) in self.nodes.iter().enumerate() {
+            let field = format!("nodes[{i}].behaviour");
+            match &g.behaviour {
+                Behaviour::Honest { error_rate: p }
+                | Behaviour::Drift { p }
+                | Behaviour::Crash { error_rate: p, .. } => {
+                    check_probability(&field, *p)?;
+                }
+                _ => {}
+            }
+            match &g.behaviour {
+                Behaviour::Crash {
+                    at_ms,
+                    restart_at_ms: Some(r),
+                    ..
+                } if r <= at_ms => {
+                    return bad(&format!("{field}.restart_at_ms"), "must be after at_ms");
+                }
+                _ => {}
+            }
+        }
+        if !self.behaviours().iter().any(Behaviour::is_honest) {
+            return bad(
+                "nodes",
+                "at least one honest, drift or crash node must propose",
+            );
+        }
+        check_link("network.default", &self.network.default)?;
+        for (i, l) in self.network.links.iter().enumerate() {
+            let field = format!("network.links[{i}]");
+            if l.from >= n || l.to >= n || l.from == l.to {
+                return bad(&field, "from and to must be distinct node indices");
+            }
+            check_link(&field, &l.link())?;
+        }
+        if self.network.fanout == 0 {
+            return bad("network.fanout", "must be at least 1");
+        }
+        if self.network.sync_interval_ms == 0 {
+            return bad("network.sync_interval_ms", "must be at least 1");
+        }
+        if self.network.flush_interval_ms == 0 {
+            return bad("network.flush_interval_ms", "must be at least 1");
+        }
+        for (i, p) in self.partitions.iter().enumerate() {
+            let field = format!("partitions[{i}]");
+            if p.a.is_empty() || p.b.is_empty() {
+                return bad(&field, "a and b must both name nodes");
+            }
+            if p.a.iter().chain(&p.b).any(|&x| x >= n) {
+                return bad(&field, &format!("node index out of range (0..{n})"));
+            }
+            if p.heal_ms.is_some_and(|h| h <= p.start_ms) {
+                return bad(&format!("{field}.heal_ms"), "must be after start_ms");
+            }
+        }
+        let w = &self.workload;
+        if !(w.rate_per_sec.is_finite() && w.rate_per_sec > 0.0) {
+            return bad("workload.rate_per_sec", "must be a positive number");
+        }
+        check_probability("workload.anomalous_fraction", w.anomalous_fraction)?;
+        if w.ttl_ms == 0 || w.ttl_ms > MAX_TTL_MS {
+            return bad("workload.ttl_ms", &format!("must be in 1..={MAX_TTL_MS}"));
+        }
+        Ok(())
+    }
+}
+
+fn check_probability(field: &str, p: f64) -> Result<(), (String, String)> {
+    if (0.0..=1.0).contains(&p) {
+        Ok(())
+    } else {
+        Err((
+            field.to_string(),
+            "must be a probability in [0, 1]".to_string(),
+        ))
+    }
+}
+
+fn check_link(field: &str, l: &LinkConfig) -> Result<(), (String, String)> {
+    check_probability(&format!("{field}.loss"), l.loss)?;
+    check_probability(&format!("{field}.duplicate"), l.duplicate)?;
+    let ok = |x: f64| x.is_finite() && x >= 0.0;
+    let fine = match l.latency {
+        Latency::Fixed { ms } => ok(ms),
+        Latency::Uniform { min_ms, max_ms } => ok(min_ms) && ok(max_ms) && min_ms <= max_ms,
+        Latency::Normal { mean_ms, std_ms } => ok(mean_ms) && ok(std_ms),
+        Latency::Lognormal { median_ms, sigma } => {
+            ok(sigma) && median_ms.is_finite() && median_ms > 0.0
+        }
+    };
+    if fine {
+        Ok(())
+    } else {
+        Err((
+            format!("{field}.latency"),
+            "parameters must be finite and non-negative (min <= max, median > 0)".to_string(),
+        ))
+    }
+}

@@ -1,0 +1,1196 @@
+//! The deterministic simulation: one event queue in virtual microseconds, one seeded RNG,
+//! N engines.
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::rc::Rc;
+
+use sha2::{Digest, Sha256};
+use swarmvote_protocol::crypto::sha256;
+use swarmvote_protocol::engine::{
+    Config, Engine, Event, MessageTag, Output, PeerTag, SyncRequest, SyncResponse, Validation,
+};
+use swarmvote_protocol::{
+    Action, Ballot, MemberName, Nonce, Payload, ProposalId, Roster, SecretKey, Signature,
+    SignedBallot, Status, SwarmId, UnixMillis, Verdict, Vote, VoterId, codec,
+};
+
+use crate::network::{Fate, Network};
+use crate::report::{
+    self, Invariants, Percentiles, Proposals, Report, Security, Storage, Trace, Traffic, Violation,
+};
+use crate::rng::SimRng;
+use crate::scenario::{Behaviour, Scenario};
+use crate::storage::Store;
+
+/// The wall-clock origin of virtual time: engines see `START_MS + t / 1000`.
+pub const START_MS: u64 = 1_700_000_000_000;
+/// Follow-up round trips allowed in one catch-up exchange (the engine converges in a
+/// handful; this only stops a runaway).
+const MAX_SYNC_ROUNDS: u32 = 64;
+/// How often convergence is probed after the last heal.
+const PROBE_US: u64 = 100_000;
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    /// The roster could not be built.
+    #[error("roster: {0}")]
+    Roster(String),
+}
+
+/// Something that happens at one virtual instant.
+enum Ev {
+    /// Gossip bytes arrive at `to` from `from`.
+    Gossip {
+        to: usize,
+        from: usize,
+        bytes: Rc<[u8]>,
+        id: [u8; 32],
+    },
+    /// A catch-up request arrives.
+    SyncReq {
+        to: usize,
+        from: usize,
+        request: SyncRequest,
+        id: [u8; 32],
+        round: u32,
+    },
+    /// A catch-up response arrives.
+    SyncResp {
+        to: usize,
+        from: usize,
+        response: SyncResponse,
+        id: [u8; 32],
+        round: u32,
+    },
+    /// A node has judged a proposal and acts on it.
+    Judge {
+        node: usize,
+        life: u64,
+        proposal: ProposalId,
+    },
+    /// Proposal number `k` of the workload arrives.
+    Arrival { k: u32 },
+    /// A node's store flushes.
+    Flush { node: usize },
+    /// A node runs its anti-entropy round.
+    SyncTick { node: usize },
+    /// A node's engine asked to be ticked now.
+    Tick { node: usize, life: u64 },
+    /// A node crashes.
+    Crash { node: usize },
+    /// A node restarts.
+    Restart { node: usize },
+    /// Check whether the honest nodes agree yet (after the last heal).
+    Probe,
+}
+
+/// An event with its time and tie-breaking sequence number. Ordered by (time, seq)
+/// alone: seq is unique, so the event itself never needs comparing.
+struct Scheduled {
+    time: u64,
+    seq: u64,
+    event: Ev,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.time, self.seq) == (other.time, other.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.time, self.seq).cmp(&(other.time, other.seq))
+    }
+}
+
+/// Trace record kinds (one byte in the canonical log).
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Kind {
+    Gossip = 1,
+    SyncReq = 2,
+    SyncResp = 3,
+    Judge = 4,
+    Propose = 5,
+    Tick = 6,
+    Crash = 7,
+    Restart = 8,
+}
+
+struct Node {
+    behaviour: Behaviour,
+    key: SecretKey,
+    voter: VoterId,
+    /// `None` while down.
+    engine: Option<Engine>,
+    store: Store,
+    /// gossipsub's duplicate cache: message ids already handled (lost in a crash).
+    seen: BTreeSet<[u8; 32]>,
+    /// Bumped at each crash, so events of an earlier life are dropped.
+    life: u64,
+    next_tick: Option<u64>,
+}
+
+/// Ground truth about one proposal.
+struct Truth {
+    anomalous: bool,
+    created_us: u64,
+    proposer: usize,
+    expires_at: UnixMillis,
+}
+
+#[derive(Default)]
+struct Counters {
+    proposals: Proposals,
+    traffic: Traffic,
+    storage: Storage,
+    invalid_rejected: u64,
+    forged_sent: u64,
+}
+
+/// One run of a scenario with one seed.
+pub struct Sim {
+    scenario: Scenario,
+    seed: u64,
+    roster: Roster,
+    nodes: Vec<Node>,
+    net: Network,
+    rng: SimRng,
+    queue: BinaryHeap<Reverse<Scheduled>>,
+    seq: u64,
+    now_us: u64,
+    end_us: u64,
+    arrivals: Vec<u64>,
+    truth: BTreeMap<ProposalId, Truth>,
+    /// Per proposal, per node: when it first decided there, and its latest verdict.
+    decided: BTreeMap<ProposalId, BTreeMap<usize, (u64, Verdict)>>,
+    /// (member, proposal) pairs honest nodes caught equivocating.
+    evidence: BTreeSet<(VoterId, ProposalId)>,
+    converged_us: Option<u64>,
+    counters: Counters,
+    trace: Sha256,
+    trace_events: u64,
+    next_tag: u64,
+}
+
+/// Member `i`'s key for a seed: SHA-256(seed || i), so runs are reproducible and seeds
+/// do not share keys.
+pub fn member_key(seed: u64, i: u32) -> SecretKey {
+    let mut bytes = Vec::with_capacity(12);
+    bytes.extend_from_slice(&seed.to_le_bytes());
+    bytes.extend_from_slice(&i.to_le_bytes());
+    SecretKey::from_seed(sha256(&bytes))
+}
+
+fn ms_to_us(ms: u64) -> u64 {
+    ms.saturating_mul(1000)
+}
+
+impl Sim {
+    /// Sets up a run: keys, roster, engines, the arrival times and the first events.
+    pub fn new(scenario: Scenario, seed: u64) -> Result<Self, SimError> {
+        let behaviours = scenario.behaviours();
+        let keys: Vec<SecretKey> = (0..behaviours.len())
+            .map(|i| member_key(seed, u32::try_from(i).unwrap_or(u32::MAX)))
+            .collect();
+        let quorum = scenario.parsed_quorum().map_err(SimError::Roster)?;
+        let swarm = SwarmId::new("sim").map_err(|e| SimError::Roster(e.to_string()))?;
+        let mut members = Vec::new();
+        for (i, k) in keys.iter().enumerate() {
+            let name =
+                MemberName::new(format!("n{i}")).map_err(|e| SimError::Roster(e.to_string()))?;
+            let public = k.public().map_err(|e| SimError::Roster(e.to_string()))?;
+            members.push((name, public));
+        }
+        let roster =
+            Roster::new(swarm, quorum, members).map_err(|e| SimError::Roster(e.to_string()))?;
+        let mut rng = SimRng::new(seed);
+
+        // Arrival times first, from their own draws, so the run length is known up front.
+        let w = &scenario.workload;
+        let mut arrivals = Vec::new();
+        let mut t = 0u64;
+        for _ in 0..w.proposals {
+            let gap_s = rng.exponential(w.rate_per_sec);
+            t = t.saturating_add(crate::network::sample_us(
+                &crate::scenario::Latency::Fixed { ms: gap_s * 1000.0 },
+                &mut rng,
+            ));
+            arrivals.push(t);
+        }
+        let mut last = arrivals
+            .last()
+            .copied()
+            .unwrap_or(0)
+            .saturating_add(ms_to_us(w.ttl_ms));
+        for b in &behaviours {
+            if let Behaviour::Crash {
+                at_ms,
+                restart_at_ms,
+                ..
+            } = b
+            {
+                last = last.max(ms_to_us(*at_ms));
+                last = last.max(restart_at_ms.map_or(0, ms_to_us));
+            }
+        }
+        for p in &scenario.partitions {
+            last = last.max(ms_to_us(p.start_ms));
+            last = last.max(p.heal_ms.map_or(0, ms_to_us));
+        }
+        let heal_all_us = last;
+        let end_us = last.saturating_add(ms_to_us(scenario.quiet_ms));
+        let net = Network::new(&scenario.network, &scenario.partitions, heal_all_us);
+
+        let nodes = behaviours
+            .into_iter()
+            .zip(keys)
+            .map(|(behaviour, key)| Node {
+                voter: key.voter_id(),
+                behaviour,
+                key,
+                engine: None,
+                store: Store::default(),
+                seen: BTreeSet::new(),
+                life: 0,
+                next_tick: None,
+            })
+            .collect();
+        let mut sim = Self {
+            scenario,
+            seed,
+            roster,
+            nodes,
+            net,
+            rng,
+            queue: BinaryHeap::new(),
+            seq: 0,
+            now_us: 0,
+            end_us,
+            arrivals,
+            truth: BTreeMap::new(),
+            decided: BTreeMap::new(),
+            evidence: BTreeSet::new(),
+            converged_us: None,
+            counters: Counters::default(),
+            trace: Sha256::new(),
+            trace_events: 0,
+            next_tag: 0,
+        };
+        sim.start()?;
+        Ok(sim)
+    }
+
+    fn start(&mut self) -> Result<(), SimError> {
+        let flush = ms_to_us(self.scenario.network.flush_interval_ms);
+        let sync = ms_to_us(self.scenario.network.sync_interval_ms);
+        for i in 0..self.nodes.len() {
+            let behaviour = self.nodes.get(i).map(|n| n.behaviour.clone());
+            if behaviour == Some(Behaviour::Offline) {
+                continue;
+            }
+            self.boot(i, false)?;
+            // Random phases, so nodes do not flush or sync in lockstep.
+            let f = self.rng.below(usize::try_from(flush).unwrap_or(usize::MAX));
+            self.at(u64::try_from(f).unwrap_or(0), Ev::Flush { node: i });
+            let s = self.rng.below(usize::try_from(sync).unwrap_or(usize::MAX));
+            self.at(u64::try_from(s).unwrap_or(0), Ev::SyncTick { node: i });
+            if let Some(Behaviour::Crash {
+                at_ms,
+                restart_at_ms,
+                ..
+            }) = behaviour
+            {
+                self.at(ms_to_us(at_ms), Ev::Crash { node: i });
+                if let Some(r) = restart_at_ms {
+                    self.at(ms_to_us(r), Ev::Restart { node: i });
+                }
+            }
+        }
+        if let Some(&first) = self.arrivals.first() {
+            self.at(first, Ev::Arrival { k: 0 });
+        }
+        let heal = self.net.last_heal_us();
+        if heal > 0 {
+            self.at(heal, Ev::Probe);
+        }
+        Ok(())
+    }
+
+    /// Runs to the end and checks the invariants.
+    pub fn run(mut self) -> Report {
+        while let Some(Reverse(s)) = self.queue.pop() {
+            if s.time > self.end_us {
+                break;
+            }
+            self.now_us = s.time;
+            self.handle(s.event);
+        }
+        self.now_us = self.end_us;
+        self.finish()
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Plumbing
+    // -----------------------------------------------------------------------------------
+
+    fn at(&mut self, time: u64, event: Ev) {
+        let seq = self.seq;
+        self.seq = self.seq.saturating_add(1);
+        self.queue.push(Reverse(Scheduled { time, seq, event }));
+    }
+
+    fn after(&mut self, delay_us: u64, event: Ev) {
+        self.at(self.now_us.saturating_add(delay_us), event);
+    }
+
+    fn now(&self) -> UnixMillis {
+        UnixMillis(START_MS.saturating_add(self.now_us / 1000))
+    }
+
+    fn log(&mut self, node: usize, kind: Kind, id: &[u8; 32]) {
+        self.trace.update(self.now_us.to_le_bytes());
+        self.trace
+            .update(u64::try_from(node).unwrap_or(u64::MAX).to_le_bytes());
+        self.trace.update([kind as u8]);
+        self.trace.update(id);
+        self.trace_events = self.trace_events.saturating_add(1);
+    }
+
+    fn is_up(&self, i: usize) -> bool {
+        self.nodes.get(i).is_some_and(|n| n.engine.is_some())
+    }
+
+    fn life(&self, i: usize) -> u64 {
+        self.nodes.get(i).map_or(0, |n| n.life)
+    }
+
+    fn is_honest(&self, i: usize) -> bool {
+        self.nodes.get(i).is_some_and(|n| n.behaviour.is_honest())
+    }
+
+    /// Up peers of `i` it has a connection to (not cut `i → j`), except `except`.
+    fn reachable(&self, i: usize, except: Option<usize>) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&j| j != i && Some(j) != except && self.is_up(j))
+            .filter(|&j| !self.net.is_cut(i, j, self.now_us))
+            .collect()
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Events
+    // -----------------------------------------------------------------------------------
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Gossip {
+                to,
+                from,
+                bytes,
+                id,
+            } => self.on_gossip(to, from, &bytes, id),
+            Ev::SyncReq {
+                to,
+                from,
+                request,
+                id,
+                round,
+            } => {
+                if !self.is_up(to) {
+                    return;
+                }
+                self.log(to, Kind::SyncReq, &id);
+                let now = self.now();
+                let Some(engine) = self.engine(to) else {
+                    return;
+                };
+                let response = engine.handle_sync_request(now, PeerTag(from as u64), &request);
+                self.drain(to, None);
+                if let Ok(bytes) = codec::encode(&response) {
+                    self.send_sync(to, from, bytes.len(), sha256(&bytes), |id| Ev::SyncResp {
+                        to: from,
+                        from: to,
+                        response,
+                        id,
+                        round,
+                    });
+                }
+            }
+            Ev::SyncResp {
+                to,
+                from,
+                response,
+                id,
+                round,
+            } => {
+                if !self.is_up(to) {
+                    return;
+                }
+                self.log(to, Kind::SyncResp, &id);
+                let now = self.now();
+                let Some(engine) = self.engine(to) else {
+                    return;
+                };
+                let follow = engine.handle_sync_response(now, PeerTag(from as u64), response);
+                self.drain(to, None);
+                if round < MAX_SYNC_ROUNDS {
+                    for request in follow {
+                        self.sync_request(to, from, request, round.saturating_add(1));
+                    }
+                }
+            }
+            Ev::Judge {
+                node,
+                life,
+                proposal,
+            } => {
+                if self.is_up(node) && self.life(node) == life {
+                    self.log(node, Kind::Judge, proposal.as_bytes());
+                    self.judge(node, proposal);
+                }
+            }
+            Ev::Arrival { k } => self.on_arrival(k),
+            Ev::Flush { node } => {
+                if let Some(n) = self.nodes.get_mut(node) {
+                    n.store.flush();
+                }
+                let every = ms_to_us(self.scenario.network.flush_interval_ms);
+                self.after(every, Ev::Flush { node });
+            }
+            Ev::SyncTick { node } => {
+                let every = ms_to_us(self.scenario.network.sync_interval_ms);
+                self.after(every, Ev::SyncTick { node });
+                let peers = self.reachable(node, None);
+                if self.is_up(node) && !peers.is_empty() {
+                    let peer = peers.get(self.rng.below(peers.len())).copied().unwrap_or(0);
+                    let now = self.now();
+                    if let Some(engine) = self.engine(node) {
+                        let request = engine.sync_request(now);
+                        self.sync_request(node, peer, request, 0);
+                    }
+                }
+            }
+            Ev::Tick { node, life } => {
+                let due = self.nodes.get(node).is_some_and(|n| {
+                    n.life == life && n.engine.is_some() && n.next_tick == Some(self.now_us)
+                });
+                if due {
+                    self.log(node, Kind::Tick, &[0; 32]);
+                    let now = self.now();
+                    if let Some(n) = self.nodes.get_mut(node) {
+                        n.next_tick = None;
+                        if let Some(e) = n.engine.as_mut() {
+                            e.tick(now);
+                        }
+                    }
+                    self.drain(node, None);
+                }
+            }
+            Ev::Crash { node } => {
+                if self.is_up(node) {
+                    self.log(node, Kind::Crash, &[0; 32]);
+                    if let Some(n) = self.nodes.get_mut(node) {
+                        n.engine = None;
+                        n.store.crash();
+                        n.seen.clear();
+                        n.life = n.life.saturating_add(1);
+                        n.next_tick = None;
+                    }
+                    self.counters.storage.crashes = self.counters.storage.crashes.saturating_add(1);
+                }
+            }
+            Ev::Restart { node } => {
+                if !self.is_up(node) {
+                    self.log(node, Kind::Restart, &[0; 32]);
+                    // A member of the roster by construction, so boot cannot fail here.
+                    if self.boot(node, true).is_ok() {
+                        self.counters.storage.restarts =
+                            self.counters.storage.restarts.saturating_add(1);
+                    }
+                }
+            }
+            Ev::Probe => {
+                if self.honest_digests_agree() {
+                    self.converged_us = Some(self.now_us);
+                } else {
+                    self.after(PROBE_US, Ev::Probe);
+                }
+            }
+        }
+    }
+
+    fn engine(&mut self, i: usize) -> Option<&mut Engine> {
+        self.nodes.get_mut(i).and_then(|n| n.engine.as_mut())
+    }
+
+    /// Brings a node up: a fresh engine, restored from its durable records on a restart.
+    fn boot(&mut self, i: usize, restart: bool) -> Result<(), SimError> {
+        let now = self.now();
+        let Some(n) = self.nodes.get_mut(i) else {
+            return Ok(());
+        };
+        let mut engine = Engine::new(self.roster.clone(), n.key.clone(), Config::default())
+            .map_err(|e| SimError::Roster(e.to_string()))?;
+        if restart {
+            engine.restore(now, n.store.durable().to_vec());
+        }
+        n.engine = Some(engine);
+        self.drain(i, None);
+        if restart {
+            // The node re-judges every proposal still open, as a restarted node's
+            // evaluator would. Its own-vote guard must refuse any that contradicts a
+            // ballot it signed before the crash.
+            let open: Vec<ProposalId> = self
+                .nodes
+                .get(i)
+                .and_then(|n| n.engine.as_ref())
+                .map(|e| {
+                    e.proposals()
+                        .filter(|v| v.status(now) == Status::Pending)
+                        .map(|v| v.proposal().id())
+                        .collect()
+                })
+                .unwrap_or_default();
+            let life = self.life(i);
+            let delay = ms_to_us(self.scenario.workload.eval_delay_ms);
+            for proposal in open {
+                self.after(
+                    delay,
+                    Ev::Judge {
+                        node: i,
+                        life,
+                        proposal,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn on_gossip(&mut self, to: usize, from: usize, bytes: &[u8], id: [u8; 32]) {
+        if !self.is_up(to) {
+            return;
+        }
+        self.log(to, Kind::Gossip, &id);
+        let fresh = self.nodes.get_mut(to).is_some_and(|n| n.seen.insert(id));
+        if !fresh {
+            self.counters.traffic.duplicates_suppressed = self
+                .counters
+                .traffic
+                .duplicates_suppressed
+                .saturating_add(1);
+            return;
+        }
+        let now = self.now();
+        let tag = self.next_tag;
+        self.next_tag = self.next_tag.saturating_add(1);
+        if let Some(e) = self.engine(to) {
+            e.handle_message(now, PeerTag(from as u64), MessageTag(tag), bytes);
+        }
+        self.drain(to, Some((from, bytes, id)));
+    }
+
+    /// Acts on every output of node `i`'s engine, in order. `msg` is the gossip message
+    /// being validated, if any: accepted ones are forwarded.
+    fn drain(&mut self, i: usize, msg: Option<(usize, &[u8], [u8; 32])>) {
+        let outputs: Vec<Output> = match self.engine(i) {
+            Some(e) => std::iter::from_fn(|| e.poll_output()).collect(),
+            None => return,
+        };
+        for out in outputs {
+            match out {
+                Output::Validation { result, .. } => {
+                    if let (Validation::Accept, Some((from, bytes, id))) = (result, msg) {
+                        self.forward(i, from, bytes, id);
+                    }
+                }
+                // In order: an own ballot is durable before the broadcast after it.
+                Output::Persist(record) => {
+                    if let Some(n) = self.nodes.get_mut(i) {
+                        n.store.persist(record);
+                    }
+                }
+                Output::Broadcast(bytes) => self.publish(i, &bytes, None),
+                Output::Event(e) => self.on_event(i, e),
+            }
+        }
+        self.schedule_tick(i);
+    }
+
+    fn schedule_tick(&mut self, i: usize) {
+        let Some(n) = self.nodes.get(i) else { return };
+        let Some(t) = n.engine.as_ref().and_then(Engine::poll_timeout) else {
+            return;
+        };
+        let t_us = ms_to_us(t.0.saturating_sub(START_MS)).max(self.now_us.saturating_add(1000));
+        if t_us > self.end_us || n.next_tick.is_some_and(|x| x <= t_us) {
+            return;
+        }
+        let life = n.life;
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.next_tick = Some(t_us);
+        }
+        self.at(t_us, Ev::Tick { node: i, life });
+    }
+
+    fn on_event(&mut self, i: usize, e: Event) {
+        let honest = self.is_honest(i);
+        match e {
+            Event::ProposalSeen { proposal, .. } => {
+                let votes = !matches!(
+                    self.nodes.get(i).map(|n| &n.behaviour),
+                    Some(Behaviour::Offline) | None
+                );
+                if votes {
+                    let life = self.life(i);
+                    let delay = ms_to_us(self.scenario.workload.eval_delay_ms);
+                    self.after(
+                        delay,
+                        Ev::Judge {
+                            node: i,
+                            life,
+                            proposal,
+                        },
+                    );
+                }
+            }
+            Event::Decided {
+                proposal, verdict, ..
+            } => {
+                let now = self.now_us;
+                let at = self
+                    .decided
+                    .entry(proposal)
+                    .or_default()
+                    .entry(i)
+                    .or_insert((now, verdict));
+                at.1 = verdict;
+            }
+            Event::Equivocation { evidence } if honest => {
+                self.evidence
+                    .insert((evidence.voter(), evidence.proposal()));
+            }
+            Event::InvalidMessage { .. } if honest => {
+                self.counters.invalid_rejected = self.counters.invalid_rejected.saturating_add(1);
+            }
+            _ => {}
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Dissemination
+    // -----------------------------------------------------------------------------------
+
+    /// Origin publish: to every reachable peer (gossipsub's flood publish), or to `only`.
+    fn publish(&mut self, i: usize, bytes: &[u8], only: Option<&[usize]>) {
+        let id = sha256(bytes);
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.seen.insert(id);
+        }
+        let peers = match only {
+            Some(list) => list.to_vec(),
+            None => self.reachable(i, None),
+        };
+        let shared: Rc<[u8]> = Rc::from(bytes);
+        for j in peers {
+            self.transmit(i, j, &shared, id);
+        }
+    }
+
+    /// Relay after an Accept: to up to `fanout` random reachable peers, never back to the
+    /// sender (gossipsub's mesh forwarding).
+    fn forward(&mut self, i: usize, from: usize, bytes: &[u8], id: [u8; 32]) {
+        let candidates = self.reachable(i, Some(from));
+        let chosen = self.rng.pick(&candidates, self.scenario.network.fanout);
+        let shared: Rc<[u8]> = Rc::from(bytes);
+        for j in chosen {
+            self.transmit(i, j, &shared, id);
+        }
+    }
+
+    fn transmit(&mut self, from: usize, to: usize, bytes: &Rc<[u8]>, id: [u8; 32]) {
+        let t = &mut self.counters.traffic;
+        match self.net.gossip(from, to, self.now_us, &mut self.rng) {
+            Fate::Cut => t.cut = t.cut.saturating_add(1),
+            Fate::Lost => {
+                t.gossip_messages = t.gossip_messages.saturating_add(1);
+                t.gossip_bytes = t.gossip_bytes.saturating_add(bytes.len() as u64);
+                t.lost = t.lost.saturating_add(1);
+            }
+            Fate::Arrives(delays) => {
+                t.gossip_messages = t.gossip_messages.saturating_add(1);
+                t.gossip_bytes = t.gossip_bytes.saturating_add(bytes.len() as u64);
+                t.duplicated = t
+                    .duplicated
+                    .saturating_add(delays.len().saturating_sub(1) as u64);
+                for d in delays {
+                    self.after(
+                        d,
+                        Ev::Gossip {
+                            to,
+                            from,
+                            bytes: Rc::clone(bytes),
+                            id,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn sync_request(&mut self, from: usize, to: usize, request: SyncRequest, round: u32) {
+        if let Ok(bytes) = codec::encode(&request) {
+            self.send_sync(from, to, bytes.len(), sha256(&bytes), |id| Ev::SyncReq {
+                to,
+                from,
+                request,
+                id,
+                round,
+            });
+        }
+    }
+
+    /// A point-to-point catch-up message: reliable (request-response runs over a
+    /// connection), delayed by the link latency, not sent across a cut link.
+    fn send_sync(
+        &mut self,
+        from: usize,
+        to: usize,
+        len: usize,
+        id: [u8; 32],
+        ev: impl FnOnce([u8; 32]) -> Ev,
+    ) {
+        if self.net.is_cut(from, to, self.now_us) {
+            self.counters.traffic.cut = self.counters.traffic.cut.saturating_add(1);
+            return;
+        }
+        let t = &mut self.counters.traffic;
+        t.sync_messages = t.sync_messages.saturating_add(1);
+        t.sync_bytes = t.sync_bytes.saturating_add(len as u64);
+        let d = self.net.latency_us(from, to, &mut self.rng);
+        self.after(d, ev(id));
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Workload and behaviours
+    // -----------------------------------------------------------------------------------
+
+    fn on_arrival(&mut self, k: u32) {
+        let next = usize::try_from(k.saturating_add(1)).unwrap_or(usize::MAX);
+        if let Some(&t) = self.arrivals.get(next) {
+            self.at(
+                t,
+                Ev::Arrival {
+                    k: k.saturating_add(1),
+                },
+            );
+        }
+        let candidates: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| self.is_honest(i) && self.is_up(i))
+            .collect();
+        if candidates.is_empty() {
+            self.counters.proposals.skipped = self.counters.proposals.skipped.saturating_add(1);
+            return;
+        }
+        let proposer = candidates
+            .get(self.rng.below(candidates.len()))
+            .copied()
+            .unwrap_or(0);
+        let anomalous = self.rng.chance(self.scenario.workload.anomalous_fraction);
+        let nonce = Nonce(self.rng.bytes16());
+        let now = self.now();
+        let ttl = self.scenario.workload.ttl_ms;
+        let (Ok(action), Ok(payload)) = (
+            Action::new("fs.delete"),
+            Payload::from_value(&serde_json::json!({ "path": format!("/data/{k}") })),
+        ) else {
+            return;
+        };
+        let Some(engine) = self.engine(proposer) else {
+            return;
+        };
+        match engine.propose(now, action, payload, ttl, nonce) {
+            Ok(id) => {
+                self.log(proposer, Kind::Propose, id.as_bytes());
+                self.truth.insert(
+                    id,
+                    Truth {
+                        anomalous,
+                        created_us: self.now_us,
+                        proposer,
+                        expires_at: UnixMillis(now.0.saturating_add(ttl)),
+                    },
+                );
+                self.counters.proposals.created = self.counters.proposals.created.saturating_add(1);
+                self.drain(proposer, None);
+            }
+            Err(_) => {
+                self.counters.proposals.skipped = self.counters.proposals.skipped.saturating_add(1);
+            }
+        }
+    }
+
+    fn judge(&mut self, i: usize, proposal: ProposalId) {
+        let Some(truth) = self.truth.get(&proposal) else {
+            return;
+        };
+        let right = if truth.anomalous { Vote::No } else { Vote::Yes };
+        let behaviour = self.nodes.get(i).map(|n| n.behaviour.clone());
+        let vote = match behaviour {
+            Some(Behaviour::Honest { error_rate } | Behaviour::Drift { p: error_rate }) => {
+                flip(right, self.rng.chance(error_rate))
+            }
+            Some(Behaviour::Crash { error_rate, .. }) => flip(right, self.rng.chance(error_rate)),
+            Some(Behaviour::Equivocator) => return self.equivocate(i, proposal),
+            Some(Behaviour::Forger) => return self.forge(i, proposal),
+            Some(Behaviour::Offline) | None => return,
+        };
+        let now = self.now();
+        let Some(result) = self.engine(i).map(|e| e.vote(now, proposal, vote, None)) else {
+            return;
+        };
+        let p = &mut self.counters.proposals;
+        match result {
+            Ok(_) => p.votes_cast = p.votes_cast.saturating_add(1),
+            Err(_) => p.votes_refused = p.votes_refused.saturating_add(1),
+        }
+        self.drain(i, None);
+    }
+
+    /// Signs both ways outside its engine and sends YES to one half of its peers, NO to
+    /// the other.
+    fn equivocate(&mut self, i: usize, proposal: ProposalId) {
+        let Some(n) = self.nodes.get(i) else { return };
+        let sign = |vote| {
+            Ballot {
+                swarm: self.roster.swarm().clone(),
+                proposal,
+                voter: n.voter,
+                vote,
+                reason: None,
+            }
+            .sign(&n.key)
+        };
+        let (yes, no) = (sign(Vote::Yes), sign(Vote::No));
+        let peers = self.reachable(i, None);
+        let shuffled = self.rng.pick(&peers, peers.len());
+        let (a, b) = shuffled.split_at(shuffled.len() / 2);
+        let (a, b) = (a.to_vec(), b.to_vec());
+        if let (Ok(y), Ok(n)) = (codec::encode(&yes), codec::encode(&no)) {
+            self.publish(i, &y, Some(&a));
+            self.publish(i, &n, Some(&b));
+        }
+    }
+
+    /// Sends a ballot in its own name with a corrupted signature and one in another
+    /// member's name signed with its own key.
+    fn forge(&mut self, i: usize, proposal: ProposalId) {
+        let Some(n) = self.nodes.get(i) else { return };
+        let victim = self
+            .nodes
+            .iter()
+            .enumerate()
+            .find(|(j, _)| *j != i)
+            .map_or(n.voter, |(_, m)| m.voter);
+        let swarm = self.roster.swarm().clone();
+        let own = Ballot {
+            swarm: swarm.clone(),
+            proposal,
+            voter: n.voter,
+            vote: Vote::Yes,
+            reason: None,
+        };
+        let good = own.clone().sign(&n.key);
+        let mut sig = good.signature().0;
+        if let Some(b) = sig.first_mut() {
+            *b ^= 0x01;
+        }
+        let corrupted = SignedBallot::from_parts(own, Signature(sig));
+        let impersonated = Ballot {
+            swarm,
+            proposal,
+            voter: victim,
+            vote: Vote::Yes,
+            reason: None,
+        }
+        .sign(&n.key);
+        for b in [corrupted, impersonated] {
+            if let Ok(bytes) = codec::encode(&b) {
+                self.counters.forged_sent = self.counters.forged_sent.saturating_add(1);
+                self.publish(i, &bytes, None);
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // The end
+    // -----------------------------------------------------------------------------------
+
+    fn honest_up(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| self.is_honest(i) && self.is_up(i))
+            .collect()
+    }
+
+    fn honest_digests_agree(&self) -> bool {
+        let digests: BTreeSet<[u8; 32]> = self
+            .honest_up()
+            .into_iter()
+            .filter_map(|i| self.nodes.get(i).and_then(|n| n.engine.as_ref()))
+            .map(Engine::tallies_digest)
+            .collect();
+        digests.len() <= 1
+    }
+
+    fn finish(mut self) -> Report {
+        let seed = self.seed;
+        let honest = self.honest_up();
+        let engines: Vec<(usize, &Engine)> = honest
+            .iter()
+            .filter_map(|&i| {
+                self.nodes
+                    .get(i)
+                    .and_then(|n| n.engine.as_ref())
+                    .map(|e| (i, e))
+            })
+            .collect();
+        let mut violations = Vec::new();
+
+        // Agreement: every honest node up holds what the first one holds.
+        let fingerprint = |e: &Engine| -> BTreeMap<ProposalId, (Verdict, [u8; 32])> {
+            e.proposals()
+                .map(|v| {
+                    let mut bytes = Vec::new();
+                    for b in v.tally().ballots() {
+                        bytes.extend_from_slice(&codec::encode(b).unwrap_or_default());
+                    }
+                    (v.proposal().id(), (v.tally().verdict(), sha256(&bytes)))
+                })
+                .collect()
+        };
+        if let Some(&(r, reference)) = engines.first() {
+            let want = fingerprint(reference);
+            for &(i, e) in engines.iter().skip(1) {
+                if e.tallies_digest() == reference.tallies_digest() {
+                    continue;
+                }
+                let got = fingerprint(e);
+                let ids: BTreeSet<&ProposalId> = want.keys().chain(got.keys()).collect();
+                let mut found = false;
+                for id in ids {
+                    let (a, b) = (want.get(id), got.get(id));
+                    if a != b {
+                        found = true;
+                        violations.push(Violation {
+                            kind: "agreement".into(),
+                            seed,
+                            proposal: Some(id.to_string()),
+                            detail: format!(
+                                "node n{r} holds {}, node n{i} holds {}",
+                                describe(a),
+                                describe(b)
+                            ),
+                        });
+                    }
+                }
+                if !found {
+                    violations.push(Violation {
+                        kind: "agreement".into(),
+                        seed,
+                        proposal: None,
+                        detail: format!("tallies digests of n{r} and n{i} differ"),
+                    });
+                }
+            }
+        }
+        let agreement = violations.is_empty();
+
+        let before = violations.len();
+        // Validity: every approval an honest node holds has a certificate that verifies.
+        for &(i, e) in &engines {
+            for v in e.proposals() {
+                if v.tally().verdict() != Verdict::Approved {
+                    continue;
+                }
+                let id = v.proposal().id();
+                let problem = match v.certificate() {
+                    None => Some("approved without a certificate".to_string()),
+                    Some(c) => c.verify(&self.roster).err().map(|err| err.to_string()),
+                };
+                if let Some(detail) = problem {
+                    violations.push(Violation {
+                        kind: "validity".into(),
+                        seed,
+                        proposal: Some(id.to_string()),
+                        detail: format!("node n{i}: {detail}"),
+                    });
+                }
+            }
+        }
+        let validity = violations.len() == before;
+
+        // No honest member may ever be caught equivocating.
+        let honest_voters: BTreeMap<VoterId, usize> = (0..self.nodes.len())
+            .filter(|&i| self.is_honest(i))
+            .filter_map(|i| self.nodes.get(i).map(|n| (n.voter, i)))
+            .collect();
+        let before = violations.len();
+        let mut by_honest = 0u64;
+        for (voter, proposal) in &self.evidence {
+            if let Some(i) = honest_voters.get(voter) {
+                by_honest = by_honest.saturating_add(1);
+                violations.push(Violation {
+                    kind: "honest_equivocation".into(),
+                    seed,
+                    proposal: Some(proposal.to_string()),
+                    detail: format!("honest node n{i} signed both YES and NO"),
+                });
+            }
+        }
+        let no_honest_equivocation = violations.len() == before;
+
+        // Outcomes as the reference node holds them.
+        let now = UnixMillis(START_MS.saturating_add(self.end_us / 1000));
+        let mut p = std::mem::take(&mut self.counters.proposals);
+        let mut x = Security::default();
+        let mut proposer_lat = Vec::new();
+        let mut last_lat = Vec::new();
+        for (id, t) in &self.truth {
+            let verdict = engines
+                .first()
+                .and_then(|(_, e)| e.proposal(id))
+                .map(|v| v.tally().verdict());
+            match verdict.map(|v| v.status_at(now, t.expires_at)) {
+                Some(Status::Approved) => p.approved = p.approved.saturating_add(1),
+                Some(Status::Rejected) => p.rejected = p.rejected.saturating_add(1),
+                Some(Status::Expired) => p.expired = p.expired.saturating_add(1),
+                Some(Status::Pending) => p.pending = p.pending.saturating_add(1),
+                None => p.missing = p.missing.saturating_add(1),
+            }
+            let approved = verdict == Some(Verdict::Approved);
+            if t.anomalous {
+                x.anomalous = x.anomalous.saturating_add(1);
+                if approved {
+                    x.false_approvals = x.false_approvals.saturating_add(1);
+                } else {
+                    x.blocked = x.blocked.saturating_add(1);
+                }
+            } else if verdict == Some(Verdict::Rejected) {
+                x.false_rejections = x.false_rejections.saturating_add(1);
+            }
+            if let Some(per_node) = self.decided.get(id) {
+                if let Some((at, _)) = per_node.get(&t.proposer) {
+                    proposer_lat.push(at.saturating_sub(t.created_us));
+                }
+                let times: Vec<u64> = honest
+                    .iter()
+                    .filter_map(|i| per_node.get(i).map(|d| d.0))
+                    .collect();
+                if !honest.is_empty()
+                    && times.len() == honest.len()
+                    && let Some(last) = times.iter().max()
+                {
+                    last_lat.push(last.saturating_sub(t.created_us));
+                }
+            }
+        }
+        x.block_rate = if x.anomalous == 0 {
+            1.0
+        } else {
+            ratio(x.blocked, x.anomalous)
+        };
+        x.equivocations_detected = u64::try_from(self.evidence.len()).unwrap_or(u64::MAX);
+        x.equivocations_by_honest = by_honest;
+        x.invalid_rejected = self.counters.invalid_rejected;
+        x.forged_sent = self.counters.forged_sent;
+
+        let mut traffic = std::mem::take(&mut self.counters.traffic);
+        let decisions = p.approved.saturating_add(p.rejected);
+        let msgs = traffic
+            .gossip_messages
+            .saturating_add(traffic.sync_messages);
+        let bytes = traffic.gossip_bytes.saturating_add(traffic.sync_bytes);
+        traffic.messages_per_decision = if decisions == 0 {
+            0.0
+        } else {
+            ratio(msgs, decisions)
+        };
+        traffic.bytes_per_decision = if decisions == 0 {
+            0.0
+        } else {
+            ratio(bytes, decisions)
+        };
+        traffic.converge_after_heal_ms = self
+            .converged_us
+            .map(|c| report::ms(c.saturating_sub(self.net.last_heal_us())));
+
+        let mut storage = std::mem::take(&mut self.counters.storage);
+        storage.records_lost = self.nodes.iter().map(|n| n.store.lost()).sum();
+
+        let mut groups: BTreeMap<&'static str, u32> = BTreeMap::new();
+        for n in &self.nodes {
+            let c = groups.entry(n.behaviour.label()).or_insert(0);
+            *c = c.saturating_add(1);
+        }
+
+        Report {
+            scenario: self.scenario.name.clone(),
+            seed,
+            nodes: groups
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v))
+                .collect(),
+            n: self.roster.len(),
+            q: self.roster.required(),
+            duration_ms: self.end_us / 1000,
+            proposals: p,
+            latency: report::Latency {
+                proposer: Percentiles::of(proposer_lat),
+                last_honest: Percentiles::of(last_lat),
+            },
+            security: x,
+            traffic,
+            storage,
+            invariants: Invariants {
+                honest_checked: u32::try_from(honest.len()).unwrap_or(u32::MAX),
+                agreement,
+                validity,
+                no_honest_equivocation,
+                violations,
+            },
+            trace: Trace {
+                events: self.trace_events,
+                hash: hex::encode(self.trace.finalize()),
+            },
+        }
+    }
+}
+
+fn flip(v: Vote, wrong: bool) -> Vote {
+    if wrong { v.other() } else { v }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    // Counts stay far below 2^53.
+    #[allow(clippy::cast_precision_loss)]
+    let r = a as f64 / b as f64;
+    r
+}
+
+fn describe(x: Option<&(Verdict, [u8; 32])>) -> String {
+    match x {
+        None => "nothing".to_string(),
+        Some((v, h)) => format!(
+            "{v:?} with ballots {}",
+            hex::encode(h.get(..4).unwrap_or_default())
+        ),
+    }
+}
