@@ -12,20 +12,14 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use swarmvote_node::cluster::{ApiClient, Cluster, ClusterSpec, wait_for};
+use swarmvote_node::cluster::{ApiClient, Cluster, wait_for};
 use swarmvote_protocol::{Ballot, Certificate, SecretKey, Vote};
 
-const DEADLINE: Duration = Duration::from_secs(60);
+mod common;
+use common::{DEADLINE, cluster_with};
 
 fn cluster(dir: &Path, n: usize, quorum: &str) -> Cluster {
-    Cluster::create(&ClusterSpec {
-        binary: Path::new(env!("CARGO_BIN_EXE_swarmvote")),
-        dir,
-        nodes: n,
-        quorum,
-        extra: &|_| String::new(),
-    })
-    .unwrap()
+    cluster_with(dir, n, quorum, &|_| String::new())
 }
 
 fn ready_all(c: &mut Cluster) -> Vec<ApiClient> {

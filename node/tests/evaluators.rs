@@ -11,27 +11,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-use swarmvote_node::cluster::{ApiClient, Cluster, ClusterSpec, wait_for};
+use swarmvote_node::cluster::{ApiClient, Cluster, wait_for};
 use swarmvote_protocol::Certificate;
 
-const DEADLINE: Duration = Duration::from_secs(60);
-
-fn cluster(dir: &Path, n: usize, quorum: &str, extra: &dyn Fn(usize) -> String) -> Cluster {
-    Cluster::create(&ClusterSpec {
-        binary: Path::new(env!("CARGO_BIN_EXE_swarmvote")),
-        dir,
-        nodes: n,
-        quorum,
-        extra,
-    })
-    .unwrap()
-}
-
-fn ready_all(c: &mut Cluster, peers: usize) -> Vec<ApiClient> {
-    (0..c.nodes.len())
-        .map(|i| c.wait_ready(i, peers, DEADLINE).unwrap())
-        .collect()
-}
+mod common;
+use common::{DEADLINE, cluster_with as cluster, ready_all};
 
 /// Writes an executable shell script.
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {

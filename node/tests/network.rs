@@ -5,25 +5,14 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use swarmvote_node::cluster::{ApiClient, Cluster, ClusterSpec, wait_for};
+use swarmvote_node::cluster::{ApiClient, wait_for};
 use swarmvote_protocol::{Certificate, Roster};
 
-const DEADLINE: Duration = Duration::from_secs(60);
-
-fn cluster(dir: &Path, n: usize, quorum: &str, extra: &dyn Fn(usize) -> String) -> Cluster {
-    Cluster::create(&ClusterSpec {
-        binary: Path::new(env!("CARGO_BIN_EXE_swarmvote")),
-        dir,
-        nodes: n,
-        quorum,
-        extra,
-    })
-    .unwrap()
-}
+mod common;
+use common::{DEADLINE, cluster_with as cluster, ready_all};
 
 fn manual(_: usize) -> String {
     String::new()
@@ -31,12 +20,6 @@ fn manual(_: usize) -> String {
 
 fn auto_yes(_: usize) -> String {
     "[evaluator]\nkind = \"policy\"\n[[evaluator.rules]]\naction = \"*\"\nvote = \"yes\"\n".into()
-}
-
-fn ready_all(c: &mut Cluster, peers: usize) -> Vec<ApiClient> {
-    (0..c.nodes.len())
-        .map(|i| c.wait_ready(i, peers, DEADLINE).unwrap())
-        .collect()
 }
 
 /// (status, yes voters, no voters) of a proposal at one node.

@@ -1,0 +1,34 @@
+//! Shared by the multi-process tests: start a local cluster, wait until it is ready.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use swarmvote_node::cluster::{ApiClient, Cluster, ClusterSpec};
+
+/// How long any condition may take to become true.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// A cluster of `n` real nodes in `dir`, with `extra` TOML appended to node `i`'s config.
+pub fn cluster_with(
+    dir: &Path,
+    n: usize,
+    quorum: &str,
+    extra: &dyn Fn(usize) -> String,
+) -> Cluster {
+    Cluster::create(&ClusterSpec {
+        binary: Path::new(env!("CARGO_BIN_EXE_swarmvote")),
+        dir,
+        nodes: n,
+        quorum,
+        extra,
+    })
+    .unwrap()
+}
+
+/// Waits until every node has `peers` admitted peers; returns their API clients.
+pub fn ready_all(c: &mut Cluster, peers: usize) -> Vec<ApiClient> {
+    (0..c.nodes.len())
+        .map(|i| c.wait_ready(i, peers, DEADLINE).unwrap())
+        .collect()
+}
