@@ -47,7 +47,10 @@
 //!
 //! See [`scenario::Behaviour`]: honest (with an error rate), drift, offline, crash,
 //! equivocator (bypasses its engine's guard and signs both ways to disjoint halves of
-//! its peers) and forger (bad signatures, ballots in other members' names).
+//! its peers), forger (bad signatures, ballots in other members' names), compromised (a
+//! stolen key: YES on every anomaly), colluding (a bloc that flips on one shared coin),
+//! slow (extra latency both ways), replayer (retargeted and re-addressed ballots) and
+//! flooder (capped random garbage). [`study`] holds the drift sweep and the seed table.
 //!
 //! # Checks
 //!
@@ -62,6 +65,7 @@ pub mod rng;
 pub mod scenario;
 pub mod sim;
 pub mod storage;
+pub mod study;
 
 pub use report::Report;
 pub use scenario::{Scenario, ScenarioError};

@@ -20,6 +20,8 @@ pub struct Network {
     default: LinkConfig,
     links: BTreeMap<(usize, usize), LinkConfig>,
     cuts: Vec<Cut>,
+    /// Per node, latency added to every transmission from and to it (slow nodes).
+    extra_us: Vec<u64>,
 }
 
 /// What happens to one transmission.
@@ -68,7 +70,20 @@ impl Network {
             default: config.default.clone(),
             links,
             cuts,
+            extra_us: Vec::new(),
         }
+    }
+
+    /// Adds `extra_us[i]` to every transmission from or to node `i` (a slow node's
+    /// access link sits on both directions of each of its paths).
+    pub fn with_extra(mut self, extra_us: Vec<u64>) -> Self {
+        self.extra_us = extra_us;
+        self
+    }
+
+    fn extra(&self, from: usize, to: usize) -> u64 {
+        let get = |i: usize| self.extra_us.get(i).copied().unwrap_or(0);
+        get(from).saturating_add(get(to))
     }
 
     fn link(&self, from: usize, to: usize) -> &LinkConfig {
@@ -89,7 +104,7 @@ impl Network {
 
     /// One latency draw on `from → to`, in microseconds.
     pub fn latency_us(&self, from: usize, to: usize, rng: &mut SimRng) -> u64 {
-        sample_us(&self.link(from, to).latency, rng)
+        sample_us(&self.link(from, to).latency, rng).saturating_add(self.extra(from, to))
     }
 
     /// The fate of one gossip transmission `from → to` sent at `t_us`.
@@ -101,9 +116,10 @@ impl Network {
         if rng.chance(link.loss) {
             return Fate::Lost;
         }
-        let mut delays = vec![sample_us(&link.latency, rng)];
+        let extra = self.extra(from, to);
+        let mut delays = vec![sample_us(&link.latency, rng).saturating_add(extra)];
         if rng.chance(link.duplicate) {
-            delays.push(sample_us(&link.latency, rng));
+            delays.push(sample_us(&link.latency, rng).saturating_add(extra));
         }
         Fate::Arrives(delays)
     }

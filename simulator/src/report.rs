@@ -63,6 +63,8 @@ pub struct Proposals {
 pub struct Percentiles {
     /// Samples.
     pub count: u64,
+    /// Mean.
+    pub mean_ms: f64,
     /// Median.
     pub p50_ms: f64,
     /// 95th percentile.
@@ -87,8 +89,15 @@ impl Percentiles {
             let v = samples_us.get(rank.saturating_sub(1)).copied().unwrap_or(0);
             ms(v)
         };
+        let total: u64 = samples_us.iter().fold(0u64, |a, &x| a.saturating_add(x));
+        let count = u64::try_from(samples_us.len()).unwrap_or(u64::MAX);
         Self {
-            count: u64::try_from(samples_us.len()).unwrap_or(u64::MAX),
+            count,
+            mean_ms: if count == 0 {
+                0.0
+            } else {
+                ms(total) / ms(count.saturating_mul(1000))
+            },
             p50_ms: at(50),
             p95_ms: at(95),
             p99_ms: at(99),
@@ -134,6 +143,12 @@ pub struct Security {
     pub invalid_rejected: u64,
     /// Forged ballots sent by forgers.
     pub forged_sent: u64,
+    /// Messages honest nodes ignored (other swarm, expired, ...; duplicates not counted).
+    pub ignored: u64,
+    /// Replayed ballots sent by replayers (retargeted or re-addressed).
+    pub replayed_sent: u64,
+    /// Garbage messages sent by flooders.
+    pub garbage_sent: u64,
 }
 
 /// Traffic.
@@ -300,8 +315,8 @@ impl Report {
             (
                 "invalid messages",
                 format!(
-                    "{} rejected ({} forged sent)",
-                    x.invalid_rejected, x.forged_sent
+                    "{} rejected, {} ignored ({} forged, {} replayed, {} garbage sent)",
+                    x.invalid_rejected, x.ignored, x.forged_sent, x.replayed_sent, x.garbage_sent
                 ),
             ),
             (

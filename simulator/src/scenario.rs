@@ -124,14 +124,52 @@ pub enum Behaviour {
     /// Sends ballots with bad signatures: one in its own name with a corrupted signature
     /// and one in another member's name signed with its own key.
     Forger,
+    /// A member whose key was stolen: the thief votes YES on every anomalous proposal
+    /// (that is what the key was stolen for) and honestly on benign ones, so it blends in.
+    Compromised,
+    /// A member of a colluding bloc: for each proposal one coin, shared by every member
+    /// with the same `bloc` id, decides with probability `p` whether the whole bloc votes
+    /// the wrong way. Correlated errors are what break a quorum, independent ones rarely do.
+    Colluding {
+        /// The bloc id; members with the same id flip together.
+        bloc: String,
+        /// Probability that the bloc votes the wrong way on a proposal.
+        p: f64,
+    },
+    /// An honest node on a slow link: `extra_ms` is added to every transmission from and
+    /// to it (gossip and catch-up), so it votes late and relays late.
+    Slow {
+        /// Added latency per transmission, each way.
+        extra_ms: u64,
+        /// Probability of a wrong vote.
+        #[serde(default)]
+        error_rate: f64,
+    },
+    /// Re-sends every foreign ballot it sees, once retargeted at another proposal (same
+    /// signature, so it no longer verifies) and once re-addressed to another swarm. Honest
+    /// nodes must reject or ignore both, never count them.
+    Replayer,
+    /// Sends random garbage bytes to every peer at `rate_per_s`, at most
+    /// [`MAX_FLOOD_PER_NODE`] messages in all so runs stay fast. It never votes.
+    Flooder {
+        /// Garbage messages per second.
+        rate_per_s: f64,
+    },
 }
+
+/// The most garbage messages one flooder sends in a run: enough to show every one is
+/// rejected and honest nodes keep deciding, few enough to keep a run under a second.
+pub const MAX_FLOOD_PER_NODE: u32 = 2_000;
 
 impl Behaviour {
     /// Whether this node follows the protocol (its faults are benign: errors, crashes).
     pub fn is_honest(&self) -> bool {
         matches!(
             self,
-            Behaviour::Honest { .. } | Behaviour::Drift { .. } | Behaviour::Crash { .. }
+            Behaviour::Honest { .. }
+                | Behaviour::Drift { .. }
+                | Behaviour::Crash { .. }
+                | Behaviour::Slow { .. }
         )
     }
 
@@ -144,6 +182,11 @@ impl Behaviour {
             Behaviour::Crash { .. } => "crash",
             Behaviour::Equivocator => "equivocator",
             Behaviour::Forger => "forger",
+            Behaviour::Compromised => "compromised",
+            Behaviour::Colluding { .. } => "colluding",
+            Behaviour::Slow { .. } => "slow",
+            Behaviour::Replayer => "replayer",
+            Behaviour::Flooder { .. } => "flooder",
         }
     }
 }
@@ -387,10 +430,27 @@ impl Scenario {
             match &g.behaviour {
                 Behaviour::Honest { error_rate: p }
                 | Behaviour::Drift { p }
-                | Behaviour::Crash { error_rate: p, .. } => {
+                | Behaviour::Crash { error_rate: p, .. }
+                | Behaviour::Colluding { p, .. }
+                | Behaviour::Slow { error_rate: p, .. } => {
                     check_probability(&field, *p)?;
                 }
+                Behaviour::Flooder { rate_per_s }
+                    if !(rate_per_s.is_finite() && *rate_per_s > 0.0) =>
+                {
+                    return bad(&format!("{field}.rate_per_s"), "must be a positive number");
+                }
                 _ => {}
+            }
+            if let Behaviour::Slow { extra_ms, .. } = &g.behaviour
+                && *extra_ms > 60_000
+            {
+                return bad(&format!("{field}.extra_ms"), "at most 60000");
+            }
+            if let Behaviour::Colluding { bloc, .. } = &g.behaviour
+                && bloc.is_empty()
+            {
+                return bad(&format!("{field}.bloc"), "must not be empty");
             }
             match &g.behaviour {
                 Behaviour::Crash {
@@ -406,7 +466,7 @@ impl Scenario {
         if !self.behaviours().iter().any(Behaviour::is_honest) {
             return bad(
                 "nodes",
-                "at least one honest, drift or crash node must propose",
+                "at least one honest, drift, crash or slow node must propose",
             );
         }
         check_link("network.default", &self.network.default)?;

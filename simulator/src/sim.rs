@@ -8,7 +8,8 @@ use std::rc::Rc;
 use sha2::{Digest, Sha256};
 use swarmvote_protocol::crypto::sha256;
 use swarmvote_protocol::engine::{
-    Config, Engine, Event, MessageTag, Output, PeerTag, SyncRequest, SyncResponse, Validation,
+    Config, Engine, Event, IgnoreReason, MessageTag, Output, PeerTag, SyncRequest, SyncResponse,
+    Validation,
 };
 use swarmvote_protocol::{
     Action, Ballot, MemberName, Nonce, Payload, ProposalId, Roster, SecretKey, Signature,
@@ -20,7 +21,7 @@ use crate::report::{
     self, Invariants, Percentiles, Proposals, Report, Security, Storage, Trace, Traffic, Violation,
 };
 use crate::rng::SimRng;
-use crate::scenario::{Behaviour, Scenario};
+use crate::scenario::{Behaviour, MAX_FLOOD_PER_NODE, Scenario};
 use crate::storage::Store;
 
 /// The wall-clock origin of virtual time: engines see `START_MS + t / 1000`.
@@ -30,6 +31,9 @@ pub const START_MS: u64 = 1_700_000_000_000;
 const MAX_SYNC_ROUNDS: u32 = 64;
 /// How often convergence is probed after the last heal.
 const PROBE_US: u64 = 100_000;
+/// The most ballots one replayer replays (each twice): enough to show none is counted,
+/// few enough to keep runs fast.
+const MAX_REPLAYS_PER_NODE: u32 = 500;
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +88,8 @@ enum Ev {
     Restart { node: usize },
     /// Check whether the honest nodes agree yet (after the last heal).
     Probe,
+    /// A flooder sends its next garbage message.
+    Flood { node: usize },
 }
 
 /// An event with its time and tie-breaking sequence number. Ordered by (time, seq)
@@ -137,6 +143,8 @@ struct Node {
     /// Bumped at each crash, so events of an earlier life are dropped.
     life: u64,
     next_tick: Option<u64>,
+    /// Attack messages sent so far (replays or garbage), against the per-node cap.
+    attacks: u32,
 }
 
 /// Ground truth about one proposal.
@@ -153,7 +161,10 @@ struct Counters {
     traffic: Traffic,
     storage: Storage,
     invalid_rejected: u64,
+    ignored: u64,
     forged_sent: u64,
+    replayed_sent: u64,
+    garbage_sent: u64,
 }
 
 /// One run of a scenario with one seed.
@@ -179,6 +190,8 @@ pub struct Sim {
     trace: Sha256,
     trace_events: u64,
     next_tag: u64,
+    /// Per (bloc, proposal): the bloc's shared coin, drawn by its first member to judge.
+    bloc_coins: BTreeMap<(String, ProposalId), bool>,
 }
 
 /// Member `i`'s key for a seed: SHA-256(seed || i), so runs are reproducible and seeds
@@ -248,7 +261,15 @@ impl Sim {
         }
         let heal_all_us = last;
         let end_us = last.saturating_add(ms_to_us(scenario.quiet_ms));
-        let net = Network::new(&scenario.network, &scenario.partitions, heal_all_us);
+        let extra: Vec<u64> = behaviours
+            .iter()
+            .map(|b| match b {
+                Behaviour::Slow { extra_ms, .. } => ms_to_us(*extra_ms),
+                _ => 0,
+            })
+            .collect();
+        let net =
+            Network::new(&scenario.network, &scenario.partitions, heal_all_us).with_extra(extra);
 
         let nodes = behaviours
             .into_iter()
@@ -262,6 +283,7 @@ impl Sim {
                 seen: BTreeSet::new(),
                 life: 0,
                 next_tick: None,
+                attacks: 0,
             })
             .collect();
         let mut sim = Self {
@@ -284,6 +306,7 @@ impl Sim {
             trace: Sha256::new(),
             trace_events: 0,
             next_tag: 0,
+            bloc_coins: BTreeMap::new(),
         };
         sim.start()?;
         Ok(sim)
@@ -313,6 +336,10 @@ impl Sim {
                 if let Some(r) = restart_at_ms {
                     self.at(ms_to_us(r), Ev::Restart { node: i });
                 }
+            }
+            if let Some(Behaviour::Flooder { rate_per_s }) = behaviour {
+                let gap = flood_gap_us(rate_per_s);
+                self.at(gap, Ev::Flood { node: i });
             }
         }
         if let Some(&first) = self.arrivals.first() {
@@ -524,6 +551,7 @@ impl Sim {
                     self.after(PROBE_US, Ev::Probe);
                 }
             }
+            Ev::Flood { node } => self.flood(node),
         }
     }
 
@@ -596,6 +624,12 @@ impl Sim {
             e.handle_message(now, PeerTag(from as u64), MessageTag(tag), bytes);
         }
         self.drain(to, Some((from, bytes, id)));
+        if matches!(
+            self.nodes.get(to).map(|n| &n.behaviour),
+            Some(Behaviour::Replayer)
+        ) {
+            self.replay(to, bytes);
+        }
     }
 
     /// Acts on every output of node `i`'s engine, in order. `msg` is the gossip message
@@ -607,11 +641,17 @@ impl Sim {
         };
         for out in outputs {
             match out {
-                Output::Validation { result, .. } => {
-                    if let (Validation::Accept, Some((from, bytes, id))) = (result, msg) {
+                Output::Validation { result, .. } => match (result, msg) {
+                    (Validation::Accept, Some((from, bytes, id))) => {
                         self.forward(i, from, bytes, id);
                     }
-                }
+                    (Validation::Ignore(reason), _)
+                        if reason != IgnoreReason::Duplicate && self.is_honest(i) =>
+                    {
+                        self.counters.ignored = self.counters.ignored.saturating_add(1);
+                    }
+                    _ => {}
+                },
                 // In order: an own ballot is durable before the broadcast after it.
                 Output::Persist(record) => {
                     if let Some(n) = self.nodes.get_mut(i) {
@@ -848,10 +888,28 @@ impl Sim {
             Some(Behaviour::Honest { error_rate } | Behaviour::Drift { p: error_rate }) => {
                 flip(right, self.rng.chance(error_rate))
             }
-            Some(Behaviour::Crash { error_rate, .. }) => flip(right, self.rng.chance(error_rate)),
+            Some(Behaviour::Crash { error_rate, .. } | Behaviour::Slow { error_rate, .. }) => {
+                flip(right, self.rng.chance(error_rate))
+            }
+            // The thief wants anomalous commands through and stays quiet otherwise.
+            Some(Behaviour::Compromised) => Vote::Yes,
+            Some(Behaviour::Colluding { bloc, p }) => {
+                let key = (bloc, proposal);
+                let wrong = match self.bloc_coins.get(&key) {
+                    Some(&w) => w,
+                    None => {
+                        let w = self.rng.chance(p);
+                        self.bloc_coins.insert(key, w);
+                        w
+                    }
+                };
+                flip(right, wrong)
+            }
             Some(Behaviour::Equivocator) => return self.equivocate(i, proposal),
             Some(Behaviour::Forger) => return self.forge(i, proposal),
-            Some(Behaviour::Offline) | None => return,
+            Some(Behaviour::Offline | Behaviour::Replayer | Behaviour::Flooder { .. }) | None => {
+                return;
+            }
         };
         let now = self.now();
         let Some(result) = self.engine(i).map(|e| e.vote(now, proposal, vote, None)) else {
@@ -927,6 +985,74 @@ impl Sim {
                 self.counters.forged_sent = self.counters.forged_sent.saturating_add(1);
                 self.publish(i, &bytes, None);
             }
+        }
+    }
+
+    /// Replays a foreign ballot node `i` just received: once retargeted at another known
+    /// proposal with the same signature (which then no longer verifies), once re-addressed
+    /// to another swarm. Bounded by [`MAX_REPLAYS_PER_NODE`].
+    fn replay(&mut self, i: usize, bytes: &[u8]) {
+        let Some(n) = self.nodes.get(i) else { return };
+        if n.attacks >= MAX_REPLAYS_PER_NODE {
+            return;
+        }
+        let Ok(codec::Gossip::Ballot(b)) = codec::decode_gossip(bytes) else {
+            return;
+        };
+        if b.ballot().voter == n.voter {
+            return;
+        }
+        let others: Vec<ProposalId> = self
+            .truth
+            .keys()
+            .filter(|id| **id != b.ballot().proposal)
+            .copied()
+            .collect();
+        let mut replays = Vec::new();
+        if let Some(&target) = others.get(self.rng.below(others.len())) {
+            let mut moved = b.ballot().clone();
+            moved.proposal = target;
+            replays.push(SignedBallot::from_parts(moved, *b.signature()));
+        }
+        if let Ok(other) = SwarmId::new("other-swarm") {
+            let mut wrapped = b.ballot().clone();
+            wrapped.swarm = other;
+            replays.push(SignedBallot::from_parts(wrapped, *b.signature()));
+        }
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.attacks = n.attacks.saturating_add(1);
+        }
+        for r in replays {
+            if let Ok(out) = codec::encode(&r) {
+                self.counters.replayed_sent = self.counters.replayed_sent.saturating_add(1);
+                self.publish(i, &out, None);
+            }
+        }
+    }
+
+    /// Sends one garbage message (16 to 128 random bytes) to every reachable peer and
+    /// schedules the next, until the cap or the last arrival.
+    fn flood(&mut self, i: usize) {
+        let Some(n) = self.nodes.get(i) else { return };
+        let Behaviour::Flooder { rate_per_s } = n.behaviour else {
+            return;
+        };
+        if n.attacks >= MAX_FLOOD_PER_NODE || !self.is_up(i) {
+            return;
+        }
+        let chunks = self.rng.below(8).saturating_add(1);
+        let mut bytes = Vec::with_capacity(chunks.saturating_mul(16));
+        for _ in 0..chunks {
+            bytes.extend_from_slice(&self.rng.bytes16());
+        }
+        if let Some(n) = self.nodes.get_mut(i) {
+            n.attacks = n.attacks.saturating_add(1);
+        }
+        self.counters.garbage_sent = self.counters.garbage_sent.saturating_add(1);
+        self.publish(i, &bytes, None);
+        let last = self.arrivals.last().copied().unwrap_or(0);
+        if self.now_us < last {
+            self.after(flood_gap_us(rate_per_s), Ev::Flood { node: i });
         }
     }
 
@@ -1111,6 +1237,9 @@ impl Sim {
         x.equivocations_by_honest = by_honest;
         x.invalid_rejected = self.counters.invalid_rejected;
         x.forged_sent = self.counters.forged_sent;
+        x.ignored = self.counters.ignored;
+        x.replayed_sent = self.counters.replayed_sent;
+        x.garbage_sent = self.counters.garbage_sent;
 
         let mut traffic = std::mem::take(&mut self.counters.traffic);
         let decisions = p.approved.saturating_add(p.rejected);
@@ -1171,6 +1300,20 @@ impl Sim {
                 hash: hex::encode(self.trace.finalize()),
             },
         }
+    }
+}
+
+/// The gap between two garbage messages at `rate_per_s` (at least 1 us, so a huge rate
+/// cannot stall virtual time).
+fn flood_gap_us(rate_per_s: f64) -> u64 {
+    let us = (1e6 / rate_per_s).round();
+    if us.is_finite() && us >= 1.0 {
+        // Bounded: rate_per_s > 0 is checked at load, and 1e6 / tiny is capped below.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let v = us.min(3.6e9) as u64;
+        v
+    } else {
+        1
     }
 }
 

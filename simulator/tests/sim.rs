@@ -208,3 +208,211 @@ fn scenario_errors_name_the_file_and_field() {
     let e = Scenario::parse("z.toml", text).unwrap_err().to_string();
     assert!(e.contains("z.toml") && e.contains("typo"), "{e}");
 }
+
+/// Like `inline` with `proposals` proposals, no loss, fixed latency.
+fn inline_n(nodes: &str, quorum: &str, proposals: u32) -> Scenario {
+    let mut s = inline(nodes, quorum);
+    s.workload.proposals = proposals;
+    s
+}
+
+#[test]
+fn a_compromised_minority_never_gets_an_anomalous_command_through() {
+    // 1 stolen key of 3 with q = 2: the thief's YES alone is not a quorum.
+    let s = inline_n(
+        "[[nodes]]\ncount = 2\nbehaviour = { kind = \"honest\" }\n[[nodes]]\nbehaviour = { kind = \"compromised\" }",
+        "2/3",
+        20,
+    );
+    for seed in 0..10 {
+        let r = run(s.clone(), seed).unwrap();
+        check(&r);
+        assert!(r.security.anomalous > 0, "seed {seed}");
+        assert_eq!(r.security.false_approvals, 0, "seed {seed}");
+    }
+    // Sanity: with q = 1 the same thief does get them through, so the test can fail.
+    let s = inline_n(
+        "[[nodes]]\ncount = 2\nbehaviour = { kind = \"honest\" }\n[[nodes]]\nbehaviour = { kind = \"compromised\" }",
+        "1/3",
+        20,
+    );
+    let r = run(s, 1).unwrap();
+    check(&r);
+    assert_eq!(r.security.false_approvals, r.security.anomalous);
+}
+
+#[test]
+fn a_colluding_bloc_of_quorum_size_passes_anomalies_a_smaller_one_cannot() {
+    let bloc = |k: u32| {
+        inline_n(
+            &format!(
+                "[[nodes]]\ncount = {}\nbehaviour = {{ kind = \"honest\", error_rate = 0.0 }}\n[[nodes]]\ncount = {k}\nbehaviour = {{ kind = \"colluding\", bloc = \"x\", p = 0.5 }}",
+                5 - k
+            ),
+            "3/5",
+            20,
+        )
+    };
+    let (mut big, mut small_bloc) = (0, 0);
+    for seed in 0..10 {
+        let r = run(bloc(3), seed).unwrap();
+        check(&r);
+        big += r.security.false_approvals;
+        let r = run(bloc(2), seed).unwrap();
+        check(&r);
+        small_bloc += r.security.false_approvals;
+    }
+    assert!(big > 0, "a bloc of q = 3 never got an anomaly through");
+    assert_eq!(small_bloc, 0, "a bloc of 2 < q got an anomaly through");
+}
+
+#[test]
+fn a_colluding_bloc_flips_together() {
+    // p = 1: the bloc is always wrong, together; 3 of 3 colluding at q = 2 inverts all.
+    let s = inline_n(
+        "[[nodes]]\ncount = 3\nbehaviour = { kind = \"colluding\", bloc = \"x\", p = 1.0 }\n[[nodes]]\nbehaviour = { kind = \"honest\" }",
+        "2/4",
+        20,
+    );
+    let r = run(s, 2).unwrap();
+    check(&r);
+    assert_eq!(r.security.false_approvals, r.security.anomalous);
+}
+
+#[test]
+fn a_slow_node_decides_later_but_correctly() {
+    let fast = inline_n(
+        "[[nodes]]\ncount = 3\nbehaviour = { kind = \"honest\" }",
+        "3/3",
+        10,
+    );
+    let slow = inline_n(
+        "[[nodes]]\ncount = 2\nbehaviour = { kind = \"honest\" }\n[[nodes]]\nbehaviour = { kind = \"slow\", extra_ms = 200 }",
+        "3/3",
+        10,
+    );
+    // All benign: at q = n every approval needs the slow node's YES.
+    let (mut fast, mut slow) = (fast, slow);
+    fast.workload.anomalous_fraction = 0.0;
+    slow.workload.anomalous_fraction = 0.0;
+    let a = run(fast, 4).unwrap();
+    let b = run(slow, 4).unwrap();
+    check(&a);
+    check(&b);
+    assert_eq!(b.security.false_approvals, 0);
+    assert_eq!(b.invariants.honest_checked, 3, "slow nodes are honest");
+    // Every decision at q = n waits for the slow node's ballot: >= 2 x 200 ms round trip.
+    assert!(b.latency.proposer.p50_ms >= 400.0, "{:?}", b.latency);
+    assert!(a.latency.proposer.p50_ms < 100.0, "{:?}", a.latency);
+}
+
+#[test]
+fn replayed_ballots_are_never_counted() {
+    let s = inline_n(
+        "[[nodes]]\ncount = 3\nbehaviour = { kind = \"honest\" }\n[[nodes]]\nbehaviour = { kind = \"replayer\" }",
+        "3/4",
+        15,
+    );
+    for seed in 0..5 {
+        let r = run(s.clone(), seed).unwrap();
+        check(&r);
+        assert!(r.security.replayed_sent > 0, "seed {seed}");
+        // Retargeted replays fail the signature check; re-addressed ones are ignored.
+        assert!(r.security.invalid_rejected > 0, "seed {seed}");
+        assert!(r.security.ignored > 0, "seed {seed}");
+        assert_eq!(r.security.false_approvals, 0, "seed {seed}");
+        assert_eq!(r.security.false_rejections, 0, "seed {seed}");
+        // The replayer never votes, so every honest node's tally holds only the 3 honest
+        // ballots: 3/4 needs all of them and every proposal is still decided.
+        assert_eq!(
+            r.proposals.approved + r.proposals.rejected,
+            r.proposals.created,
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn flooded_garbage_is_rejected_and_honest_nodes_keep_deciding() {
+    let s = inline_n(
+        "[[nodes]]\ncount = 3\nbehaviour = { kind = \"honest\" }\n[[nodes]]\nbehaviour = { kind = \"flooder\", rate_per_s = 200.0 }",
+        "2/4",
+        20,
+    );
+    for seed in 0..5 {
+        let r = run(s.clone(), seed).unwrap();
+        check(&r);
+        assert!(r.security.garbage_sent > 10, "seed {seed}");
+        // No loss: each of the 3 honest nodes rejects every garbage message.
+        assert_eq!(
+            r.security.invalid_rejected,
+            r.security.garbage_sent * 3,
+            "seed {seed}"
+        );
+        assert_eq!(
+            r.proposals.approved + r.proposals.rejected,
+            r.proposals.created,
+            "seed {seed}"
+        );
+        assert_eq!(r.security.false_approvals, 0, "seed {seed}");
+    }
+}
+
+#[test]
+fn the_compromised_key_and_flood_scenarios_do_what_they_say() {
+    let s = small(load("compromised-key.toml"), 30);
+    let mut false_approvals = 0;
+    for seed in 0..5 {
+        let r = run(s.clone(), seed).unwrap();
+        check(&r);
+        false_approvals += r.security.false_approvals;
+    }
+    // The thief plus the pair reach q = 3 whenever the pair's coin comes up.
+    assert!(false_approvals > 0);
+    let s = small(load("flood.toml"), 15);
+    for seed in 0..3 {
+        let r = run(s.clone(), seed).unwrap();
+        check(&r);
+        assert!(r.security.garbage_sent > 0 && r.security.replayed_sent > 0);
+        assert_eq!(r.security.false_approvals, 0, "seed {seed}");
+        assert_eq!(
+            r.proposals.approved + r.proposals.rejected,
+            r.proposals.created,
+            "seed {seed}"
+        );
+    }
+}
+
+#[test]
+fn sweep_csv_has_one_row_per_cell_and_no_false_approvals_without_drift() {
+    let base = small(load("drift-sweep.toml"), 15);
+    let (ns, ps) = ([1, 2, 3], [0.0, 0.3]);
+    let rows = swarmvote_sim::study::sweep(&base, &ns, &ps, 2).unwrap();
+    let csv = swarmvote_sim::study::sweep_csv(&rows);
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + ns.len() * ps.len(), "{csv}");
+    for r in &rows {
+        assert_eq!(r.violations, 0);
+        if r.p == 0.0 {
+            assert_eq!(r.false_approval_rate, 0.0, "{r:?}");
+            assert_eq!(r.block_rate, 1.0, "{r:?}");
+        }
+    }
+    // Deterministic: the same sweep prints the same CSV.
+    let again = swarmvote_sim::study::sweep(&base, &ns, &ps, 2).unwrap();
+    assert_eq!(csv, swarmvote_sim::study::sweep_csv(&again));
+}
+
+#[test]
+fn seed_table_measures_quorums_and_tolerance() {
+    use swarmvote_sim::study;
+    let base = study::seed_base(30).unwrap();
+    let rows = study::seed_table(&base, 0.05, 2).unwrap();
+    let got: Vec<(u32, u32, u32)> = rows.iter().map(|r| (r.n, r.q, r.tolerance)).collect();
+    // 51% of 2 is 2 (unanimity), 0.66 of 3 is 2; tolerance q - 1.
+    assert_eq!(got, vec![(1, 1, 0), (2, 2, 1), (3, 2, 1)]);
+    for r in &rows {
+        assert!(r.latency_ms > 0.0 && r.latency_ms < 20.0, "{r:?}");
+    }
+    assert!((study::binomial_tail(3, 2, 0.05) - 0.00725).abs() < 1e-9);
+}
