@@ -10,6 +10,7 @@ use crate::crypto::Verified;
 use crate::ids::{ProposalId, VoterId};
 use crate::message::{SignedBallot, SignedProposal, VerifyError, Vote};
 use crate::roster::Roster;
+use crate::sigcache::SignatureCache;
 
 /// Why a certificate does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -95,8 +96,26 @@ impl Certificate {
 
     /// Checks everything against `roster`, cheap structural checks first.
     pub fn verify(self, roster: &Roster) -> Result<Verified<Certificate>, CertificateError> {
+        self.verify_with(roster, None)
+    }
+
+    /// Like [`Certificate::verify`], with signatures answered from `cache` when the exact
+    /// signed message verified before (see [`crate::sigcache`]).
+    pub fn verify_cached(
+        self,
+        roster: &Roster,
+        cache: &SignatureCache,
+    ) -> Result<Verified<Certificate>, CertificateError> {
+        self.verify_with(roster, Some(cache))
+    }
+
+    fn verify_with(
+        self,
+        roster: &Roster,
+        cache: Option<&SignatureCache>,
+    ) -> Result<Verified<Certificate>, CertificateError> {
         self.proposal
-            .check(roster)
+            .check_with(roster, cache)
             .map_err(CertificateError::Proposal)?;
         let expected = self.proposal.id();
         let mut previous: Option<VoterId> = None;
@@ -140,7 +159,7 @@ impl Certificate {
         }
         for (index, signed) in self.ballots.iter().enumerate() {
             signed
-                .check(roster)
+                .check_with(roster, cache)
                 .map_err(|source| CertificateError::Ballot { index, source })?;
         }
         Ok(Verified::new(self, roster.digest()))

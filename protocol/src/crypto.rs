@@ -115,9 +115,33 @@ impl PublicKey {
         body: &[u8],
         signature: &Signature,
     ) -> Result<(), BadSignature> {
-        let msg = signing_bytes(domain, swarm, body);
+        self.verify_signing_bytes(&signing_bytes(domain, swarm, body), signature)
+    }
+
+    /// Checks `signature` over bytes already built by [`signing_bytes`].
+    pub(crate) fn verify_signing_bytes(
+        &self,
+        msg: &[u8],
+        signature: &Signature,
+    ) -> Result<(), BadSignature> {
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
-        self.key.verify_strict(&msg, &sig).map_err(|_| BadSignature)
+        self.key.verify_strict(msg, &sig).map_err(|_| BadSignature)
+    }
+
+    /// Like [`PublicKey::verify`], answered from `cache` when this exact key, signature
+    /// and message verified before (see [`crate::sigcache`]).
+    pub fn verify_cached(
+        &self,
+        domain: Domain,
+        swarm: &SwarmId,
+        body: &[u8],
+        signature: &Signature,
+        cache: Option<&crate::sigcache::SignatureCache>,
+    ) -> Result<(), BadSignature> {
+        match cache {
+            Some(c) => c.verify(self, domain, swarm, body, signature),
+            None => self.verify(domain, swarm, body, signature),
+        }
     }
 }
 
@@ -243,6 +267,15 @@ pub struct Verified<T> {
 impl<T> Verified<T> {
     pub(crate) fn new(inner: T, roster: RosterDigest) -> Self {
         Self { inner, roster }
+    }
+
+    /// The same proof for a transformed message (a copy, an `Arc`): only for
+    /// transformations that keep the signed contents.
+    pub(crate) fn map<U>(self, f: impl FnOnce(T) -> U) -> Verified<U> {
+        Verified {
+            inner: f(self.inner),
+            roster: self.roster,
+        }
     }
 
     /// The digest of the roster this message was verified against.

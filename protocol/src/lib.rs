@@ -78,6 +78,7 @@ pub mod keyfile;
 pub mod message;
 pub mod quorum;
 pub mod roster;
+pub mod sigcache;
 pub mod tally;
 
 pub use certificate::{Certificate, CertificateError};
@@ -91,4 +92,5 @@ pub use message::{
 };
 pub use quorum::{Quorum, QuorumError};
 pub use roster::{Member, Roster, RosterError, RosterReport};
+pub use sigcache::SignatureCache;
 pub use tally::{Added, Outcome, Status, Tally, TallyError, Verdict};

@@ -5,6 +5,7 @@
 //! id does not cover the signature, so it cannot be changed by re-signing.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -13,6 +14,7 @@ use crate::codec;
 use crate::crypto::{self, Domain, SecretKey, Signature, Verified};
 use crate::ids::{Action, Nonce, ProposalId, RosterDigest, SwarmId, UnixMillis, VoterId};
 use crate::roster::Roster;
+use crate::sigcache::SignatureCache;
 
 /// Largest canonical payload, in bytes. It leaves room in a 64 KiB message for the rest.
 pub const MAX_PAYLOAD_BYTES: usize = 32 * 1024;
@@ -399,8 +401,27 @@ impl SignedProposal {
         Ok(Verified::new(self, roster.digest()))
     }
 
+    /// Like [`SignedProposal::verify`], with the signature check answered from `cache`
+    /// when this exact signed proposal verified before.
+    pub fn verify_cached(
+        self,
+        roster: &Roster,
+        cache: &SignatureCache,
+    ) -> Result<Verified<SignedProposal>, VerifyError> {
+        self.check_with(roster, Some(cache))?;
+        Ok(Verified::new(self, roster.digest()))
+    }
+
     /// Like [`SignedProposal::verify`] without consuming the message.
     pub fn check(&self, roster: &Roster) -> Result<(), VerifyError> {
+        self.check_with(roster, None)
+    }
+
+    pub(crate) fn check_with(
+        &self,
+        roster: &Roster,
+        cache: Option<&SignatureCache>,
+    ) -> Result<(), VerifyError> {
         let p = &self.proposal;
         if &p.swarm != roster.swarm() {
             return Err(VerifyError::WrongSwarm {
@@ -419,11 +440,12 @@ impl SignedProposal {
             .ok_or(VerifyError::NotAMember { voter: p.proposer })?;
         member
             .key
-            .verify(
+            .verify_cached(
                 Domain::Proposal,
                 &p.swarm,
                 &codec::encode_body(p),
                 &self.signature,
+                cache,
             )
             .map_err(|_| VerifyError::BadSignature { signer: p.proposer })
     }
@@ -556,8 +578,51 @@ impl SignedBallot {
         Ok(Verified::new(self, roster.digest()))
     }
 
+    /// Like [`SignedBallot::verify`], with the signature check answered from `cache`
+    /// when this exact signed ballot verified before.
+    pub fn verify_cached(
+        self,
+        roster: &Roster,
+        cache: &SignatureCache,
+    ) -> Result<Verified<SignedBallot>, VerifyError> {
+        self.check_with(roster, Some(cache))?;
+        Ok(Verified::new(self, roster.digest()))
+    }
+
+    /// Like [`SignedBallot::verify_cached`], returning the ballot behind an `Arc`: the
+    /// cache's copy when it has one, so engines sharing `cache` share the ballot.
+    pub fn verify_shared(
+        self,
+        roster: &Roster,
+        cache: &SignatureCache,
+    ) -> Result<Verified<Arc<SignedBallot>>, VerifyError> {
+        let b = &self.ballot;
+        if &b.swarm != roster.swarm() {
+            return Err(VerifyError::WrongSwarm {
+                expected: roster.swarm().clone(),
+                found: b.swarm.clone(),
+            });
+        }
+        let voter = b.voter;
+        let member = roster
+            .member(&voter)
+            .ok_or(VerifyError::NotAMember { voter })?;
+        let shared = cache
+            .verify_ballot(&member.key, self)
+            .map_err(|_| VerifyError::BadSignature { signer: voter })?;
+        Ok(Verified::new(shared, roster.digest()))
+    }
+
     /// Like [`SignedBallot::verify`] without consuming the message.
     pub fn check(&self, roster: &Roster) -> Result<(), VerifyError> {
+        self.check_with(roster, None)
+    }
+
+    pub(crate) fn check_with(
+        &self,
+        roster: &Roster,
+        cache: Option<&SignatureCache>,
+    ) -> Result<(), VerifyError> {
         let b = &self.ballot;
         if &b.swarm != roster.swarm() {
             return Err(VerifyError::WrongSwarm {
@@ -570,11 +635,12 @@ impl SignedBallot {
             .ok_or(VerifyError::NotAMember { voter: b.voter })?;
         member
             .key
-            .verify(
+            .verify_cached(
                 Domain::Ballot,
                 &b.swarm,
                 &codec::encode_body(b),
                 &self.signature,
+                cache,
             )
             .map_err(|_| VerifyError::BadSignature { signer: b.voter })
     }

@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -99,7 +100,9 @@ pub struct Member {
 pub struct Roster {
     swarm: SwarmId,
     quorum: Quorum,
-    members: BTreeMap<VoterId, Member>,
+    /// Shared: an engine per member (the simulator) or per task clones the roster, and
+    /// decompressed member keys are the bulk of it.
+    members: Arc<BTreeMap<VoterId, Member>>,
     required: u32,
     digest: RosterDigest,
 }
@@ -175,7 +178,7 @@ impl Roster {
         Ok(Self {
             swarm,
             quorum,
-            members: by_key,
+            members: Arc::new(by_key),
             required,
             digest,
         })

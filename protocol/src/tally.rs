@@ -13,6 +13,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -167,8 +168,10 @@ pub struct Tally {
     roster: RosterDigest,
     n: u32,
     q: u32,
-    yes: BTreeMap<VoterId, SignedBallot>,
-    no: BTreeMap<VoterId, SignedBallot>,
+    // Shared: in the simulator every engine's tally points at the one copy of a ballot
+    // the signature cache holds (a thousand nodes would otherwise hold a thousand).
+    yes: BTreeMap<VoterId, Arc<SignedBallot>>,
+    no: BTreeMap<VoterId, Arc<SignedBallot>>,
 }
 
 impl Tally {
@@ -194,6 +197,11 @@ impl Tally {
     /// When a member has two valid ballots with the same vote (say, different reasons),
     /// the smaller one in [`SignedBallot`]'s order is kept, so every node keeps the same one.
     pub fn add(&mut self, ballot: Verified<SignedBallot>) -> Result<Added, TallyError> {
+        self.add_shared(ballot.map(Arc::new))
+    }
+
+    /// Like [`Tally::add`], keeping the shared ballot itself rather than a copy.
+    pub fn add_shared(&mut self, ballot: Verified<Arc<SignedBallot>>) -> Result<Added, TallyError> {
         if ballot.roster() != self.roster {
             return Err(TallyError::WrongRoster {
                 expected: self.roster,
@@ -215,7 +223,7 @@ impl Tally {
             Vote::No => (&mut self.no, &self.yes),
         };
         if let Some(kept) = side.get_mut(&voter) {
-            if ballot < *kept {
+            if *ballot < **kept {
                 *kept = ballot;
                 return Ok(Added::Replaced);
             }
@@ -225,7 +233,7 @@ impl Tally {
         match other.get(&voter) {
             Some(prior) => {
                 // Both ballots are verified, same voter and proposal, opposite votes.
-                let evidence = Equivocation::new(ballot, prior.clone());
+                let evidence = Equivocation::new((*ballot).clone(), (**prior).clone());
                 Ok(evidence.map_or(Added::New, |e| Added::Equivocation(Box::new(e))))
             }
             None => Ok(Added::New),
@@ -235,8 +243,8 @@ impl Tally {
     /// The kept ballot of `voter` voting `vote`, if any.
     pub fn ballot_of(&self, voter: &VoterId, vote: Vote) -> Option<&SignedBallot> {
         match vote {
-            Vote::Yes => self.yes.get(voter),
-            Vote::No => self.no.get(voter),
+            Vote::Yes => self.yes.get(voter).map(|b| &**b),
+            Vote::No => self.no.get(voter).map(|b| &**b),
         }
     }
 
@@ -272,14 +280,14 @@ impl Tally {
             .iter()
             .filter_map(|(v, y)| {
                 let n = self.no.get(v)?;
-                Equivocation::new(y.clone(), n.clone()).ok()
+                Equivocation::new((**y).clone(), (**n).clone()).ok()
             })
             .collect()
     }
 
     /// All kept ballots: YES ballots in voter order, then NO ballots in voter order.
     pub fn ballots(&self) -> impl Iterator<Item = &SignedBallot> {
-        self.yes.values().chain(self.no.values())
+        self.yes.values().chain(self.no.values()).map(|b| &**b)
     }
 
     /// A quorum certificate, if approved: the proposal and every kept YES ballot, in voter
@@ -293,7 +301,7 @@ impl Tally {
         }
         Some(Certificate::new(
             (**proposal).clone(),
-            self.yes.values().cloned().collect(),
+            self.yes.values().map(|b| (**b).clone()).collect(),
         ))
     }
 }

@@ -613,3 +613,68 @@ proptest! {
         prop_assert_eq!(outcomes(&a), outcomes(&b));
     }
 }
+
+#[test]
+fn a_shared_signature_cache_verifies_each_message_once_and_never_passes_a_forgery() {
+    let r = roster(4, "3/4");
+    let cache = swarmvote_protocol::SignatureCache::new(1_024);
+    let mut a = engine(&r, 0).with_signature_cache(cache.clone());
+    let mut b = engine(&r, 1).with_signature_cache(cache.clone());
+    let p = proposal(&r);
+    let pb = codec::encode(&p).unwrap();
+    let yes = ballot(&p, 2, Vote::Yes);
+    let yb = codec::encode(&yes).unwrap();
+    for e in [&mut a, &mut b] {
+        assert_eq!(validation(&deliver(e, T0, &pb)), Validation::Accept);
+        assert_eq!(validation(&deliver(e, T0, &yb)), Validation::Accept);
+    }
+    // The second engine's copies were answered from the cache, and both tallies hold
+    // the cache's one copy of the ballot.
+    let s = cache.stats();
+    assert_eq!((s.misses, s.hits), (2, 2), "{s:?}");
+    let voter = yes.ballot().voter;
+    let in_a = a
+        .proposal(&p.id())
+        .unwrap()
+        .tally()
+        .ballot_of(&voter, Vote::Yes)
+        .unwrap() as *const _;
+    let in_b = b
+        .proposal(&p.id())
+        .unwrap()
+        .tally()
+        .ballot_of(&voter, Vote::Yes)
+        .unwrap() as *const _;
+    assert!(std::ptr::eq(in_a, in_b), "one shared copy");
+
+    // A sibling of the cached ballot: same voter, proposal and vote, one signature bit
+    // flipped. Its cached twin must not make it pass.
+    let mut sig = *yes.signature();
+    sig.0[0] ^= 0x01;
+    let forged = swarmvote_protocol::SignedBallot::from_parts(yes.ballot().clone(), sig);
+    let mut c = engine(&r, 3).with_signature_cache(cache.clone());
+    assert_eq!(validation(&deliver(&mut c, T0, &pb)), Validation::Accept);
+    let out = deliver(&mut c, T0, &codec::encode(&forged).unwrap());
+    assert!(
+        matches!(
+            validation(&out),
+            Validation::Reject(RejectReason::BadSignature { .. })
+        ),
+        "{out:?}"
+    );
+    // Same signature, other contents (the vote flipped): also a miss and a rejection.
+    let mut moved = yes.ballot().clone();
+    moved.vote = Vote::No;
+    let moved = swarmvote_protocol::SignedBallot::from_parts(moved, *yes.signature());
+    let out = deliver(&mut c, T0, &codec::encode(&moved).unwrap());
+    assert!(matches!(validation(&out), Validation::Reject(_)), "{out:?}");
+    // Failures are never cached: both forgeries ran ed25519, and c's copy of the
+    // proposal was a hit.
+    let s = cache.stats();
+    assert_eq!((s.misses, s.hits), (4, 3), "{s:?}");
+    assert_eq!(
+        c.proposal(&p.id()).unwrap().tally().outcome().yes.len(),
+        0,
+        "no forged ballot reached the tally"
+    );
+}

@@ -35,7 +35,7 @@ mod output;
 mod sync;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 pub use output::{
     Decision, Event, IgnoreReason, MessageTag, Output, PeerTag, Record, RejectReason, Validation,
@@ -55,6 +55,7 @@ use crate::message::{
     VerifyError, Vote,
 };
 use crate::roster::Roster;
+use crate::sigcache::SignatureCache;
 use crate::tally::{Added, Outcome, Status, Tally, Verdict};
 use orphans::{Hold, Orphans};
 
@@ -75,6 +76,9 @@ pub struct Config {
     pub retention_ms: u64,
     /// How far in the future a proposal's `created_at` may be.
     pub max_clock_skew_ms: u64,
+    /// Signatures remembered as verified, so a message delivered again is not verified
+    /// again (see [`crate::sigcache`]).
+    pub signature_cache: usize,
 }
 
 impl Default for Config {
@@ -87,6 +91,7 @@ impl Default for Config {
             orphan_ttl_ms: 10 * 60 * 1000,
             retention_ms: 24 * 60 * 60 * 1000,
             max_clock_skew_ms: 60 * 1000,
+            signature_cache: crate::sigcache::DEFAULT_CAPACITY,
         }
     }
 }
@@ -242,6 +247,10 @@ pub struct Engine {
     index: sync::KeyIndex,
     orphans: Orphans,
     outputs: VecDeque<Output>,
+    /// Signatures that verified (shared with other engines when the driver says so).
+    sigs: SignatureCache,
+    /// Test-only: `vote` signs a contradicting ballot instead of refusing.
+    guard_off: bool,
 }
 
 impl Engine {
@@ -264,6 +273,7 @@ impl Engine {
             per_proposal,
             config.orphan_ttl_ms,
         );
+        let sigs = SignatureCache::new(config.signature_cache);
         Ok(Self {
             roster,
             key,
@@ -277,7 +287,23 @@ impl Engine {
             index: sync::KeyIndex::default(),
             orphans,
             outputs: VecDeque::new(),
+            sigs,
+            guard_off: false,
         })
+    }
+
+    /// Replaces this engine's signature cache with `cache`, typically one shared by
+    /// several engines (the simulator gives one to every engine of a run). Sharing is
+    /// safe: the cache only remembers exact (key, signature, message) triples that
+    /// verified.
+    pub fn with_signature_cache(mut self, cache: SignatureCache) -> Self {
+        self.sigs = cache;
+        self
+    }
+
+    /// This engine's signature cache.
+    pub fn signature_cache(&self) -> &SignatureCache {
+        &self.sigs
     }
 
     /// The roster this engine judges by.
@@ -288,6 +314,14 @@ impl Engine {
     /// This node's voter id.
     pub fn voter_id(&self) -> VoterId {
         self.me
+    }
+
+    /// Test-only: breaks the own-vote guard, so [`Engine::vote`] signs a second,
+    /// contradicting ballot instead of refusing. The simulator uses it to prove its
+    /// invariant checker can fail; nothing else may call it.
+    #[doc(hidden)]
+    pub fn disable_own_vote_guard_for_testing(&mut self) {
+        self.guard_off = true;
     }
 
     // -----------------------------------------------------------------------------------
@@ -370,7 +404,9 @@ impl Engine {
         vote: Vote,
         reason: Option<Reason>,
     ) -> Result<SignedBallot, CommandError> {
-        if let Some(existing) = self.own.get(&proposal) {
+        if let Some(existing) = self.own.get(&proposal)
+            && (existing.ballot().vote == vote || !self.guard_off)
+        {
             if existing.ballot().vote != vote {
                 return Err(CommandError::AlreadyVoted {
                     proposal,
@@ -396,7 +432,9 @@ impl Engine {
         }
         // A ballot in our name already in the tally (from an earlier life of this key):
         // adopt it if it says the same, never contradict it.
-        if let Some(found) = entry.tally.ballot_of(&self.me, vote.other()) {
+        if let Some(found) = entry.tally.ballot_of(&self.me, vote.other())
+            && !self.guard_off
+        {
             return Err(CommandError::AlreadyVoted {
                 proposal,
                 existing: found.ballot().vote,
@@ -426,7 +464,7 @@ impl Engine {
         // Signed just now by this engine's key (or adopted from a tally): valid by construction.
         self.apply_ballot(
             now,
-            Verified::new(ballot.clone(), self.roster.digest()),
+            Verified::new(Arc::new(ballot.clone()), self.roster.digest()),
             true,
         );
         Ok(ballot)
@@ -507,7 +545,7 @@ impl Engine {
             if self.entries.contains_key(&id) || horizon.is_none_or(|h| now >= h) {
                 continue;
             }
-            match p.verify(&self.roster) {
+            match p.verify_cached(&self.roster, &self.sigs) {
                 Ok(v) => {
                     self.insert_proposal(now, v, false);
                     report.proposals = report.proposals.saturating_add(1);
@@ -527,7 +565,7 @@ impl Engine {
                 Ok(v) => {
                     self.own.insert(id, b);
                     if self.entries.contains_key(&id) {
-                        self.apply_ballot(now, v, true);
+                        self.apply_ballot(now, v.map(Arc::new), true);
                     }
                     report.own_ballots = report.own_ballots.saturating_add(1);
                 }
@@ -536,9 +574,9 @@ impl Engine {
         }
         for b in ballots {
             let id = b.ballot().proposal;
-            match b.verify(&self.roster) {
+            match b.verify_cached(&self.roster, &self.sigs) {
                 Ok(v) if self.entries.contains_key(&id) => {
-                    self.apply_ballot(now, v, false);
+                    self.apply_ballot(now, v.map(Arc::new), false);
                     report.ballots = report.ballots.saturating_add(1);
                 }
                 Ok(_) => {}
@@ -551,8 +589,8 @@ impl Engine {
                 Ok(v) => {
                     let (yes, no) = split_evidence(v);
                     if self.entries.contains_key(&id) {
-                        self.apply_ballot(now, yes, false);
-                        self.apply_ballot(now, no, false);
+                        self.apply_ballot(now, yes.map(Arc::new), false);
+                        self.apply_ballot(now, no.map(Arc::new), false);
                     }
                     report.evidence = report.evidence.saturating_add(1);
                 }
@@ -623,14 +661,16 @@ impl Engine {
     /// honest node must agree on. Two engines holding the same ballots have the same
     /// digest, whatever order they saw them in. Own ballots and local decision times are
     /// not included (they differ between nodes by design).
+    ///
+    /// The ballots enter through catch-up's entry digest (SHA-256 of the proposal id and
+    /// every kept ballot's body), which is cached until the ballots change, so asking
+    /// again is cheap.
     pub fn tallies_digest(&self) -> [u8; 32] {
-        let mut bytes = Vec::new();
+        let mut bytes = Vec::with_capacity(self.entries.len().saturating_mul(65));
         for (id, entry) in &self.entries {
             bytes.extend_from_slice(id.as_bytes());
             bytes.push(entry.tally.verdict() as u8);
-            for b in entry.tally.ballots() {
-                bytes.extend_from_slice(&codec::encode_body(b));
-            }
+            bytes.extend_from_slice(&sync::entry_digest(entry));
         }
         crypto::sha256(&bytes)
     }
@@ -677,7 +717,7 @@ impl Engine {
             let inner = p.proposal();
             (inner.created_at, inner.expires_at, inner.proposer)
         };
-        let verified = match p.verify(&self.roster) {
+        let verified = match p.verify_cached(&self.roster, &self.sigs) {
             Ok(v) => v,
             Err(e) => return verify_failure(e),
         };
@@ -742,10 +782,14 @@ impl Engine {
         // An own ballot restored before its proposal came back. Own ballots are signed here
         // or verified by `restore`.
         if let Some(own) = self.own.get(&id).cloned() {
-            self.apply_ballot(now, Verified::new(own, self.roster.digest()), true);
+            self.apply_ballot(
+                now,
+                Verified::new(Arc::new(own), self.roster.digest()),
+                true,
+            );
         }
         for b in self.orphans.release(&id) {
-            self.apply_ballot(now, b, false);
+            self.apply_ballot(now, b.map(Arc::new), false);
         }
     }
 
@@ -758,7 +802,7 @@ impl Engine {
         {
             return Validation::Ignore(IgnoreReason::Duplicate);
         }
-        let verified = match b.verify(&self.roster) {
+        let verified = match b.verify_shared(&self.roster, &self.sigs) {
             Ok(v) => v,
             Err(e) => return verify_failure(e),
         };
@@ -767,7 +811,10 @@ impl Engine {
             self.check_decision(now, &id);
             result
         } else {
-            match self.orphans.hold(peer, now, verified) {
+            match self
+                .orphans
+                .hold(peer, now, verified.map(Arc::unwrap_or_clone))
+            {
                 Hold::Held => Validation::Accept,
                 Hold::Duplicate => Validation::Ignore(IgnoreReason::Duplicate),
                 Hold::Full => Validation::Ignore(IgnoreReason::BufferFull),
@@ -787,8 +834,8 @@ impl Engine {
         };
         let (yes, no) = split_evidence(verified);
         if self.entries.contains_key(&id) {
-            let a = self.apply_ballot(now, yes, false);
-            let b = self.apply_ballot(now, no, false);
+            let a = self.apply_ballot(now, yes.map(Arc::new), false);
+            let b = self.apply_ballot(now, no.map(Arc::new), false);
             self.check_decision(now, &id);
             if a == Validation::Accept || b == Validation::Accept {
                 Validation::Accept
@@ -812,7 +859,7 @@ impl Engine {
     fn apply_ballot(
         &mut self,
         now: UnixMillis,
-        ballot: Verified<SignedBallot>,
+        ballot: Verified<Arc<SignedBallot>>,
         own: bool,
     ) -> Validation {
         let id = ballot.ballot().proposal;
@@ -820,9 +867,10 @@ impl Engine {
             return Validation::Ignore(IgnoreReason::Duplicate);
         };
         let created_at = entry.proposal.proposal().created_at;
-        let signed = (*ballot).clone();
+        // A second handle on the shared ballot; it is copied only into a record.
+        let signed = Arc::clone(&ballot);
         let (voter, vote) = (signed.ballot().voter, signed.ballot().vote);
-        let added = match entry.tally.add(ballot) {
+        let added = match entry.tally.add_shared(ballot) {
             Ok(a) => a,
             // Every ballot here was verified against our roster for this proposal.
             Err(_) => return Validation::Ignore(IgnoreReason::UnknownRoster),
@@ -834,7 +882,7 @@ impl Engine {
             Added::Duplicate => return Validation::Ignore(IgnoreReason::Duplicate),
             Added::Replaced => {
                 self.outputs
-                    .push_back(Output::Persist(Record::Ballot(signed)));
+                    .push_back(Output::Persist(Record::Ballot((*signed).clone())));
                 return Validation::Accept;
             }
             Added::New => None,
@@ -842,7 +890,7 @@ impl Engine {
         };
         if !own {
             self.outputs
-                .push_back(Output::Persist(Record::Ballot(signed)));
+                .push_back(Output::Persist(Record::Ballot((*signed).clone())));
         }
         self.event(Event::BallotAccepted {
             proposal: id,

@@ -212,7 +212,7 @@ impl Budget {
 
 /// SHA-256 over the id and the body of every kept ballot, cached until the kept ballots
 /// change.
-fn entry_digest(entry: &Entry) -> [u8; 32] {
+pub(super) fn entry_digest(entry: &Entry) -> [u8; 32] {
     *entry.digest.get_or_init(|| {
         let mut bytes = entry.tally.proposal().as_bytes().to_vec();
         for b in entry.tally.ballots() {
