@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use swarmvote_protocol::engine::{CommandError, Event};
 use swarmvote_protocol::{Action, Payload, ProposalId, Reason, Vote};
 
-use crate::driver::{Client, ListFilter, Numbered, Stopped};
+use crate::driver::{Client, ListFilter, NodeEvent, Numbered, Stopped};
+use crate::metrics::{self, Metrics};
 
 /// Largest request body.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -110,6 +111,7 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
 #[derive(Clone)]
 struct AppState {
     client: Client,
+    metrics: Metrics,
     token: String,
     /// Becomes true when the node shuts down; open event streams end then, so a
     /// connected watcher cannot hold up a graceful shutdown.
@@ -119,6 +121,7 @@ struct AppState {
 /// Every route the server answers, as (method, path). `node/openapi.yaml` documents
 /// exactly these; a test checks both that and that the router serves them.
 pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/metrics"),
     ("GET", "/v1/events"),
     ("GET", "/v1/proposals"),
     ("GET", "/v1/proposals/{id}"),
@@ -131,15 +134,18 @@ pub const ROUTES: &[(&str, &str)] = &[
 /// Builds the router.
 pub fn router(
     client: Client,
+    metrics: Metrics,
     token: String,
     shutdown: tokio::sync::watch::Receiver<bool>,
 ) -> Router {
     let state = AppState {
         client,
+        metrics,
         token,
         shutdown,
     };
     Router::new()
+        .route("/metrics", get(metrics_text))
         .route("/v1/proposals", post(propose).get(list))
         .route("/v1/events", get(events))
         .route("/v1/proposals/{id}", get(proposal))
@@ -149,6 +155,32 @@ pub fn router(
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)
+}
+
+/// The router of the separate metrics listener (`[metrics] listen`): only `GET /metrics`,
+/// without authentication, for scrapers that cannot read the cookie.
+pub fn metrics_router(client: Client, metrics: Metrics) -> Router {
+    let (_, shutdown) = tokio::sync::watch::channel(false);
+    let state = AppState {
+        client,
+        metrics,
+        token: String::new(),
+        shutdown,
+    };
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .with_state(state)
+}
+
+/// `GET /metrics`: the OpenMetrics text. Asks the driver for a status first, which
+/// refreshes the gauges (proposals by status, peers).
+async fn metrics_text(State(state): State<AppState>) -> Result<Response, ApiError> {
+    state.client.status().await?;
+    Ok((
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.encode(),
+    )
+        .into_response())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -238,7 +270,8 @@ async fn propose(
             Ok(Ok(n)) => {
                 let ours = matches!(
                     &n.event,
-                    Event::Decided { proposal, .. } | Event::Expired { proposal } if *proposal == id
+                    NodeEvent::Engine(Event::Decided { proposal, .. } | Event::Expired { proposal })
+                        if *proposal == id
                 );
                 if !ours {
                     continue;
@@ -500,6 +533,7 @@ mod tests {
                 commands: tx,
                 events,
             },
+            Metrics::default(),
             "t".into(),
             shutdown,
         )

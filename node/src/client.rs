@@ -1334,7 +1334,46 @@ pub fn render_status(s: &Value) -> String {
         num(&t["messages_out"]),
         num(&t["bytes_out"])
     );
+    render_health(&mut out, s);
     out
+}
+
+/// The health lines of `swarmvote status`: every degraded member with its reasons and
+/// counts, or one line saying all are healthy.
+fn render_health(out: &mut String, s: &Value) {
+    let str_of = |v: &Value| v.as_str().unwrap_or("?").to_owned();
+    let num = |v: &Value| v.as_u64().map_or_else(|| "?".to_owned(), |n| n.to_string());
+    let window = &s["health_window"];
+    let members = s["health"].as_array().cloned().unwrap_or_default();
+    let degraded: Vec<&Value> = members.iter().filter(|h| h["degraded"] == true).collect();
+    let _ = write!(
+        out,
+        "health     window {} of {} settled proposals: ",
+        num(&window[0]),
+        num(&window[1])
+    );
+    if degraded.is_empty() {
+        let _ = writeln!(out, "all {} members healthy", members.len());
+        return;
+    }
+    let _ = writeln!(out, "{} degraded", degraded.len());
+    for h in degraded {
+        let reasons: Vec<&str> = h["reasons"]
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let c = &h["counts"];
+        let _ = writeln!(
+            out,
+            "  DEGRADED {}  {}  (dissent {}, missed {}, invalid signatures {}, equivocations {})",
+            str_of(&h["name"]),
+            reasons.join(", "),
+            num(&c["dissent"]),
+            num(&c["missed"]),
+            num(&c["invalid_signatures"]),
+            num(&c["equivocations"])
+        );
+    }
 }
 
 /// One human line for an event of the stream.
@@ -1385,6 +1424,23 @@ pub fn render_event(e: &SseEvent, names: &Names) -> String {
         }
         "invalid_message" => format!("peer {}: {}", d["peer"], d["reason"]),
         "expired" => id.to_owned(),
+        "voter_degraded" | "voter_recovered" => {
+            let reasons: Vec<&str> = d["reasons"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            format!(
+                "{}  {} {}  (window {})",
+                s("name"),
+                if e.event == "voter_degraded" {
+                    "degraded:"
+                } else {
+                    "recovered, was"
+                },
+                reasons.join(", "),
+                n("window")
+            )
+        }
         _ => e.data.clone(),
     };
     let when = e.id.as_deref().unwrap_or("-");

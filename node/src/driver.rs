@@ -16,7 +16,8 @@ use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify};
 use serde::Serialize;
 use swarmvote_protocol::engine::{
-    CommandError, Engine, Event, MessageTag, Output, PeerTag, SyncRequest, SyncResponse, Validation,
+    CommandError, Engine, Event, IgnoreReason, MessageTag, Output, PeerTag, RejectReason,
+    SyncRequest, SyncResponse, Validation,
 };
 use swarmvote_protocol::{
     Action, Certificate, Nonce, Payload, ProposalId, Reason, SignedBallot, Status, UnixMillis,
@@ -28,9 +29,15 @@ use tracing::{debug, info, warn};
 
 use crate::evaluator::{CommandVerdict, Evaluator};
 use crate::executor::{Done, ExecutionRecord, Executor};
+use crate::health::{self, Counts, Monitor, Settled, Thresholds, Transition};
+use crate::metrics::{
+    DirectionLabel, Metrics, ReasonLabel, ResultLabel, StatusLabel, SyncLabel, VerdictLabel,
+    VoteLabel, VoterCountLabel, VoterLabel,
+};
 use crate::network::{self, Behaviour, BehaviourEvent};
 use crate::persist;
-use crate::store::{Store, StoreError};
+use crate::store::{ExecutionState, Store, StoreError};
+use crate::webhook::Webhook;
 
 /// Commands queued from other tasks.
 const COMMAND_QUEUE: usize = 1024;
@@ -107,6 +114,62 @@ pub struct StatusReport {
     pub last_decision_ms: Option<u64>,
     /// Gossip traffic since start.
     pub traffic: Traffic,
+    /// Names of the members degraded now.
+    pub degraded: Vec<String>,
+    /// Every member's health over the window.
+    pub health: Vec<VoterHealthReport>,
+    /// The health window: settled proposals it holds, and its size.
+    pub health_window: (u32, u32),
+}
+
+/// One member's health, with its name.
+#[derive(Clone, Debug, Serialize)]
+pub struct VoterHealthReport {
+    /// Its roster name.
+    pub name: String,
+    /// The rest.
+    #[serde(flatten)]
+    pub health: health::VoterHealth,
+}
+
+/// Something that happened on this node, for the event stream: an engine event or a
+/// change of a member's health.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum NodeEvent {
+    /// From the engine.
+    Engine(Event),
+    /// From the degraded-voter detector.
+    Health(HealthEvent),
+}
+
+/// A member's health changed.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum HealthEvent {
+    /// It crossed a threshold.
+    VoterDegraded(HealthChange),
+    /// It is back under every threshold.
+    VoterRecovered(HealthChange),
+}
+
+/// The details of a health change.
+#[derive(Clone, Debug, Serialize)]
+pub struct HealthChange {
+    /// The member.
+    pub voter: VoterId,
+    /// Its roster name.
+    pub name: String,
+    /// Why it is (or was) degraded.
+    pub reasons: Vec<health::Reason>,
+    /// Its counts over the window.
+    pub counts: Counts,
+    /// Settled proposals in the window.
+    pub window: u32,
+    /// The proposals behind the counts.
+    pub evidence: Vec<ProposalId>,
+    /// When this node saw the change.
+    pub at: UnixMillis,
 }
 
 /// One connected peer.
@@ -131,7 +194,7 @@ pub struct Numbered {
     pub id: u64,
     /// The event.
     #[serde(flatten)]
-    pub event: Event,
+    pub event: NodeEvent,
 }
 
 /// A page of proposals.
@@ -338,6 +401,14 @@ pub struct DriverSettings {
     pub sync_interval: Duration,
     /// Broadcasts per second.
     pub publish_rate: u32,
+    /// Where counters go.
+    pub metrics: Metrics,
+    /// Degraded-voter thresholds.
+    pub health: Thresholds,
+    /// How long after a decision or expiry late ballots still count for health.
+    pub health_grace: Duration,
+    /// Where health transitions are POSTed.
+    pub webhook: Option<Webhook>,
 }
 
 struct Redial {
@@ -357,6 +428,19 @@ enum PendingReply {
 
 /// Decision times kept for the API (microsecond wall clock), bounded.
 const DECISION_TIMES: usize = 200_000;
+/// Proposals waiting for their health evaluation; beyond, the oldest is evaluated early.
+const HEALTH_DUE: usize = 100_000;
+
+/// Degraded-voter detection: the monitor and the proposals waiting for their grace period.
+struct HealthState {
+    monitor: Monitor,
+    grace: Duration,
+    due: VecDeque<(Instant, ProposalId)>,
+    /// Proposals due or already evaluated (bounded like `due`): a proposal enters the
+    /// window once, even if an equivocation turns its rejection into an approval.
+    seen: BTreeSet<ProposalId>,
+    seen_order: VecDeque<ProposalId>,
+}
 
 /// Counters for the status line and the API.
 #[derive(Default)]
@@ -407,7 +491,7 @@ pub struct Driver {
     peers_by_tag: BTreeMap<PeerTag, PeerId>,
     next_peer: u64,
     admitted: BTreeSet<PeerId>,
-    pending: BTreeMap<MessageTag, (MessageId, PeerId)>,
+    pending: BTreeMap<MessageTag, (MessageId, PeerId, u8)>,
     next_message: u64,
     outbox: VecDeque<Vec<u8>>,
     tokens: f64,
@@ -416,6 +500,11 @@ pub struct Driver {
     redial: Vec<Redial>,
     stats: Stats,
     pending_replies: Vec<PendingReply>,
+    metrics: Metrics,
+    health: HealthState,
+    webhook: Option<Webhook>,
+    /// Our executions that were started and have not finished, for the metrics.
+    running: BTreeSet<ProposalId>,
 }
 
 impl Driver {
@@ -443,6 +532,18 @@ impl Driver {
             })
             .collect();
         let tokens = f64::from(settings.publish_rate);
+        let health = HealthState {
+            monitor: Monitor::new(
+                settings.health.clone(),
+                engine.roster().members().map(|(v, _)| *v),
+            ),
+            grace: settings.health_grace,
+            due: VecDeque::new(),
+            seen: BTreeSet::new(),
+            seen_order: VecDeque::new(),
+        };
+        let metrics = settings.metrics.clone();
+        let webhook = settings.webhook.clone();
         let client = Client {
             commands: tx,
             events: events.clone(),
@@ -474,6 +575,10 @@ impl Driver {
                 redial,
                 stats: Stats::default(),
                 pending_replies: Vec::new(),
+                metrics,
+                health,
+                webhook,
+                running: BTreeSet::new(),
             },
             client,
         )
@@ -531,6 +636,7 @@ impl Driver {
                 _ = housekeeping.tick() => {
                     self.redial();
                     self.flush_outbox();
+                    self.settle_due(false);
                 }
             }
             self.drain()?;
@@ -595,7 +701,11 @@ impl Driver {
                     // not drained; drop the oldest rather than grow.
                     self.pending.pop_first();
                 }
-                self.pending.insert(tag, (message_id, propagation_source));
+                // The frame is `[version][kind][body]`: the kind labels validation metrics.
+                let kind = message.data.get(1).copied().unwrap_or(0);
+                self.pending
+                    .insert(tag, (message_id, propagation_source, kind));
+                self.count_traffic("in", message.data.len());
                 self.stats.traffic.messages_in = self.stats.traffic.messages_in.saturating_add(1);
                 self.stats.traffic.bytes_in = self
                     .stats
@@ -739,9 +849,11 @@ impl Driver {
                         Ok(req) => self.engine.handle_sync_request(now(), tag, &req),
                         Err(e) => {
                             warn!(%peer, error = %e, "invalid sync request");
+                            self.count_sync("server", "failed");
                             return;
                         }
                     };
+                    self.count_sync("server", "ok");
                     match codec::encode(&response) {
                         Ok(bytes) => {
                             let _ = self
@@ -761,12 +873,16 @@ impl Driver {
                     let tag = self.tag(peer);
                     match codec::decode::<SyncResponse>(&response) {
                         Ok(resp) => {
+                            self.count_sync("client", "ok");
                             let follow = self.engine.handle_sync_response(now(), tag, resp);
                             for request in follow {
                                 self.send_sync(peer, &request);
                             }
                         }
-                        Err(e) => warn!(%peer, error = %e, "invalid sync response"),
+                        Err(e) => {
+                            self.count_sync("client", "failed");
+                            warn!(%peer, error = %e, "invalid sync response");
+                        }
                     }
                 }
             },
@@ -777,9 +893,11 @@ impl Driver {
                 ..
             } => {
                 self.syncs.remove(&request_id);
+                self.count_sync("client", "failed");
                 debug!(%peer, %error, "sync request failed");
             }
             request_response::Event::InboundFailure { peer, error, .. } => {
+                self.count_sync("server", "failed");
                 debug!(%peer, %error, "sync answer failed");
             }
             request_response::Event::ResponseSent { .. } => {}
@@ -846,7 +964,7 @@ impl Driver {
         }
     }
 
-    fn publish_event(&mut self, event: Event) {
+    fn publish_event(&mut self, event: NodeEvent) {
         let numbered = Numbered {
             id: self.next_event,
             event,
@@ -941,6 +1059,16 @@ impl Driver {
             .zip(by_status)
             .map(|(k, n)| ((*k).to_owned(), n))
             .collect();
+        let health: Vec<VoterHealthReport> = self
+            .health
+            .monitor
+            .report()
+            .into_iter()
+            .map(|h| VoterHealthReport {
+                name: self.member_name(&h.voter),
+                health: h,
+            })
+            .collect();
         let gossip = &self.swarm.behaviour().gossipsub;
         let peers = self
             .swarm
@@ -951,7 +1079,7 @@ impl Driver {
                 score: gossip.peer_score(p),
             })
             .collect();
-        StatusReport {
+        let report = StatusReport {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             voter: me,
             name: roster
@@ -969,7 +1097,289 @@ impl Driver {
             orphans: self.engine.orphan_count(),
             last_decision_ms: self.stats.last_decision_ms,
             traffic: self.stats.traffic,
+            degraded: health
+                .iter()
+                .filter(|h| h.health.degraded)
+                .map(|h| h.name.clone())
+                .collect(),
+            health,
+            health_window: (
+                self.health.monitor.window_len(),
+                self.health.monitor.thresholds().window,
+            ),
+        };
+        self.refresh_gauges(&report);
+        report
+    }
+
+    /// Gauges read at scrape time: every status report (and so every scrape) sets them.
+    fn refresh_gauges(&self, s: &StatusReport) {
+        let m = &self.metrics;
+        for (status, n) in &s.counts {
+            let status = match status.as_str() {
+                "pending" => "pending",
+                "approved" => "approved",
+                "rejected" => "rejected",
+                _ => "expired",
+            };
+            m.proposals
+                .get_or_create(&StatusLabel { status })
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        m.peers.set(gauge(s.peers.len()));
+        m.admitted_peers
+            .set(gauge(s.peers.iter().filter(|p| p.admitted).count()));
+        m.mesh_peers.set(gauge(s.mesh_peers));
+    }
+
+    fn member_name(&self, v: &VoterId) -> String {
+        self.engine
+            .roster()
+            .member(v)
+            .map_or_else(|| v.short(), |m| m.name.to_string())
+    }
+
+    fn count_traffic(&self, direction: &'static str, bytes: usize) {
+        let label = DirectionLabel { direction };
+        self.metrics.gossip_messages.get_or_create(&label).inc();
+        self.metrics
+            .gossip_bytes
+            .get_or_create(&label)
+            .inc_by(u64::try_from(bytes).unwrap_or(u64::MAX));
+    }
+
+    fn count_sync(&self, role: &'static str, result: &'static str) {
+        Metrics::inc(&self.metrics.syncs, SyncLabel { role, result });
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Metrics and degraded-voter detection
+    // -----------------------------------------------------------------------------------
+
+    /// Counts an engine event and feeds the health monitor.
+    fn observe(&mut self, e: &Event) {
+        let m = &self.metrics;
+        match e {
+            Event::ProposalSeen { .. } => {
+                m.proposals_seen.inc();
+            }
+            Event::BallotAccepted { vote, .. } => {
+                let vote = match vote {
+                    Vote::Yes => "yes",
+                    Vote::No => "no",
+                };
+                Metrics::inc(&m.ballots_accepted, VoteLabel { vote });
+            }
+            Event::Decided {
+                proposal,
+                verdict,
+                latency_ms,
+                ..
+            } => {
+                let verdict = match verdict {
+                    Verdict::Approved => "approved",
+                    Verdict::Rejected => "rejected",
+                    Verdict::Pending => "pending",
+                };
+                Metrics::inc(&m.decisions, VerdictLabel { verdict });
+                #[allow(clippy::cast_precision_loss)]
+                m.decision_latency.observe(*latency_ms as f64 / 1000.0);
+                self.schedule_settle(*proposal);
+            }
+            Event::Expired { proposal } => {
+                m.expired.inc();
+                self.schedule_settle(*proposal);
+            }
+            Event::Equivocation { evidence } => {
+                m.equivocations.inc();
+                if let Some(t) = self
+                    .health
+                    .monitor
+                    .equivocation(&evidence.voter(), evidence.proposal())
+                {
+                    self.on_transition(t);
+                }
+            }
+            Event::InvalidMessage { reason, .. } => {
+                Metrics::inc(
+                    &m.invalid_messages,
+                    ReasonLabel {
+                        reason: reject_label(reason),
+                    },
+                );
+                // The claimed signer: a member, unless the roster says otherwise. Anyone can
+                // put a member's id on a bad signature, so this is a hint, not proof.
+                if let RejectReason::BadSignature { signer } = reason {
+                    self.health.monitor.invalid_signature(signer);
+                }
+            }
+        }
+    }
+
+    /// Queues a decided or expired proposal for its health evaluation after the grace
+    /// period, once.
+    fn schedule_settle(&mut self, id: ProposalId) {
+        let h = &mut self.health;
+        if !h.seen.insert(id) {
+            return;
+        }
+        h.seen_order.push_back(id);
+        if h.seen_order.len() > HEALTH_DUE.saturating_mul(2)
+            && let Some(old) = h.seen_order.pop_front()
+        {
+            h.seen.remove(&old);
+        }
+        h.due.push_back((Instant::now() + h.grace, id));
+        if h.due.len() > HEALTH_DUE {
+            self.settle_due(true);
+        }
+    }
+
+    /// Evaluates every proposal whose grace period is over (with `one_early`, also the
+    /// oldest waiting one, to keep the queue bounded).
+    fn settle_due(&mut self, one_early: bool) {
+        let t = Instant::now();
+        let mut early = one_early;
+        while let Some(&(at, id)) = self.health.due.front() {
+            if at > t && !early {
+                break;
+            }
+            early = false;
+            self.health.due.pop_front();
+            let Some(view) = self.engine.proposal(&id) else {
+                continue;
+            };
+            let o = view.outcome();
+            let settled = Settled {
+                proposal: id,
+                outcome: match o.verdict {
+                    Verdict::Approved => Some(Vote::Yes),
+                    Verdict::Rejected => Some(Vote::No),
+                    Verdict::Pending => None,
+                },
+                yes: o.yes,
+                no: o.no,
+            };
+            for tr in self.health.monitor.settle(&settled) {
+                self.on_transition(tr);
+            }
+            self.refresh_health_gauges();
+        }
+    }
+
+    fn refresh_health_gauges(&self) {
+        for h in self.health.monitor.report() {
+            let voter = self.member_name(&h.voter);
+            let c = h.counts;
+            for (kind, n) in [
+                ("dissent", c.dissent),
+                ("missed", c.missed),
+                ("invalid_signatures", c.invalid_signatures),
+                ("equivocations", c.equivocations),
+            ] {
+                self.metrics
+                    .voter_window
+                    .get_or_create(&VoterCountLabel {
+                        voter: voter.clone(),
+                        kind,
+                    })
+                    .set(i64::from(n));
+            }
+        }
+    }
+
+    /// A member became degraded or recovered: log, gauge, API event, webhook.
+    fn on_transition(&mut self, t: Transition) {
+        let name = self.member_name(&t.voter);
+        let reasons: Vec<String> = t
+            .reasons
+            .iter()
+            .map(|r| {
+                serde_json::to_value(r)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            })
+            .collect();
+        let c = t.counts;
+        if t.degraded {
+            warn!(
+                voter = %name,
+                reasons = %reasons.join(","),
+                dissent = c.dissent,
+                missed = c.missed,
+                invalid_signatures = c.invalid_signatures,
+                equivocations = c.equivocations,
+                window = t.window,
+                "voter degraded"
+            );
+        } else {
+            info!(
+                voter = %name,
+                was = %reasons.join(","),
+                dissent = c.dissent,
+                missed = c.missed,
+                window = t.window,
+                "voter recovered"
+            );
+        }
+        self.metrics
+            .voter_degraded
+            .get_or_create(&VoterLabel {
+                voter: name.clone(),
+            })
+            .set(i64::from(t.degraded));
+        Metrics::inc(
+            &self.metrics.health_transitions,
+            ResultLabel {
+                result: if t.degraded { "degraded" } else { "recovered" },
+            },
+        );
+        self.refresh_health_gauges();
+        let change = HealthChange {
+            voter: t.voter,
+            name: name.clone(),
+            reasons: t.reasons.clone(),
+            counts: c,
+            window: t.window,
+            evidence: t.evidence.clone(),
+            at: now(),
+        };
+        if let Some(hook) = &self.webhook {
+            let th = self.health.monitor.thresholds();
+            let me = self.engine.voter_id();
+            let body = serde_json::json!({
+                "event": if t.degraded { "voter_degraded" } else { "voter_recovered" },
+                "voter": t.voter,
+                "voter_name": name,
+                "degraded": t.degraded,
+                "reasons": t.reasons,
+                "counts": c,
+                "window": { "settled": t.window, "size": th.window },
+                "thresholds": {
+                    "dissent": th.dissent,
+                    "missed": th.missed,
+                    "invalid_signatures": th.invalid_signatures,
+                    "degrade_after": th.degrade_after,
+                    "recover_after": th.recover_after,
+                },
+                "evidence": t.evidence,
+                "node": {
+                    "name": self.member_name(&me),
+                    "voter": me,
+                    "peer_id": self.swarm.local_peer_id().to_string(),
+                    "swarm": self.engine.roster().swarm().to_string(),
+                },
+                "at": change.at,
+            });
+            hook.send(&body);
+        }
+        self.publish_event(NodeEvent::Health(if t.degraded {
+            HealthEvent::VoterDegraded(change)
+        } else {
+            HealthEvent::VoterRecovered(change)
+        }));
     }
 
     fn log_status(&self) {
@@ -1030,7 +1440,8 @@ impl Driver {
                             approved.push(*proposal);
                         }
                         self.log_event(&e);
-                        self.publish_event(e);
+                        self.observe(&e);
+                        self.publish_event(NodeEvent::Engine(e));
                     }
                     Output::Persist(_) => {}
                 }
@@ -1045,6 +1456,15 @@ impl Driver {
             for id in approved {
                 self.executor
                     .on_approved(&self.engine, &mut self.store, id, now());
+                match self.store.execution(&id) {
+                    Ok(Some(r)) if r.state == ExecutionState::Refused => {
+                        Metrics::inc(&self.metrics.executions, ResultLabel { result: "refused" });
+                    }
+                    Ok(Some(r)) if r.state == ExecutionState::Started => {
+                        self.running.insert(id);
+                    }
+                    _ => {}
+                }
             }
         }
     }
@@ -1069,6 +1489,24 @@ impl Driver {
     /// An executor process ended: record its result.
     fn on_execution_done(&mut self, done: Done) {
         self.executor.on_done(&mut self.store, done, now());
+        // `Done` does not name its proposal; find which of ours finished.
+        let finished: Vec<(ProposalId, &'static str)> = self
+            .running
+            .iter()
+            .filter_map(|id| match self.store.execution(id) {
+                Ok(Some(r)) if r.state.is_terminal() => {
+                    let ok = r.state == ExecutionState::Finished
+                        && r.exit_code == Some(0)
+                        && r.error.is_none();
+                    Some((*id, if ok { "ok" } else { "failed" }))
+                }
+                _ => None,
+            })
+            .collect();
+        for (id, result) in finished {
+            self.running.remove(&id);
+            Metrics::inc(&self.metrics.executions, ResultLabel { result });
+        }
     }
 
     fn execution_record(&self, id: &ProposalId) -> Option<ExecutionRecord> {
@@ -1079,9 +1517,26 @@ impl Driver {
     }
 
     fn report_validation(&mut self, tag: MessageTag, result: Validation) {
-        let Some((id, source)) = self.pending.remove(&tag) else {
+        let Some((id, source, kind)) = self.pending.remove(&tag) else {
             return;
         };
+        if kind == 2 {
+            match &result {
+                Validation::Accept => {}
+                Validation::Reject(r) => Metrics::inc(
+                    &self.metrics.ballots_rejected,
+                    ReasonLabel {
+                        reason: reject_label(r),
+                    },
+                ),
+                Validation::Ignore(r) => Metrics::inc(
+                    &self.metrics.ballots_ignored,
+                    ReasonLabel {
+                        reason: ignore_label(r),
+                    },
+                ),
+            }
+        }
         let acceptance = match result {
             Validation::Accept => MessageAcceptance::Accept,
             Validation::Ignore(_) => MessageAcceptance::Ignore,
@@ -1122,6 +1577,7 @@ impl Driver {
             {
                 Ok(_) => {
                     self.tokens -= 1.0;
+                    self.count_traffic("out", bytes.len());
                     let t = &mut self.stats.traffic;
                     t.messages_out = t.messages_out.saturating_add(1);
                     t.bytes_out = t
@@ -1228,5 +1684,28 @@ impl Driver {
             ),
             Event::Expired { proposal } => info!(proposal = %proposal.short(), "expired"),
         }
+    }
+}
+
+/// A rejection reason as a metric label.
+fn reject_label(r: &RejectReason) -> &'static str {
+    match r {
+        RejectReason::Malformed(_) => "malformed",
+        RejectReason::BadSignature { .. } => "bad_signature",
+        RejectReason::NotAMember { .. } => "not_a_member",
+        RejectReason::InvalidEvidence(_) => "invalid_evidence",
+    }
+}
+
+/// An ignore reason as a metric label.
+fn ignore_label(r: &IgnoreReason) -> &'static str {
+    match r {
+        IgnoreReason::Duplicate => "duplicate",
+        IgnoreReason::OtherSwarm => "other_swarm",
+        IgnoreReason::UnknownRoster => "unknown_roster",
+        IgnoreReason::Expired => "expired",
+        IgnoreReason::FromTheFuture => "from_the_future",
+        IgnoreReason::BufferFull => "buffer_full",
+        IgnoreReason::Capacity => "capacity",
     }
 }

@@ -11,8 +11,10 @@ use swarmvote_node::driver::{self, Driver, DriverSettings};
 use swarmvote_node::evaluator::Evaluator;
 use swarmvote_node::executor::Executor;
 use swarmvote_node::identity;
+use swarmvote_node::metrics::{Metrics, ResultLabel};
 use swarmvote_node::network::{self, NetworkSettings};
 use swarmvote_node::store::Store;
+use swarmvote_node::webhook::{Webhook, WebhookSettings};
 use swarmvote_protocol::engine::{Config as EngineConfig, Engine};
 use tracing::{info, warn};
 
@@ -39,40 +41,67 @@ pub fn init(config_path: &Path, overrides: &Overrides) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            warn!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
-        }
-    };
+/// Registers the SIGINT and SIGTERM listeners now and returns the future that waits for
+/// either. Registering at once, before start-up work, means a signal that lands while the
+/// store opens or the swarm binds still stops the node cleanly instead of killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate());
+    #[cfg(unix)]
+    let int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt());
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: std::io::Result<tokio::signal::unix::Signal>, name: &'static str| async move {
+                match s {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(e) => {
+                        warn!(error = %e, signal = name, "cannot listen for signal");
+                        std::future::pending::<()>().await;
+                    }
+                }
+            };
+            tokio::select! {
+                () = wait(int, "SIGINT") => info!(signal = "SIGINT", "stopping"),
+                () = wait(term, "SIGTERM") => info!(signal = "SIGTERM", "stopping"),
             }
-            Err(e) => {
-                warn!(error = %e, "cannot listen for SIGTERM");
+        }
+        #[cfg(not(unix))]
+        {
+            if let Err(e) = tokio::signal::ctrl_c().await {
+                warn!(error = %e, "cannot listen for ctrl-c");
                 std::future::pending::<()>().await;
             }
+            info!(signal = "SIGINT", "stopping");
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => info!(signal = "SIGINT", "stopping"),
-        () = term => info!(signal = "SIGTERM", "stopping"),
     }
 }
 
 /// `swarmvote run`: runs the node until SIGINT or SIGTERM.
 pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
+    let shutdown = shutdown_signal();
     let (roster, key) = config.load_identity()?;
     let me = roster
         .member(&key.voter_id())
         .map(|m| m.name.to_string())
         .unwrap_or_default();
+    let metrics = Metrics::new(roster.members().map(|(_, m)| m.name.as_str()));
+    let thresholds = config
+        .health
+        .thresholds()
+        .with_context(|| format!("{}: [health]", config.source.display()))?;
+    let webhook_settings = match &config.webhook {
+        Some(w) => Some(WebhookSettings {
+            url: w.url.clone(),
+            secret: w.load_secret(&config.source)?,
+            timeout: Duration::from_millis(w.timeout_ms),
+            max_queue: w.max_queue,
+            max_retries: w.max_retries,
+        }),
+        None => None,
+    };
     let (mut store, opened) = Store::open(&config.data_dir)?;
     if opened.recovered_from_journal > 0 {
         warn!(
@@ -89,6 +118,12 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     // Before anything can run: an execution that was running when the node died is
     // marked interrupted and never run again.
     for r in store.interrupt_unfinished_executions(driver::now())? {
+        Metrics::inc(
+            &metrics.executions,
+            ResultLabel {
+                result: "interrupted",
+            },
+        );
         warn!(
             proposal = %r.proposal.short(),
             action = %r.action,
@@ -147,6 +182,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             status_interval: Duration::from_secs(config.log.status_interval_secs),
             sync_interval: Duration::from_secs(config.network.sync_interval_secs.max(1)),
             publish_rate: config.network.publish_rate,
+            metrics: metrics.clone(),
+            health: thresholds,
+            health_grace: Duration::from_millis(config.health.grace_ms),
+            webhook: webhook_settings.map(|s| Webhook::start(s, metrics.clone())),
         },
     );
 
@@ -169,10 +208,28 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let addr_file = config.data_dir.join("api.addr");
     std::fs::write(&addr_file, format!("{api_addr}\n"))
         .with_context(|| format!("{}: cannot write", addr_file.display()))?;
+    // The optional unauthenticated metrics listener, for scrapers.
+    let metrics_task = match &config.metrics.listen {
+        Some(addr) => {
+            let addr: std::net::SocketAddr = addr.parse().context("metrics.listen")?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("metrics.listen {addr}: cannot bind (address in use?)"))?;
+            let bound = listener.local_addr().unwrap_or(addr);
+            info!(address = %bound, "metrics listening");
+            let app = api::metrics_router(client.clone(), metrics.clone());
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    warn!(error = %e, "metrics listener failed");
+                }
+            }))
+        }
+        None => None,
+    };
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let (down_tx, down_rx) = tokio::sync::watch::channel(false);
-    let server =
-        axum::serve(listener, api::router(client, token, down_rx)).with_graceful_shutdown(async {
+    let server = axum::serve(listener, api::router(client, metrics, token, down_rx))
+        .with_graceful_shutdown(async {
             let _ = api_stopped.await;
         });
     let api_task = tokio::spawn(async move { server.await });
@@ -190,11 +247,14 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         restored = restored.proposals,
         "node started"
     );
-    let result = driver.run(shutdown_signal()).await;
+    let result = driver.run(shutdown).await;
     // End open event streams first, or graceful shutdown would wait for them.
     let _ = down_tx.send(true);
     let _ = stop_api.send(());
     let _ = api_task.await;
+    if let Some(t) = metrics_task {
+        t.abort();
+    }
     if let Some(path) = cookie {
         let _ = std::fs::remove_file(path);
     }
