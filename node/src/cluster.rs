@@ -2,12 +2,16 @@
 //! generated in a directory, nodes started and stopped as child processes, and a small
 //! API client. Used by the multi-process tests and `swarmvote bench cluster`.
 //!
-//! Dropping a [`Cluster`] kills every node it started: nothing outlives it.
+//! Dropping a [`Cluster`] kills every node it started: nothing outlives it. Each node runs
+//! in its own process group (a terminal's Ctrl-C reaches only the supervisor, which stops
+//! the nodes in order) and asks the kernel for SIGTERM when its supervisor dies, even by
+//! SIGKILL (see [`die_with_parent`]).
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use swarmvote_protocol::keyfile;
@@ -52,6 +56,31 @@ fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> ClusterError {
     move |source| ClusterError::Io { what, source }
 }
 
+/// The environment variable through which a supervisor asks a node to die with it: the
+/// supervisor's pid.
+pub const PARENT_PID_ENV: &str = "SWARMVOTE_PARENT_PID";
+
+/// Called first by `swarmvote run`: when [`PARENT_PID_ENV`] names our parent, ask the
+/// kernel to send us SIGTERM (a clean shutdown) when that parent goes away, so a node
+/// never outlives the cluster or devnet that started it, even if that was SIGKILLed.
+/// Returns false when the parent is already gone (we were reparented before asking): the
+/// caller should exit at once.
+pub fn die_with_parent() -> bool {
+    let Some(expected) = std::env::var(PARENT_PID_ENV)
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    else {
+        return true;
+    };
+    // The signal fires when the thread that spawned us exits; supervisors spawn nodes
+    // from the thread that owns them for their whole life.
+    #[cfg(target_os = "linux")]
+    if let Err(e) = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM) {
+        tracing::warn!(error = %e, "cannot ask to be stopped with the supervisor");
+    }
+    std::os::unix::process::parent_id() == expected
+}
+
 /// A free TCP port on 127.0.0.1 (bound and released; a race is possible but unlikely).
 pub fn free_port() -> Result<u16, ClusterError> {
     let l = TcpListener::bind("127.0.0.1:0").map_err(io("find a free port"))?;
@@ -88,15 +117,38 @@ impl ClusterNode {
         }
     }
 
+    /// Its process id, while it has one.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// How its process ended, if it has (the status stays readable until it is started
+    /// again or stopped).
+    pub fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
     /// The log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
+/// A node's standard output and error, for a supervisor that shows them
+/// ([`Cluster::start_piped`]).
+pub struct NodeOutput {
+    /// Standard output.
+    pub stdout: ChildStdout,
+    /// Standard error (the log).
+    pub stderr: ChildStderr,
+}
+
 /// The swarm.
 pub struct Cluster {
     binary: PathBuf,
+    log_filter: Option<String>,
     /// The nodes.
     pub nodes: Vec<ClusterNode>,
     /// The roster.
@@ -117,19 +169,56 @@ pub struct ClusterSpec<'a> {
     pub extra: &'a dyn Fn(usize) -> String,
 }
 
+/// Less common settings of a cluster.
+#[derive(Clone, Debug)]
+pub struct ClusterOptions {
+    /// The swarm id.
+    pub swarm_id: String,
+    /// `[log] status_interval_secs` of every node.
+    pub status_interval_secs: u64,
+    /// `RUST_LOG` for the nodes; by default `$SWARMVOTE_NODE_LOG`, else `info`.
+    pub log_filter: Option<String>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        Self {
+            swarm_id: "local".to_owned(),
+            status_interval_secs: 2,
+            log_filter: None,
+        }
+    }
+}
+
 impl Cluster {
     /// Generates keys, the roster and every node's config. Starts nothing.
     pub fn create(spec: &ClusterSpec<'_>) -> Result<Self, ClusterError> {
+        Self::create_with(spec, &ClusterOptions::default())
+    }
+
+    /// [`Cluster::create`] with options. A node whose `voter.key` already exists keeps
+    /// it (and its transport identity and data), so a directory can be reused; the
+    /// roster and configs are written anew (with fresh ports).
+    pub fn create_with(
+        spec: &ClusterSpec<'_>,
+        options: &ClusterOptions,
+    ) -> Result<Self, ClusterError> {
         let setup = |e: &dyn std::fmt::Display| ClusterError::Setup(e.to_string());
         std::fs::create_dir_all(spec.dir).map_err(io(format!("create {}", spec.dir.display())))?;
         let mut keys = Vec::new();
         for i in 0..spec.nodes {
             let dir = spec.dir.join(format!("node{i}"));
             std::fs::create_dir_all(&dir).map_err(io(format!("create {}", dir.display())))?;
-            let mut seed = [0u8; 32];
-            getrandom::fill(&mut seed).map_err(|e| setup(&e))?;
-            let key = SecretKey::from_seed(seed);
-            keyfile::write_secret_key(&dir.join("voter.key"), &key).map_err(|e| setup(&e))?;
+            let path = dir.join("voter.key");
+            let key = if path.exists() {
+                keyfile::read_secret_key(&path).map_err(|e| setup(&e))?
+            } else {
+                let mut seed = [0u8; 32];
+                getrandom::fill(&mut seed).map_err(|e| setup(&e))?;
+                let key = SecretKey::from_seed(seed);
+                keyfile::write_secret_key(&path, &key).map_err(|e| setup(&e))?;
+                key
+            };
             keys.push(key);
         }
         let quorum: Quorum = spec.quorum.parse().map_err(|e| setup(&e))?;
@@ -144,7 +233,7 @@ impl Cluster {
             })
             .collect::<Result<Vec<_>, ClusterError>>()?;
         let roster = Roster::new(
-            SwarmId::new("local").map_err(|e| setup(&e))?,
+            SwarmId::new(options.swarm_id.as_str()).map_err(|e| setup(&e))?,
             quorum,
             members,
         )
@@ -169,9 +258,10 @@ impl Cluster {
             let (p2p_key, _) = identity::load_or_create(&dir.join("data").join("p2p.key"))
                 .map_err(|e| setup(&e))?;
             let config = format!(
-                "data_dir = \"data\"\nkey_file = \"voter.key\"\nroster_file = \"{}\"\nlisten = [\"{p2p}\"]\nbootstrap = [{}]\n\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n\n[log]\nstatus_interval_secs = 2\n\n{}\n",
+                "data_dir = \"data\"\nkey_file = \"voter.key\"\nroster_file = \"{}\"\nlisten = [\"{p2p}\"]\nbootstrap = [{}]\n\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n\n[log]\nstatus_interval_secs = {}\n\n{}\n",
                 roster_path.display(),
                 bootstrap.join(", "),
+                options.status_interval_secs,
                 (spec.extra)(i)
             );
             let config_path = dir.join("node.toml");
@@ -190,6 +280,7 @@ impl Cluster {
         }
         Ok(Self {
             binary: spec.binary.to_owned(),
+            log_filter: options.log_filter.clone(),
             nodes,
             roster,
         })
@@ -203,31 +294,57 @@ impl Cluster {
 
     /// Starts node `i` (its stderr goes to its log, appended).
     pub fn start(&mut self, i: usize) -> Result<(), ClusterError> {
-        let binary = self.binary.clone();
-        let node = self.node(i)?;
-        if node.running() {
-            return Ok(());
-        }
+        let log = self.node(i)?.log.clone();
         let log = File::options()
             .create(true)
             .append(true)
-            .open(&node.log)
+            .open(&log)
             .map_err(io("open node log"))?;
+        self.spawn(i, Stdio::null(), Stdio::from(log))?;
+        Ok(())
+    }
+
+    /// Starts node `i` with its stdout and stderr piped to the caller, who must keep
+    /// reading them (a full pipe stalls the node). `None` if it was already running.
+    pub fn start_piped(&mut self, i: usize) -> Result<Option<NodeOutput>, ClusterError> {
+        let Some(child) = self.spawn(i, Stdio::piped(), Stdio::piped())? else {
+            return Ok(None);
+        };
+        match (child.stdout.take(), child.stderr.take()) {
+            (Some(stdout), Some(stderr)) => Ok(Some(NodeOutput { stdout, stderr })),
+            _ => Err(ClusterError::Setup("node output was not piped".into())),
+        }
+    }
+
+    fn spawn(
+        &mut self,
+        i: usize,
+        stdout: Stdio,
+        stderr: Stdio,
+    ) -> Result<Option<&mut Child>, ClusterError> {
+        let binary = self.binary.clone();
+        let filter = self.log_filter.clone().unwrap_or_else(|| {
+            std::env::var("SWARMVOTE_NODE_LOG").unwrap_or_else(|_| "info".into())
+        });
+        let node = self.node(i)?;
+        if node.running() {
+            return Ok(None);
+        }
         let child = Command::new(&binary)
             .arg("run")
             .arg("--config")
             .arg(&node.config)
-            .env(
-                "RUST_LOG",
-                std::env::var("SWARMVOTE_NODE_LOG").unwrap_or_else(|_| "info".into()),
-            )
+            .env("RUST_LOG", filter)
+            .env(PARENT_PID_ENV, std::process::id().to_string())
+            // Our own group: a terminal's Ctrl-C goes to the supervisor, which stops
+            // the nodes itself.
+            .process_group(0)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
+            .stdout(stdout)
+            .stderr(stderr)
             .spawn()
             .map_err(io(format!("start {}", binary.display())))?;
-        node.child = Some(child);
-        Ok(())
+        Ok(Some(node.child.insert(child)))
     }
 
     /// Starts every node.
@@ -254,6 +371,53 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Stops every node: SIGTERM to all at once, then waits until `grace` has passed and
+    /// SIGKILLs the rest. Returns each node's exit status (`None` if it was not running)
+    /// and whether it had to be killed.
+    pub fn stop_all(
+        &mut self,
+        grace: Duration,
+    ) -> Result<Vec<(Option<ExitStatus>, bool)>, ClusterError> {
+        self.stop_all_or_force(grace, || false)
+    }
+
+    /// [`Cluster::stop_all`], killing the rest at once when `force()` turns true (a second
+    /// Ctrl-C).
+    pub fn stop_all_or_force(
+        &mut self,
+        grace: Duration,
+        mut force: impl FnMut() -> bool,
+    ) -> Result<Vec<(Option<ExitStatus>, bool)>, ClusterError> {
+        for node in &mut self.nodes {
+            if let Some(child) = node.child.as_mut()
+                && matches!(child.try_wait(), Ok(None))
+            {
+                let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap_or(i32::MAX));
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+            }
+        }
+        let deadline = Instant::now() + grace;
+        let mut results = Vec::with_capacity(self.nodes.len());
+        for node in &mut self.nodes {
+            let Some(mut child) = node.child.take() else {
+                results.push((None, false));
+                continue;
+            };
+            let outcome = loop {
+                if let Some(status) = child.try_wait().map_err(io("wait for node"))? {
+                    break (Some(status), false);
+                }
+                if Instant::now() >= deadline || force() {
+                    let _ = child.kill();
+                    break (Some(child.wait().map_err(io("wait for node"))?), true);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            };
+            results.push(outcome);
+        }
+        Ok(results)
     }
 
     /// Kills node `i` with SIGKILL.

@@ -1,6 +1,7 @@
 //! `swarmvote`: the node binary and its operator commands.
 
 mod cmd;
+mod devnet;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -206,6 +207,35 @@ cannot be read); the message names the file, field or ballot at fault. 2 usage e
         #[arg(long)]
         json: bool,
     },
+    /// Start a local swarm of real nodes on 127.0.0.1 and stream their logs; with
+    /// --demo, show a benign and a dangerous proposal decided, then stop.
+    #[command(
+        after_help = "Start here: `swarmvote devnet --demo`. The nodes run until Ctrl-C \
+(or SIGTERM), which stops them all (SIGTERM, then SIGKILL after 10 s); they also stop if \
+devnet itself is killed. Exit codes: 0 stopped cleanly (--demo: every step went as \
+expected), 1 error (a node failed, or a --demo verdict was wrong), 130 --demo interrupted, \
+2 usage error."
+    )]
+    Devnet {
+        /// Number of nodes (1 to 16).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
+        nodes: u16,
+        /// The quorum: "2/3", "0.66" or "66%".
+        #[arg(long, default_value = "2/3")]
+        quorum: String,
+        /// Keep keys, configs, data and logs in DIR (created if missing; a devnet dir is
+        /// reused with its keys and data; any other non-empty dir is refused). Default: a
+        /// temporary dir, removed at exit.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Keep the temporary dir at exit and print its path.
+        #[arg(long, conflicts_with = "dir")]
+        keep: bool,
+        /// Submit a benign and a dangerous proposal, show both decisions with their
+        /// ballots and tallies, verify the approval's certificate, then stop.
+        #[arg(long)]
+        demo: bool,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -378,7 +408,31 @@ enum DebugCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run { config, overrides } => start(&config, &overrides).map(|()| 0),
+        Command::Run { config, overrides } => {
+            if !swarmvote_node::cluster::die_with_parent() {
+                eprintln!("error: the process that started this node has exited");
+                return ExitCode::FAILURE;
+            }
+            start(&config, &overrides).map(|()| 0)
+        }
+        Command::Devnet {
+            nodes,
+            quorum,
+            dir,
+            keep,
+            demo,
+        } => std::env::current_exe()
+            .context("cannot find this binary")
+            .and_then(|binary| {
+                let args = devnet::DevnetArgs {
+                    nodes: usize::from(nodes),
+                    quorum,
+                    dir,
+                    keep,
+                    demo,
+                };
+                devnet::run(&args, &binary, cmd::colours_wanted())
+            }),
         command @ (Command::Propose { .. }
         | Command::Vote { .. }
         | Command::Proposals { .. }

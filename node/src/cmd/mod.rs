@@ -2,10 +2,20 @@
 
 pub mod run;
 
+use std::io::IsTerminal;
+
 use swarmvote_node::config::LogFormat;
 
+/// Whether output may carry ANSI colours: only when both stdout and stderr are terminals
+/// (under systemd both go to journald, and a pipe or file must stay plain text), and
+/// never when `NO_COLOR` is set to anything non-empty (<https://no-color.org>).
+pub fn colours_wanted() -> bool {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+    !no_color && std::io::stdout().is_terminal() && std::io::stderr().is_terminal()
+}
+
 /// Installs the log subscriber: `RUST_LOG` filtering (default `info`), text or JSON lines
-/// on stderr, colours only when stderr is a terminal (journald gets plain text).
+/// on stderr, colours only as [`colours_wanted`] says.
 pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -13,10 +23,12 @@ pub fn init_logging(format: LogFormat) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     let result = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        LogFormat::Json => builder
+            .with_ansi(false)
+            .json()
+            .flatten_event(true)
             .try_init(),
+        LogFormat::Text => builder.with_ansi(colours_wanted()).try_init(),
     };
     // A second initialisation in one process is harmless.
     drop(result);

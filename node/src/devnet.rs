@@ -1,0 +1,801 @@
+//! `swarmvote devnet`: a newcomer's first command. Generates keys, a roster and node
+//! configs with sensible policies, starts N real `swarmvote run` processes (this same
+//! binary) on free loopback ports, prints how to talk to them and streams their logs,
+//! each line labelled with its node. `--demo` then submits a benign and a dangerous
+//! proposal, shows both decisions and verifies the approval's certificate offline.
+//!
+//! Nothing outlives it: the nodes run in their own process group (so a terminal's Ctrl-C
+//! reaches only devnet, which stops them in order: SIGTERM, a deadline, then SIGKILL),
+//! and each asks the kernel for SIGTERM if devnet dies, even by SIGKILL.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use swarmvote_node::client::{self, Names, ReportView};
+use swarmvote_node::cluster::{ApiClient, Cluster, ClusterError, ClusterOptions, ClusterSpec};
+use swarmvote_protocol::{Quorum, Status, Vote};
+
+/// The file that marks a directory as a devnet's (and lets `--dir` reuse it).
+const MARKER: &str = "devnet.toml";
+/// How long the nodes may take to start and see each other.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a demo proposal may take to be decided everywhere.
+const DECIDE_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the nodes get to stop after SIGTERM before they are killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+/// Exit code when a signal interrupted the demo (128 + SIGINT, as shells report it).
+const EXIT_INTERRUPTED: u8 = 130;
+
+/// What `swarmvote devnet` was asked to do.
+pub struct DevnetArgs {
+    /// Number of nodes.
+    pub nodes: usize,
+    /// The quorum, such as `2/3`.
+    pub quorum: String,
+    /// Where to keep everything; a temporary dir if `None`.
+    pub dir: Option<PathBuf>,
+    /// Keep the temporary dir at exit.
+    pub keep: bool,
+    /// Run the demo, then stop.
+    pub demo: bool,
+}
+
+/// `devnet.toml`: what this dir holds, so a later run can reuse it.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Marker {
+    nodes: usize,
+    quorum: String,
+}
+
+/// Writes whole lines to stdout, one at a time (node logs come from several threads).
+/// A closed stdout is not an error: the nodes still have to be stopped.
+#[derive(Clone, Copy)]
+struct Out {
+    colours: bool,
+}
+
+impl Out {
+    fn line(self, text: &str) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+
+    fn bold(self, text: &str) -> String {
+        if self.colours {
+            format!("\x1b[1m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn label(self, name: &str, index: usize, width: usize) -> String {
+        // Cyan, magenta, yellow, blue, green, red, then around again.
+        const COLOURS: [u8; 6] = [36, 35, 33, 34, 32, 31];
+        let padded = format!("{name:<width$}");
+        if self.colours {
+            let colour = COLOURS.get(index % COLOURS.len()).copied().unwrap_or(36);
+            format!("\x1b[{colour}m{padded} |\x1b[0m")
+        } else {
+            format!("{padded} |")
+        }
+    }
+}
+
+/// SIGINT and SIGTERM, noted by a listener thread: the first stops the devnet, a
+/// second kills the nodes that are still stopping.
+#[derive(Clone)]
+struct Stop {
+    signal: Arc<OnceLock<&'static str>>,
+    count: Arc<AtomicUsize>,
+}
+
+impl Stop {
+    fn listen() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the signal listener")?;
+        // Installed before any node starts, so an early Ctrl-C is not lost.
+        let (mut int, mut term) = {
+            let _guard = runtime.enter();
+            (
+                signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
+                signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
+            )
+        };
+        let stop = Self {
+            signal: Arc::new(OnceLock::new()),
+            count: Arc::new(AtomicUsize::new(0)),
+        };
+        let noted = stop.clone();
+        std::thread::spawn(move || {
+            runtime.block_on(async move {
+                loop {
+                    let name = tokio::select! {
+                        _ = int.recv() => "SIGINT",
+                        _ = term.recv() => "SIGTERM",
+                    };
+                    let _ = noted.signal.set(name);
+                    noted.count.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        });
+        Ok(stop)
+    }
+
+    fn signalled(&self) -> Option<&'static str> {
+        if self.count() > 0 {
+            self.signal.get().copied()
+        } else {
+            None
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.count.load(Ordering::SeqCst)
+    }
+}
+
+/// Why the devnet ended early.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted by {0}")]
+struct Interrupted(&'static str);
+
+/// `swarmvote devnet`. Returns the exit code.
+pub fn run(args: &DevnetArgs, binary: &Path, colours: bool) -> anyhow::Result<u8> {
+    let out = Out { colours };
+    if args.nodes == 0 {
+        bail!("--nodes: at least 1");
+    }
+    let quorum: Quorum = args
+        .quorum
+        .parse()
+        .with_context(|| format!("--quorum {}", args.quorum))?;
+    let stop = Stop::listen()?;
+
+    let temp = match &args.dir {
+        Some(d) => {
+            prepare_dir(d, args.nodes, &args.quorum)?;
+            None
+        }
+        None => Some(
+            tempfile::Builder::new()
+                .prefix("swarmvote-devnet-")
+                .tempdir()
+                .context("cannot create a temporary dir")?,
+        ),
+    };
+    let dir = match (&args.dir, &temp) {
+        (Some(d), _) => d.clone(),
+        (None, Some(t)) => t.path().to_owned(),
+        (None, None) => bail!("no dir"),
+    };
+    let dir = std::path::absolute(&dir).unwrap_or(dir);
+
+    // Guardians: the last n − q + 1 nodes, the fewest NO votes that make approval
+    // impossible. The others (node0, the proposer, first) approve everything.
+    let n = args.nodes;
+    let q = quorum_required(&quorum, n)?;
+    let guardians = n.saturating_sub(q).saturating_add(1).min(n);
+    let is_guardian = |i: usize| i >= n.saturating_sub(guardians);
+    let policy = |i: usize| policy_toml(is_guardian(i));
+    let mut cluster = Cluster::create_with(
+        &ClusterSpec {
+            binary,
+            dir: &dir,
+            nodes: n,
+            quorum: &args.quorum,
+            extra: &policy,
+        },
+        &ClusterOptions {
+            swarm_id: "devnet".to_owned(),
+            status_interval_secs: 10,
+            log_filter: std::env::var("RUST_LOG").ok(),
+        },
+    )?;
+    let marker = Marker {
+        nodes: n,
+        quorum: args.quorum.clone(),
+    };
+    let marker_text = format!(
+        "# Written by `swarmvote devnet`; `swarmvote devnet --dir` reuses this dir.\n{}",
+        toml::to_string(&marker).context("devnet.toml")?
+    );
+    std::fs::write(dir.join(MARKER), marker_text)
+        .with_context(|| format!("{}: cannot write", dir.join(MARKER).display()))?;
+
+    describe(out, &cluster, &dir, args, q, &is_guardian);
+    let mut readers = Vec::new();
+    let result = start_and_serve(&mut cluster, &stop, out, &dir, args, binary, &mut readers);
+    match &result {
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => out.line(&out.bold(&format!("{e}"))),
+        Err(e) => eprintln!("error: {e:#}"),
+        Ok(()) => {}
+    }
+
+    // Whatever happened, stop every node before returning.
+    let running = cluster.nodes.iter().filter(|n| n.pid().is_some()).count();
+    if running > 0 {
+        out.line(&format!(
+            "stopping {running} node{} (SIGTERM; SIGKILL after {} s or at a second Ctrl-C)",
+            if running == 1 { "" } else { "s" },
+            STOP_GRACE.as_secs()
+        ));
+    }
+    // Signals so far; one more kills the nodes at once.
+    let seen = stop.count();
+    let stopped = cluster.stop_all_or_force(STOP_GRACE, || stop.count() > seen);
+    for r in readers {
+        let _ = r.join();
+    }
+    let mut clean = true;
+    if let Ok(results) = &stopped {
+        for (node, (status, killed)) in cluster.nodes.iter().zip(results) {
+            match (status, killed) {
+                (Some(_), true) => {
+                    clean = false;
+                    out.line(&format!("{}: killed", node.name));
+                }
+                (Some(s), false) if !s.success() => {
+                    clean = false;
+                    out.line(&format!("{}: exited with {s}", node.name));
+                }
+                _ => {}
+            }
+        }
+    }
+    let stopped = stopped.context("stopping the nodes")?;
+    if running > 0 && clean {
+        out.line(&format!("all {} nodes stopped cleanly", stopped.len()));
+    }
+    match (&args.dir, args.keep, temp) {
+        (None, true, Some(t)) => {
+            out.line(&format!("kept {}", t.keep().display()));
+        }
+        (None, _, Some(t)) => {
+            let path = t.path().to_owned();
+            t.close()
+                .with_context(|| format!("{}: cannot remove", path.display()))?;
+        }
+        _ => out.line(&format!(
+            "kept {} (run `swarmvote devnet --dir {}` again to reuse it)",
+            dir.display(),
+            dir.display()
+        )),
+    }
+    match result {
+        Ok(()) if clean || !args.demo => Ok(0),
+        Ok(()) => bail!("a node did not stop cleanly"),
+        Err(e) if e.downcast_ref::<Interrupted>().is_some() => {
+            Ok(if args.demo { EXIT_INTERRUPTED } else { 0 })
+        }
+        // Printed above, before the nodes' shutdown lines; the exit code says the rest.
+        Err(_) => Ok(1),
+    }
+}
+
+/// `q` for `n` members under `quorum`, as the roster computes it.
+fn quorum_required(quorum: &Quorum, n: usize) -> anyhow::Result<usize> {
+    let n = u32::try_from(n).context("--nodes: too many")?;
+    let q = quorum.required(n);
+    Ok(usize::try_from(q).unwrap_or(usize::MAX))
+}
+
+/// The `[evaluator]` section of a node: guardians refuse to delete anything under
+/// /backup; every node approves everything else.
+fn policy_toml(guardian: bool) -> String {
+    let mut text = String::from("[evaluator]\nkind = \"policy\"\n");
+    if guardian {
+        for path in ["/backup", "/backup/**"] {
+            let _ = write!(
+                text,
+                "\n[[evaluator.rules]]\naction = \"fs.delete\"\npayload = {{ path = \"{path}\" }}\nvote = \"no\"\nreason = \"protects /backup\"\n"
+            );
+        }
+    }
+    let reason = if guardian {
+        "no rule against it"
+    } else {
+        "the devnet approves everything"
+    };
+    let _ = write!(
+        text,
+        "\n[[evaluator.rules]]\naction = \"*\"\nvote = \"yes\"\nreason = \"{reason}\"\n"
+    );
+    text
+}
+
+/// `--dir`: a new or empty dir is used; one holding a devnet of the same shape is
+/// reused (keys and data kept); anything else is refused.
+fn prepare_dir(dir: &Path, nodes: usize, quorum: &str) -> anyhow::Result<()> {
+    if !dir.exists() {
+        return std::fs::create_dir_all(dir)
+            .with_context(|| format!("--dir {}: cannot create", dir.display()));
+    }
+    if !dir.is_dir() {
+        bail!("--dir {}: not a directory", dir.display());
+    }
+    let mut entries =
+        std::fs::read_dir(dir).with_context(|| format!("--dir {}: cannot read", dir.display()))?;
+    if entries.next().is_none() {
+        return Ok(());
+    }
+    let marker_path = dir.join(MARKER);
+    let text = match std::fs::read_to_string(&marker_path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+            "--dir {}: not empty and not a devnet dir (it has no {MARKER}); choose a new or empty dir",
+            dir.display()
+        ),
+        Err(e) => return Err(e).with_context(|| format!("{}", marker_path.display())),
+    };
+    let marker: Marker =
+        toml::from_str(&text).with_context(|| format!("{}", marker_path.display()))?;
+    if marker.nodes != nodes || marker.quorum != quorum {
+        bail!(
+            "--dir {}: holds a devnet of {} nodes with quorum {}; pass --nodes {} --quorum {} to reuse it, or choose another dir",
+            dir.display(),
+            marker.nodes,
+            marker.quorum,
+            marker.nodes,
+            marker.quorum
+        );
+    }
+    Ok(())
+}
+
+/// What is about to run, and why the policies are what they are.
+fn describe(
+    out: Out,
+    cluster: &Cluster,
+    dir: &Path,
+    args: &DevnetArgs,
+    q: usize,
+    is_guardian: &dyn Fn(usize) -> bool,
+) {
+    let n = cluster.nodes.len();
+    let kept = match (&args.dir, args.keep) {
+        (Some(_), _) => "kept at exit",
+        (None, true) => "kept at exit (--keep)",
+        (None, false) => "removed at exit; --keep or --dir keeps it",
+    };
+    out.line(&out.bold(&format!(
+        "swarmvote devnet: {n} node{} on 127.0.0.1, quorum {} (q = {q} of {n})",
+        if n == 1 { "" } else { "s" },
+        args.quorum
+    )));
+    out.line(&format!("dir: {} ({kept})", dir.display()));
+    out.line("policies (in each node's node.toml, [evaluator]; the first matching rule votes):");
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let role = if i == 0 { ", proposes in the demo" } else { "" };
+        if is_guardian(i) {
+            out.line(&format!(
+                "  {}  NO on fs.delete of /backup or /backup/**, YES on anything else{role}",
+                node.name
+            ));
+        } else {
+            out.line(&format!("  {}  YES on everything{role}", node.name));
+        }
+    }
+    let guardians = (0..n).filter(|i| is_guardian(*i)).count();
+    let why = if guardians >= n {
+        format!(
+            "why every node guards: {q} YES {} a proposal, so only {} can block one",
+            if q == 1 { "approves" } else { "approve" },
+            if n == 1 { "its NO" } else { "a unanimous NO" }
+        )
+    } else {
+        format!(
+            "why {}: {q} YES approve, and a proposal is rejected once more than n - q = {} voted NO; so it takes {guardians} NO to block a deletion the others approve",
+            counted(guardians, "guardian"),
+            counted(n.saturating_sub(q), "member")
+        )
+    };
+    out.line(&format!("{why}."));
+}
+
+/// `1 member`, `2 members`.
+fn counted(k: usize, noun: &str) -> String {
+    if k == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{k} {noun}s")
+    }
+}
+
+fn start_and_serve(
+    cluster: &mut Cluster,
+    stop: &Stop,
+    out: Out,
+    dir: &Path,
+    args: &DevnetArgs,
+    binary: &Path,
+    readers: &mut Vec<JoinHandle<()>>,
+) -> anyhow::Result<()> {
+    let n = cluster.nodes.len();
+    let width = cluster
+        .nodes
+        .iter()
+        .map(|x| x.name.len())
+        .max()
+        .unwrap_or(5);
+    out.line(&format!("starting {n} nodes..."));
+    let started = Instant::now();
+    for i in 0..n {
+        let Some(output) = cluster.start_piped(i)? else {
+            continue;
+        };
+        let (name, log) = cluster
+            .nodes
+            .get(i)
+            .map(|x| (x.name.clone(), x.log.clone()))
+            .unwrap_or_default();
+        let label = out.label(&name, i, width);
+        readers.push(relay(output.stdout, label.clone(), log.clone(), out)?);
+        readers.push(relay(output.stderr, label, log, out)?);
+    }
+    let peers = n.saturating_sub(1);
+    let mut clients = Vec::with_capacity(n);
+    for i in 0..n {
+        clients.push(wait_ready(cluster, i, peers, stop)?);
+    }
+    out.line(&out.bold(&format!(
+        "ready in {} ms: every node sees its {peers} peer{}",
+        started.elapsed().as_millis(),
+        if peers == 1 { "" } else { "s" }
+    )));
+    print_howto(out, cluster, dir, binary);
+    if args.demo {
+        let kept = args.dir.is_some() || args.keep;
+        return demo(cluster, &clients, stop, out, dir, kept);
+    }
+    out.line(&out.bold("streaming the nodes' logs; Ctrl-C stops every node"));
+    loop {
+        if let Some(signal) = stop.signalled() {
+            return Err(Interrupted(signal).into());
+        }
+        for node in &mut cluster.nodes {
+            if let Some(status) = node.exit_status() {
+                bail!(
+                    "{} exited unexpectedly ({status}); its log is above and in {}",
+                    node.name,
+                    node.log.display()
+                );
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Copies a node's output, line by line, to stdout (labelled) and to its log file.
+fn relay(
+    stream: impl Read + Send + 'static,
+    label: String,
+    log: PathBuf,
+    out: Out,
+) -> anyhow::Result<JoinHandle<()>> {
+    let mut file = std::fs::File::options()
+        .create(true)
+        .append(true)
+        .open(&log)
+        .with_context(|| format!("{}: cannot open", log.display()))?;
+    Ok(std::thread::spawn(move || {
+        let mut reader = BufReader::new(stream);
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_until(b'\n', &mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+            let _ = file.write_all(&buf);
+            let text = String::from_utf8_lossy(&buf);
+            out.line(&format!("{label} {}", shorten(text.trim_end())));
+        }
+    }))
+}
+
+/// A text log line with its date dropped (`2026-01-02T03:04:05.678901Z  INFO …` becomes
+/// `03:04:05.678  INFO …`): the terminal view is for reading; the log file keeps it all.
+fn shorten(line: &str) -> String {
+    let stamped = line.len() > 27
+        && line.get(10..11) == Some("T")
+        && line.get(26..27) == Some("Z")
+        && line
+            .get(..4)
+            .is_some_and(|y| y.bytes().all(|b| b.is_ascii_digit()));
+    match (stamped, line.get(11..23), line.get(27..)) {
+        (true, Some(time), Some(rest)) => format!("{time}{rest}"),
+        _ => line.to_owned(),
+    }
+}
+
+/// Waits until node `i` answers with `peers` admitted peers, a node exits, a signal
+/// arrives or [`READY_TIMEOUT`] passes.
+fn wait_ready(
+    cluster: &mut Cluster,
+    i: usize,
+    peers: usize,
+    stop: &Stop,
+) -> anyhow::Result<ApiClient> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        if let Some(signal) = stop.signalled() {
+            return Err(Interrupted(signal).into());
+        }
+        for node in &mut cluster.nodes {
+            if let Some(status) = node.exit_status() {
+                bail!(
+                    "{} exited while starting ({status}); its log is above and in {}",
+                    node.name,
+                    node.log.display()
+                );
+            }
+        }
+        match cluster.wait_ready(i, peers, Duration::from_millis(200)) {
+            Ok(client) => return Ok(client),
+            Err(ClusterError::Timeout { .. }) if Instant::now() < deadline => {}
+            Err(ClusterError::Timeout { .. }) => bail!(
+                "node{i} did not see its {peers} peers within {} s",
+                READY_TIMEOUT.as_secs()
+            ),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// The CLI path to show: relative to the working dir when it is under it.
+fn display_binary(binary: &Path) -> String {
+    let relative = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| binary.strip_prefix(cwd).ok().map(Path::to_owned));
+    match relative {
+        Some(r) => format!("./{}", r.display()),
+        None => binary.display().to_string(),
+    }
+}
+
+fn print_howto(out: Out, cluster: &Cluster, dir: &Path, binary: &Path) {
+    let cli = display_binary(binary);
+    for node in &cluster.nodes {
+        out.line(&format!(
+            "  {}  API http://{}  data {}",
+            node.name,
+            node.api,
+            node.dir.join("data").display()
+        ));
+    }
+    let Some(first) = cluster.nodes.first() else {
+        return;
+    };
+    let data = first.dir.join("data");
+    let data = data.display();
+    out.line("talk to a node (the CLI reads the API address and token from its data dir):");
+    out.line(&format!("  {cli} status --data-dir {data}"));
+    out.line(&format!(
+        "  {cli} propose --data-dir {data} --action fs.delete --payload '{{\"path\":\"/backup/db.tar\"}}' --wait"
+    ));
+    out.line(&format!("  {cli} proposals --data-dir {data}"));
+    out.line(&format!("  {cli} watch --data-dir {data}"));
+    out.line(&format!(
+        "  curl -H \"Authorization: Bearer $(cat {data}/api.cookie)\" http://{}/v1/status",
+        first.api
+    ));
+    out.line(&format!(
+        "  {cli} verify-cert CERT.json --roster {}",
+        dir.join("roster.toml").display()
+    ));
+}
+
+/// One demo proposal and the verdict it must get.
+struct Case {
+    title: &'static str,
+    path: &'static str,
+    expect: Status,
+}
+
+const CASES: [Case; 2] = [
+    Case {
+        title: "a benign action: clean up scratch logs",
+        path: "/tmp/scratch/*.log",
+        expect: Status::Approved,
+    },
+    Case {
+        title: "a dangerous action: delete a protected backup",
+        path: "/backup/db.tar",
+        expect: Status::Rejected,
+    },
+];
+
+fn demo(
+    cluster: &Cluster,
+    clients: &[ApiClient],
+    stop: &Stop,
+    out: Out,
+    dir: &Path,
+    kept: bool,
+) -> anyhow::Result<()> {
+    let names = Names::new(Some(cluster.roster.clone()));
+    let proposer = clients.first().context("no nodes")?;
+    let proposer_name = cluster
+        .nodes
+        .first()
+        .map(|x| x.name.as_str())
+        .unwrap_or("?");
+    let n = cluster.nodes.len();
+    let roster_path = dir.join("roster.toml");
+    let mut summary = Vec::new();
+    for (k, case) in CASES.iter().enumerate() {
+        out.line("");
+        out.line(&out.bold(&format!(
+            "== demo {}/{}: {}",
+            k + 1,
+            CASES.len(),
+            case.title
+        )));
+        let payload = serde_json::json!({ "path": case.path });
+        let id = proposer.propose("fs.delete", payload.clone(), 60_000)?;
+        out.line(&format!(
+            "{proposer_name} proposes fs.delete {payload}\nproposal {id}"
+        ));
+        // Decided at every node: each computes the tally on its own.
+        let mut statuses = Vec::with_capacity(n);
+        for (node, c) in cluster.nodes.iter().zip(clients) {
+            let report = wait_until(
+                stop,
+                DECIDE_TIMEOUT,
+                &format!("{} to decide", node.name),
+                || Ok(c.proposal(&id)?.filter(|r| r["status"] != "pending")),
+            )?;
+            statuses.push((node.name.clone(), ReportView::from_json(&report)?.status));
+        }
+        // The proposer's view once every ballot arrived (a decision needs only some).
+        let report = wait_until(stop, Duration::from_secs(5), "every ballot", || {
+            Ok(proposer
+                .proposal(&id)?
+                .filter(|r| r["ballots"].as_array().is_some_and(|b| b.len() >= n)))
+        })
+        .or_else(|e| match e.downcast_ref::<ClusterError>() {
+            Some(ClusterError::Timeout { .. }) => proposer
+                .proposal(&id)?
+                .context("the proposer forgot its proposal"),
+            _ => Err(e),
+        })?;
+        let view = ReportView::from_json(&report)?;
+        out.line(&format!("ballots at {proposer_name}:"));
+        let mut ballots: Vec<_> = view.ballots.iter().map(|b| b.ballot()).collect();
+        ballots.sort_by_key(|b| names.of(&b.voter));
+        for b in ballots {
+            let vote = match b.vote {
+                Vote::Yes => "YES",
+                Vote::No => "NO ",
+            };
+            let reason = b.reason.as_ref().map(|r| r.as_str()).unwrap_or("");
+            out.line(&format!("  {:<8} {vote}  {reason}", names.of(&b.voter)));
+        }
+        let t = &view.tally;
+        let verdict = client::status_word(view.status).to_uppercase();
+        let everywhere = statuses.iter().all(|(_, s)| *s == view.status);
+        out.line(&out.bold(&format!(
+            "verdict: {verdict}  ({} yes, {} no; n = {}, q = {}){}",
+            t.yes.len(),
+            t.no.len(),
+            t.n,
+            t.q,
+            if everywhere {
+                if n == 1 {
+                    String::new()
+                } else {
+                    format!(", the same at all {n} nodes")
+                }
+            } else {
+                String::new()
+            }
+        )));
+        if !everywhere {
+            let list: Vec<_> = statuses
+                .iter()
+                .map(|(name, s)| format!("{name} {}", client::status_word(*s)))
+                .collect();
+            bail!("the nodes disagree: {}", list.join(", "));
+        }
+        if view.status != case.expect {
+            bail!(
+                "expected {}, got {}: the devnet's policies did not hold",
+                client::status_word(case.expect),
+                client::status_word(view.status)
+            );
+        }
+        match view.status {
+            Status::Approved => {
+                // Fetched from another node than the proposer: any node can give it.
+                let from = clients.len().saturating_sub(1);
+                let giver = clients.get(from).unwrap_or(proposer);
+                let cert = giver.certificate(&id)?;
+                let path = dir.join(format!("demo-{}.cert.json", id.get(..8).unwrap_or(&id)));
+                let text = serde_json::to_string_pretty(&cert)?;
+                std::fs::write(&path, text)
+                    .with_context(|| format!("{}: cannot write", path.display()))?;
+                let checked = client::verify_certificate_file(&path, &roster_path)
+                    .with_context(|| format!("certificate of {id}"))?;
+                let signers: Vec<_> = checked.signers.iter().map(|s| s.name.as_str()).collect();
+                out.line(&out.bold(&format!(
+                    "certificate verified offline against roster.toml: {} YES signatures ({}), q = {}",
+                    signers.len(),
+                    signers.join(", "),
+                    checked.q
+                )));
+                out.line(&format!(
+                    "  fetched from {}'s API, saved as {}",
+                    cluster
+                        .nodes
+                        .get(from)
+                        .map(|x| x.name.as_str())
+                        .unwrap_or("?"),
+                    path.display()
+                ));
+                if kept {
+                    out.line(&format!(
+                        "  check it again: swarmvote verify-cert {} --roster {}",
+                        path.display(),
+                        roster_path.display()
+                    ));
+                }
+            }
+            _ => {
+                let (status, _) =
+                    proposer.call("GET", &format!("/v1/proposals/{id}/certificate"), None)?;
+                if (200..300).contains(&status) {
+                    bail!("a rejected proposal has a certificate");
+                }
+                out.line(&format!(
+                    "certificate: none (HTTP {status}): nothing can prove an approval, so no executor runs it"
+                ));
+            }
+        }
+        summary.push(verdict);
+    }
+    out.line("");
+    out.line(&out.bold(&format!(
+        "demo ok: benign {}, dangerous {}, certificate verified",
+        summary.first().map(String::as_str).unwrap_or("?"),
+        summary.get(1).map(String::as_str).unwrap_or("?"),
+    )));
+    Ok(())
+}
+
+/// Polls `f` every 50 ms until it returns `Some`, a signal arrives or `timeout` passes.
+fn wait_until<T>(
+    stop: &Stop,
+    timeout: Duration,
+    what: &str,
+    mut f: impl FnMut() -> Result<Option<T>, ClusterError>,
+) -> anyhow::Result<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(signal) = stop.signalled() {
+            return Err(Interrupted(signal).into());
+        }
+        if let Some(v) = f()? {
+            return Ok(v);
+        }
+        if Instant::now() >= deadline {
+            return Err(ClusterError::Timeout {
+                what: what.to_owned(),
+                after: timeout,
+            }
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
