@@ -42,6 +42,14 @@
 //! flush). A crash loses the unflushed records, the engine and the duplicate cache; a
 //! restart builds a new engine with `Engine::restore` from the durable records, then
 //! re-judges every open proposal, so the own-vote guard is exercised across the crash.
+//! Only nodes that can crash keep their records (nothing else reads them back).
+//!
+//! # Cost
+//!
+//! Every engine of a run shares one signature cache (each distinct signature is verified
+//! once per run, and the tallies share one copy of each ballot) and one roster. Gossip
+//! messages are numbered on first publication and travel as a number; see
+//! [`mod@bench`] for the measured speed and memory per swarm size.
 //!
 //! # Behaviours
 //!
@@ -59,6 +67,9 @@
 //! with `q` valid YES signatures from distinct members), and **no honest equivocation**.
 //! Violations name the seed and the proposal.
 
+pub mod bench;
+pub mod chart;
+pub mod live;
 pub mod network;
 pub mod report;
 pub mod rng;

@@ -6,13 +6,21 @@ use std::collections::BTreeMap;
 use crate::rng::SimRng;
 use crate::scenario::{Latency, LinkConfig, NetworkConfig, PartitionConfig};
 
-/// A directed cut `from → to` active in `[start_us, end_us)`.
+/// A directed cut `from → to` active in `[start_us, end_us)`. The node lists are sorted,
+/// so a membership test is a binary search.
 #[derive(Clone, Debug)]
 struct Cut {
     start_us: u64,
     end_us: u64,
     from: Vec<usize>,
     to: Vec<usize>,
+}
+
+fn sorted(v: &[usize]) -> Vec<usize> {
+    let mut v = v.to_vec();
+    v.sort_unstable();
+    v.dedup();
+    v
 }
 
 /// Links and partitions, queried at send time.
@@ -31,8 +39,8 @@ pub enum Fate {
     Cut,
     /// Sent but lost.
     Lost,
-    /// Arrives after each of these delays (two when duplicated).
-    Arrives(Vec<u64>),
+    /// Arrives after the first delay, and again after the second when duplicated.
+    Arrives(u64, Option<u64>),
 }
 
 impl Network {
@@ -54,15 +62,15 @@ impl Network {
             cuts.push(Cut {
                 start_us,
                 end_us,
-                from: p.a.clone(),
-                to: p.b.clone(),
+                from: sorted(&p.a),
+                to: sorted(&p.b),
             });
             if !p.one_way {
                 cuts.push(Cut {
                     start_us,
                     end_us,
-                    from: p.b.clone(),
-                    to: p.a.clone(),
+                    from: sorted(&p.b),
+                    to: sorted(&p.a),
                 });
             }
         }
@@ -93,7 +101,10 @@ impl Network {
     /// Whether `from` cannot reach `to` at `t_us`.
     pub fn is_cut(&self, from: usize, to: usize, t_us: u64) -> bool {
         self.cuts.iter().any(|c| {
-            c.start_us <= t_us && t_us < c.end_us && c.from.contains(&from) && c.to.contains(&to)
+            c.start_us <= t_us
+                && t_us < c.end_us
+                && c.from.binary_search(&from).is_ok()
+                && c.to.binary_search(&to).is_ok()
         })
     }
 
@@ -117,11 +128,11 @@ impl Network {
             return Fate::Lost;
         }
         let extra = self.extra(from, to);
-        let mut delays = vec![sample_us(&link.latency, rng).saturating_add(extra)];
-        if rng.chance(link.duplicate) {
-            delays.push(sample_us(&link.latency, rng).saturating_add(extra));
-        }
-        Fate::Arrives(delays)
+        let first = sample_us(&link.latency, rng).saturating_add(extra);
+        let copy = rng
+            .chance(link.duplicate)
+            .then(|| sample_us(&link.latency, rng).saturating_add(extra));
+        Fate::Arrives(first, copy)
     }
 }
 

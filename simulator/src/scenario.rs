@@ -65,6 +65,21 @@ pub struct Scenario {
     /// this long before the invariants are checked.
     #[serde(default = "default_quiet_ms")]
     pub quiet_ms: u64,
+    /// Test-only faults in the protocol itself (never in a real scenario).
+    #[serde(default)]
+    pub testing: Testing,
+}
+
+/// Test-only knobs that break the honest nodes' engines on purpose, to prove the
+/// invariant checker reports what it should. No real scenario sets them.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Testing {
+    /// Node indices whose engine's own-vote guard is switched off: when such a node
+    /// re-judges a proposal (after a restart) and changes its mind, it signs a second,
+    /// contradicting ballot instead of being refused, so it equivocates.
+    #[serde(default)]
+    pub broken_guard: Vec<usize>,
 }
 
 fn default_quiet_ms() -> u64 {
@@ -496,6 +511,15 @@ impl Scenario {
             }
             if p.heal_ms.is_some_and(|h| h <= p.start_ms) {
                 return bad(&format!("{field}.heal_ms"), "must be after start_ms");
+            }
+        }
+        for (k, &i) in self.testing.broken_guard.iter().enumerate() {
+            let honest = self.behaviours().get(i).is_some_and(Behaviour::is_honest);
+            if !honest {
+                return bad(
+                    &format!("testing.broken_guard[{k}]"),
+                    &format!("must name an honest, drift, crash or slow node (0..{n})"),
+                );
             }
         }
         let w = &self.workload;

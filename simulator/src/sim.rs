@@ -13,7 +13,7 @@ use swarmvote_protocol::engine::{
 };
 use swarmvote_protocol::{
     Action, Ballot, MemberName, Nonce, Payload, ProposalId, Roster, SecretKey, Signature,
-    SignedBallot, Status, SwarmId, UnixMillis, Verdict, Vote, VoterId, codec,
+    SignatureCache, SignedBallot, Status, SwarmId, UnixMillis, Verdict, Vote, VoterId, codec,
 };
 
 use crate::network::{Fate, Network};
@@ -45,34 +45,18 @@ pub enum SimError {
 
 /// Something that happens at one virtual instant.
 enum Ev {
-    /// Gossip bytes arrive at `to` from `from`.
-    Gossip {
-        to: usize,
-        from: usize,
-        bytes: Rc<[u8]>,
-        id: [u8; 32],
-    },
-    /// A catch-up request arrives.
-    SyncReq {
-        to: usize,
-        from: usize,
-        request: SyncRequest,
-        id: [u8; 32],
-        round: u32,
-    },
+    /// Gossip message number `msg` (see `Sim::msgs`) arrives at `to` from `from`.
+    Gossip { to: u32, from: u32, msg: u32 },
+    /// A catch-up request arrives. (Boxed, like the response: the queue moves events
+    /// around on every push and pop, so they must stay small.)
+    SyncReq(Box<SyncMsg<SyncRequest>>),
     /// A catch-up response arrives.
-    SyncResp {
-        to: usize,
-        from: usize,
-        response: SyncResponse,
-        id: [u8; 32],
-        round: u32,
-    },
+    SyncResp(Box<SyncMsg<SyncResponse>>),
     /// A node has judged a proposal and acts on it.
     Judge {
         node: usize,
         life: u64,
-        proposal: ProposalId,
+        proposal: Box<ProposalId>,
     },
     /// Proposal number `k` of the workload arrives.
     Arrival { k: u32 },
@@ -90,6 +74,15 @@ enum Ev {
     Probe,
     /// A flooder sends its next garbage message.
     Flood { node: usize },
+}
+
+/// A catch-up message in flight.
+struct SyncMsg<T> {
+    to: usize,
+    from: usize,
+    body: T,
+    id: [u8; 32],
+    round: u32,
 }
 
 /// An event with its time and tie-breaking sequence number. Ordered by (time, seq)
@@ -138,8 +131,8 @@ struct Node {
     /// `None` while down.
     engine: Option<Engine>,
     store: Store,
-    /// gossipsub's duplicate cache: message ids already handled (lost in a crash).
-    seen: BTreeSet<[u8; 32]>,
+    /// gossipsub's duplicate cache: messages already handled (lost in a crash).
+    seen: Seen,
     /// Bumped at each crash, so events of an earlier life are dropped.
     life: u64,
     next_tick: Option<u64>,
@@ -192,6 +185,40 @@ pub struct Sim {
     next_tag: u64,
     /// Per (bloc, proposal): the bloc's shared coin, drawn by its first member to judge.
     bloc_coins: BTreeMap<(String, ProposalId), bool>,
+    /// Every distinct gossip message of the run, numbered in order of first publication:
+    /// its bytes (shared by every copy in flight) and its id (SHA-256 of the bytes,
+    /// gossipsub's content-addressed message id).
+    msgs: Vec<(Rc<[u8]>, [u8; 32])>,
+    /// Message id to number.
+    msg_numbers: BTreeMap<[u8; 32], u32>,
+    /// One signature cache for every engine of the run: each distinct signature is
+    /// verified once, however many nodes receive it.
+    sigs: SignatureCache,
+}
+
+/// One node's duplicate cache: a bit per message number.
+#[derive(Default)]
+struct Seen(Vec<u64>);
+
+impl Seen {
+    /// Marks message `m`; true if it was not marked yet.
+    fn insert(&mut self, m: u32) -> bool {
+        let (word, bit) = ((m / 64) as usize, 1u64 << (m % 64));
+        if self.0.len() <= word {
+            self.0.resize(word.saturating_add(1), 0);
+        }
+        match self.0.get_mut(word) {
+            Some(w) if *w & bit == 0 => {
+                *w |= bit;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// Member `i`'s key for a seed: SHA-256(seed || i), so runs are reproducible and seeds
@@ -271,21 +298,30 @@ impl Sim {
         let net =
             Network::new(&scenario.network, &scenario.partitions, heal_all_us).with_extra(extra);
 
-        let nodes = behaviours
+        let nodes: Vec<Node> = behaviours
             .into_iter()
             .zip(keys)
             .map(|(behaviour, key)| Node {
                 voter: key.voter_id(),
+                // Only a node that can crash ever reads its store back.
+                store: Store::new(matches!(behaviour, Behaviour::Crash { .. })),
                 behaviour,
                 key,
                 engine: None,
-                store: Store::default(),
-                seen: BTreeSet::new(),
+                seen: Seen::default(),
                 life: 0,
                 next_tick: None,
                 attacks: 0,
             })
             .collect();
+        // Room for every signature of the run (a proposal and a ballot or two per member
+        // each), so the cache never forgets one mid-run.
+        let cache_capacity = usize::try_from(scenario.workload.proposals)
+            .unwrap_or(usize::MAX)
+            .saturating_add(1)
+            .saturating_mul(nodes.len())
+            .saturating_mul(4)
+            .max(65_536);
         let mut sim = Self {
             scenario,
             seed,
@@ -307,6 +343,9 @@ impl Sim {
             trace_events: 0,
             next_tag: 0,
             bloc_coins: BTreeMap::new(),
+            msgs: Vec::new(),
+            msg_numbers: BTreeMap::new(),
+            sigs: SignatureCache::new(cache_capacity),
         };
         sim.start()?;
         Ok(sim)
@@ -353,16 +392,25 @@ impl Sim {
     }
 
     /// Runs to the end and checks the invariants.
-    pub fn run(mut self) -> Report {
+    pub fn run(self) -> Report {
+        self.run_counted().0
+    }
+
+    /// Like [`Sim::run`], also returning how many events were processed (every event
+    /// taken off the queue, including those that find their node down): the bench's
+    /// events/s.
+    pub fn run_counted(mut self) -> (Report, u64) {
+        let mut events = 0u64;
         while let Some(Reverse(s)) = self.queue.pop() {
             if s.time > self.end_us {
                 break;
             }
+            events = events.saturating_add(1);
             self.now_us = s.time;
             self.handle(s.event);
         }
         self.now_us = self.end_us;
-        self.finish()
+        (self.finish(), events)
     }
 
     // -----------------------------------------------------------------------------------
@@ -407,9 +455,39 @@ impl Sim {
     /// Up peers of `i` it has a connection to (not cut `i → j`), except `except`.
     fn reachable(&self, i: usize, except: Option<usize>) -> Vec<usize> {
         (0..self.nodes.len())
-            .filter(|&j| j != i && Some(j) != except && self.is_up(j))
-            .filter(|&j| !self.net.is_cut(i, j, self.now_us))
+            .filter(|&j| self.is_peer(i, except, j))
             .collect()
+    }
+
+    fn is_peer(&self, i: usize, except: Option<usize>, j: usize) -> bool {
+        j != i && Some(j) != except && self.is_up(j) && !self.net.is_cut(i, j, self.now_us)
+    }
+
+    /// `k` distinct random peers of `i` (as [`Sim::reachable`]; all of them if fewer), in
+    /// random order. Draws node indices and rejects non-peers, so a pick costs O(k)
+    /// instead of a scan of every node; when peers are scarce it falls back to the scan.
+    /// Each chosen peer is uniform over the peers not chosen yet, either way.
+    fn pick_peers(&mut self, i: usize, except: Option<usize>, k: usize) -> Vec<usize> {
+        let n = self.nodes.len();
+        let mut chosen: Vec<usize> = Vec::with_capacity(k);
+        let mut tries = k.saturating_mul(4).saturating_add(16);
+        while chosen.len() < k && tries > 0 {
+            tries -= 1;
+            let j = self.rng.below(n);
+            if self.is_peer(i, except, j) && !chosen.contains(&j) {
+                chosen.push(j);
+            }
+        }
+        if chosen.len() < k {
+            let rest: Vec<usize> = self
+                .reachable(i, except)
+                .into_iter()
+                .filter(|j| !chosen.contains(j))
+                .collect();
+            let more = self.rng.pick(&rest, k.saturating_sub(chosen.len()));
+            chosen.extend(more);
+        }
+        chosen
     }
 
     // -----------------------------------------------------------------------------------
@@ -418,19 +496,15 @@ impl Sim {
 
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::Gossip {
-                to,
-                from,
-                bytes,
-                id,
-            } => self.on_gossip(to, from, &bytes, id),
-            Ev::SyncReq {
-                to,
-                from,
-                request,
-                id,
-                round,
-            } => {
+            Ev::Gossip { to, from, msg } => self.on_gossip(to as usize, from as usize, msg),
+            Ev::SyncReq(m) => {
+                let SyncMsg {
+                    to,
+                    from,
+                    body: request,
+                    id,
+                    round,
+                } = *m;
                 if !self.is_up(to) {
                     return;
                 }
@@ -442,22 +516,25 @@ impl Sim {
                 let response = engine.handle_sync_request(now, PeerTag(from as u64), &request);
                 self.drain(to, None);
                 if let Ok(bytes) = codec::encode(&response) {
-                    self.send_sync(to, from, bytes.len(), sha256(&bytes), |id| Ev::SyncResp {
-                        to: from,
-                        from: to,
-                        response,
-                        id,
-                        round,
+                    self.send_sync(to, from, bytes.len(), sha256(&bytes), |id| {
+                        Ev::SyncResp(Box::new(SyncMsg {
+                            to: from,
+                            from: to,
+                            body: response,
+                            id,
+                            round,
+                        }))
                     });
                 }
             }
-            Ev::SyncResp {
-                to,
-                from,
-                response,
-                id,
-                round,
-            } => {
+            Ev::SyncResp(m) => {
+                let SyncMsg {
+                    to,
+                    from,
+                    body: response,
+                    id,
+                    round,
+                } = *m;
                 if !self.is_up(to) {
                     return;
                 }
@@ -481,7 +558,7 @@ impl Sim {
             } => {
                 if self.is_up(node) && self.life(node) == life {
                     self.log(node, Kind::Judge, proposal.as_bytes());
-                    self.judge(node, proposal);
+                    self.judge(node, *proposal);
                 }
             }
             Ev::Arrival { k } => self.on_arrival(k),
@@ -495,9 +572,12 @@ impl Sim {
             Ev::SyncTick { node } => {
                 let every = ms_to_us(self.scenario.network.sync_interval_ms);
                 self.after(every, Ev::SyncTick { node });
-                let peers = self.reachable(node, None);
-                if self.is_up(node) && !peers.is_empty() {
-                    let peer = peers.get(self.rng.below(peers.len())).copied().unwrap_or(0);
+                let peers = if self.is_up(node) {
+                    self.pick_peers(node, None, 1)
+                } else {
+                    Vec::new()
+                };
+                if let Some(&peer) = peers.first() {
                     let now = self.now();
                     if let Some(engine) = self.engine(node) {
                         let request = engine.sync_request(now);
@@ -566,7 +646,11 @@ impl Sim {
             return Ok(());
         };
         let mut engine = Engine::new(self.roster.clone(), n.key.clone(), Config::default())
-            .map_err(|e| SimError::Roster(e.to_string()))?;
+            .map_err(|e| SimError::Roster(e.to_string()))?
+            .with_signature_cache(self.sigs.clone());
+        if self.scenario.testing.broken_guard.contains(&i) {
+            engine.disable_own_vote_guard_for_testing(); // test-only: scenario [testing]
+        }
         if restart {
             engine.restore(now, n.store.durable().to_vec());
         }
@@ -595,7 +679,7 @@ impl Sim {
                     Ev::Judge {
                         node: i,
                         life,
-                        proposal,
+                        proposal: Box::new(proposal),
                     },
                 );
             }
@@ -603,12 +687,19 @@ impl Sim {
         Ok(())
     }
 
-    fn on_gossip(&mut self, to: usize, from: usize, bytes: &[u8], id: [u8; 32]) {
+    fn on_gossip(&mut self, to: usize, from: usize, msg: u32) {
         if !self.is_up(to) {
             return;
         }
+        let Some((bytes, id)) = self
+            .msgs
+            .get(msg as usize)
+            .map(|(b, id)| (Rc::clone(b), *id))
+        else {
+            return;
+        };
         self.log(to, Kind::Gossip, &id);
-        let fresh = self.nodes.get_mut(to).is_some_and(|n| n.seen.insert(id));
+        let fresh = self.nodes.get_mut(to).is_some_and(|n| n.seen.insert(msg));
         if !fresh {
             self.counters.traffic.duplicates_suppressed = self
                 .counters
@@ -621,20 +712,20 @@ impl Sim {
         let tag = self.next_tag;
         self.next_tag = self.next_tag.saturating_add(1);
         if let Some(e) = self.engine(to) {
-            e.handle_message(now, PeerTag(from as u64), MessageTag(tag), bytes);
+            e.handle_message(now, PeerTag(from as u64), MessageTag(tag), &bytes);
         }
-        self.drain(to, Some((from, bytes, id)));
+        self.drain(to, Some((from, msg)));
         if matches!(
             self.nodes.get(to).map(|n| &n.behaviour),
             Some(Behaviour::Replayer)
         ) {
-            self.replay(to, bytes);
+            self.replay(to, &bytes);
         }
     }
 
     /// Acts on every output of node `i`'s engine, in order. `msg` is the gossip message
     /// being validated, if any: accepted ones are forwarded.
-    fn drain(&mut self, i: usize, msg: Option<(usize, &[u8], [u8; 32])>) {
+    fn drain(&mut self, i: usize, msg: Option<(usize, u32)>) {
         let outputs: Vec<Output> = match self.engine(i) {
             Some(e) => std::iter::from_fn(|| e.poll_output()).collect(),
             None => return,
@@ -642,8 +733,8 @@ impl Sim {
         for out in outputs {
             match out {
                 Output::Validation { result, .. } => match (result, msg) {
-                    (Validation::Accept, Some((from, bytes, id))) => {
-                        self.forward(i, from, bytes, id);
+                    (Validation::Accept, Some((from, msg))) => {
+                        self.forward(i, from, msg);
                     }
                     (Validation::Ignore(reason), _)
                         if reason != IgnoreReason::Duplicate && self.is_honest(i) =>
@@ -697,7 +788,7 @@ impl Sim {
                         Ev::Judge {
                             node: i,
                             life,
-                            proposal,
+                            proposal: Box::new(proposal),
                         },
                     );
                 }
@@ -731,56 +822,70 @@ impl Sim {
 
     /// Origin publish: to every reachable peer (gossipsub's flood publish), or to `only`.
     fn publish(&mut self, i: usize, bytes: &[u8], only: Option<&[usize]>) {
-        let id = sha256(bytes);
+        let msg = self.intern(bytes);
         if let Some(n) = self.nodes.get_mut(i) {
-            n.seen.insert(id);
+            n.seen.insert(msg);
         }
-        let peers = match only {
-            Some(list) => list.to_vec(),
-            None => self.reachable(i, None),
-        };
-        let shared: Rc<[u8]> = Rc::from(bytes);
-        for j in peers {
-            self.transmit(i, j, &shared, id);
+        let len = bytes.len();
+        match only {
+            Some(list) => {
+                for &j in list {
+                    self.transmit(i, j, msg, len);
+                }
+            }
+            None => {
+                for j in 0..self.nodes.len() {
+                    if self.is_peer(i, None, j) {
+                        self.transmit(i, j, msg, len);
+                    }
+                }
+            }
         }
+    }
+
+    /// The number of message `bytes`, assigned on first publication.
+    fn intern(&mut self, bytes: &[u8]) -> u32 {
+        let id = sha256(bytes);
+        if let Some(&m) = self.msg_numbers.get(&id) {
+            return m;
+        }
+        let m = u32::try_from(self.msgs.len()).unwrap_or(u32::MAX);
+        self.msgs.push((Rc::from(bytes), id));
+        self.msg_numbers.insert(id, m);
+        m
     }
 
     /// Relay after an Accept: to up to `fanout` random reachable peers, never back to the
     /// sender (gossipsub's mesh forwarding).
-    fn forward(&mut self, i: usize, from: usize, bytes: &[u8], id: [u8; 32]) {
-        let candidates = self.reachable(i, Some(from));
-        let chosen = self.rng.pick(&candidates, self.scenario.network.fanout);
-        let shared: Rc<[u8]> = Rc::from(bytes);
+    fn forward(&mut self, i: usize, from: usize, msg: u32) {
+        let len = self.msgs.get(msg as usize).map_or(0, |(b, _)| b.len());
+        let chosen = self.pick_peers(i, Some(from), self.scenario.network.fanout);
         for j in chosen {
-            self.transmit(i, j, &shared, id);
+            self.transmit(i, j, msg, len);
         }
     }
 
-    fn transmit(&mut self, from: usize, to: usize, bytes: &Rc<[u8]>, id: [u8; 32]) {
+    fn transmit(&mut self, from: usize, to: usize, msg: u32, len: usize) {
         let t = &mut self.counters.traffic;
         match self.net.gossip(from, to, self.now_us, &mut self.rng) {
             Fate::Cut => t.cut = t.cut.saturating_add(1),
             Fate::Lost => {
                 t.gossip_messages = t.gossip_messages.saturating_add(1);
-                t.gossip_bytes = t.gossip_bytes.saturating_add(bytes.len() as u64);
+                t.gossip_bytes = t.gossip_bytes.saturating_add(len as u64);
                 t.lost = t.lost.saturating_add(1);
             }
-            Fate::Arrives(delays) => {
+            Fate::Arrives(d, copy) => {
                 t.gossip_messages = t.gossip_messages.saturating_add(1);
-                t.gossip_bytes = t.gossip_bytes.saturating_add(bytes.len() as u64);
-                t.duplicated = t
-                    .duplicated
-                    .saturating_add(delays.len().saturating_sub(1) as u64);
-                for d in delays {
-                    self.after(
-                        d,
-                        Ev::Gossip {
-                            to,
-                            from,
-                            bytes: Rc::clone(bytes),
-                            id,
-                        },
-                    );
+                t.gossip_bytes = t.gossip_bytes.saturating_add(len as u64);
+                let (to, from) = (
+                    u32::try_from(to).unwrap_or(u32::MAX),
+                    u32::try_from(from).unwrap_or(u32::MAX),
+                );
+                self.after(d, Ev::Gossip { to, from, msg });
+                if let Some(d2) = copy {
+                    let t = &mut self.counters.traffic;
+                    t.duplicated = t.duplicated.saturating_add(1);
+                    self.after(d2, Ev::Gossip { to, from, msg });
                 }
             }
         }
@@ -788,12 +893,14 @@ impl Sim {
 
     fn sync_request(&mut self, from: usize, to: usize, request: SyncRequest, round: u32) {
         if let Ok(bytes) = codec::encode(&request) {
-            self.send_sync(from, to, bytes.len(), sha256(&bytes), |id| Ev::SyncReq {
-                to,
-                from,
-                request,
-                id,
-                round,
+            self.send_sync(from, to, bytes.len(), sha256(&bytes), |id| {
+                Ev::SyncReq(Box::new(SyncMsg {
+                    to,
+                    from,
+                    body: request,
+                    id,
+                    round,
+                }))
             });
         }
     }
@@ -1104,8 +1211,9 @@ impl Sim {
         };
         if let Some(&(r, reference)) = engines.first() {
             let want = fingerprint(reference);
+            let reference_digest = reference.tallies_digest();
             for &(i, e) in engines.iter().skip(1) {
-                if e.tallies_digest() == reference.tallies_digest() {
+                if e.tallies_digest() == reference_digest {
                     continue;
                 }
                 let got = fingerprint(e);
@@ -1149,7 +1257,10 @@ impl Sim {
                 let id = v.proposal().id();
                 let problem = match v.certificate() {
                     None => Some("approved without a certificate".to_string()),
-                    Some(c) => c.verify(&self.roster).err().map(|err| err.to_string()),
+                    Some(c) => c
+                        .verify_cached(&self.roster, &self.sigs)
+                        .err()
+                        .map(|err| err.to_string()),
                 };
                 if let Some(detail) = problem {
                     violations.push(Violation {

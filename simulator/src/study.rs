@@ -26,6 +26,10 @@ pub struct SweepRow {
     pub false_approval_rate: f64,
     /// Mean over seeds of the proposer's mean decision latency, ms.
     pub mean_latency_ms: f64,
+    /// Mean over seeds of the proposer's median decision latency, ms.
+    pub p50_latency_ms: f64,
+    /// Mean over seeds of the proposer's 99th-percentile decision latency, ms.
+    pub p99_latency_ms: f64,
     /// Runs with an invariant violation (should be 0).
     pub violations: u64,
 }
@@ -61,10 +65,17 @@ fn rate(a: u64, b: u64) -> f64 {
     r
 }
 
-/// Runs `scenario` over seeds `0..seeds`.
-fn runs(scenario: &Scenario, seeds: u64) -> Result<Vec<Report>, SimError> {
+/// Called with the number of runs just finished (or skipped), to drive a progress bar.
+pub type Progress<'a> = &'a mut dyn FnMut(u64);
+
+/// Runs `scenario` over seeds `0..seeds`, reporting each run to `progress`.
+fn runs(scenario: &Scenario, seeds: u64, progress: Progress<'_>) -> Result<Vec<Report>, SimError> {
     (0..seeds)
-        .map(|seed| crate::run(scenario.clone(), seed))
+        .map(|seed| {
+            let r = crate::run(scenario.clone(), seed);
+            progress(1);
+            r
+        })
         .collect()
 }
 
@@ -74,6 +85,8 @@ struct Summary {
     block_rate: f64,
     false_approval_rate: f64,
     mean_latency_ms: f64,
+    p50_latency_ms: f64,
+    p99_latency_ms: f64,
     violations: u64,
 }
 
@@ -85,6 +98,8 @@ fn summarise(reports: &[Report]) -> Summary {
         .map(|r| rate(r.security.false_approvals, r.security.anomalous))
         .collect();
     let lat: Vec<f64> = reports.iter().map(|r| r.latency.proposer.mean_ms).collect();
+    let p50: Vec<f64> = reports.iter().map(|r| r.latency.proposer.p50_ms).collect();
+    let p99: Vec<f64> = reports.iter().map(|r| r.latency.proposer.p99_ms).collect();
     let violations = reports
         .iter()
         .filter(|r| !r.invariants.hold())
@@ -94,6 +109,8 @@ fn summarise(reports: &[Report]) -> Summary {
         block_rate: mean(&block),
         false_approval_rate: mean(&fa),
         mean_latency_ms: mean(&lat),
+        p50_latency_ms: mean(&p50),
+        p99_latency_ms: mean(&p99),
         violations,
     }
 }
@@ -106,11 +123,28 @@ pub fn sweep(
     ps: &[f64],
     seeds: u64,
 ) -> Result<Vec<SweepRow>, SimError> {
+    sweep_with_progress(base, ns, ps, seeds, &mut |_| {})
+}
+
+/// The runs [`sweep`] makes: one per (n, p, seed).
+pub fn sweep_runs(ns: &[u32], ps: &[f64], seeds: u64) -> u64 {
+    let cells = u64::try_from(ns.len().saturating_mul(ps.len())).unwrap_or(u64::MAX);
+    cells.saturating_mul(seeds)
+}
+
+/// [`sweep`], calling `progress` after every run.
+pub fn sweep_with_progress(
+    base: &Scenario,
+    ns: &[u32],
+    ps: &[f64],
+    seeds: u64,
+    progress: Progress<'_>,
+) -> Result<Vec<SweepRow>, SimError> {
     let mut rows = Vec::new();
     for &n in ns {
         for &p in ps {
             let s = with_nodes(base, vec![group(n, Behaviour::Drift { p })]);
-            let sum = summarise(&runs(&s, seeds)?);
+            let sum = summarise(&runs(&s, seeds, progress)?);
             rows.push(SweepRow {
                 n,
                 q: sum.q,
@@ -119,6 +153,8 @@ pub fn sweep(
                 block_rate: sum.block_rate,
                 false_approval_rate: sum.false_approval_rate,
                 mean_latency_ms: sum.mean_latency_ms,
+                p50_latency_ms: sum.p50_latency_ms,
+                p99_latency_ms: sum.p99_latency_ms,
                 violations: sum.violations,
             });
         }
@@ -128,12 +164,14 @@ pub fn sweep(
 
 /// The sweep as CSV: a header and one row per (n, p).
 pub fn sweep_csv(rows: &[SweepRow]) -> String {
-    let mut s =
-        String::from("n,q,p,seeds,block_rate,false_approval_rate,mean_latency_ms,violations\n");
+    let mut s = String::from(
+        "n,q,p,seeds,block_rate,false_approval_rate,mean_latency_ms,p50_latency_ms,\
+         p99_latency_ms,violations\n",
+    );
     for r in rows {
         let _ = writeln!(
             s,
-            "{},{},{},{},{:.6},{:.6},{:.3},{}",
+            "{},{},{},{},{:.6},{:.6},{:.3},{:.3},{:.3},{}",
             r.n,
             r.q,
             r.p,
@@ -141,6 +179,8 @@ pub fn sweep_csv(rows: &[SweepRow]) -> String {
             r.block_rate,
             r.false_approval_rate,
             r.mean_latency_ms,
+            r.p50_latency_ms,
+            r.p99_latency_ms,
             r.violations
         );
     }
@@ -150,14 +190,22 @@ pub fn sweep_csv(rows: &[SweepRow]) -> String {
 /// The sweep as an aligned table.
 pub fn sweep_table(rows: &[SweepRow]) -> String {
     let mut s = format!(
-        "{:>4} {:>4} {:>6} {:>12} {:>16} {:>14} {:>10}\n",
-        "n", "q", "p", "block rate", "false approvals", "latency ms", "violations"
+        "{:>4} {:>4} {:>6} {:>12} {:>16} {:>10} {:>10} {:>10} {:>10}\n",
+        "n", "q", "p", "block rate", "false approvals", "mean ms", "p50 ms", "p99 ms", "violations"
     );
     for r in rows {
         let _ = writeln!(
             s,
-            "{:>4} {:>4} {:>6.2} {:>12.4} {:>16.4} {:>14.3} {:>10}",
-            r.n, r.q, r.p, r.block_rate, r.false_approval_rate, r.mean_latency_ms, r.violations
+            "{:>4} {:>4} {:>6.2} {:>12.4} {:>16.4} {:>10.3} {:>10.3} {:>10.3} {:>10}",
+            r.n,
+            r.q,
+            r.p,
+            r.block_rate,
+            r.false_approval_rate,
+            r.mean_latency_ms,
+            r.p50_latency_ms,
+            r.p99_latency_ms,
+            r.violations
         );
     }
     s
@@ -179,6 +227,38 @@ pub fn binomial_tail(n: u32, q: u32, p: f64) -> f64 {
     total
 }
 
+/// A latency claim: an upper bound or a figure.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LatencyClaim {
+    /// "< x ms": holds when the measurement is below `x`.
+    Below(f64),
+    /// "x ms": holds when the measurement is within a factor of 2 of `x`.
+    About(f64),
+}
+
+impl LatencyClaim {
+    /// Whether `measured_ms` bears the claim out.
+    pub fn holds(self, measured_ms: f64) -> bool {
+        match self {
+            LatencyClaim::Below(x) => measured_ms < x,
+            LatencyClaim::About(x) => measured_ms >= x / 2.0 && measured_ms <= x * 2.0,
+        }
+    }
+}
+
+/// A block-rate claim holds within this much (absolute), unless it is 0% or 100%: an
+/// absolute claim fails on a single counterexample.
+pub const BLOCK_TOLERANCE: f64 = 0.01;
+
+/// Whether a measured block rate bears out a claimed one.
+pub fn block_claim_holds(claimed: f64, measured: f64) -> bool {
+    if claimed <= 0.0 || claimed >= 1.0 {
+        (measured - claimed).abs() < f64::EPSILON
+    } else {
+        (measured - claimed).abs() <= BLOCK_TOLERANCE
+    }
+}
+
 /// One configuration of the seed document's comparison, with the seed's claims.
 pub struct SeedClaim {
     /// Label.
@@ -187,12 +267,20 @@ pub struct SeedClaim {
     pub n: u32,
     /// Quorum as written in the roster.
     pub quorum: &'static str,
-    /// The seed's latency claim.
+    /// The seed's latency claim, as written.
     pub latency: &'static str,
-    /// The seed's block-rate claim.
+    /// The same, as a number.
+    pub latency_claim: LatencyClaim,
+    /// The seed's block-rate claim, as written.
     pub block: &'static str,
-    /// The seed's compromise-tolerance claim.
+    /// The same, as a rate.
+    pub block_rate: f64,
+    /// Why the block claim fails when it does.
+    pub block_why: &'static str,
+    /// The seed's compromise-tolerance claim, as written.
     pub tolerance: &'static str,
+    /// The same, in keys.
+    pub tolerance_keys: u32,
 }
 
 /// The three configurations the seed document compares.
@@ -202,24 +290,40 @@ pub const SEED_CLAIMS: [SeedClaim; 3] = [
         n: 1,
         quorum: "1/1",
         latency: "<5 ms",
+        latency_claim: LatencyClaim::Below(5.0),
         block: "0%",
+        block_rate: 0.0,
+        block_why: "\"0% block\" only holds for an unchecked executor; a single evaluator \
+                    with drift p blocks 1 - p of anomalies",
         tolerance: "0",
+        tolerance_keys: 0,
     },
     SeedClaim {
         label: "2 agents, 51%",
         n: 2,
         quorum: "51%",
         latency: "145 ms",
+        latency_claim: LatencyClaim::About(145.0),
         block: "88.5%",
+        block_rate: 0.885,
+        block_why: "q = ceil(0.51 x 2) = 2, i.e. unanimity: both must drift on the same \
+                    proposal, so it blocks more than 3 agents at 66%, not less",
         tolerance: "1 (\"risk\")",
+        tolerance_keys: 1,
     },
     SeedClaim {
         label: "3 agents, 66%",
         n: 3,
         quorum: "0.66",
         latency: "280 ms",
+        latency_claim: LatencyClaim::About(280.0),
         block: "100%",
+        block_rate: 1.0,
+        block_why: "q = 2, and 2 of 3 can drift on the same proposal (3p^2(1-p) + p^3), \
+                    so 100% is not achievable under drift; correlated (colluding) drift \
+                    is worse",
         tolerance: "up to 1",
+        tolerance_keys: 1,
     },
 ];
 
@@ -241,6 +345,28 @@ pub struct SeedRow {
     pub tolerance: u32,
 }
 
+/// Which of a configuration's three claims our measurement bears out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdicts {
+    /// The latency claim.
+    pub latency: bool,
+    /// The block-rate claim.
+    pub block: bool,
+    /// The compromise-tolerance claim.
+    pub tolerance: bool,
+}
+
+impl SeedRow {
+    /// Checks `claim` against this measurement.
+    pub fn verdicts(&self, claim: &SeedClaim) -> Verdicts {
+        Verdicts {
+            latency: claim.latency_claim.holds(self.latency_ms),
+            block: block_claim_holds(claim.block_rate, self.block_rate),
+            tolerance: claim.tolerance_keys == self.tolerance,
+        }
+    }
+}
+
 /// The latency model and workload of the seed table: log-normal links with median
 /// 0.2 ms (sigma 0.5) per hop, 1 ms evaluation, no loss.
 pub fn seed_base(proposals: u32) -> Result<Scenario, crate::ScenarioError> {
@@ -254,14 +380,33 @@ pub fn seed_base(proposals: u32) -> Result<Scenario, crate::ScenarioError> {
     Scenario::parse("seed-table", &text)
 }
 
+/// The runs [`seed_table`] makes at most: per configuration one set of seeds under drift
+/// and one per compromised-key count `1..n` (it stops at the first count that fails).
+pub fn seed_table_runs(seeds: u64) -> u64 {
+    SEED_CLAIMS
+        .iter()
+        .map(|c| u64::from(c.n).saturating_mul(seeds))
+        .fold(0, u64::saturating_add)
+}
+
 /// Measures the three configurations of [`SEED_CLAIMS`] with every member drifting with
 /// probability `drift`, over seeds `0..seeds`.
 pub fn seed_table(base: &Scenario, drift: f64, seeds: u64) -> Result<Vec<SeedRow>, SimError> {
+    seed_table_with_progress(base, drift, seeds, &mut |_| {})
+}
+
+/// [`seed_table`], calling `progress` after every run (and once with the runs it skips).
+pub fn seed_table_with_progress(
+    base: &Scenario,
+    drift: f64,
+    seeds: u64,
+    progress: Progress<'_>,
+) -> Result<Vec<SeedRow>, SimError> {
     let mut rows = Vec::new();
     for c in &SEED_CLAIMS {
         let mut s = with_nodes(base, vec![group(c.n, Behaviour::Drift { p: drift })]);
         s.quorum = c.quorum.to_string();
-        let sum = summarise(&runs(&s, seeds)?);
+        let sum = summarise(&runs(&s, seeds, progress)?);
         let mut tolerance = 0;
         // All n compromised cannot be run (nobody honest proposes) and trivially fails.
         for k in 1..c.n {
@@ -273,10 +418,12 @@ pub fn seed_table(base: &Scenario, drift: f64, seeds: u64) -> Result<Vec<SeedRow
                 ],
             );
             t.quorum = c.quorum.to_string();
-            let clean = runs(&t, seeds)?
+            let clean = runs(&t, seeds, progress)?
                 .iter()
                 .all(|r| r.security.false_approvals == 0);
             if !clean {
+                let skipped = u64::from(c.n.saturating_sub(k).saturating_sub(1));
+                progress(skipped.saturating_mul(seeds));
                 break;
             }
             tolerance = k;
@@ -293,39 +440,77 @@ pub fn seed_table(base: &Scenario, drift: f64, seeds: u64) -> Result<Vec<SeedRow
     Ok(rows)
 }
 
-/// The comparison as text: our figures next to the seed's, the assumptions, and where the
-/// seed's claims do not hold.
+fn mark(holds: bool) -> &'static str {
+    if holds { "ok" } else { "FAILS" }
+}
+
+/// The comparison as text: our figures next to the seed's, whether each claim holds, the
+/// assumptions, and, for every claim that fails, the figures and the reason.
 pub fn seed_table_text(rows: &[SeedRow], drift: f64, seeds: u64, proposals: u32) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<15} {:>3} {:>3} | {:>12} {:>10} | {:>9} {:>9} {:>9} | {:>8} {:>10}",
+        "{:<15} {:>3} {:>3} | {:>12} {:>10} {:>5} | {:>9} {:>9} {:>9} {:>5} | {:>9} {:>10} {:>5}",
         "configuration",
         "n",
         "q",
         "latency",
         "seed",
+        "",
         "block",
         "expected",
         "seed",
+        "",
         "tolerance",
-        "seed"
+        "seed",
+        ""
     );
+    let mut failures = Vec::new();
     for (r, c) in rows.iter().zip(SEED_CLAIMS.iter()) {
+        let v = r.verdicts(c);
         let _ = writeln!(
             s,
-            "{:<15} {:>3} {:>3} | {:>9.3} ms {:>10} | {:>8.2}% {:>8.2}% {:>9} | {:>8} {:>10}",
+            "{:<15} {:>3} {:>3} | {:>9.3} ms {:>10} {:>5} | {:>8.2}% {:>8.2}% {:>9} {:>5} | {:>9} {:>10} {:>5}",
             c.label,
             r.n,
             r.q,
             r.latency_ms,
             c.latency,
+            mark(v.latency),
             r.block_rate * 100.0,
             r.expected_block_rate * 100.0,
             c.block,
+            mark(v.block),
             r.tolerance,
-            c.tolerance
+            c.tolerance,
+            mark(v.tolerance)
         );
+        if !v.latency {
+            failures.push(format!(
+                "- {}: latency: the seed says {}, measured {:.3} ms. A decision is one gossip \
+                 hop out, one evaluation and one hop back (one WAN round trip plus evaluation \
+                 time in general); a larger figure is the evaluator's time, not the vote's.",
+                c.label, c.latency, r.latency_ms
+            ));
+        }
+        if !v.block {
+            failures.push(format!(
+                "- {}: block rate: the seed says {}, measured {:.2}% (independent drift \
+                 allows {:.2}%): {}.",
+                c.label,
+                c.block,
+                r.block_rate * 100.0,
+                r.expected_block_rate * 100.0,
+                c.block_why
+            ));
+        }
+        if !v.tolerance {
+            failures.push(format!(
+                "- {}: tolerance: the seed says {}, measured {} stolen key(s) with no false \
+                 approval.",
+                c.label, c.tolerance, r.tolerance
+            ));
+        }
     }
     let _ = writeln!(s);
     let _ = writeln!(
@@ -335,34 +520,26 @@ pub fn seed_table_text(rows: &[SeedRow], drift: f64, seeds: u64, proposals: u32)
          0.2 ms, sigma 0.5, per hop; 1 ms evaluation; no loss. Latency is the mean, at the \
          proposer, from submission to verdict (virtual time). Expected block rate is \
          1 - P(Binomial(n, p) >= q). Tolerance is measured: the most keys handed to a \
-         thief (YES on every anomaly, rest honest and never wrong) with no false approval."
+         thief (YES on every anomaly, rest honest and never wrong) with no false approval. \
+         A latency figure holds within a factor of 2, a bound when below it; a block rate \
+         within {:.0} percentage point, except 0% and 100%, which one counterexample \
+         refutes.",
+        BLOCK_TOLERANCE * 100.0
     );
     let _ = writeln!(s);
-    let _ = writeln!(s, "Where the seed's claims do not hold:");
+    if failures.is_empty() {
+        let _ = writeln!(s, "Every claim of the seed holds in this measurement.");
+    } else {
+        let _ = writeln!(s, "Where the seed's claims do not hold:");
+        for f in &failures {
+            let _ = writeln!(s, "{f}");
+        }
+    }
     let _ = writeln!(
         s,
-        "- Single node: \"0% block\" only holds for an unchecked executor; a single \
-         evaluator with drift p blocks 1 - p of anomalies. Its tolerance is 0, as claimed."
-    );
-    let _ = writeln!(
-        s,
-        "- 2 agents at 51%: q = ceil(0.51 x 2) = 2, i.e. unanimity; it blocks more than 3 \
-         agents at 66% (both must drift together), not 88.5%. One stolen key cannot approve \
-         anything alone, so its tolerance is 1, not a \"risk\" (but one offline or drifting \
-         member stalls every benign proposal)."
-    );
-    let _ = writeln!(
-        s,
-        "- 3 agents at 66%: q = 2; 100% block is not achievable under drift, because 2 of 3 \
-         can drift on the same proposal (3p^2(1-p) + p^3); with correlated (colluding) \
-         drift it is worse."
-    );
-    let _ = writeln!(
-        s,
-        "- Latency: 145 ms and 280 ms are not what the protocol costs; a decision is one \
-         gossip hop out, one evaluation and one hop back (a few ms here, and one WAN round \
-         trip plus evaluation time in general). Any larger figure is the evaluator's time, \
-         not the vote."
+        "Note: with 2 agents at 51%, one stolen key cannot approve anything alone (it is \
+         tolerated, not a \"risk\"), but one offline or drifting member stalls every benign \
+         proposal."
     );
     s
 }

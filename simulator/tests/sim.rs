@@ -44,8 +44,22 @@ fn same_seed_gives_identical_report_and_trace() {
     );
 }
 
+/// A knob from the environment, for running the matrix deeper by hand.
+fn env_knob(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The seed matrix. CI runs the fast profile: 50 seeds of every shipped scenario with at
+/// most 5 proposals each (crashes, partitions and attacks still happen on schedule). For a
+/// deeper run: `SIM_MATRIX_SEEDS=500 SIM_MATRIX_PROPOSALS=60 cargo test -p swarmvote-sim
+/// --release --test sim invariants_hold`.
 #[test]
-fn invariants_hold_for_every_shipped_scenario_over_20_seeds() {
+fn invariants_hold_for_every_shipped_scenario_over_50_seeds() {
+    let seeds = env_knob("SIM_MATRIX_SEEDS", 50);
+    let proposals = u32::try_from(env_knob("SIM_MATRIX_PROPOSALS", 5)).unwrap();
     let mut files: Vec<PathBuf> = std::fs::read_dir(scenarios_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -54,8 +68,13 @@ fn invariants_hold_for_every_shipped_scenario_over_20_seeds() {
     files.sort();
     assert!(files.len() >= 4, "{files:?}");
     for f in files {
-        let s = small(Scenario::load(&f).unwrap(), 20);
-        for seed in 0..20 {
+        let s = small(Scenario::load(&f).unwrap(), proposals);
+        // Scale scenarios (large-1000) are for `run` and `bench`, not for a seed matrix;
+        // `the_large_scenario_parses` covers the file.
+        if s.behaviours().len() > 100 {
+            continue;
+        }
+        for seed in 0..seeds {
             let r = run(s.clone(), seed).unwrap();
             check(&r);
             assert!(
@@ -415,4 +434,131 @@ fn seed_table_measures_quorums_and_tolerance() {
         assert!(r.latency_ms > 0.0 && r.latency_ms < 20.0, "{r:?}");
     }
     assert!((study::binomial_tail(3, 2, 0.05) - 0.00725).abs() < 1e-9);
+}
+
+/// A node that crashes and restarts while every proposal is still open, and re-judges
+/// them all with a fair coin, so about half its second judgements contradict its first.
+/// Nothing can be decided: with two of four members offline at q = 3, YES never reaches
+/// 3 and NO never exceeds n - q = 1 (the honest node votes YES on every benign proposal).
+/// With `broken`, the crashing node's own-vote guard is off.
+fn rejudging(broken: bool) -> Scenario {
+    let mut s = inline_n(
+        "[[nodes]]\nbehaviour = { kind = \"honest\" }\n\
+         [[nodes]]\ncount = 2\nbehaviour = { kind = \"offline\" }\n\
+         [[nodes]]\nbehaviour = { kind = \"crash\", error_rate = 0.5, at_ms = 3000, restart_at_ms = 3500 }",
+        "3/4",
+        10,
+    );
+    s.workload.anomalous_fraction = 0.0;
+    s.quiet_ms = 2000;
+    if broken {
+        s.testing.broken_guard = vec![3];
+    }
+    s
+}
+
+#[test]
+fn a_broken_own_vote_guard_is_reported_by_the_invariant_checker() {
+    // This proves the checker can fail: with the guard off, the restarted node signs a
+    // second, contradicting ballot whenever its new judgement differs from its first.
+    for seed in 0..3 {
+        let r = run(rejudging(true), seed).unwrap();
+        assert!(
+            !r.invariants.hold(),
+            "seed {seed}: the broken guard went unseen"
+        );
+        assert!(!r.invariants.no_honest_equivocation, "seed {seed}");
+        assert!(r.security.equivocations_by_honest > 0, "seed {seed}");
+        let mut named = 0;
+        for v in &r.invariants.violations {
+            assert_eq!(v.seed, seed, "{v:?}");
+            if v.kind == "honest_equivocation" {
+                let id = v.proposal.as_deref().unwrap();
+                assert!(
+                    id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+                    "{v:?}"
+                );
+                assert!(v.detail.contains("n3"), "{v:?}");
+                named += 1;
+            }
+        }
+        assert!(named > 0, "seed {seed}: {:?}", r.invariants.violations);
+
+        // The same run with the guard on: it refuses the contradicting votes instead.
+        let r = run(rejudging(false), seed).unwrap();
+        check(&r);
+        assert!(
+            r.proposals.votes_refused > 0,
+            "seed {seed}: the guard was not exercised"
+        );
+    }
+}
+
+#[test]
+fn the_broken_guard_knob_only_names_honest_nodes() {
+    let text = |nodes: &str| {
+        format!(
+            "name = \"a\"\nquorum = \"2/3\"\n{nodes}\n[workload]\nproposals = 1\nrate_per_sec = 1.0\n[testing]\nbroken_guard = [1]\n"
+        )
+    };
+    let honest = text("[[nodes]]\ncount = 2\nbehaviour = { kind = \"honest\" }");
+    let s = Scenario::parse("t.toml", &honest).unwrap();
+    assert_eq!(s.testing.broken_guard, vec![1]);
+    let equivocator = text(
+        "[[nodes]]\nbehaviour = { kind = \"honest\" }\n[[nodes]]\nbehaviour = { kind = \"equivocator\" }",
+    );
+    let e = Scenario::parse("t.toml", &equivocator)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("t.toml") && e.contains("testing.broken_guard[0]"),
+        "{e}"
+    );
+    let out_of_range = text("[[nodes]]\nbehaviour = { kind = \"honest\" }");
+    let e = Scenario::parse("t.toml", &out_of_range)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("testing.broken_guard[0]"), "{e}");
+}
+
+#[test]
+fn the_large_scenario_parses() {
+    let s = load("large-1000.toml");
+    assert_eq!(s.behaviours().len(), 1000);
+    assert!(s.behaviours().iter().all(|b| b.is_honest()));
+    assert_eq!(s.workload.proposals, 100);
+}
+
+#[test]
+fn the_bench_logic_measures_a_tiny_swarm() {
+    use swarmvote_sim::bench;
+    let m = bench::run_one(4).unwrap();
+    assert!(m.ok, "{m:?}");
+    let w = bench::workload(4);
+    assert_eq!(m.proposals, u64::from(w.proposals));
+    assert_eq!(m.decisions, m.proposals, "every proposal decided: {m:?}");
+    assert!(m.events > 0 && m.virtual_s > 0.0 && m.wall_s > 0.0, "{m:?}");
+    if cfg!(target_os = "linux") {
+        assert!(m.peak_rss_kib.is_some_and(|k| k > 0), "{m:?}");
+    }
+    // What a child prints, its parent reads back.
+    let back = bench::Measurement::from_line(&m.to_line()).unwrap();
+    assert_eq!(back.events, m.events);
+    assert_eq!(back.decisions, m.decisions);
+    assert!(bench::Measurement::from_line("nodes=4 junk").is_err());
+    // The median of three, and the largest RSS.
+    let runs: Vec<_> = [3.0, 1.0, 2.0]
+        .iter()
+        .zip([10, 30, 20])
+        .map(|(&wall_s, rss)| bench::Measurement {
+            wall_s,
+            peak_rss_kib: Some(rss),
+            ..m.clone()
+        })
+        .collect();
+    let s = bench::summarise(runs).unwrap();
+    assert_eq!((s.wall_s, s.peak_rss_kib), (2.0, Some(30)));
+    let table = bench::table(&[s], 3);
+    assert!(table.contains(w.label), "{table}");
+    assert!(table.contains("median of 3"), "{table}");
 }
