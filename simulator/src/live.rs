@@ -50,7 +50,7 @@ use tokio::sync::{broadcast, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::report::{Invariants, Latency, Percentiles, Proposals, Violation, ms};
+use crate::report::{Invariants, Latency, Percentiles, Proposals, Security, Violation, ms};
 use crate::rng::SimRng;
 use crate::scenario::{Behaviour, Scenario};
 use crate::sim::member_key;
@@ -137,27 +137,6 @@ pub struct LiveTraffic {
     pub bytes_per_decision: f64,
 }
 
-/// Blocking as the live run measured it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-pub struct LiveSecurity {
-    /// Anomalous proposals.
-    pub anomalous: u64,
-    /// Anomalous proposals not approved.
-    pub blocked: u64,
-    /// blocked / anomalous (1 when there were none).
-    pub block_rate: f64,
-    /// Anomalous proposals approved.
-    pub false_approvals: u64,
-    /// Benign proposals rejected.
-    pub false_rejections: u64,
-    /// Distinct (member, proposal) equivocations honest nodes hold evidence of.
-    pub equivocations_detected: u64,
-    /// Of those, by honest members (each one is a violation).
-    pub equivocations_by_honest: u64,
-    /// Invalid messages honest nodes rejected.
-    pub invalid_rejected: u64,
-}
-
 /// What a live run measured and checked.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct LiveReport {
@@ -190,7 +169,7 @@ pub struct LiveReport {
     /// the decision's time stamp at the proposer and at the last honest node.
     pub latency: Latency,
     /// Blocking and safety.
-    pub security: LiveSecurity,
+    pub security: Security,
     /// Gossip traffic.
     pub traffic: LiveTraffic,
     /// The end-of-run checks (agreement, validity, no honest equivocation).
@@ -1028,7 +1007,7 @@ impl Live {
             created: truth.len() as u64,
             ..Proposals::default()
         };
-        let mut x = LiveSecurity::default();
+        let mut x = Security::default();
         let mut proposer_lat = Vec::new();
         let mut last_lat = Vec::new();
         for (t, tr) in truth.iter().enumerate() {
@@ -1049,17 +1028,7 @@ impl Live {
                 }
                 None => p.missing = p.missing.saturating_add(1),
             }
-            let approved = verdict == Some(Verdict::Approved);
-            if tr.anomalous {
-                x.anomalous = x.anomalous.saturating_add(1);
-                if approved {
-                    x.false_approvals = x.false_approvals.saturating_add(1);
-                } else {
-                    x.blocked = x.blocked.saturating_add(1);
-                }
-            } else if verdict == Some(Verdict::Rejected) {
-                x.false_rejections = x.false_rejections.saturating_add(1);
-            }
+            x.count_outcome(tr.anomalous, verdict);
             if let Some(at) = decided_us.get(&(tr.proposer, t)) {
                 proposer_lat.push(at.saturating_sub(tr.created_us));
             }

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
+use swarmvote_protocol::tally::Verdict;
 
 /// Everything a run measured and checked.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -149,6 +150,24 @@ pub struct Security {
     pub replayed_sent: u64,
     /// Garbage messages sent by flooders.
     pub garbage_sent: u64,
+}
+
+impl Security {
+    /// Counts one proposal's outcome against its ground truth: an anomalous one is blocked
+    /// unless approved (expired and pending block too); a benign one rejected is a false
+    /// rejection.
+    pub fn count_outcome(&mut self, anomalous: bool, verdict: Option<Verdict>) {
+        if anomalous {
+            self.anomalous = self.anomalous.saturating_add(1);
+            if verdict == Some(Verdict::Approved) {
+                self.false_approvals = self.false_approvals.saturating_add(1);
+            } else {
+                self.blocked = self.blocked.saturating_add(1);
+            }
+        } else if verdict == Some(Verdict::Rejected) {
+            self.false_rejections = self.false_rejections.saturating_add(1);
+        }
+    }
 }
 
 /// Traffic.

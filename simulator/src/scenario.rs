@@ -380,6 +380,88 @@ pub struct Workload {
     /// How long a node takes to judge a proposal after it sees it.
     #[serde(default = "default_eval_delay")]
     pub eval_delay_ms: u64,
+    /// The actions benign proposals are drawn from, by weight.
+    #[serde(default = "default_benign")]
+    pub benign: Vec<MixEntry>,
+    /// The actions anomalous proposals are drawn from, by weight.
+    #[serde(default = "default_anomalous")]
+    pub anomalous: Vec<MixEntry>,
+}
+
+/// One kind of action in the workload's mix: proposal `k` drawn from it is `action` with
+/// the payload `{field: value}`, where `{k}` in `value` becomes `k`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MixEntry {
+    /// The action name, e.g. `fs.delete`.
+    pub action: String,
+    /// The payload's one string field, e.g. `path`.
+    pub field: String,
+    /// Its value; `{k}` is replaced by the proposal's number.
+    pub value: String,
+    /// Relative weight within its list.
+    #[serde(default = "default_weight")]
+    pub weight: u32,
+}
+
+impl MixEntry {
+    fn new(action: &str, field: &str, value: &str, weight: u32) -> Self {
+        Self {
+            action: action.to_string(),
+            field: field.to_string(),
+            value: value.to_string(),
+            weight,
+        }
+    }
+
+    /// The action name and payload of proposal `k`.
+    pub fn render(&self, k: u32) -> (String, serde_json::Value) {
+        let value = self.value.replace("{k}", &k.to_string());
+        let mut payload = serde_json::Map::new();
+        payload.insert(self.field.clone(), serde_json::Value::String(value));
+        (self.action.clone(), serde_json::Value::Object(payload))
+    }
+}
+
+/// Picks from `mix` by weight, given a uniform draw `u` in `[0, 1)`. `None` for an
+/// empty mix or zero total weight (refused when the scenario is checked).
+pub fn pick(mix: &[MixEntry], u: f64) -> Option<&MixEntry> {
+    let total: u64 = mix.iter().map(|e| u64::from(e.weight)).sum();
+    if total == 0 {
+        return None;
+    }
+    // Exact integer bucket: floor(u * total) is in 0..total for u in [0, 1).
+    let target = ((u * total as f64) as u64).min(total.saturating_sub(1));
+    let mut acc = 0u64;
+    mix.iter().find(|e| {
+        acc = acc.saturating_add(u64::from(e.weight));
+        target < acc
+    })
+}
+
+/// Routine operations an agent does all day.
+fn default_benign() -> Vec<MixEntry> {
+    vec![
+        MixEntry::new("fs.delete", "path", "/tmp/scratch/{k}.log", 4),
+        MixEntry::new("service.restart", "name", "web-{k}", 3),
+        MixEntry::new("db.migrate", "version", "2026{k}", 2),
+        MixEntry::new("net.allow", "host", "api-{k}.internal", 1),
+    ]
+}
+
+/// What drift or a prompt injection turns into: destroying backups, dropping
+/// production data, granting admin, opening the network.
+fn default_anomalous() -> Vec<MixEntry> {
+    vec![
+        MixEntry::new("fs.delete", "path", "/backup/{k}.tar", 4),
+        MixEntry::new("db.drop", "name", "prod-{k}", 3),
+        MixEntry::new("iam.grant", "role", "admin:agent-{k}", 2),
+        MixEntry::new("net.allow", "host", "0.0.0.0/0:{k}", 1),
+    ]
+}
+
+fn default_weight() -> u32 {
+    1
 }
 
 fn default_ttl() -> u64 {
@@ -530,8 +612,31 @@ impl Scenario {
         if w.ttl_ms == 0 || w.ttl_ms > MAX_TTL_MS {
             return bad("workload.ttl_ms", &format!("must be in 1..={MAX_TTL_MS}"));
         }
+        for (list, mix) in [("benign", &w.benign), ("anomalous", &w.anomalous)] {
+            check_mix(&format!("workload.{list}"), mix)?;
+        }
         Ok(())
     }
+}
+
+/// A mix must have weight, valid action names, and payloads the protocol accepts.
+fn check_mix(field: &str, mix: &[MixEntry]) -> Result<(), (String, String)> {
+    if pick(mix, 0.0).is_none() {
+        return Err((
+            field.to_string(),
+            "needs at least one entry with a positive weight".to_string(),
+        ));
+    }
+    for (i, e) in mix.iter().enumerate() {
+        if let Err(err) = swarmvote_protocol::Action::new(&e.action) {
+            return Err((format!("{field}[{i}].action"), err.to_string()));
+        }
+        let (_, payload) = e.render(u32::MAX);
+        if let Err(err) = swarmvote_protocol::Payload::from_value(&payload) {
+            return Err((format!("{field}[{i}].value"), err.to_string()));
+        }
+    }
+    Ok(())
 }
 
 fn check_probability(field: &str, p: f64) -> Result<(), (String, String)> {
@@ -564,5 +669,63 @@ fn check_link(field: &str, l: &LinkConfig) -> Result<(), (String, String)> {
             format!("{field}.latency"),
             "parameters must be finite and non-negative (min <= max, median > 0)".to_string(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mix() -> Vec<MixEntry> {
+        vec![
+            MixEntry::new("a.one", "p", "x{k}", 1),
+            MixEntry::new("a.two", "p", "y{k}", 0),
+            MixEntry::new("a.three", "p", "z{k}", 3),
+        ]
+    }
+
+    #[test]
+    fn pick_follows_the_weights_and_skips_zero_weight_entries() {
+        let m = mix();
+        let names = |u: f64| pick(&m, u).map(|e| e.action.clone());
+        assert_eq!(names(0.0).as_deref(), Some("a.one"));
+        assert_eq!(names(0.2499).as_deref(), Some("a.one"));
+        assert_eq!(names(0.25).as_deref(), Some("a.three"));
+        assert_eq!(names(0.999_999).as_deref(), Some("a.three"));
+        // 1,000 evenly spaced draws land 1:3, none on the zero-weight entry.
+        let mut counts = [0u32; 3];
+        for i in 0..1000 {
+            let e = pick(&m, f64::from(i) / 1000.0).map(|e| e.action.as_str());
+            match e {
+                Some("a.one") => counts[0] += 1,
+                Some("a.two") => counts[1] += 1,
+                _ => counts[2] += 1,
+            }
+        }
+        assert_eq!(counts, [250, 0, 750]);
+        assert!(pick(&[], 0.5).is_none());
+        assert!(pick(&[MixEntry::new("a.b", "p", "v", 0)], 0.5).is_none());
+    }
+
+    #[test]
+    fn an_entry_renders_its_number_into_the_payload() {
+        let (action, payload) = MixEntry::new("fs.delete", "path", "/backup/{k}.tar", 1).render(7);
+        assert_eq!(action, "fs.delete");
+        assert_eq!(payload, serde_json::json!({"path": "/backup/7.tar"}));
+    }
+
+    #[test]
+    fn a_bad_mix_is_refused_naming_the_entry() {
+        assert_eq!(
+            check_mix("workload.benign", &[]).map_err(|e| e.0),
+            Err("workload.benign".to_string())
+        );
+        let bad_action = [MixEntry::new("Not An Action!", "p", "v", 1)];
+        assert_eq!(
+            check_mix("workload.anomalous", &bad_action).map_err(|e| e.0),
+            Err("workload.anomalous[0].action".to_string())
+        );
+        assert!(check_mix("workload.benign", &default_benign()).is_ok());
+        assert!(check_mix("workload.anomalous", &default_anomalous()).is_ok());
     }
 }

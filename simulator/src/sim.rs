@@ -21,6 +21,7 @@ use crate::report::{
     self, Invariants, Percentiles, Proposals, Report, Security, Storage, Trace, Traffic, Violation,
 };
 use crate::rng::SimRng;
+use crate::scenario;
 use crate::scenario::{Behaviour, MAX_FLOOD_PER_NODE, Scenario};
 use crate::storage::Store;
 
@@ -138,6 +139,14 @@ struct Node {
     next_tick: Option<u64>,
     /// Attack messages sent so far (replays or garbage), against the per-node cap.
     attacks: u32,
+    /// Whether this node is up for the whole run (not offline, never crashes), so its
+    /// `seen` set only ever grows: then a copy that is sure to arrive as a duplicate is
+    /// counted at send time instead of being queued (see [`Sim::deliver_later`]).
+    stable: bool,
+    /// For a stable node: per message it has not received yet, the earliest arrival
+    /// among the copies queued to it. The entry goes when the first copy is delivered,
+    /// so this holds only messages in flight, never history.
+    inbound: BTreeMap<u32, u64>,
 }
 
 /// Ground truth about one proposal.
@@ -194,6 +203,8 @@ pub struct Sim {
     /// One signature cache for every engine of the run: each distinct signature is
     /// verified once, however many nodes receive it.
     sigs: SignatureCache,
+    /// Whether certain duplicates are settled at send time (see [`Sim::deliver_later`]).
+    prune: bool,
 }
 
 /// One node's duplicate cache: a bit per message number.
@@ -214,6 +225,12 @@ impl Seen {
             }
             _ => false,
         }
+    }
+
+    fn contains(&self, m: u32) -> bool {
+        self.0
+            .get((m / 64) as usize)
+            .is_some_and(|w| w & (1u64 << (m % 64)) != 0)
     }
 
     fn clear(&mut self) {
@@ -305,6 +322,9 @@ impl Sim {
                 voter: key.voter_id(),
                 // Only a node that can crash ever reads its store back.
                 store: Store::new(matches!(behaviour, Behaviour::Crash { .. })),
+                // Only crash nodes ever go down (or come back), and offline nodes are
+                // never up.
+                stable: !matches!(behaviour, Behaviour::Crash { .. } | Behaviour::Offline),
                 behaviour,
                 key,
                 engine: None,
@@ -312,6 +332,7 @@ impl Sim {
                 life: 0,
                 next_tick: None,
                 attacks: 0,
+                inbound: BTreeMap::new(),
             })
             .collect();
         // Room for every signature of the run (a proposal and a ballot or two per member
@@ -346,6 +367,7 @@ impl Sim {
             msgs: Vec::new(),
             msg_numbers: BTreeMap::new(),
             sigs: SignatureCache::new(cache_capacity),
+            prune: true,
         };
         sim.start()?;
         Ok(sim)
@@ -389,6 +411,14 @@ impl Sim {
             self.at(heal, Ev::Probe);
         }
         Ok(())
+    }
+
+    /// Queues every gossip copy, as before duplicate pruning: the same report, a longer
+    /// trace. For tests that check the pruning changes nothing else.
+    #[must_use]
+    pub fn without_duplicate_pruning(mut self) -> Self {
+        self.prune = false;
+        self
     }
 
     /// Runs to the end and checks the invariants.
@@ -699,7 +729,11 @@ impl Sim {
             return;
         };
         self.log(to, Kind::Gossip, &id);
-        let fresh = self.nodes.get_mut(to).is_some_and(|n| n.seen.insert(msg));
+        // The first copy to arrive: from now on `seen` answers for later ones.
+        let fresh = self.nodes.get_mut(to).is_some_and(|n| {
+            n.inbound.remove(&msg);
+            n.seen.insert(msg)
+        });
         if !fresh {
             self.counters.traffic.duplicates_suppressed = self
                 .counters
@@ -877,18 +911,58 @@ impl Sim {
             Fate::Arrives(d, copy) => {
                 t.gossip_messages = t.gossip_messages.saturating_add(1);
                 t.gossip_bytes = t.gossip_bytes.saturating_add(len as u64);
-                let (to, from) = (
-                    u32::try_from(to).unwrap_or(u32::MAX),
-                    u32::try_from(from).unwrap_or(u32::MAX),
-                );
-                self.after(d, Ev::Gossip { to, from, msg });
+                self.deliver_later(from, to, msg, d);
                 if let Some(d2) = copy {
                     let t = &mut self.counters.traffic;
                     t.duplicated = t.duplicated.saturating_add(1);
-                    self.after(d2, Ev::Gossip { to, from, msg });
+                    self.deliver_later(from, to, msg, d2);
                 }
             }
         }
+    }
+
+    /// Queues one copy of gossip message `msg` to `to`, arriving `delay_us` from now.
+    ///
+    /// Most copies are duplicates: flood publish plus forwarding bring each node about
+    /// seven copies of every message, and a duplicate's arrival changes nothing but the
+    /// `duplicates_suppressed` count and the trace. So when the outcome of a copy is
+    /// already certain, it is settled here instead of costing an event:
+    ///
+    /// - it arrives after the end of the run: it would never be handled, so it is
+    ///   dropped (and not counted, as before);
+    /// - `to` has already received the message, or a copy to it is queued that arrives
+    ///   no later: it will be a duplicate, so it is counted now. On a tie in time the
+    ///   queued copy was scheduled first, so its lower sequence number delivers it first.
+    ///
+    /// Only for stable nodes (up for the whole run), whose `seen` set never resets. The
+    /// report is unchanged except the trace: pruned copies are not logged, so the trace
+    /// hash and its event count differ from runs before this pruning (a run is as
+    /// deterministic as before).
+    fn deliver_later(&mut self, from: usize, to: usize, msg: u32, delay_us: u64) {
+        let at = self.now_us.saturating_add(delay_us);
+        let end_us = self.end_us;
+        if let Some(n) = self.nodes.get_mut(to)
+            && n.stable
+            && self.prune
+        {
+            if at > end_us {
+                return;
+            }
+            let duplicate =
+                n.seen.contains(msg) || n.inbound.get(&msg).is_some_and(|&first| first <= at);
+            if duplicate {
+                let t = &mut self.counters.traffic;
+                t.duplicates_suppressed = t.duplicates_suppressed.saturating_add(1);
+                return;
+            }
+            // The earliest copy in flight to `to` (any queued one arrives later).
+            n.inbound.insert(msg, at);
+        }
+        let (to, from) = (
+            u32::try_from(to).unwrap_or(u32::MAX),
+            u32::try_from(from).unwrap_or(u32::MAX),
+        );
+        self.at(at, Ev::Gossip { to, from, msg });
     }
 
     fn sync_request(&mut self, from: usize, to: usize, request: SyncRequest, round: u32) {
@@ -955,10 +1029,17 @@ impl Sim {
         let nonce = Nonce(self.rng.bytes16());
         let now = self.now();
         let ttl = self.scenario.workload.ttl_ms;
-        let (Ok(action), Ok(payload)) = (
-            Action::new("fs.delete"),
-            Payload::from_value(&serde_json::json!({ "path": format!("/data/{k}") })),
-        ) else {
+        // The action comes from the workload's mix for its ground truth; what a member
+        // votes still follows the label, so the mix only shapes the proposals' bytes.
+        let mix = if anomalous {
+            &self.scenario.workload.anomalous
+        } else {
+            &self.scenario.workload.benign
+        };
+        let Some((name, value)) = scenario::pick(mix, self.rng.unit()).map(|e| e.render(k)) else {
+            return;
+        };
+        let (Ok(action), Ok(payload)) = (Action::new(&name), Payload::from_value(&value)) else {
             return;
         };
         let Some(engine) = self.engine(proposer) else {
@@ -1312,17 +1393,7 @@ impl Sim {
                 Some(Status::Pending) => p.pending = p.pending.saturating_add(1),
                 None => p.missing = p.missing.saturating_add(1),
             }
-            let approved = verdict == Some(Verdict::Approved);
-            if t.anomalous {
-                x.anomalous = x.anomalous.saturating_add(1);
-                if approved {
-                    x.false_approvals = x.false_approvals.saturating_add(1);
-                } else {
-                    x.blocked = x.blocked.saturating_add(1);
-                }
-            } else if verdict == Some(Verdict::Rejected) {
-                x.false_rejections = x.false_rejections.saturating_add(1);
-            }
+            x.count_outcome(t.anomalous, verdict);
             if let Some(per_node) = self.decided.get(id) {
                 if let Some((at, _)) = per_node.get(&t.proposer) {
                     proposer_lat.push(at.saturating_sub(t.created_us));
