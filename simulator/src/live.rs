@@ -50,7 +50,7 @@ use tokio::sync::{broadcast, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::report::{Invariants, Latency, Percentiles, Proposals, Security, Violation, ms};
+use crate::report::{Invariants, Latency, Percentiles, Proposals, Security, Violation, ms, ratio};
 use crate::rng::SimRng;
 use crate::scenario::{Behaviour, Scenario};
 use crate::sim::member_key;
@@ -1043,11 +1043,7 @@ impl Live {
                 last_lat.push(last.saturating_sub(tr.created_us));
             }
         }
-        x.block_rate = if x.anomalous == 0 {
-            1.0
-        } else {
-            ratio(x.blocked, x.anomalous)
-        };
+        x.finish_block_rate();
         x.equivocations_detected = evidence.len() as u64;
         x.equivocations_by_honest = by_honest;
 
@@ -1245,13 +1241,6 @@ fn not_imposed(scenario: &Scenario) -> Vec<String> {
 
 fn elapsed_us(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
-}
-
-fn ratio(a: u64, b: u64) -> f64 {
-    // Counts stay far below 2^53.
-    #[allow(clippy::cast_precision_loss)]
-    let r = a as f64 / b as f64;
-    r
 }
 
 fn describe(x: Option<&Held>) -> String {

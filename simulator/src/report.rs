@@ -168,6 +168,21 @@ impl Security {
             self.false_rejections = self.false_rejections.saturating_add(1);
         }
     }
+
+    /// Sets `block_rate` from the counts (1 when nothing was anomalous).
+    pub fn finish_block_rate(&mut self) {
+        self.block_rate = if self.anomalous == 0 {
+            1.0
+        } else {
+            ratio(self.blocked, self.anomalous)
+        };
+    }
+}
+
+/// `a / b` for reporting; counts stay far below 2^53, so the cast loses nothing.
+#[allow(clippy::cast_precision_loss)]
+pub fn ratio(a: u64, b: u64) -> f64 {
+    a as f64 / b as f64
 }
 
 /// Traffic.

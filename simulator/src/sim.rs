@@ -19,6 +19,7 @@ use swarmvote_protocol::{
 use crate::network::{Fate, Network};
 use crate::report::{
     self, Invariants, Percentiles, Proposals, Report, Security, Storage, Trace, Traffic, Violation,
+    ratio,
 };
 use crate::rng::SimRng;
 use crate::scenario;
@@ -1410,11 +1411,7 @@ impl Sim {
                 }
             }
         }
-        x.block_rate = if x.anomalous == 0 {
-            1.0
-        } else {
-            ratio(x.blocked, x.anomalous)
-        };
+        x.finish_block_rate();
         x.equivocations_detected = u64::try_from(self.evidence.len()).unwrap_or(u64::MAX);
         x.equivocations_by_honest = by_honest;
         x.invalid_rejected = self.counters.invalid_rejected;
@@ -1501,13 +1498,6 @@ fn flood_gap_us(rate_per_s: f64) -> u64 {
 
 fn flip(v: Vote, wrong: bool) -> Vote {
     if wrong { v.other() } else { v }
-}
-
-fn ratio(a: u64, b: u64) -> f64 {
-    // Counts stay far below 2^53.
-    #[allow(clippy::cast_precision_loss)]
-    let r = a as f64 / b as f64;
-    r
 }
 
 fn describe(x: Option<&(Verdict, [u8; 32])>) -> String {
