@@ -50,7 +50,10 @@ use tokio::sync::{broadcast, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
-use crate::report::{Invariants, Latency, Percentiles, Proposals, Security, Violation, ms, ratio};
+use crate::report::{
+    Invariants, Latency, Percentiles, Proposals, Security, Violation, invariant_rows, ms,
+    outcome_rows, ratio, write_violations,
+};
 use crate::rng::SimRng;
 use crate::scenario::{Behaviour, Scenario};
 use crate::sim::member_key;
@@ -192,14 +195,7 @@ impl LiveReport {
         let x = &self.security;
         let t = &self.traffic;
         let i = &self.invariants;
-        let ok = |b: bool| if b { "ok" } else { "VIOLATED" };
-        let pct = |v: &Percentiles| {
-            format!(
-                "p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms (n={})",
-                v.p50_ms, v.p95_ms, v.p99_ms, v.count
-            )
-        };
-        let rows: Vec<(&str, String)> = vec![
+        let mut rows: Vec<(&str, String)> = vec![
             (
                 "scenario",
                 format!("{} (seed {}, network libp2p)", self.scenario, self.seed),
@@ -224,37 +220,9 @@ impl LiveReport {
                     self.converge_ms
                 ),
             ),
-            (
-                "proposals",
-                format!(
-                    "{} created, {} approved, {} rejected, {} expired, {} pending, {} missing, {} skipped",
-                    p.created, p.approved, p.rejected, p.expired, p.pending, p.missing, p.skipped
-                ),
-            ),
-            (
-                "votes",
-                format!(
-                    "{} cast, {} refused by the guard",
-                    p.votes_cast, p.votes_refused
-                ),
-            ),
-            ("latency proposer", pct(&l.proposer)),
-            ("latency last honest", pct(&l.last_honest)),
-            (
-                "anomalous",
-                format!(
-                    "{} total, {} blocked (rate {:.4}), {} false approvals",
-                    x.anomalous, x.blocked, x.block_rate, x.false_approvals
-                ),
-            ),
-            ("false rejections", x.false_rejections.to_string()),
-            (
-                "equivocations",
-                format!(
-                    "{} detected, {} by honest members",
-                    x.equivocations_detected, x.equivocations_by_honest
-                ),
-            ),
+        ];
+        rows.extend(outcome_rows(p, l, x));
+        rows.extend([
             (
                 "invalid messages",
                 format!("{} rejected", x.invalid_rejected),
@@ -273,14 +241,8 @@ impl LiveReport {
                     t.published_per_decision, t.received_per_decision, t.bytes_per_decision
                 ),
             ),
-            ("honest nodes checked", i.honest_checked.to_string()),
-            ("agreement", ok(i.agreement).to_string()),
-            ("validity", ok(i.validity).to_string()),
-            (
-                "honest equivocation",
-                ok(i.no_honest_equivocation).to_string(),
-            ),
-        ];
+        ]);
+        rows.extend(invariant_rows(i));
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         let mut s = String::new();
         for (k, v) in rows {
@@ -293,16 +255,7 @@ impl LiveReport {
             s,
             "note: a live run is not deterministic; the seed fixes keys, arrivals, ground truth and votes, not timing"
         );
-        for v in &i.violations {
-            let _ = writeln!(
-                s,
-                "VIOLATION {}: seed {} proposal {}: {}",
-                v.kind,
-                v.seed,
-                v.proposal.as_deref().unwrap_or("-"),
-                v.detail
-            );
-        }
+        write_violations(&mut s, &i.violations);
         s
     }
 }

@@ -283,8 +283,7 @@ impl Report {
         let x = &self.security;
         let t = &self.traffic;
         let i = &self.invariants;
-        let ok = |b: bool| if b { "ok" } else { "VIOLATED" };
-        let rows: Vec<(&str, String)> = vec![
+        let mut rows: Vec<(&str, String)> = vec![
             (
                 "scenario",
                 format!("{} (seed {})", self.scenario, self.seed),
@@ -300,52 +299,9 @@ impl Report {
                     ms(self.duration_ms.saturating_mul(1000)) / 1000.0
                 ),
             ),
-            (
-                "proposals",
-                format!(
-                    "{} created, {} approved, {} rejected, {} expired, {} pending, {} missing, {} skipped",
-                    p.created, p.approved, p.rejected, p.expired, p.pending, p.missing, p.skipped
-                ),
-            ),
-            (
-                "votes",
-                format!(
-                    "{} cast, {} refused by the guard",
-                    p.votes_cast, p.votes_refused
-                ),
-            ),
-            (
-                "latency proposer",
-                format!(
-                    "p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms (n={})",
-                    l.proposer.p50_ms, l.proposer.p95_ms, l.proposer.p99_ms, l.proposer.count
-                ),
-            ),
-            (
-                "latency last honest",
-                format!(
-                    "p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms (n={})",
-                    l.last_honest.p50_ms,
-                    l.last_honest.p95_ms,
-                    l.last_honest.p99_ms,
-                    l.last_honest.count
-                ),
-            ),
-            (
-                "anomalous",
-                format!(
-                    "{} total, {} blocked (rate {:.4}), {} false approvals",
-                    x.anomalous, x.blocked, x.block_rate, x.false_approvals
-                ),
-            ),
-            ("false rejections", x.false_rejections.to_string()),
-            (
-                "equivocations",
-                format!(
-                    "{} detected, {} by honest members",
-                    x.equivocations_detected, x.equivocations_by_honest
-                ),
-            ),
+        ];
+        rows.extend(outcome_rows(p, l, x));
+        rows.extend([
             (
                 "invalid messages",
                 format!(
@@ -388,32 +344,89 @@ impl Report {
                     self.storage.crashes, self.storage.restarts, self.storage.records_lost
                 ),
             ),
-            ("honest nodes checked", i.honest_checked.to_string()),
-            ("agreement", ok(i.agreement).to_string()),
-            ("validity", ok(i.validity).to_string()),
-            (
-                "honest equivocation",
-                ok(i.no_honest_equivocation).to_string(),
-            ),
-            (
-                "trace",
-                format!("{} events, sha256 {}", self.trace.events, self.trace.hash),
-            ),
-        ];
+        ]);
+        rows.extend(invariant_rows(i));
+        rows.push((
+            "trace",
+            format!("{} events, sha256 {}", self.trace.events, self.trace.hash),
+        ));
         let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
         for (k, v) in rows {
             let _ = writeln!(s, "{k:<width$}  {v}");
         }
-        for v in &i.violations {
-            let _ = writeln!(
-                s,
-                "VIOLATION {}: seed {} proposal {}: {}",
-                v.kind,
-                v.seed,
-                v.proposal.as_deref().unwrap_or("-"),
-                v.detail
-            );
-        }
+        write_violations(&mut s, &i.violations);
         s
+    }
+}
+
+/// The rows both report tables share: proposals, votes, latency and blocking.
+pub(crate) fn outcome_rows(
+    p: &Proposals,
+    l: &Latency,
+    x: &Security,
+) -> Vec<(&'static str, String)> {
+    let pct = |v: &Percentiles| {
+        format!(
+            "p50 {:.3} ms, p95 {:.3} ms, p99 {:.3} ms (n={})",
+            v.p50_ms, v.p95_ms, v.p99_ms, v.count
+        )
+    };
+    vec![
+        (
+            "proposals",
+            format!(
+                "{} created, {} approved, {} rejected, {} expired, {} pending, {} missing, {} skipped",
+                p.created, p.approved, p.rejected, p.expired, p.pending, p.missing, p.skipped
+            ),
+        ),
+        (
+            "votes",
+            format!(
+                "{} cast, {} refused by the guard",
+                p.votes_cast, p.votes_refused
+            ),
+        ),
+        ("latency proposer", pct(&l.proposer)),
+        ("latency last honest", pct(&l.last_honest)),
+        (
+            "anomalous",
+            format!(
+                "{} total, {} blocked (rate {:.4}), {} false approvals",
+                x.anomalous, x.blocked, x.block_rate, x.false_approvals
+            ),
+        ),
+        ("false rejections", x.false_rejections.to_string()),
+        (
+            "equivocations",
+            format!(
+                "{} detected, {} by honest members",
+                x.equivocations_detected, x.equivocations_by_honest
+            ),
+        ),
+    ]
+}
+
+/// The end checks' rows, shared by both report tables.
+pub(crate) fn invariant_rows(i: &Invariants) -> Vec<(&'static str, String)> {
+    let ok = |b: bool| if b { "ok" } else { "VIOLATED" }.to_string();
+    vec![
+        ("honest nodes checked", i.honest_checked.to_string()),
+        ("agreement", ok(i.agreement)),
+        ("validity", ok(i.validity)),
+        ("honest equivocation", ok(i.no_honest_equivocation)),
+    ]
+}
+
+/// One `VIOLATION` line per violation, with its seed and proposal.
+pub(crate) fn write_violations(s: &mut String, violations: &[Violation]) {
+    for v in violations {
+        let _ = writeln!(
+            s,
+            "VIOLATION {}: seed {} proposal {}: {}",
+            v.kind,
+            v.seed,
+            v.proposal.as_deref().unwrap_or("-"),
+            v.detail
+        );
     }
 }
