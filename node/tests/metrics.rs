@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use prometheus_parse::{Scrape, Value};
 use serde_json::json;
-use swarmvote_node::cluster::{ApiClient, free_port, wait_for};
+use swarmvote_node::cluster::{ApiClient, wait_for};
 
 mod common;
 use common::{DEADLINE, cluster_with, ready_all};
@@ -86,10 +86,11 @@ fn decided(c: &ApiClient, id: &str, status: &str, ballots: usize) {
 #[test]
 fn metrics_parse_and_count_a_known_sequence() {
     let dir = tempfile::tempdir().unwrap();
-    let metrics_port = free_port().unwrap();
+    // Port 0: the node picks a free port and writes it to metrics.addr, so no other
+    // process can take it between choosing and binding.
     let extra = move |i: usize| {
         let listen = if i == 0 {
-            format!("[metrics]\nlisten = \"127.0.0.1:{metrics_port}\"\n")
+            "[metrics]\nlisten = \"127.0.0.1:0\"\n".to_string()
         } else {
             String::new()
         };
@@ -165,12 +166,20 @@ fn metrics_parse_and_count_a_known_sequence() {
     assert_eq!(v("swarmvote_decision_latency_seconds"), 4.0);
 
     // The separate listener serves the same without a token.
-    let (status, text) = get(&format!("http://127.0.0.1:{metrics_port}/metrics"), None);
+    let addr_file = c.nodes[0].dir.join("data").join("metrics.addr");
+    let metrics_addr = wait_for("metrics.addr", DEADLINE, || {
+        Ok(std::fs::read_to_string(&addr_file)
+            .ok()
+            .map(|a| a.trim().to_string())
+            .filter(|a| !a.is_empty()))
+    })
+    .unwrap();
+    let (status, text) = get(&format!("http://{metrics_addr}/metrics"), None);
     assert_eq!(status, 200);
     let m2 = parse(&text);
     assert_eq!(m2["swarmvote_ballots_accepted_total{vote=\"yes\"}"], 6.0);
     assert_eq!(
-        get(&format!("http://127.0.0.1:{metrics_port}/v1/status"), None).0,
+        get(&format!("http://{metrics_addr}/v1/status"), None).0,
         404,
         "only /metrics is served there"
     );

@@ -216,6 +216,10 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("metrics.listen {addr}: cannot bind (address in use?)"))?;
             let bound = listener.local_addr().unwrap_or(addr);
+            // Like api.addr: with port 0 this is the only way to learn the port.
+            let metrics_file = config.data_dir.join("metrics.addr");
+            std::fs::write(&metrics_file, format!("{bound}\n"))
+                .with_context(|| format!("{}: cannot write", metrics_file.display()))?;
             info!(address = %bound, "metrics listening");
             let app = api::metrics_router(client.clone(), metrics.clone());
             Some(tokio::spawn(async move {
