@@ -61,6 +61,10 @@
 //!     sync answer exceeds its caps or [`codec::MAX_SYNC_BYTES`], whatever a peer sends.
 //!     (`tests/sync.rs`: `catch_up_converges`, `an_empty_node_catches_up_from_one_peer`,
 //!     `oversized_requests_get_capped_answers`)
+//! 15. **A cache never passes a forgery.** The signature cache answers only for the exact
+//!     (key, signature, signed bytes) that verified before and stores no failure, so a
+//!     message with one bit changed is verified afresh and refused. (`tests/engine.rs`:
+//!     `a_shared_signature_cache_verifies_each_message_once_and_never_passes_a_forgery`)
 
 // Checked arithmetic and no panicking index in the core; tests may index freely.
 #![cfg_attr(
