@@ -461,20 +461,26 @@ fn start_and_serve(
     }
     out.line(&out.bold("streaming the nodes' logs; Ctrl-C stops every node"));
     loop {
-        if let Some(signal) = stop.signalled() {
-            return Err(Interrupted(signal).into());
-        }
-        for node in &mut cluster.nodes {
-            if let Some(status) = node.exit_status() {
-                bail!(
-                    "{} exited unexpectedly ({status}); its log is above and in {}",
-                    node.name,
-                    node.log.display()
-                );
-            }
-        }
+        check_running(cluster, stop, "exited unexpectedly")?;
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Fails when a signal arrived or a node has exited (`how` says in which phase).
+fn check_running(cluster: &mut Cluster, stop: &Stop, how: &str) -> anyhow::Result<()> {
+    if let Some(signal) = stop.signalled() {
+        return Err(Interrupted(signal).into());
+    }
+    for node in &mut cluster.nodes {
+        if let Some(status) = node.exit_status() {
+            bail!(
+                "{} {how} ({status}); its log is above and in {}",
+                node.name,
+                node.log.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Copies a node's output, line by line, to stdout (labelled) and to its log file.
@@ -530,18 +536,7 @@ fn wait_ready(
 ) -> anyhow::Result<ApiClient> {
     let deadline = Instant::now() + READY_TIMEOUT;
     loop {
-        if let Some(signal) = stop.signalled() {
-            return Err(Interrupted(signal).into());
-        }
-        for node in &mut cluster.nodes {
-            if let Some(status) = node.exit_status() {
-                bail!(
-                    "{} exited while starting ({status}); its log is above and in {}",
-                    node.name,
-                    node.log.display()
-                );
-            }
-        }
+        check_running(cluster, stop, "exited while starting")?;
         match cluster.wait_ready(i, peers, Duration::from_millis(200)) {
             Ok(client) => return Ok(client),
             Err(ClusterError::Timeout { .. }) if Instant::now() < deadline => {}

@@ -52,7 +52,7 @@ use tokio::time::Instant;
 
 use crate::report::{
     Invariants, Latency, Percentiles, Proposals, Security, Violation, invariant_rows, ms,
-    outcome_rows, ratio, write_violations,
+    outcome_rows, push_latencies, ratio, write_violations,
 };
 use crate::rng::SimRng;
 use crate::scenario::{Behaviour, Scenario};
@@ -982,19 +982,17 @@ impl Live {
                 None => p.missing = p.missing.saturating_add(1),
             }
             x.count_outcome(tr.anomalous, verdict);
-            if let Some(at) = decided_us.get(&(tr.proposer, t)) {
-                proposer_lat.push(at.saturating_sub(tr.created_us));
-            }
-            let times: Vec<u64> = honest
+            let honest_at: Vec<Option<u64>> = honest
                 .iter()
-                .filter_map(|&i| decided_us.get(&(i, t)).copied())
+                .map(|&i| decided_us.get(&(i, t)).copied())
                 .collect();
-            if !honest.is_empty()
-                && times.len() == honest.len()
-                && let Some(last) = times.iter().max()
-            {
-                last_lat.push(last.saturating_sub(tr.created_us));
-            }
+            push_latencies(
+                tr.created_us,
+                decided_us.get(&(tr.proposer, t)).copied(),
+                &honest_at,
+                &mut proposer_lat,
+                &mut last_lat,
+            );
         }
         x.finish_block_rate();
         x.equivocations_detected = evidence.len() as u64;

@@ -179,6 +179,24 @@ impl Security {
     }
 }
 
+/// Records one proposal's latencies from its creation: to the proposer's decision, if it
+/// decided, and to the last honest node's, only when every honest node decided.
+pub(crate) fn push_latencies(
+    created_us: u64,
+    proposer_at: Option<u64>,
+    honest_at: &[Option<u64>],
+    proposer: &mut Vec<u64>,
+    last_honest: &mut Vec<u64>,
+) {
+    if let Some(at) = proposer_at {
+        proposer.push(at.saturating_sub(created_us));
+    }
+    let all: Option<Vec<u64>> = honest_at.iter().copied().collect();
+    if let Some(last) = all.and_then(|t| t.into_iter().max()) {
+        last_honest.push(last.saturating_sub(created_us));
+    }
+}
+
 /// `a / b` for reporting; counts stay far below 2^53, so the cast loses nothing.
 #[allow(clippy::cast_precision_loss)]
 pub fn ratio(a: u64, b: u64) -> f64 {

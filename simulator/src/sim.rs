@@ -19,7 +19,7 @@ use swarmvote_protocol::{
 use crate::network::{Fate, Network};
 use crate::report::{
     self, Invariants, Percentiles, Proposals, Report, Security, Storage, Trace, Traffic, Violation,
-    ratio,
+    push_latencies, ratio,
 };
 use crate::rng::SimRng;
 use crate::scenario;
@@ -1396,19 +1396,17 @@ impl Sim {
             }
             x.count_outcome(t.anomalous, verdict);
             if let Some(per_node) = self.decided.get(id) {
-                if let Some((at, _)) = per_node.get(&t.proposer) {
-                    proposer_lat.push(at.saturating_sub(t.created_us));
-                }
-                let times: Vec<u64> = honest
+                let honest_at: Vec<Option<u64>> = honest
                     .iter()
-                    .filter_map(|i| per_node.get(i).map(|d| d.0))
+                    .map(|i| per_node.get(i).map(|d| d.0))
                     .collect();
-                if !honest.is_empty()
-                    && times.len() == honest.len()
-                    && let Some(last) = times.iter().max()
-                {
-                    last_lat.push(last.saturating_sub(t.created_us));
-                }
+                push_latencies(
+                    t.created_us,
+                    per_node.get(&t.proposer).map(|d| d.0),
+                    &honest_at,
+                    &mut proposer_lat,
+                    &mut last_lat,
+                );
             }
         }
         x.finish_block_rate();
