@@ -81,36 +81,12 @@ pub fn die_with_parent() -> bool {
     std::os::unix::process::parent_id() == expected
 }
 
-/// Ports [`free_port`] has handed out in this process.
-static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
-
-/// A free TCP port on 127.0.0.1 for a node to bind later. It is drawn at random below
-/// Linux's ephemeral range (32768 and up), because a port-0 bind or an outgoing
-/// connection, such as one node dialling another, takes its port from that range and
-/// could grab a port picked there before the node binds it. It is never one already
-/// handed out by this process, and it was free when checked.
+/// A free TCP port on 127.0.0.1 (bound and released; a race is possible but unlikely,
+/// which is why listeners that can bind port 0 and report their address, as the metrics
+/// listener does through `metrics.addr`, should).
 pub fn free_port() -> Result<u16, ClusterError> {
-    const LOW: u16 = 20_000;
-    const SPAN: u16 = 12_768;
-    for _ in 0..10_000 {
-        let mut b = [0u8; 2];
-        getrandom::fill(&mut b).map_err(|e| ClusterError::Setup(format!("free_port: {e}")))?;
-        let port = LOW + u16::from_le_bytes(b) % SPAN;
-        let mut taken = HANDED_OUT
-            .lock()
-            .map_err(|_| ClusterError::Setup("free_port: poisoned lock".into()))?;
-        if taken.contains(&port) {
-            continue;
-        }
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            taken.insert(port);
-            return Ok(port);
-        }
-    }
-    Err(ClusterError::Setup(
-        "free_port: no free port in 20000..32768 after 10,000 tries".into(),
-    ))
+    let l = TcpListener::bind("127.0.0.1:0").map_err(io("find a free port"))?;
+    Ok(l.local_addr().map_err(io("find a free port"))?.port())
 }
 
 /// One node of the cluster.
