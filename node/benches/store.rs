@@ -42,14 +42,18 @@ fn store(c: &mut Criterion) {
     g.bench_function("ballot_unsynced", |b| {
         b.iter(|| {
             i = (i + 1) % pool.len();
-            store.apply(&Record::Ballot(pool[i].clone())).unwrap();
+            store
+                .apply(&Record::Ballot(std::sync::Arc::new(pool[i].clone())))
+                .unwrap();
         })
     });
     g.sample_size(10);
     g.bench_function("own_ballot_fsync_each", |b| {
         b.iter(|| {
             i = (i + 1) % pool.len();
-            store.apply(&Record::OwnBallot(pool[i].clone())).unwrap();
+            store
+                .apply(&Record::OwnBallot(std::sync::Arc::new(pool[i].clone())))
+                .unwrap();
             store.sync().unwrap();
         })
     });
@@ -58,7 +62,9 @@ fn store(c: &mut Criterion) {
             let start = Instant::now();
             for n in 0..iters {
                 i = (i + 1) % pool.len();
-                store.apply(&Record::OwnBallot(pool[i].clone())).unwrap();
+                store
+                    .apply(&Record::OwnBallot(std::sync::Arc::new(pool[i].clone())))
+                    .unwrap();
                 if n % 64 == 63 {
                     store.sync().unwrap();
                 }

@@ -322,7 +322,9 @@ fn a_dissenter_and_an_equivocator_are_reported_by_signed_webhooks_and_recover() 
     .sign(&key);
     {
         let (mut store, _) = Store::open(&c.nodes[1].dir.join("data")).unwrap();
-        store.apply(&Record::Ballot(no)).unwrap();
+        store
+            .apply(&Record::Ballot(std::sync::Arc::new(no)))
+            .unwrap();
         store.sync().unwrap();
         store.flush().unwrap();
     }

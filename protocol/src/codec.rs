@@ -197,28 +197,46 @@ fn decode_limited<M: Message>(body: &[u8]) -> Result<(M, usize), bincode::error:
     }
 }
 
-/// The body encoding without an envelope: what signatures and digests cover.
-pub(crate) fn encode_body<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
-    match bincode::serde::encode_to_vec(value, config::standard()) {
-        Ok(bytes) => bytes,
+/// Room reserved up front for an encoding: every gossip message of a typical swarm fits,
+/// so encoding a ballot or proposal allocates once instead of growing its buffer.
+const ENCODE_CAPACITY: usize = 512;
+
+/// Appends bincode's output to a vector (bincode's own `encode_to_vec` starts empty and
+/// grows it several times per message).
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl bincode::enc::write::Writer for Append<'_> {
+    fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+fn encode_into<T: Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) {
+    if let Err(e) = bincode::serde::encode_into_writer(value, Append(out), config::standard()) {
         // Encoding fails only for sequences of unknown length or a Serialize impl that
         // reports an error; no type in this crate has either.
-        Err(e) => unreachable!("protocol types always encode: {e}"),
+        unreachable!("protocol types always encode: {e}")
     }
+}
+
+/// The body encoding without an envelope: what signatures and digests cover.
+pub(crate) fn encode_body<T: Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ENCODE_CAPACITY);
+    encode_into(value, &mut out);
+    out
 }
 
 /// Encodes `message` in its envelope. Fails only if the result exceeds the kind's limit.
 pub fn encode<M: Message>(message: &M) -> Result<Vec<u8>, CodecError> {
-    let body = encode_body(message);
-    let len = body.len().saturating_add(2);
-    let max = M::KIND.max_bytes();
+    let mut out = Vec::with_capacity(ENCODE_CAPACITY);
+    out.push(VERSION);
+    out.push(M::KIND as u8);
+    encode_into(message, &mut out);
+    let (len, max) = (out.len(), M::KIND.max_bytes());
     if len > max {
         return Err(CodecError::TooLarge { len, max });
     }
-    let mut out = Vec::with_capacity(len);
-    out.push(VERSION);
-    out.push(M::KIND as u8);
-    out.extend_from_slice(&body);
     Ok(out)
 }
 

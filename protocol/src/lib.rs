@@ -65,6 +65,12 @@
 //!     (key, signature, signed bytes) that verified before and stores no failure, so a
 //!     message with one bit changed is verified afresh and refused. (`tests/engine.rs`:
 //!     `a_shared_signature_cache_verifies_each_message_once_and_never_passes_a_forgery`)
+//! 16. **Decode once, check everywhere.** An [`Inbound`] message handed to several
+//!     engines is decoded and its signature verified by the first; the others skip only
+//!     that, and still check swarm, roster, membership and duplicates, with the same
+//!     outputs as [`engine::Engine::handle_message`]. A message that fails is never
+//!     remembered. (`tests/engine.rs`:
+//!     `an_inbound_message_is_checked_once_and_every_engine_still_runs_its_own_checks`)
 
 // Checked arithmetic and no panicking index in the core; tests may index freely.
 #![cfg_attr(
@@ -78,6 +84,7 @@ pub mod crypto;
 pub mod engine;
 pub mod evidence;
 pub mod ids;
+pub mod inbound;
 pub mod keyfile;
 pub mod message;
 pub mod quorum;
@@ -90,6 +97,7 @@ pub use codec::{CodecError, Gossip, Kind};
 pub use crypto::{PublicKey, SecretKey, Signature, Verified};
 pub use evidence::{Equivocation, EvidenceError};
 pub use ids::{Action, MemberName, Nonce, ProposalId, RosterDigest, SwarmId, UnixMillis, VoterId};
+pub use inbound::Inbound;
 pub use message::{
     Ballot, MessageError, Payload, Proposal, Reason, SignedBallot, SignedProposal, VerifyError,
     Vote,

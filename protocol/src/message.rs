@@ -417,11 +417,19 @@ impl SignedProposal {
         self.check_with(roster, None)
     }
 
-    pub(crate) fn check_with(
-        &self,
+    /// Admits a proposal whose signature this crate verified before (it comes from an
+    /// [`Inbound`](crate::inbound::Inbound)): every check of [`SignedProposal::verify`]
+    /// except the signature, which depends on the bytes alone.
+    pub(crate) fn readmit_checked(
+        self,
         roster: &Roster,
-        cache: Option<&SignatureCache>,
-    ) -> Result<(), VerifyError> {
+    ) -> Result<Verified<SignedProposal>, VerifyError> {
+        self.admit(roster)?;
+        Ok(Verified::new(self, roster.digest()))
+    }
+
+    /// The checks that depend on the roster: swarm, roster digest, membership.
+    fn admit<'r>(&self, roster: &'r Roster) -> Result<&'r crate::roster::Member, VerifyError> {
         let p = &self.proposal;
         if &p.swarm != roster.swarm() {
             return Err(VerifyError::WrongSwarm {
@@ -435,10 +443,18 @@ impl SignedProposal {
                 found: p.roster,
             });
         }
-        let member = roster
+        roster
             .member(&p.proposer)
-            .ok_or(VerifyError::NotAMember { voter: p.proposer })?;
-        member
+            .ok_or(VerifyError::NotAMember { voter: p.proposer })
+    }
+
+    pub(crate) fn check_with(
+        &self,
+        roster: &Roster,
+        cache: Option<&SignatureCache>,
+    ) -> Result<(), VerifyError> {
+        let p = &self.proposal;
+        self.admit(roster)?
             .key
             .verify_cached(
                 Domain::Proposal,
@@ -596,6 +612,27 @@ impl SignedBallot {
         roster: &Roster,
         cache: &SignatureCache,
     ) -> Result<Verified<Arc<SignedBallot>>, VerifyError> {
+        let voter = self.ballot.voter;
+        let member = self.admit(roster)?;
+        let shared = cache
+            .verify_ballot(&member.key, self)
+            .map_err(|_| VerifyError::BadSignature { signer: voter })?;
+        Ok(Verified::new(shared, roster.digest()))
+    }
+
+    /// Admits a ballot whose signature this crate verified before (it comes from an
+    /// [`Inbound`](crate::inbound::Inbound)): every check of [`SignedBallot::verify`]
+    /// except the signature, which depends on the bytes alone.
+    pub(crate) fn readmit_checked(
+        shared: Arc<Self>,
+        roster: &Roster,
+    ) -> Result<Verified<Arc<SignedBallot>>, VerifyError> {
+        shared.admit(roster)?;
+        Ok(Verified::new(shared, roster.digest()))
+    }
+
+    /// The checks that depend on the roster: swarm and membership.
+    fn admit<'r>(&self, roster: &'r Roster) -> Result<&'r crate::roster::Member, VerifyError> {
         let b = &self.ballot;
         if &b.swarm != roster.swarm() {
             return Err(VerifyError::WrongSwarm {
@@ -603,14 +640,9 @@ impl SignedBallot {
                 found: b.swarm.clone(),
             });
         }
-        let voter = b.voter;
-        let member = roster
-            .member(&voter)
-            .ok_or(VerifyError::NotAMember { voter })?;
-        let shared = cache
-            .verify_ballot(&member.key, self)
-            .map_err(|_| VerifyError::BadSignature { signer: voter })?;
-        Ok(Verified::new(shared, roster.digest()))
+        roster
+            .member(&b.voter)
+            .ok_or(VerifyError::NotAMember { voter: b.voter })
     }
 
     /// Like [`SignedBallot::verify`] without consuming the message.
@@ -624,16 +656,7 @@ impl SignedBallot {
         cache: Option<&SignatureCache>,
     ) -> Result<(), VerifyError> {
         let b = &self.ballot;
-        if &b.swarm != roster.swarm() {
-            return Err(VerifyError::WrongSwarm {
-                expected: roster.swarm().clone(),
-                found: b.swarm.clone(),
-            });
-        }
-        let member = roster
-            .member(&b.voter)
-            .ok_or(VerifyError::NotAMember { voter: b.voter })?;
-        member
+        self.admit(roster)?
             .key
             .verify_cached(
                 Domain::Ballot,

@@ -678,3 +678,105 @@ fn a_shared_signature_cache_verifies_each_message_once_and_never_passes_a_forger
         "no forged ballot reached the tally"
     );
 }
+
+fn deliver_inbound(
+    e: &mut Engine,
+    now: UnixMillis,
+    m: &swarmvote_protocol::Inbound,
+) -> Vec<Output> {
+    e.handle_inbound(now, PeerTag(9), MessageTag(1), m);
+    drain(e)
+}
+
+#[test]
+fn an_inbound_message_is_checked_once_and_every_engine_still_runs_its_own_checks() {
+    use swarmvote_protocol::Inbound;
+    let r = roster(4, "3/4");
+    let p = proposal(&r);
+    let pb = codec::encode(&p).unwrap();
+    let yb = codec::encode(&ballot(&p, 3, Vote::Yes)).unwrap();
+    let (pi, yi) = (Inbound::new(pb.clone()), Inbound::new(yb.clone()));
+
+    // The first engine to see the proposal decodes and verifies it, and leaves the
+    // result behind.
+    let mut a = engine(&r, 0);
+    assert_eq!(
+        validation(&deliver_inbound(&mut a, T0, &pi)),
+        Validation::Accept
+    );
+    assert!(pi.is_checked() && !yi.is_checked());
+    assert_eq!(a.signature_cache().stats().misses, 1);
+    let mut b = engine(&r, 1);
+    let mut via_bytes = engine(&r, 1);
+    for m in [&pi, &yi] {
+        let got = deliver_inbound(&mut b, T0, m);
+        let want = deliver(&mut via_bytes, T0, m.bytes());
+        assert_eq!(validation(&got), Validation::Accept);
+        // The same outputs as the plain path, in the same order.
+        assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        assert!(m.is_checked());
+    }
+    // b verified the ballot only: the proposal came checked.
+    assert_eq!(b.signature_cache().stats().misses, 1);
+    // A later engine neither decodes nor verifies: its own cache is never consulted.
+    let mut c = engine(&r, 2);
+    assert_eq!(
+        validation(&deliver_inbound(&mut c, T0, &pi)),
+        Validation::Accept
+    );
+    assert_eq!(
+        validation(&deliver_inbound(&mut c, T0, &yi)),
+        Validation::Accept
+    );
+    let s = c.signature_cache().stats();
+    assert_eq!((s.misses, s.hits), (0, 0), "{s:?}");
+    assert_eq!(c.proposal(&p.id()).unwrap().tally().outcome().yes.len(), 1);
+    // Duplicates are still duplicates.
+    assert_eq!(
+        validation(&deliver_inbound(&mut c, T0, &yi)),
+        Validation::Ignore(IgnoreReason::Duplicate)
+    );
+
+    // Checks that depend on the receiving engine still run on a checked message: to an
+    // engine of a 3-member roster, member 3 is a stranger and the proposal's roster is
+    // not its own.
+    let small = roster(3, "2/3");
+    let mut d = engine(&small, 0);
+    assert_eq!(
+        validation(&deliver_inbound(&mut d, T0, &pi)),
+        Validation::Ignore(IgnoreReason::UnknownRoster)
+    );
+    assert!(matches!(
+        validation(&deliver_inbound(&mut d, T0, &yi)),
+        Validation::Reject(RejectReason::NotAMember { .. })
+    ));
+    // And in another swarm, a checked ballot is another swarm's ballot.
+    let other = roster_in("other", 4, "3/4");
+    let mut o = engine(&other, 0);
+    assert_eq!(
+        validation(&deliver_inbound(&mut o, T0, &yi)),
+        Validation::Ignore(IgnoreReason::OtherSwarm)
+    );
+
+    // A forgery is never remembered: each engine verifies it and refuses it.
+    let mut forged = yb.clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 0x01;
+    let fi = Inbound::new(forged);
+    for e in [&mut b, &mut c] {
+        let before = e.signature_cache().stats().misses;
+        assert!(matches!(
+            validation(&deliver_inbound(e, T0, &fi)),
+            Validation::Reject(RejectReason::BadSignature { .. })
+        ));
+        assert_eq!(e.signature_cache().stats().misses, before + 1);
+    }
+    assert!(!fi.is_checked());
+    // Nor is garbage.
+    let gi = Inbound::new(vec![1u8, 2, 3]);
+    assert!(matches!(
+        validation(&deliver_inbound(&mut c, T0, &gi)),
+        Validation::Reject(RejectReason::Malformed(_))
+    ));
+    assert!(!gi.is_checked());
+}

@@ -32,6 +32,7 @@ mod journal;
 
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use swarmvote_protocol::engine::{Decision, Record};
 use swarmvote_protocol::{
@@ -306,10 +307,10 @@ impl Store {
     /// after [`Store::sync`]; call it before acting on the engine's next output.
     pub fn apply(&mut self, record: &Record) -> Result<(), StoreError> {
         match record {
-            Record::Proposal(p) => self.put(&self.proposals, p.id().as_bytes(), p),
-            Record::Ballot(b) => self.put(&self.ballots, &ballot_key(b), b),
+            Record::Proposal(p) => self.put(&self.proposals, p.id().as_bytes(), &**p),
+            Record::Ballot(b) => self.put(&self.ballots, &ballot_key(b), &**b),
             Record::OwnBallot(b) => {
-                let bytes = codec::encode(b).map_err(|e| StoreError::Corrupt {
+                let bytes = codec::encode(&**b).map_err(|e| StoreError::Corrupt {
                     path: self.dir.join(JOURNAL_FILE),
                     detail: e.to_string(),
                 })?;
@@ -319,7 +320,7 @@ impl Store {
             Record::Evidence(e) => {
                 let mut key = e.proposal().as_bytes().to_vec();
                 key.extend_from_slice(e.voter().as_bytes());
-                self.put(&self.evidence, &key, e)
+                self.put(&self.evidence, &key, &**e)
             }
             Record::Decision(d) => self.put(&self.decisions, d.proposal.as_bytes(), d),
         }
@@ -359,22 +360,22 @@ impl Store {
         out.extend(
             self.scan::<SignedProposal>(&self.proposals, "proposals", b"")?
                 .into_iter()
-                .map(Record::Proposal),
+                .map(|p| Record::Proposal(Arc::new(p))),
         );
         out.extend(
             self.scan::<SignedBallot>(&self.own, "own_ballots", b"")?
                 .into_iter()
-                .map(Record::OwnBallot),
+                .map(|b| Record::OwnBallot(Arc::new(b))),
         );
         out.extend(
             self.scan::<SignedBallot>(&self.ballots, "ballots", b"")?
                 .into_iter()
-                .map(Record::Ballot),
+                .map(|b| Record::Ballot(Arc::new(b))),
         );
         out.extend(
             self.scan::<Equivocation>(&self.evidence, "evidence", b"")?
                 .into_iter()
-                .map(Record::Evidence),
+                .map(|e| Record::Evidence(Arc::new(e))),
         );
         out.extend(
             self.scan::<Decision>(&self.decisions, "decisions", b"")?

@@ -2,7 +2,8 @@
 //!
 //! It is sans-IO. The driver feeds it inputs, each with `now`:
 //!
-//! * [`Engine::handle_message`]: bytes from a peer;
+//! * [`Engine::handle_message`]: bytes from a peer ([`Engine::handle_inbound`] for a
+//!   message several engines receive, which they then decode and verify once);
 //! * [`Engine::propose`] and [`Engine::vote`]: local commands;
 //! * [`Engine::tick`]: time passing.
 //!
@@ -50,6 +51,7 @@ use crate::codec::{self, CodecError, Gossip};
 use crate::crypto::{self, SecretKey, Verified};
 use crate::evidence::{Equivocation, EvidenceError};
 use crate::ids::{Action, Nonce, ProposalId, UnixMillis, VoterId};
+use crate::inbound::{Checked, Inbound};
 use crate::message::{
     Ballot, MAX_TTL_MS, MessageError, Payload, Proposal, Reason, SignedBallot, SignedProposal,
     VerifyError, Vote,
@@ -336,12 +338,47 @@ impl Engine {
         tag: MessageTag,
         bytes: &[u8],
     ) {
-        let result = match codec::decode_gossip(bytes) {
-            Err(e) => Validation::Reject(RejectReason::Malformed(e)),
-            Ok(Gossip::Proposal(p)) => self.on_proposal(now, p),
-            Ok(Gossip::Ballot(b)) => self.on_ballot(now, peer, b),
-            Ok(Gossip::Equivocation(e)) => self.on_evidence(now, peer, e),
+        let result = self.on_bytes(now, peer, bytes, None);
+        self.validated(peer, tag, result);
+    }
+
+    /// Like [`Engine::handle_message`], for a message that may reach several engines:
+    /// the first to decode it and verify its signature leaves the result in `message`,
+    /// and the others skip both (see [`crate::inbound`]). Every other check still runs
+    /// here, so the outputs are exactly those of `handle_message(message.bytes())`.
+    pub fn handle_inbound(
+        &mut self,
+        now: UnixMillis,
+        peer: PeerTag,
+        tag: MessageTag,
+        message: &Inbound,
+    ) {
+        let result = match message.checked() {
+            Some(Checked::Proposal(p)) => {
+                self.on_proposal(now, SignedProposal::clone(p), Sig::Checked)
+            }
+            Some(Checked::Ballot(b)) => self.on_checked_ballot(now, peer, b),
+            None => self.on_bytes(now, peer, message.bytes(), Some(message)),
         };
+        self.validated(peer, tag, result);
+    }
+
+    fn on_bytes(
+        &mut self,
+        now: UnixMillis,
+        peer: PeerTag,
+        bytes: &[u8],
+        inbound: Option<&Inbound>,
+    ) -> Validation {
+        match codec::decode_gossip(bytes) {
+            Err(e) => Validation::Reject(RejectReason::Malformed(e)),
+            Ok(Gossip::Proposal(p)) => self.on_proposal(now, p, Sig::Unchecked(inbound)),
+            Ok(Gossip::Ballot(b)) => self.on_ballot(now, peer, b, inbound),
+            Ok(Gossip::Equivocation(e)) => self.on_evidence(now, peer, e),
+        }
+    }
+
+    fn validated(&mut self, peer: PeerTag, tag: MessageTag, result: Validation) {
         if let Validation::Reject(reason) = &result {
             self.event(Event::InvalidMessage {
                 peer,
@@ -459,7 +496,7 @@ impl Engine {
         self.own.insert(proposal, ballot.clone());
         // The contract: durable first, then broadcast.
         self.outputs
-            .push_back(Output::Persist(Record::OwnBallot(ballot.clone())));
+            .push_back(Output::Persist(Record::OwnBallot(Arc::new(ballot.clone()))));
         self.outputs.push_back(Output::Broadcast(bytes));
         // Signed just now by this engine's key (or adopted from a tally): valid by construction.
         self.apply_ballot(
@@ -529,10 +566,10 @@ impl Engine {
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for r in records {
             match r {
-                Record::Proposal(p) => proposals.push(p),
-                Record::OwnBallot(b) => own.push(b),
-                Record::Ballot(b) => ballots.push(b),
-                Record::Evidence(e) => evidence.push(e),
+                Record::Proposal(p) => proposals.push(Arc::unwrap_or_clone(p)),
+                Record::OwnBallot(b) => own.push(Arc::unwrap_or_clone(b)),
+                Record::Ballot(b) => ballots.push(Arc::unwrap_or_clone(b)),
+                Record::Evidence(e) => evidence.push(Arc::unwrap_or_clone(e)),
                 Record::Decision(d) => decisions.push(d),
             }
         }
@@ -708,7 +745,7 @@ impl Engine {
         }
     }
 
-    fn on_proposal(&mut self, now: UnixMillis, p: SignedProposal) -> Validation {
+    fn on_proposal(&mut self, now: UnixMillis, p: SignedProposal, sig: Sig<'_>) -> Validation {
         let id = p.id();
         if self.entries.contains_key(&id) {
             return Validation::Ignore(IgnoreReason::Duplicate);
@@ -717,7 +754,15 @@ impl Engine {
             let inner = p.proposal();
             (inner.created_at, inner.expires_at, inner.proposer)
         };
-        let verified = match p.verify_cached(&self.roster, &self.sigs) {
+        let checked = match sig {
+            Sig::Checked => p.readmit_checked(&self.roster),
+            Sig::Unchecked(inbound) => p.verify_cached(&self.roster, &self.sigs).inspect(|v| {
+                if let Some(m) = inbound {
+                    m.remember(Checked::Proposal(Arc::new(SignedProposal::clone(v))));
+                }
+            }),
+        };
+        let verified = match checked {
             Ok(v) => v,
             Err(e) => return verify_failure(e),
         };
@@ -749,7 +794,9 @@ impl Engine {
         let open = !p.is_expired(now);
         let tally = Tally::new(&self.roster, &proposal);
         self.outputs
-            .push_back(Output::Persist(Record::Proposal((*proposal).clone())));
+            .push_back(Output::Persist(Record::Proposal(Arc::new(
+                (*proposal).clone(),
+            ))));
         self.entries.insert(
             id,
             Entry {
@@ -793,19 +840,62 @@ impl Engine {
         }
     }
 
-    fn on_ballot(&mut self, now: UnixMillis, peer: PeerTag, b: SignedBallot) -> Validation {
-        let id = b.ballot().proposal;
-        // The same bytes as a ballot already kept: a duplicate, whatever its signature
-        // would say. Catch-up resends many of these; skip the verification.
-        if let Some(entry) = self.entries.get(&id)
-            && entry.tally.ballot_of(&b.ballot().voter, b.ballot().vote) == Some(&b)
-        {
+    fn on_ballot(
+        &mut self,
+        now: UnixMillis,
+        peer: PeerTag,
+        b: SignedBallot,
+        inbound: Option<&Inbound>,
+    ) -> Validation {
+        if self.kept(&b) {
             return Validation::Ignore(IgnoreReason::Duplicate);
         }
         let verified = match b.verify_shared(&self.roster, &self.sigs) {
             Ok(v) => v,
             Err(e) => return verify_failure(e),
         };
+        if let Some(m) = inbound {
+            m.remember(Checked::Ballot(Arc::clone(&verified)));
+        }
+        self.accept_ballot(now, peer, verified)
+    }
+
+    /// A ballot whose signature an engine verified before (from an [`Inbound`]).
+    fn on_checked_ballot(
+        &mut self,
+        now: UnixMillis,
+        peer: PeerTag,
+        b: &Arc<SignedBallot>,
+    ) -> Validation {
+        if self.kept(b) {
+            return Validation::Ignore(IgnoreReason::Duplicate);
+        }
+        match SignedBallot::readmit_checked(Arc::clone(b), &self.roster) {
+            Ok(v) => self.accept_ballot(now, peer, v),
+            Err(e) => verify_failure(e),
+        }
+    }
+
+    /// The same bytes as a ballot already kept: a duplicate, whatever its signature
+    /// would say. Catch-up resends many of these; they skip the verification.
+    fn kept(&self, b: &SignedBallot) -> bool {
+        let ballot = b.ballot();
+        self.entries.get(&ballot.proposal).is_some_and(|entry| {
+            entry
+                .tally
+                .ballot_of(&ballot.voter, ballot.vote)
+                .is_some_and(|k| std::ptr::eq(k, b) || k == b)
+        })
+    }
+
+    /// A verified ballot: into its proposal's tally, or held until the proposal arrives.
+    fn accept_ballot(
+        &mut self,
+        now: UnixMillis,
+        peer: PeerTag,
+        verified: Verified<Arc<SignedBallot>>,
+    ) -> Validation {
+        let id = verified.ballot().proposal;
         if self.entries.contains_key(&id) {
             let result = self.apply_ballot(now, verified, false);
             self.check_decision(now, &id);
@@ -882,7 +972,7 @@ impl Engine {
             Added::Duplicate => return Validation::Ignore(IgnoreReason::Duplicate),
             Added::Replaced => {
                 self.outputs
-                    .push_back(Output::Persist(Record::Ballot((*signed).clone())));
+                    .push_back(Output::Persist(Record::Ballot(Arc::clone(&signed))));
                 return Validation::Accept;
             }
             Added::New => None,
@@ -890,7 +980,7 @@ impl Engine {
         };
         if !own {
             self.outputs
-                .push_back(Output::Persist(Record::Ballot((*signed).clone())));
+                .push_back(Output::Persist(Record::Ballot(Arc::clone(&signed))));
         }
         self.event(Event::BallotAccepted {
             proposal: id,
@@ -901,7 +991,7 @@ impl Engine {
         });
         if let Some(e) = evidence {
             self.outputs
-                .push_back(Output::Persist(Record::Evidence((*e).clone())));
+                .push_back(Output::Persist(Record::Evidence(Arc::new((*e).clone()))));
             self.event(Event::Equivocation { evidence: e });
         }
         if own {
@@ -950,6 +1040,15 @@ impl Engine {
             conflicting: outcome.conflicting,
         });
     }
+}
+
+/// Whether a message's signature still needs verifying.
+#[derive(Clone, Copy)]
+enum Sig<'a> {
+    /// Verify it, and remember the result in the message it came in, if any.
+    Unchecked(Option<&'a Inbound>),
+    /// An engine verified it before (it comes from an [`Inbound`]).
+    Checked,
 }
 
 fn verify_failure(e: VerifyError) -> Validation {

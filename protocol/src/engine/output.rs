@@ -1,5 +1,7 @@
 //! What the engine hands back to its driver: validations, records, broadcasts, events.
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{CodecError, Kind, Message};
@@ -98,18 +100,19 @@ impl Message for Decision {
     const KIND: Kind = Kind::Decision;
 }
 
-/// Something the driver must store.
+/// Something the driver must store. Messages are shared with the engine's own state
+/// (an `Arc`), so emitting a record copies no message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Record {
     /// A verified proposal.
-    Proposal(SignedProposal),
+    Proposal(Arc<SignedProposal>),
     /// A verified ballot from any member, this node included.
-    Ballot(SignedBallot),
+    Ballot(Arc<SignedBallot>),
     /// This node's own ballot. It must be durable (synced) before any output that follows
     /// it is acted on: the broadcast of that ballot comes next.
-    OwnBallot(SignedBallot),
+    OwnBallot(Arc<SignedBallot>),
     /// Verified equivocation evidence.
-    Evidence(Equivocation),
+    Evidence(Arc<Equivocation>),
     /// A decision reached here.
     Decision(Decision),
 }
