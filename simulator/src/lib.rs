@@ -53,12 +53,18 @@
 //!
 //! # Behaviours
 //!
-//! See [`scenario::Behaviour`]: honest (with an error rate), drift, offline, crash,
-//! equivocator (bypasses its engine's guard and signs both ways to disjoint halves of
-//! its peers), forger (bad signatures, ballots in other members' names), compromised (a
-//! stolen key: YES on every anomaly), colluding (a bloc that flips on one shared coin),
-//! slow (extra latency both ways), replayer (retargeted and re-addressed ballots) and
-//! flooder (capped random garbage). [`study`] holds the drift sweep and the seed table.
+//! [`behaviour::Behaviour`] (also at `scenario::Behaviour`) is what a scenario gives each
+//! node group; each family is a documented, tested module of [`mod@behaviour`] holding its
+//! decision and message-construction logic, which the simulation calls:
+//! [`behaviour::honest`] (the ground-truth oracle with an error rate, or the node's
+//! `policy` evaluator over the scenario's `[evaluator]` rules), [`behaviour::drift`],
+//! [`behaviour::faults`] (offline, crash and restart, slow), [`behaviour::compromised`]
+//! (a stolen key: YES on every anomaly), [`behaviour::colluding`] (a bloc that flips on
+//! one shared coin), [`behaviour::equivocator`] (bypasses its engine's guard and signs
+//! both ways to disjoint halves of its peers), [`behaviour::forger`] (bad signatures,
+//! ballots in other members' names), [`behaviour::replayer`] (retargeted and re-addressed
+//! ballots) and [`behaviour::flooder`] (capped random garbage). [`study`] holds the drift
+//! sweep and the seed table.
 //!
 //! # Checks
 //!
@@ -67,6 +73,7 @@
 //! with `q` valid YES signatures from distinct members), and **no honest equivocation**.
 //! Violations name the seed and the proposal.
 
+pub mod behaviour;
 pub mod bench;
 pub mod chart;
 pub mod live;

@@ -275,6 +275,9 @@ pub fn check(scenario: &Scenario) -> Result<(), LiveError> {
     }
     for (i, b) in behaviours.iter().enumerate() {
         let why = match b {
+            Behaviour::Honest { .. } if b.uses_policy() => {
+                "the policy evaluator runs only in the model; a real node runs it from its own [evaluator] config"
+            }
             Behaviour::Honest { .. }
             | Behaviour::Drift { .. }
             | Behaviour::Offline
@@ -439,7 +442,7 @@ fn decide(behaviour: &Behaviour, seed: u64, node: usize, k: u64, anomalous: bool
         ) < p
     };
     match behaviour {
-        Behaviour::Honest { error_rate } => Some(flip(own(*error_rate))),
+        Behaviour::Honest { error_rate, .. } => Some(flip(own(*error_rate))),
         Behaviour::Drift { p } => Some(flip(own(*p))),
         // The thief wants anomalies through and stays quiet otherwise.
         Behaviour::Compromised => Some(Vote::Yes),
@@ -1247,7 +1250,7 @@ mod tests {
 
     #[test]
     fn decide_follows_the_behaviour() {
-        let honest = Behaviour::Honest { error_rate: 0.0 };
+        let honest = Behaviour::honest(0.0);
         assert_eq!(decide(&honest, 1, 0, 0, false), Some(Vote::Yes));
         assert_eq!(decide(&honest, 1, 0, 0, true), Some(Vote::No));
         let always_wrong = Behaviour::Drift { p: 1.0 };

@@ -6,8 +6,13 @@
 use std::path::Path;
 
 use serde::Deserialize;
+use swarmvote_node::evaluator::EvaluatorSection;
 use swarmvote_protocol::Quorum;
 use swarmvote_protocol::message::MAX_TTL_MS;
+
+use crate::behaviour::faults::Schedule;
+pub use crate::behaviour::{Behaviour, MAX_FLOOD_PER_NODE};
+use crate::behaviour::{HonestEvaluator, Policy};
 
 /// Why a scenario could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +73,10 @@ pub struct Scenario {
     /// Test-only faults in the protocol itself (never in a real scenario).
     #[serde(default)]
     pub testing: Testing,
+    /// The node's policy evaluator, in the node's config format (`kind = "policy"` and
+    /// `[[evaluator.rules]]`), for honest members with `evaluator = "policy"`.
+    #[serde(default)]
+    pub evaluator: Option<EvaluatorSection>,
 }
 
 /// Test-only knobs that break the honest nodes' engines on purpose, to prove the
@@ -99,111 +108,6 @@ pub struct NodeGroup {
 
 fn one() -> u32 {
     1
-}
-
-/// How one node behaves.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Behaviour {
-    /// Votes by the ground truth (benign: YES, anomalous: NO), flipping each vote with
-    /// probability `error_rate`.
-    Honest {
-        /// Probability of a wrong vote.
-        #[serde(default)]
-        error_rate: f64,
-    },
-    /// A degraded but non-malicious voter: votes the wrong way with probability `p`.
-    Drift {
-        /// Probability of a wrong vote.
-        p: f64,
-    },
-    /// Never up: a member that holds a key but never runs.
-    Offline,
-    /// Votes like an honest node, crashes at `at_ms` (losing what it had not flushed) and
-    /// restarts from its durable records at `restart_at_ms`, if given. After a restart it
-    /// re-judges open proposals with fresh draws, so with `error_rate > 0` it may want to
-    /// vote against a ballot it signed before the crash: its engine must refuse.
-    Crash {
-        /// Probability of a wrong vote.
-        #[serde(default)]
-        error_rate: f64,
-        /// When it crashes (virtual ms from the start).
-        at_ms: u64,
-        /// When it restarts, if ever.
-        #[serde(default)]
-        restart_at_ms: Option<u64>,
-    },
-    /// Signs YES and NO on every proposal, bypassing its engine's guard, and sends the
-    /// two ballots to disjoint halves of its peers.
-    Equivocator,
-    /// Sends ballots with bad signatures: one in its own name with a corrupted signature
-    /// and one in another member's name signed with its own key.
-    Forger,
-    /// A member whose key was stolen: the thief votes YES on every anomalous proposal
-    /// (that is what the key was stolen for) and honestly on benign ones, so it blends in.
-    Compromised,
-    /// A member of a colluding bloc: for each proposal one coin, shared by every member
-    /// with the same `bloc` id, decides with probability `p` whether the whole bloc votes
-    /// the wrong way. Correlated errors are what break a quorum, independent ones rarely do.
-    Colluding {
-        /// The bloc id; members with the same id flip together.
-        bloc: String,
-        /// Probability that the bloc votes the wrong way on a proposal.
-        p: f64,
-    },
-    /// An honest node on a slow link: `extra_ms` is added to every transmission from and
-    /// to it (gossip and catch-up), so it votes late and relays late.
-    Slow {
-        /// Added latency per transmission, each way.
-        extra_ms: u64,
-        /// Probability of a wrong vote.
-        #[serde(default)]
-        error_rate: f64,
-    },
-    /// Re-sends every foreign ballot it sees, once retargeted at another proposal (same
-    /// signature, so it no longer verifies) and once re-addressed to another swarm. Honest
-    /// nodes must reject or ignore both, never count them.
-    Replayer,
-    /// Sends random garbage bytes to every peer at `rate_per_s`, at most
-    /// [`MAX_FLOOD_PER_NODE`] messages in all so runs stay fast. It never votes.
-    Flooder {
-        /// Garbage messages per second.
-        rate_per_s: f64,
-    },
-}
-
-/// The most garbage messages one flooder sends in a run: enough to show every one is
-/// rejected and honest nodes keep deciding, few enough to keep a run under a second.
-pub const MAX_FLOOD_PER_NODE: u32 = 2_000;
-
-impl Behaviour {
-    /// Whether this node follows the protocol (its faults are benign: errors, crashes).
-    pub fn is_honest(&self) -> bool {
-        matches!(
-            self,
-            Behaviour::Honest { .. }
-                | Behaviour::Drift { .. }
-                | Behaviour::Crash { .. }
-                | Behaviour::Slow { .. }
-        )
-    }
-
-    /// A short label for reports.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Behaviour::Honest { .. } => "honest",
-            Behaviour::Drift { .. } => "drift",
-            Behaviour::Offline => "offline",
-            Behaviour::Crash { .. } => "crash",
-            Behaviour::Equivocator => "equivocator",
-            Behaviour::Forger => "forger",
-            Behaviour::Compromised => "compromised",
-            Behaviour::Colluding { .. } => "colluding",
-            Behaviour::Slow { .. } => "slow",
-            Behaviour::Replayer => "replayer",
-            Behaviour::Flooder { .. } => "flooder",
-        }
-    }
 }
 
 /// A latency distribution in milliseconds; jitter is its spread. Draws below 0 are
@@ -525,7 +429,7 @@ impl Scenario {
         for (i, g) in self.nodes.iter().enumerate() {
             let field = format!("nodes[{i}].behaviour");
             match &g.behaviour {
-                Behaviour::Honest { error_rate: p }
+                Behaviour::Honest { error_rate: p, .. }
                 | Behaviour::Drift { p }
                 | Behaviour::Crash { error_rate: p, .. }
                 | Behaviour::Colluding { p, .. }
@@ -539,25 +443,42 @@ impl Scenario {
                 }
                 _ => {}
             }
-            if let Behaviour::Slow { extra_ms, .. } = &g.behaviour
-                && *extra_ms > 60_000
-            {
-                return bad(&format!("{field}.extra_ms"), "at most 60000");
-            }
+            Schedule::of(&g.behaviour).check(&field)?;
             if let Behaviour::Colluding { bloc, .. } = &g.behaviour
                 && bloc.is_empty()
             {
                 return bad(&format!("{field}.bloc"), "must not be empty");
             }
             match &g.behaviour {
-                Behaviour::Crash {
-                    at_ms,
-                    restart_at_ms: Some(r),
+                Behaviour::Honest {
+                    evaluator: HonestEvaluator::Oracle,
+                    unmatched: Some(_),
                     ..
-                } if r <= at_ms => {
-                    return bad(&format!("{field}.restart_at_ms"), "must be after at_ms");
+                } => {
+                    return bad(
+                        &format!("{field}.unmatched"),
+                        "only used with evaluator = \"policy\"",
+                    );
+                }
+                Behaviour::Honest {
+                    evaluator: HonestEvaluator::Policy,
+                    ..
+                } if self.evaluator.is_none() => {
+                    return bad(
+                        &format!("{field}.evaluator"),
+                        "\"policy\" needs an [evaluator] table with kind = \"policy\" and [[evaluator.rules]]",
+                    );
                 }
                 _ => {}
+            }
+        }
+        if let Some(section) = &self.evaluator {
+            Policy::new(section)?;
+            if !self.nodes.iter().any(|g| g.behaviour.uses_policy()) {
+                return bad(
+                    "evaluator",
+                    "no node uses it: set evaluator = \"policy\" on an honest node group",
+                );
             }
         }
         if !self.behaviours().iter().any(Behaviour::is_honest) {
@@ -712,6 +633,77 @@ mod tests {
         let (action, payload) = MixEntry::new("fs.delete", "path", "/backup/{k}.tar", 1).render(7);
         assert_eq!(action, "fs.delete");
         assert_eq!(payload, serde_json::json!({"path": "/backup/7.tar"}));
+    }
+
+    /// A scenario with `nodes` and `tail` (extra tables), parsed; the error's field.
+    fn policy_field(nodes: &str, tail: &str) -> Option<String> {
+        let text = format!(
+            "name = \"p\"\nquorum = \"2/3\"\n[[nodes]]\ncount = 3\nbehaviour = {nodes}\n[workload]\nproposals = 1\nrate_per_sec = 1.0\n{tail}"
+        );
+        match Scenario::parse("p.toml", &text) {
+            Ok(_) => None,
+            Err(ScenarioError::Invalid { field, .. }) => Some(field),
+            Err(other) => Some(other.to_string()),
+        }
+    }
+
+    const RULE: &str =
+        "[evaluator]\nkind = \"policy\"\n[[evaluator.rules]]\naction = \"db.*\"\nvote = \"no\"\n";
+
+    #[test]
+    fn a_policy_scenario_parses_and_bad_policy_config_names_the_field() {
+        let policy = "{ kind = \"honest\", evaluator = \"policy\", unmatched = \"oracle\" }";
+        assert_eq!(policy_field(policy, RULE), None);
+        assert_eq!(
+            policy_field("{ kind = \"honest\", evaluator = \"policy\" }", "").as_deref(),
+            Some("nodes[0].behaviour.evaluator")
+        );
+        assert_eq!(
+            policy_field("{ kind = \"honest\", unmatched = \"yes\" }", "").as_deref(),
+            Some("nodes[0].behaviour.unmatched")
+        );
+        assert_eq!(
+            policy_field("{ kind = \"honest\" }", RULE).as_deref(),
+            Some("evaluator")
+        );
+        assert_eq!(
+            policy_field(policy, "[evaluator]\nkind = \"policy\"\n").as_deref(),
+            Some("evaluator.rules")
+        );
+        assert_eq!(
+            policy_field(policy, "[evaluator]\nkind = \"manual\"\n").as_deref(),
+            Some("evaluator.kind")
+        );
+        let bad_glob = RULE.replace("db.*", "db.[");
+        assert_eq!(
+            policy_field(policy, &bad_glob).as_deref(),
+            Some("evaluator.rules[0].action")
+        );
+        // Unknown values and fields are refused by the parser, naming them.
+        let e = policy_field(
+            "{ kind = \"honest\", evaluator = \"policy\", unmatched = \"maybe\" }",
+            RULE,
+        )
+        .unwrap_or_default();
+        assert!(e.contains("maybe") && e.contains("p.toml"), "{e}");
+        let e = policy_field(policy, &format!("{RULE}colour = \"red\"\n")).unwrap_or_default();
+        assert!(e.contains("colour"), "{e}");
+    }
+
+    #[test]
+    fn every_shipped_scenario_still_parses() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/scenarios");
+        let mut count = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|x| x == "toml") {
+                let s = Scenario::load(&path).unwrap();
+                let policy = s.name == "policy-guard";
+                assert_eq!(s.evaluator.is_some(), policy, "{}", s.name);
+                count += 1;
+            }
+        }
+        assert!(count >= 9);
     }
 
     #[test]

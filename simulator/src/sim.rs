@@ -1,8 +1,10 @@
 //! The deterministic simulation: one event queue in virtual microseconds, one seeded RNG,
 //! N engines.
 
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet};
+
+use radix_heap::RadixHeapMap;
 use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
@@ -12,10 +14,11 @@ use swarmvote_protocol::engine::{
     Validation,
 };
 use swarmvote_protocol::{
-    Action, Ballot, MemberName, Nonce, Payload, ProposalId, Roster, SecretKey, Signature,
-    SignatureCache, SignedBallot, Status, SwarmId, UnixMillis, Verdict, Vote, VoterId, codec,
+    Action, Certificate, Inbound, MemberName, Nonce, Payload, ProposalId, Roster, SecretKey,
+    SignatureCache, Status, SwarmId, UnixMillis, Verdict, VoterId, codec,
 };
 
+use crate::behaviour::{Decision, Judge, Policy, equivocator, flooder, forger, replayer};
 use crate::network::{Fate, Network};
 use crate::report::{
     self, Invariants, Percentiles, Proposals, Report, Security, Storage, Trace, Traffic, Violation,
@@ -43,6 +46,9 @@ pub enum SimError {
     /// The roster could not be built.
     #[error("roster: {0}")]
     Roster(String),
+    /// The scenario's `[evaluator]` does not compile.
+    #[error("{0}")]
+    Evaluator(String),
 }
 
 /// Something that happens at one virtual instant.
@@ -87,29 +93,15 @@ struct SyncMsg<T> {
     round: u32,
 }
 
-/// An event with its time and tie-breaking sequence number. Ordered by (time, seq)
-/// alone: seq is unique, so the event itself never needs comparing.
-struct Scheduled {
-    time: u64,
-    seq: u64,
-    event: Ev,
+/// An event's place in the queue: its time in the high 64 bits and its sequence number
+/// in the low 64, so keys are unique and order by (time, sequence).
+fn queue_key(time: u64, seq: u64) -> Reverse<u128> {
+    Reverse((u128::from(time) << 64) | u128::from(seq))
 }
 
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.time, self.seq) == (other.time, other.seq)
-    }
-}
-impl Eq for Scheduled {}
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.time, self.seq).cmp(&(other.time, other.seq))
-    }
+/// The time part of a queue key.
+fn key_time(key: Reverse<u128>) -> u64 {
+    u64::try_from(key.0 >> 64).unwrap_or(u64::MAX)
 }
 
 /// Trace record kinds (one byte in the canonical log).
@@ -178,7 +170,11 @@ pub struct Sim {
     nodes: Vec<Node>,
     net: Network,
     rng: SimRng,
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    /// Pending events. A radix heap: a run never schedules an event before the one being
+    /// handled (times are `now` plus a delay, sequence numbers grow), and for such
+    /// monotone keys pushes are O(1) and pops are amortized O(log) without the cache
+    /// misses of a binary heap holding millions of gossip copies.
+    queue: RadixHeapMap<Reverse<u128>, Ev>,
     seq: u64,
     now_us: u64,
     end_us: u64,
@@ -193,12 +189,13 @@ pub struct Sim {
     trace: Sha256,
     trace_events: u64,
     next_tag: u64,
-    /// Per (bloc, proposal): the bloc's shared coin, drawn by its first member to judge.
-    bloc_coins: BTreeMap<(String, ProposalId), bool>,
+    /// What members decide when they judge: the blocs' shared coins and the compiled
+    /// policy evaluator (see [`crate::behaviour`]).
+    judging: Judge,
     /// Every distinct gossip message of the run, numbered in order of first publication:
     /// its bytes (shared by every copy in flight) and its id (SHA-256 of the bytes,
     /// gossipsub's content-addressed message id).
-    msgs: Vec<(Rc<[u8]>, [u8; 32])>,
+    msgs: Vec<(Rc<Inbound>, [u8; 32])>,
     /// Message id to number.
     msg_numbers: BTreeMap<[u8; 32], u32>,
     /// One signature cache for every engine of the run: each distinct signature is
@@ -344,6 +341,14 @@ impl Sim {
             .saturating_mul(nodes.len())
             .saturating_mul(4)
             .max(65_536);
+        // The policy evaluator of honest members with `evaluator = "policy"` (checked at
+        // load; checked again here for scenarios built in code).
+        let policy = scenario
+            .evaluator
+            .as_ref()
+            .map(Policy::new)
+            .transpose()
+            .map_err(|(field, message)| SimError::Evaluator(format!("{field}: {message}")))?;
         let mut sim = Self {
             scenario,
             seed,
@@ -351,7 +356,7 @@ impl Sim {
             nodes,
             net,
             rng,
-            queue: BinaryHeap::new(),
+            queue: RadixHeapMap::new(),
             seq: 0,
             now_us: 0,
             end_us,
@@ -364,7 +369,7 @@ impl Sim {
             trace: Sha256::new(),
             trace_events: 0,
             next_tag: 0,
-            bloc_coins: BTreeMap::new(),
+            judging: Judge::new(policy),
             msgs: Vec::new(),
             msg_numbers: BTreeMap::new(),
             sigs: SignatureCache::new(cache_capacity),
@@ -432,13 +437,14 @@ impl Sim {
     /// events/s.
     pub fn run_counted(mut self) -> (Report, u64) {
         let mut events = 0u64;
-        while let Some(Reverse(s)) = self.queue.pop() {
-            if s.time > self.end_us {
+        while let Some((key, event)) = self.queue.pop() {
+            let time = key_time(key);
+            if time > self.end_us {
                 break;
             }
             events = events.saturating_add(1);
-            self.now_us = s.time;
-            self.handle(s.event);
+            self.now_us = time;
+            self.handle(event);
         }
         self.now_us = self.end_us;
         (self.finish(), events)
@@ -451,7 +457,11 @@ impl Sim {
     fn at(&mut self, time: u64, event: Ev) {
         let seq = self.seq;
         self.seq = self.seq.saturating_add(1);
-        self.queue.push(Reverse(Scheduled { time, seq, event }));
+        // Never before the event being handled (the queue requires it, and every caller
+        // schedules `now` or later anyway).
+        debug_assert!(time >= self.now_us, "event scheduled in the past");
+        let time = time.max(self.now_us);
+        self.queue.push(queue_key(time, seq), event);
     }
 
     fn after(&mut self, delay_us: u64, event: Ev) {
@@ -747,14 +757,14 @@ impl Sim {
         let tag = self.next_tag;
         self.next_tag = self.next_tag.saturating_add(1);
         if let Some(e) = self.engine(to) {
-            e.handle_message(now, PeerTag(from as u64), MessageTag(tag), &bytes);
+            e.handle_inbound(now, PeerTag(from as u64), MessageTag(tag), &bytes);
         }
         self.drain(to, Some((from, msg)));
         if matches!(
             self.nodes.get(to).map(|n| &n.behaviour),
             Some(Behaviour::Replayer)
         ) {
-            self.replay(to, &bytes);
+            self.replay(to, bytes.bytes());
         }
     }
 
@@ -885,7 +895,7 @@ impl Sim {
             return m;
         }
         let m = u32::try_from(self.msgs.len()).unwrap_or(u32::MAX);
-        self.msgs.push((Rc::from(bytes), id));
+        self.msgs.push((Rc::new(Inbound::new(bytes)), id));
         self.msg_numbers.insert(id, m);
         m
     }
@@ -893,7 +903,10 @@ impl Sim {
     /// Relay after an Accept: to up to `fanout` random reachable peers, never back to the
     /// sender (gossipsub's mesh forwarding).
     fn forward(&mut self, i: usize, from: usize, msg: u32) {
-        let len = self.msgs.get(msg as usize).map_or(0, |(b, _)| b.len());
+        let len = self
+            .msgs
+            .get(msg as usize)
+            .map_or(0, |(b, _)| b.bytes().len());
         let chosen = self.pick_peers(i, Some(from), self.scenario.network.fanout);
         for j in chosen {
             self.transmit(i, j, msg, len);
@@ -1071,37 +1084,24 @@ impl Sim {
         let Some(truth) = self.truth.get(&proposal) else {
             return;
         };
-        let right = if truth.anomalous { Vote::No } else { Vote::Yes };
-        let behaviour = self.nodes.get(i).map(|n| n.behaviour.clone());
-        let vote = match behaviour {
-            Some(Behaviour::Honest { error_rate } | Behaviour::Drift { p: error_rate }) => {
-                flip(right, self.rng.chance(error_rate))
-            }
-            Some(Behaviour::Crash { error_rate, .. } | Behaviour::Slow { error_rate, .. }) => {
-                flip(right, self.rng.chance(error_rate))
-            }
-            // The thief wants anomalous commands through and stays quiet otherwise.
-            Some(Behaviour::Compromised) => Vote::Yes,
-            Some(Behaviour::Colluding { bloc, p }) => {
-                let key = (bloc, proposal);
-                let wrong = match self.bloc_coins.get(&key) {
-                    Some(&w) => w,
-                    None => {
-                        let w = self.rng.chance(p);
-                        self.bloc_coins.insert(key, w);
-                        w
-                    }
-                };
-                flip(right, wrong)
-            }
-            Some(Behaviour::Equivocator) => return self.equivocate(i, proposal),
-            Some(Behaviour::Forger) => return self.forge(i, proposal),
-            Some(Behaviour::Offline | Behaviour::Replayer | Behaviour::Flooder { .. }) | None => {
-                return;
-            }
+        let Some(n) = self.nodes.get(i) else { return };
+        // The policy evaluator reads the proposal as this member's engine holds it.
+        let seen = n.engine.as_ref().and_then(|e| e.proposal(&proposal));
+        let decision = self.judging.decide(
+            &n.behaviour,
+            proposal,
+            truth.anomalous,
+            seen.as_ref().map(|v| v.proposal()),
+            &mut self.rng,
+        );
+        let (vote, reason) = match decision {
+            Decision::Vote { vote, reason } => (vote, reason),
+            Decision::Equivocate => return self.equivocate(i, proposal),
+            Decision::Forge => return self.forge(i, proposal),
+            Decision::Abstain => return,
         };
         let now = self.now();
-        let Some(result) = self.engine(i).map(|e| e.vote(now, proposal, vote, None)) else {
+        let Some(result) = self.engine(i).map(|e| e.vote(now, proposal, vote, reason)) else {
             return;
         };
         let p = &mut self.counters.proposals;
@@ -1116,21 +1116,9 @@ impl Sim {
     /// the other.
     fn equivocate(&mut self, i: usize, proposal: ProposalId) {
         let Some(n) = self.nodes.get(i) else { return };
-        let sign = |vote| {
-            Ballot {
-                swarm: self.roster.swarm().clone(),
-                proposal,
-                voter: n.voter,
-                vote,
-                reason: None,
-            }
-            .sign(&n.key)
-        };
-        let (yes, no) = (sign(Vote::Yes), sign(Vote::No));
+        let (yes, no) = equivocator::ballots(self.roster.swarm(), proposal, &n.key, n.voter);
         let peers = self.reachable(i, None);
-        let shuffled = self.rng.pick(&peers, peers.len());
-        let (a, b) = shuffled.split_at(shuffled.len() / 2);
-        let (a, b) = (a.to_vec(), b.to_vec());
+        let (a, b) = equivocator::split(&peers, &mut self.rng);
         if let (Ok(y), Ok(n)) = (codec::encode(&yes), codec::encode(&no)) {
             self.publish(i, &y, Some(&a));
             self.publish(i, &n, Some(&b));
@@ -1141,35 +1129,9 @@ impl Sim {
     /// member's name signed with its own key.
     fn forge(&mut self, i: usize, proposal: ProposalId) {
         let Some(n) = self.nodes.get(i) else { return };
-        let victim = self
-            .nodes
-            .iter()
-            .enumerate()
-            .find(|(j, _)| *j != i)
-            .map_or(n.voter, |(_, m)| m.voter);
-        let swarm = self.roster.swarm().clone();
-        let own = Ballot {
-            swarm: swarm.clone(),
-            proposal,
-            voter: n.voter,
-            vote: Vote::Yes,
-            reason: None,
-        };
-        let good = own.clone().sign(&n.key);
-        let mut sig = good.signature().0;
-        if let Some(b) = sig.first_mut() {
-            *b ^= 0x01;
-        }
-        let corrupted = SignedBallot::from_parts(own, Signature(sig));
-        let impersonated = Ballot {
-            swarm,
-            proposal,
-            voter: victim,
-            vote: Vote::Yes,
-            reason: None,
-        }
-        .sign(&n.key);
-        for b in [corrupted, impersonated] {
+        let victim = forger::victim(i, self.nodes.iter().map(|m| m.voter)).unwrap_or(n.voter);
+        let forged = forger::ballots(self.roster.swarm(), proposal, &n.key, n.voter, victim);
+        for b in forged {
             if let Ok(bytes) = codec::encode(&b) {
                 self.counters.forged_sent = self.counters.forged_sent.saturating_add(1);
                 self.publish(i, &bytes, None);
@@ -1185,29 +1147,10 @@ impl Sim {
         if n.attacks >= MAX_REPLAYS_PER_NODE {
             return;
         }
-        let Ok(codec::Gossip::Ballot(b)) = codec::decode_gossip(bytes) else {
+        let known = self.truth.keys().copied();
+        let Some(replays) = replayer::replays(bytes, n.voter, known, &mut self.rng) else {
             return;
         };
-        if b.ballot().voter == n.voter {
-            return;
-        }
-        let others: Vec<ProposalId> = self
-            .truth
-            .keys()
-            .filter(|id| **id != b.ballot().proposal)
-            .copied()
-            .collect();
-        let mut replays = Vec::new();
-        if let Some(&target) = others.get(self.rng.below(others.len())) {
-            let mut moved = b.ballot().clone();
-            moved.proposal = target;
-            replays.push(SignedBallot::from_parts(moved, *b.signature()));
-        }
-        if let Ok(other) = SwarmId::new("other-swarm") {
-            let mut wrapped = b.ballot().clone();
-            wrapped.swarm = other;
-            replays.push(SignedBallot::from_parts(wrapped, *b.signature()));
-        }
         if let Some(n) = self.nodes.get_mut(i) {
             n.attacks = n.attacks.saturating_add(1);
         }
@@ -1229,11 +1172,7 @@ impl Sim {
         if n.attacks >= MAX_FLOOD_PER_NODE || !self.is_up(i) {
             return;
         }
-        let chunks = self.rng.below(8).saturating_add(1);
-        let mut bytes = Vec::with_capacity(chunks.saturating_mul(16));
-        for _ in 0..chunks {
-            bytes.extend_from_slice(&self.rng.bytes16());
-        }
+        let bytes = flooder::garbage(&mut self.rng);
         if let Some(n) = self.nodes.get_mut(i) {
             n.attacks = n.attacks.saturating_add(1);
         }
@@ -1331,6 +1270,9 @@ impl Sim {
 
         let before = violations.len();
         // Validity: every approval an honest node holds has a certificate that verifies.
+        // Nodes that agree hold equal certificates, and whether one verifies depends on
+        // its contents and the roster alone, so each distinct certificate is checked once.
+        let mut checked: BTreeMap<ProposalId, Vec<(Certificate, Option<String>)>> = BTreeMap::new();
         for &(i, e) in &engines {
             for v in e.proposals() {
                 if v.tally().verdict() != Verdict::Approved {
@@ -1339,10 +1281,21 @@ impl Sim {
                 let id = v.proposal().id();
                 let problem = match v.certificate() {
                     None => Some("approved without a certificate".to_string()),
-                    Some(c) => c
-                        .verify_cached(&self.roster, &self.sigs)
-                        .err()
-                        .map(|err| err.to_string()),
+                    Some(c) => {
+                        let seen = checked.entry(id).or_default();
+                        match seen.iter().find(|(known, _)| *known == c) {
+                            Some((_, result)) => result.clone(),
+                            None => {
+                                let result = c
+                                    .clone()
+                                    .verify_cached(&self.roster, &self.sigs)
+                                    .err()
+                                    .map(|err| err.to_string());
+                                seen.push((c, result.clone()));
+                                result
+                            }
+                        }
+                    }
                 };
                 if let Some(detail) = problem {
                     violations.push(Violation {
@@ -1483,19 +1436,7 @@ impl Sim {
 /// The gap between two garbage messages at `rate_per_s` (at least 1 us, so a huge rate
 /// cannot stall virtual time).
 fn flood_gap_us(rate_per_s: f64) -> u64 {
-    let us = (1e6 / rate_per_s).round();
-    if us.is_finite() && us >= 1.0 {
-        // Bounded: rate_per_s > 0 is checked at load, and 1e6 / tiny is capped below.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let v = us.min(3.6e9) as u64;
-        v
-    } else {
-        1
-    }
-}
-
-fn flip(v: Vote, wrong: bool) -> Vote {
-    if wrong { v.other() } else { v }
+    flooder::gap_us(rate_per_s)
 }
 
 fn describe(x: Option<&(Verdict, [u8; 32])>) -> String {

@@ -413,7 +413,7 @@ pub fn seed_table_with_progress(
             let mut t = with_nodes(
                 &s,
                 vec![
-                    group(c.n.saturating_sub(k), Behaviour::Honest { error_rate: 0.0 }),
+                    group(c.n.saturating_sub(k), Behaviour::honest(0.0)),
                     group(k, Behaviour::Compromised),
                 ],
             );

@@ -1,0 +1,310 @@
+//! `honest`: a member that follows the protocol and votes what it believes.
+//!
+//! Two ways to believe, chosen per node group with `evaluator`:
+//!
+//! * **`oracle`** (the default): the member sees the workload's ground-truth label and
+//!   votes YES on benign, NO on anomalous, wrong with probability `error_rate` (one RNG
+//!   draw per vote). This models an agent that is right except for random slips.
+//! * **`policy`**: the member votes as a node running the `policy` evaluator does
+//!   (`swarmvote_node::evaluator`), over the scenario's top-level `[evaluator]` table,
+//!   written exactly as in a node's config (`kind = "policy"`, ordered
+//!   `[[evaluator.rules]]`). The first rule that matches the proposal's action and
+//!   payload decides the vote, and its `reason` goes into the ballot. For a proposal no
+//!   rule matches, `unmatched` decides: `abstain` (the default: the node leaves it to the
+//!   agent, so the member casts nothing), `yes`, `no`, or `oracle` (the ground truth, with
+//!   `error_rate`). Rule votes never draw from the RNG.
+//!
+//! The ground truth stays the workload's label either way, so a policy run's report shows
+//! how well the rules block anomalous commands: an anomaly no rule catches and
+//! `unmatched = "yes"` lets through is a false approval; a benign command a rule denies
+//! is a false rejection.
+//!
+//! What the swarm should do: nothing special. Honest members' votes are the baseline
+//! every other behaviour is measured against; agreement and validity must hold.
+
+use serde::Deserialize;
+use swarmvote_node::evaluator::{Evaluator, EvaluatorError, EvaluatorKind, EvaluatorSection};
+use swarmvote_protocol::{SignedProposal, Vote};
+
+use super::{Decision, flip, right_vote};
+use crate::rng::SimRng;
+
+/// Who decides an honest member's vote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HonestEvaluator {
+    /// The ground-truth label, wrong with probability `error_rate`.
+    #[default]
+    Oracle,
+    /// The scenario's `[evaluator]` policy rules.
+    Policy,
+}
+
+/// The vote of a policy member on a proposal no rule matches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Unmatched {
+    /// Cast nothing, as the node leaves unmatched proposals to its agent.
+    #[default]
+    Abstain,
+    /// Approve: a deny-list policy.
+    Yes,
+    /// Reject: an allow-list policy.
+    No,
+    /// The ground truth, wrong with probability `error_rate`: the agent decides.
+    Oracle,
+}
+
+/// The oracle's vote: the ground truth, flipped with probability `error_rate` (exactly
+/// one draw).
+pub fn oracle(anomalous: bool, error_rate: f64, rng: &mut SimRng) -> Vote {
+    flip(right_vote(anomalous), rng.chance(error_rate))
+}
+
+/// The node's policy evaluator, compiled from a scenario's `[evaluator]` table.
+pub struct Policy(Evaluator);
+
+impl Policy {
+    /// Compiles `section`. Only `kind = "policy"` with at least one rule runs in the
+    /// simulator (a `command` would need a process per vote, `manual` never votes).
+    /// Errors name the field at fault, as `(field, message)`.
+    pub fn new(section: &EvaluatorSection) -> Result<Self, (String, String)> {
+        if section.kind != EvaluatorKind::Policy {
+            return Err((
+                "evaluator.kind".to_string(),
+                "only kind = \"policy\" runs in the simulator".to_string(),
+            ));
+        }
+        Evaluator::new(section).map(Self).map_err(|e| describe(&e))
+    }
+
+    /// The decision on `proposal` (ground truth `anomalous`): the first matching rule's
+    /// vote and reason, else as `unmatched` says.
+    pub fn decide(
+        &self,
+        proposal: &SignedProposal,
+        unmatched: Unmatched,
+        anomalous: bool,
+        error_rate: f64,
+        rng: &mut SimRng,
+    ) -> Decision {
+        if let Some((vote, reason)) = self.0.evaluate(proposal) {
+            return Decision::Vote { vote, reason };
+        }
+        let vote = match unmatched {
+            Unmatched::Abstain => return Decision::Abstain,
+            Unmatched::Yes => Vote::Yes,
+            Unmatched::No => Vote::No,
+            Unmatched::Oracle => oracle(anomalous, error_rate, rng),
+        };
+        Decision::Vote { vote, reason: None }
+    }
+}
+
+/// The dotted field an evaluator error is about, and what is wrong with it.
+fn describe(e: &EvaluatorError) -> (String, String) {
+    match e {
+        EvaluatorError::Glob {
+            index,
+            field,
+            message,
+        } => (format!("evaluator.rules[{index}].{field}"), message.clone()),
+        EvaluatorError::Reason { index, message } => {
+            (format!("evaluator.rules[{index}].reason"), message.clone())
+        }
+        EvaluatorError::NoRules => (
+            "evaluator.rules".to_string(),
+            "kind = \"policy\" needs at least one [[evaluator.rules]]".to_string(),
+        ),
+        EvaluatorError::WrongKind { field, kind } => (
+            format!("evaluator.{field}"),
+            format!("only used with kind = \"{kind}\""),
+        ),
+        // The kind is checked first, so these name fields a policy does not use.
+        other => ("evaluator".to_string(), other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+    use swarmvote_protocol::Reason;
+
+    use super::*;
+    use crate::behaviour::testkit;
+
+    fn section(text: &str) -> EvaluatorSection {
+        toml::from_str(text).unwrap()
+    }
+
+    const RULES: &str = r#"
+        kind = "policy"
+        [[rules]]
+        action = "fs.delete"
+        payload = { path = "/backup/**" }
+        vote = "no"
+        reason = "backups stay"
+        [[rules]]
+        action = "db.*"
+        vote = "no"
+    "#;
+
+    #[test]
+    fn the_oracle_is_right_without_error_and_always_wrong_at_one() {
+        let mut rng = SimRng::new(1);
+        for anomalous in [false, true] {
+            assert_eq!(oracle(anomalous, 0.0, &mut rng), right_vote(anomalous));
+            assert_eq!(
+                oracle(anomalous, 1.0, &mut rng),
+                right_vote(anomalous).other()
+            );
+        }
+    }
+
+    #[test]
+    fn the_policy_votes_by_the_first_matching_rule_and_else_by_unmatched() {
+        let policy = Policy::new(&section(RULES)).unwrap();
+        let (keys, roster) = testkit::roster(3);
+        let mut engine = testkit::engine(&keys, &roster);
+        let (_, backup) = testkit::propose(
+            &mut engine,
+            "fs.delete",
+            json!({"path": "/backup/1.tar"}),
+            1,
+        );
+        let (_, drop) = testkit::propose(&mut engine, "db.drop", json!({"name": "prod"}), 2);
+        let (_, scratch) = testkit::propose(
+            &mut engine,
+            "fs.delete",
+            json!({"path": "/tmp/scratch/1.log"}),
+            3,
+        );
+        let mut rng = SimRng::new(1);
+        let mut decide =
+            |p, unmatched, anomalous| policy.decide(p, unmatched, anomalous, 0.0, &mut rng);
+        // Rule 0 matches, with its reason; rule 1 matches without one.
+        assert_eq!(
+            decide(&backup, Unmatched::Yes, true),
+            Decision::Vote {
+                vote: Vote::No,
+                reason: Some(Reason::new("backups stay").unwrap())
+            }
+        );
+        assert_eq!(
+            decide(&drop, Unmatched::Yes, false),
+            Decision::Vote {
+                vote: Vote::No,
+                reason: None
+            }
+        );
+        // The ground truth does not sway a rule (a benign db.drop is still refused), but
+        // it is what `unmatched = "oracle"` goes by.
+        let vote = |d| match d {
+            Decision::Vote { vote, .. } => Some(vote),
+            _ => None,
+        };
+        assert_eq!(vote(decide(&scratch, Unmatched::Abstain, false)), None);
+        assert_eq!(
+            vote(decide(&scratch, Unmatched::Yes, true)),
+            Some(Vote::Yes)
+        );
+        assert_eq!(vote(decide(&scratch, Unmatched::No, false)), Some(Vote::No));
+        assert_eq!(
+            vote(decide(&scratch, Unmatched::Oracle, true)),
+            Some(Vote::No)
+        );
+        assert_eq!(
+            vote(decide(&scratch, Unmatched::Oracle, false)),
+            Some(Vote::Yes)
+        );
+    }
+
+    #[test]
+    fn a_rule_vote_draws_nothing_and_an_oracle_fallback_draws_once() {
+        let policy = Policy::new(&section(RULES)).unwrap();
+        let (keys, roster) = testkit::roster(3);
+        let mut engine = testkit::engine(&keys, &roster);
+        let (_, drop) = testkit::propose(&mut engine, "db.drop", json!({"name": "x"}), 1);
+        let (_, other) = testkit::propose(&mut engine, "svc.restart", json!({"name": "x"}), 2);
+        let (mut a, mut b) = (SimRng::new(4), SimRng::new(4));
+        policy.decide(&drop, Unmatched::Oracle, true, 0.5, &mut a);
+        assert_eq!(a.unit().to_bits(), b.unit().to_bits());
+        policy.decide(&other, Unmatched::Oracle, true, 0.5, &mut a);
+        b.unit();
+        assert_eq!(a.unit().to_bits(), b.unit().to_bits());
+    }
+
+    /// Three policy members over 20 proposals, half anomalous, with `rules`.
+    fn run_policy(rules: &str, unmatched: &str) -> crate::Report {
+        let text = format!(
+            "name = \"policy\"\nquorum = \"2/3\"\n[[nodes]]\ncount = 3\nbehaviour = {{ kind = \"honest\", evaluator = \"policy\", unmatched = \"{unmatched}\" }}\n[evaluator]\nkind = \"policy\"\n{rules}\n[workload]\nproposals = 20\nrate_per_sec = 10.0\nanomalous_fraction = 0.5\nttl_ms = 5000\n"
+        );
+        let scenario = crate::Scenario::parse("policy.toml", &text).unwrap();
+        crate::run(scenario, 2).unwrap()
+    }
+
+    #[test]
+    fn a_swarm_votes_by_its_policy_not_by_the_ground_truth() {
+        // Deny deleting backups (3 in 10 anomalies by weight in the default mix),
+        // approve the rest: only the other anomalies get through.
+        let backups = "[[evaluator.rules]]\naction = \"fs.delete\"\npayload = { path = \"/backup/**\" }\nvote = \"no\"\n";
+        let r = run_policy(backups, "yes");
+        assert!(r.invariants.hold(), "{:?}", r.invariants.violations);
+        let s = &r.security;
+        assert!(
+            s.anomalous > 0 && s.blocked > 0 && s.false_approvals > 0,
+            "{s:?}"
+        );
+        assert_eq!(s.blocked + s.false_approvals, s.anomalous);
+        assert_eq!(s.false_rejections, 0);
+        // A rule that denies everything blocks every anomaly and every benign command.
+        let deny_all = "[[evaluator.rules]]\naction = \"*\"\nvote = \"no\"\n";
+        let r = run_policy(deny_all, "yes");
+        assert_eq!(r.proposals.approved, 0);
+        assert_eq!(r.security.blocked, r.security.anomalous);
+        assert_eq!(
+            r.security.false_rejections,
+            r.proposals.created - r.security.anomalous
+        );
+        // Abstaining on what no rule matches leaves those proposals to expire.
+        let r = run_policy(backups, "abstain");
+        assert_eq!(r.security.false_approvals, 0);
+        assert!(r.proposals.expired > 0);
+        assert_eq!(r.proposals.approved, 0);
+    }
+
+    #[test]
+    fn bad_evaluator_config_names_the_field() {
+        let field = |text: &str| Policy::new(&section(text)).err().map(|e| e.0);
+        assert_eq!(
+            field("kind = \"policy\"").as_deref(),
+            Some("evaluator.rules")
+        );
+        assert_eq!(
+            field("kind = \"manual\"").as_deref(),
+            Some("evaluator.kind")
+        );
+        assert_eq!(
+            field("kind = \"command\"\ncommand = [\"/bin/true\"]").as_deref(),
+            Some("evaluator.kind")
+        );
+        assert_eq!(
+            field("kind = \"policy\"\n[[rules]]\naction = \"fs.[\"\nvote = \"no\"").as_deref(),
+            Some("evaluator.rules[0].action")
+        );
+        assert_eq!(
+            field(
+                "kind = \"policy\"\n[[rules]]\naction = \"a.b\"\npayload = { path = \"[\" }\nvote = \"no\""
+            )
+            .as_deref(),
+            Some("evaluator.rules[0].payload.path")
+        );
+        assert_eq!(
+            field("kind = \"policy\"\n[[rules]]\naction = \"a.b\"\nvote = \"no\"\nreason = \"\"")
+                .as_deref(),
+            Some("evaluator.rules[0].reason")
+        );
+    }
+}
