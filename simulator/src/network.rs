@@ -157,3 +157,121 @@ pub fn sample_us(latency: &Latency, rng: &mut SimRng) -> u64 {
         v
     }
 }
+
+/// Who is connected to whom.
+///
+/// A swarm of at most `max_peers + 1` members is a full mesh: every node is connected to
+/// every other, as a small gossipsub swarm is. A larger swarm is a fixed random graph:
+/// each node opens connections to `max_peers / 2` random others that still have room,
+/// and accepts connections while it has fewer than `max_peers`, so no node exceeds its
+/// limit, like a node's `max_connections`. Flood publish then reaches a node's peers,
+/// not the whole swarm, and the rest of the swarm hears through forwarding.
+#[derive(Clone, Debug)]
+pub enum Topology {
+    /// Everyone is connected to everyone.
+    Full,
+    /// Each node's peers, sorted.
+    Sparse(Vec<Vec<u32>>),
+}
+
+impl Topology {
+    /// The topology of `n` nodes with at most `max_peers` connections each. Draws from
+    /// `rng` only for a sparse graph, so full-mesh runs use the same draws as before
+    /// peer limits existed.
+    pub fn build(n: usize, max_peers: usize, rng: &mut SimRng) -> Self {
+        if n <= max_peers.saturating_add(1) {
+            return Self::Full;
+        }
+        let mut adj: Vec<std::collections::BTreeSet<u32>> = vec![Default::default(); n];
+        let want = (max_peers / 2).max(1);
+        for i in 0..n {
+            let mut opened = 0usize;
+            let mut tries = want.saturating_mul(8);
+            while opened < want && tries > 0 {
+                tries -= 1;
+                let j = rng.below(n);
+                let room = |k: usize| adj.get(k).is_some_and(|s| s.len() < max_peers);
+                let (Ok(iu), Ok(ju)) = (u32::try_from(i), u32::try_from(j)) else {
+                    continue;
+                };
+                let linked = adj.get(i).is_some_and(|s| s.contains(&ju));
+                if j == i || linked || !room(i) || !room(j) {
+                    continue;
+                }
+                if let Some(s) = adj.get_mut(i) {
+                    s.insert(ju);
+                }
+                if let Some(s) = adj.get_mut(j) {
+                    s.insert(iu);
+                }
+                opened = opened.saturating_add(1);
+            }
+        }
+        Self::Sparse(adj.into_iter().map(|s| s.into_iter().collect()).collect())
+    }
+
+    /// `i`'s peers, or `None` in a full mesh (everyone else).
+    pub fn peers(&self, i: usize) -> Option<&[u32]> {
+        match self {
+            Self::Full => None,
+            Self::Sparse(adj) => Some(adj.get(i).map_or(&[][..], Vec::as_slice)),
+        }
+    }
+
+    /// Whether `i` and `j` (distinct) are connected.
+    pub fn connected(&self, i: usize, j: usize) -> bool {
+        match self.peers(i) {
+            None => true,
+            Some(p) => u32::try_from(j).is_ok_and(|j| p.binary_search(&j).is_ok()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_swarms_are_a_full_mesh_and_draw_nothing() {
+        let mut a = SimRng::new(7);
+        let t = Topology::build(129, 128, &mut a);
+        assert!(t.peers(0).is_none() && t.connected(0, 128));
+        let mut b = SimRng::new(7);
+        assert_eq!(a.below(1_000_000), b.below(1_000_000), "no draw was taken");
+    }
+
+    #[test]
+    fn large_swarms_respect_the_peer_limit_and_stay_connected() {
+        let (n, max) = (2_000, 16);
+        let t = Topology::build(n, max, &mut SimRng::new(3));
+        let mut degrees = Vec::new();
+        for i in 0..n {
+            let p = t.peers(i).unwrap();
+            assert!(p.len() <= max, "node {i} has {} peers", p.len());
+            assert!(!p.contains(&(i as u32)));
+            for &j in p {
+                assert!(t.connected(j as usize, i), "links are symmetric");
+            }
+            degrees.push(p.len());
+        }
+        degrees.sort_unstable();
+        assert!(
+            degrees[n / 2] >= max / 2,
+            "median degree {}",
+            degrees[n / 2]
+        );
+        // Connected: a search from node 0 reaches everyone.
+        let mut seen = vec![false; n];
+        let mut stack = vec![0usize];
+        seen[0] = true;
+        while let Some(i) = stack.pop() {
+            for &j in t.peers(i).unwrap() {
+                if !seen[j as usize] {
+                    seen[j as usize] = true;
+                    stack.push(j as usize);
+                }
+            }
+        }
+        assert!(seen.iter().all(|&s| s));
+    }
+}

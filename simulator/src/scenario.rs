@@ -224,10 +224,18 @@ pub struct NetworkConfig {
     /// Background flush period of a node's store.
     #[serde(default = "default_flush_interval")]
     pub flush_interval_ms: u64,
+    /// Connections per node, like the node's `network.max_connections` (default 128).
+    /// A swarm of at most `max_peers + 1` members is fully connected; a larger one gets a
+    /// fixed random peer set per node (see the crate documentation).
+    #[serde(default = "default_max_peers")]
+    pub max_peers: usize,
 }
 
 fn default_fanout() -> usize {
     6
+}
+fn default_max_peers() -> usize {
+    128
 }
 fn default_sync_interval() -> u64 {
     2_000
@@ -244,6 +252,7 @@ impl Default for NetworkConfig {
             fanout: default_fanout(),
             sync_interval_ms: default_sync_interval(),
             flush_interval_ms: default_flush_interval(),
+            max_peers: default_max_peers(),
         }
     }
 }
@@ -497,6 +506,9 @@ impl Scenario {
         }
         if self.network.fanout == 0 {
             return bad("network.fanout", "must be at least 1");
+        }
+        if self.network.max_peers < 2 {
+            return bad("network.max_peers", "must be at least 2");
         }
         if self.network.sync_interval_ms == 0 {
             return bad("network.sync_interval_ms", "must be at least 1");

@@ -19,7 +19,7 @@ use swarmvote_protocol::{
 };
 
 use crate::behaviour::{Decision, Judge, Policy, equivocator, flooder, forger, replayer};
-use crate::network::{Fate, Network};
+use crate::network::{Fate, Network, Topology};
 use crate::report::{
     self, Invariants, Percentiles, Proposals, Report, Security, Storage, Trace, Traffic, Violation,
     push_latencies, ratio,
@@ -125,21 +125,15 @@ struct Node {
     /// `None` while down.
     engine: Option<Engine>,
     store: Store,
-    /// gossipsub's duplicate cache: messages already handled (lost in a crash).
-    seen: Seen,
     /// Bumped at each crash, so events of an earlier life are dropped.
     life: u64,
     next_tick: Option<u64>,
     /// Attack messages sent so far (replays or garbage), against the per-node cap.
     attacks: u32,
-    /// Whether this node is up for the whole run (not offline, never crashes), so its
-    /// `seen` set only ever grows: then a copy that is sure to arrive as a duplicate is
-    /// counted at send time instead of being queued (see [`Sim::deliver_later`]).
+    /// Whether this node is up for the whole run (not offline, never crashes), so what
+    /// it has received only ever grows: then a copy that is sure to arrive as a duplicate
+    /// is counted at send time instead of being queued (see [`Sim::deliver_later`]).
     stable: bool,
-    /// For a stable node: per message it has not received yet, the earliest arrival
-    /// among the copies queued to it. The entry goes when the first copy is delivered,
-    /// so this holds only messages in flight, never history.
-    inbound: BTreeMap<u32, u64>,
 }
 
 /// Ground truth about one proposal.
@@ -169,6 +163,7 @@ pub struct Sim {
     roster: Roster,
     nodes: Vec<Node>,
     net: Network,
+    topology: Topology,
     rng: SimRng,
     /// Pending events. A radix heap: a run never schedules an event before the one being
     /// handled (times are `now` plus a delay, sequence numbers grow), and for such
@@ -195,7 +190,7 @@ pub struct Sim {
     /// Every distinct gossip message of the run, numbered in order of first publication:
     /// its bytes (shared by every copy in flight) and its id (SHA-256 of the bytes,
     /// gossipsub's content-addressed message id).
-    msgs: Vec<(Rc<Inbound>, [u8; 32])>,
+    msgs: Vec<Msg>,
     /// Message id to number.
     msg_numbers: BTreeMap<[u8; 32], u32>,
     /// One signature cache for every engine of the run: each distinct signature is
@@ -205,18 +200,47 @@ pub struct Sim {
     prune: bool,
 }
 
-/// One node's duplicate cache: a bit per message number.
-#[derive(Default)]
-struct Seen(Vec<u64>);
+/// One gossip message of the run and where its copies are.
+///
+/// The per-node state is stored message-major: the copies of one message are sent and
+/// delivered close together in time, so they touch one small bitset instead of a
+/// thousand nodes' separate sets.
+struct Msg {
+    /// Its bytes, shared by every copy (and checked once for every engine).
+    inbound: Rc<Inbound>,
+    /// SHA-256 of the bytes: gossipsub's content-addressed message id.
+    id: [u8; 32],
+    /// gossipsub's duplicate cache, one bit per node: nodes that have received it (or
+    /// published it). A crash clears the node's bit in every message.
+    seen: Vec<u64>,
+    /// For stable nodes: the earliest arrival among the copies queued to the node
+    /// ([`NONE`] if none), while copies are in flight; empty otherwise.
+    first: Vec<u64>,
+    /// Copies queued and not yet delivered.
+    in_flight: u32,
+}
 
-impl Seen {
-    /// Marks message `m`; true if it was not marked yet.
-    fn insert(&mut self, m: u32) -> bool {
-        let (word, bit) = ((m / 64) as usize, 1u64 << (m % 64));
-        if self.0.len() <= word {
-            self.0.resize(word.saturating_add(1), 0);
+/// No copy queued (see [`Msg::first`]).
+const NONE: u64 = u64::MAX;
+
+impl Msg {
+    fn new(bytes: &[u8], id: [u8; 32]) -> Self {
+        Self {
+            inbound: Rc::new(Inbound::new(bytes)),
+            id,
+            seen: Vec::new(),
+            first: Vec::new(),
+            in_flight: 0,
         }
-        match self.0.get_mut(word) {
+    }
+
+    /// Marks node `i` as having it; true if it had not.
+    fn see(&mut self, i: usize) -> bool {
+        let (word, bit) = (i / 64, 1u64 << (i % 64));
+        if self.seen.len() <= word {
+            self.seen.resize(word.saturating_add(1), 0);
+        }
+        match self.seen.get_mut(word) {
             Some(w) if *w & bit == 0 => {
                 *w |= bit;
                 true
@@ -225,14 +249,43 @@ impl Seen {
         }
     }
 
-    fn contains(&self, m: u32) -> bool {
-        self.0
-            .get((m / 64) as usize)
-            .is_some_and(|w| w & (1u64 << (m % 64)) != 0)
+    fn seen_by(&self, i: usize) -> bool {
+        self.seen
+            .get(i / 64)
+            .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
     }
 
-    fn clear(&mut self) {
-        self.0.clear();
+    /// Node `i` crashed: it no longer remembers this message.
+    fn forget(&mut self, i: usize) {
+        if let Some(w) = self.seen.get_mut(i / 64) {
+            *w &= !(1u64 << (i % 64));
+        }
+    }
+
+    /// The earliest queued arrival at node `i`, if any.
+    fn first_at(&self, i: usize) -> Option<u64> {
+        self.first.get(i).copied().filter(|&t| t != NONE)
+    }
+
+    fn set_first(&mut self, i: usize, at: u64, nodes: usize) {
+        if self.first.is_empty() {
+            self.first = vec![NONE; nodes];
+        }
+        if let Some(t) = self.first.get_mut(i) {
+            *t = at;
+        }
+    }
+
+    /// One queued copy to node `i` was taken off the queue.
+    fn landed(&mut self, i: usize) {
+        if let Some(t) = self.first.get_mut(i) {
+            *t = NONE;
+        }
+        self.in_flight = self.in_flight.saturating_sub(1);
+        if self.in_flight == 0 {
+            // Nothing in flight, so no entry is set: the array can go.
+            self.first = Vec::new();
+        }
     }
 }
 
@@ -312,6 +365,7 @@ impl Sim {
             .collect();
         let net =
             Network::new(&scenario.network, &scenario.partitions, heal_all_us).with_extra(extra);
+        let topology = Topology::build(behaviours.len(), scenario.network.max_peers, &mut rng);
 
         let nodes: Vec<Node> = behaviours
             .into_iter()
@@ -326,11 +380,9 @@ impl Sim {
                 behaviour,
                 key,
                 engine: None,
-                seen: Seen::default(),
                 life: 0,
                 next_tick: None,
                 attacks: 0,
-                inbound: BTreeMap::new(),
             })
             .collect();
         // Room for every signature of the run (a proposal and a ballot or two per member
@@ -355,6 +407,7 @@ impl Sim {
             roster,
             nodes,
             net,
+            topology,
             rng,
             queue: RadixHeapMap::new(),
             seq: 0,
@@ -495,13 +548,24 @@ impl Sim {
 
     /// Up peers of `i` it has a connection to (not cut `i → j`), except `except`.
     fn reachable(&self, i: usize, except: Option<usize>) -> Vec<usize> {
-        (0..self.nodes.len())
-            .filter(|&j| self.is_peer(i, except, j))
-            .collect()
+        match self.topology.peers(i) {
+            None => (0..self.nodes.len())
+                .filter(|&j| self.is_peer(i, except, j))
+                .collect(),
+            Some(peers) => peers
+                .iter()
+                .map(|&j| j as usize)
+                .filter(|&j| self.is_peer(i, except, j))
+                .collect(),
+        }
     }
 
     fn is_peer(&self, i: usize, except: Option<usize>, j: usize) -> bool {
-        j != i && Some(j) != except && self.is_up(j) && !self.net.is_cut(i, j, self.now_us)
+        j != i
+            && Some(j) != except
+            && self.is_up(j)
+            && !self.net.is_cut(i, j, self.now_us)
+            && self.topology.connected(i, j)
     }
 
     /// `k` distinct random peers of `i` (as [`Sim::reachable`]; all of them if fewer), in
@@ -514,7 +578,14 @@ impl Sim {
         let mut tries = k.saturating_mul(4).saturating_add(16);
         while chosen.len() < k && tries > 0 {
             tries -= 1;
-            let j = self.rng.below(n);
+            // A random node of the swarm, or of `i`'s peer set in a sparse topology.
+            let j = match self.topology.peers(i) {
+                None => self.rng.below(n),
+                Some(peers) => {
+                    let at = self.rng.below(peers.len());
+                    peers.get(at).map_or(i, |&j| j as usize)
+                }
+            };
             if self.is_peer(i, except, j) && !chosen.contains(&j) {
                 chosen.push(j);
             }
@@ -648,9 +719,12 @@ impl Sim {
                     if let Some(n) = self.nodes.get_mut(node) {
                         n.engine = None;
                         n.store.crash();
-                        n.seen.clear();
                         n.life = n.life.saturating_add(1);
                         n.next_tick = None;
+                    }
+                    // Its duplicate cache is lost with it.
+                    for m in &mut self.msgs {
+                        m.forget(node);
                     }
                     self.counters.storage.crashes = self.counters.storage.crashes.saturating_add(1);
                 }
@@ -729,22 +803,18 @@ impl Sim {
     }
 
     fn on_gossip(&mut self, to: usize, from: usize, msg: u32) {
-        if !self.is_up(to) {
-            return;
-        }
-        let Some((bytes, id)) = self
-            .msgs
-            .get(msg as usize)
-            .map(|(b, id)| (Rc::clone(b), *id))
-        else {
+        let up = self.is_up(to);
+        let Some(m) = self.msgs.get_mut(msg as usize) else {
             return;
         };
-        self.log(to, Kind::Gossip, &id);
+        m.landed(to);
+        if !up {
+            return;
+        }
         // The first copy to arrive: from now on `seen` answers for later ones.
-        let fresh = self.nodes.get_mut(to).is_some_and(|n| {
-            n.inbound.remove(&msg);
-            n.seen.insert(msg)
-        });
+        let fresh = m.see(to);
+        let (bytes, id) = (Rc::clone(&m.inbound), m.id);
+        self.log(to, Kind::Gossip, &id);
         if !fresh {
             self.counters.traffic.duplicates_suppressed = self
                 .counters
@@ -868,8 +938,8 @@ impl Sim {
     /// Origin publish: to every reachable peer (gossipsub's flood publish), or to `only`.
     fn publish(&mut self, i: usize, bytes: &[u8], only: Option<&[usize]>) {
         let msg = self.intern(bytes);
-        if let Some(n) = self.nodes.get_mut(i) {
-            n.seen.insert(msg);
+        if let Some(m) = self.msgs.get_mut(msg as usize) {
+            m.see(i);
         }
         let len = bytes.len();
         match only {
@@ -879,10 +949,8 @@ impl Sim {
                 }
             }
             None => {
-                for j in 0..self.nodes.len() {
-                    if self.is_peer(i, None, j) {
-                        self.transmit(i, j, msg, len);
-                    }
+                for j in self.reachable(i, None) {
+                    self.transmit(i, j, msg, len);
                 }
             }
         }
@@ -895,7 +963,7 @@ impl Sim {
             return m;
         }
         let m = u32::try_from(self.msgs.len()).unwrap_or(u32::MAX);
-        self.msgs.push((Rc::new(Inbound::new(bytes)), id));
+        self.msgs.push(Msg::new(bytes, id));
         self.msg_numbers.insert(id, m);
         m
     }
@@ -906,7 +974,7 @@ impl Sim {
         let len = self
             .msgs
             .get(msg as usize)
-            .map_or(0, |(b, _)| b.bytes().len());
+            .map_or(0, |m| m.inbound.bytes().len());
         let chosen = self.pick_peers(i, Some(from), self.scenario.network.fanout);
         for j in chosen {
             self.transmit(i, j, msg, len);
@@ -954,24 +1022,25 @@ impl Sim {
     /// deterministic as before).
     fn deliver_later(&mut self, from: usize, to: usize, msg: u32, delay_us: u64) {
         let at = self.now_us.saturating_add(delay_us);
-        let end_us = self.end_us;
-        if let Some(n) = self.nodes.get_mut(to)
-            && n.stable
-            && self.prune
-        {
+        let (end_us, nodes) = (self.end_us, self.nodes.len());
+        let stable = self.prune && self.nodes.get(to).is_some_and(|n| n.stable);
+        let Some(m) = self.msgs.get_mut(msg as usize) else {
+            return;
+        };
+        if stable {
             if at > end_us {
                 return;
             }
-            let duplicate =
-                n.seen.contains(msg) || n.inbound.get(&msg).is_some_and(|&first| first <= at);
+            let duplicate = m.seen_by(to) || m.first_at(to).is_some_and(|first| first <= at);
             if duplicate {
                 let t = &mut self.counters.traffic;
                 t.duplicates_suppressed = t.duplicates_suppressed.saturating_add(1);
                 return;
             }
             // The earliest copy in flight to `to` (any queued one arrives later).
-            n.inbound.insert(msg, at);
+            m.set_first(to, at, nodes);
         }
+        m.in_flight = m.in_flight.saturating_add(1);
         let (to, from) = (
             u32::try_from(to).unwrap_or(u32::MAX),
             u32::try_from(from).unwrap_or(u32::MAX),

@@ -606,3 +606,34 @@ fn pruning_duplicate_copies_changes_nothing_but_the_trace() {
         assert_eq!(same_trace, full, "seed {seed}");
     }
 }
+
+#[test]
+fn a_swarm_larger_than_its_peer_limit_still_reaches_everyone() {
+    // 150 members with at most 12 connections each: flood publish reaches a node's
+    // peers only, and forwarding plus catch-up must carry every message to everyone.
+    let mut s = inline_n(
+        "[[nodes]]\ncount = 150\nbehaviour = { kind = \"honest\" }",
+        "2/3",
+        3,
+    );
+    s.network.max_peers = 12;
+    let r = run(s.clone(), 5).unwrap();
+    check(&r);
+    assert_eq!(r.proposals.created, 3);
+    assert_eq!(r.proposals.approved + r.proposals.rejected, 3);
+    // Every honest node decided every proposal (agreement alone would accept "all
+    // pending"), and the last one to decide did so well within the TTL.
+    assert_eq!(r.latency.last_honest.count, 3, "{:?}", r.latency);
+    assert!(r.latency.last_honest.p99_ms < 10_000.0, "{:?}", r.latency);
+    // Fewer copies than a full mesh: each message is published to about 12 peers, not
+    // 149, and forwarded as before.
+    s.network.max_peers = 200;
+    let full = run(s, 5).unwrap();
+    check(&full);
+    assert!(
+        r.traffic.gossip_messages < full.traffic.gossip_messages,
+        "sparse {} vs full {}",
+        r.traffic.gossip_messages,
+        full.traffic.gossip_messages
+    );
+}
