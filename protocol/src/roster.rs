@@ -14,6 +14,10 @@
 //! Members are kept sorted by key, so the digest does not depend on the order they are
 //! listed in. The digest is SHA-256 over a domain tag and the bincode encoding of
 //! `(swarm_id, quorum numerator, quorum denominator, [(key, name)...])`.
+//!
+//! Each member also has a [`MemberIndex`]: its position in that key order. Per-member
+//! state (the tally's ballot slots) is a dense vector indexed by it, so a lookup is one
+//! binary search over a contiguous sorted slice of ids rather than a tree walk.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -95,16 +99,63 @@ pub struct Member {
     pub key: PublicKey,
 }
 
+/// A member's position in the roster's key order: `0..n`, dense.
+///
+/// Only a [`Roster`] hands these out, so an index is always below that roster's `n`.
+/// Index order is key order: sorting by index sorts by [`VoterId`].
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct MemberIndex(usize);
+
+impl MemberIndex {
+    /// The index as a `usize`, for indexing per-member vectors.
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
+/// The sorted member ids, shared by a roster and every tally made from it.
+pub(crate) type Voters = Arc<[VoterId]>;
+
+/// Where `voter` sits in `voters` (sorted ascending), if it is there.
+pub(crate) fn index_in(voters: &[VoterId], voter: &VoterId) -> Option<MemberIndex> {
+    voters.binary_search(voter).ok().map(MemberIndex)
+}
+
 /// A validated roster with its digest and required YES count.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Roster {
     swarm: SwarmId,
     quorum: Quorum,
-    /// Shared: an engine per member (the simulator) or per task clones the roster, and
-    /// decompressed member keys are the bulk of it.
-    members: Arc<BTreeMap<VoterId, Member>>,
+    /// Member ids in ascending order; position `i` is [`MemberIndex`] `i`. Shared: an
+    /// engine per member (the simulator) or per task clones the roster, and each tally
+    /// keeps a handle to map ids to slots.
+    voters: Voters,
+    /// `members[i]` belongs to `voters[i]`. Shared for the same reason: decompressed
+    /// member keys are the bulk of a roster.
+    members: Arc<[Member]>,
     required: u32,
     digest: RosterDigest,
+}
+
+impl fmt::Debug for Roster {
+    // The shape the map-backed roster printed: members as an id -> member map.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Roster")
+            .field("swarm", &self.swarm)
+            .field("quorum", &self.quorum)
+            .field("members", &DebugMembers(self))
+            .field("required", &self.required)
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
+struct DebugMembers<'a>(&'a Roster);
+
+impl fmt::Debug for DebugMembers<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.members()).finish()
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -175,10 +226,13 @@ impl Roster {
             &swarm,
             &body,
         )));
+        // The map iterates in key order, so both slices come out sorted and aligned.
+        let (voters, members): (Vec<VoterId>, Vec<Member>) = by_key.into_iter().unzip();
         Ok(Self {
             swarm,
             quorum,
-            members: Arc::new(by_key),
+            voters: voters.into(),
+            members: members.into(),
             required,
             digest,
         })
@@ -230,7 +284,7 @@ impl Roster {
             self.swarm,
             self.quorum
         );
-        for m in self.members.values() {
+        for m in self.members.iter() {
             out.push_str(&format!(
                 "\n[[members]]\nname = \"{}\"\nkey = \"{}\"\n",
                 m.name, m.key
@@ -271,17 +325,38 @@ impl Roster {
 
     /// The member with this id, if any.
     pub fn member(&self, id: &VoterId) -> Option<&Member> {
-        self.members.get(id)
+        self.members.get(self.index_of(id)?.get())
     }
 
     /// The member with this name, if any.
     pub fn member_by_name(&self, name: &str) -> Option<(&VoterId, &Member)> {
-        self.members.iter().find(|(_, m)| m.name.as_str() == name)
+        self.members().find(|(_, m)| m.name.as_str() == name)
     }
 
-    /// Members in key order.
+    /// Members in key order, which is [`MemberIndex`] order.
     pub fn members(&self) -> impl Iterator<Item = (&VoterId, &Member)> {
-        self.members.iter()
+        self.voters.iter().zip(self.members.iter())
+    }
+
+    /// The index of the member with this id, if any: a binary search.
+    pub fn index_of(&self, id: &VoterId) -> Option<MemberIndex> {
+        index_in(&self.voters, id)
+    }
+
+    /// The id of the member at `index`. `None` only for an index from another, larger
+    /// roster.
+    pub fn voter_at(&self, index: MemberIndex) -> Option<&VoterId> {
+        self.voters.get(index.get())
+    }
+
+    /// Member ids in key order: `voters()[i]` is the member at [`MemberIndex`] `i`.
+    pub fn voters(&self) -> &[VoterId] {
+        &self.voters
+    }
+
+    /// A shared handle on the sorted ids, for per-member state that outlives a borrow.
+    pub(crate) fn shared_voters(&self) -> Voters {
+        Arc::clone(&self.voters)
     }
 
     /// The tolerance report.
@@ -477,6 +552,43 @@ mod tests {
         let err = Roster::from_toml(&text).unwrap_err();
         assert!(matches!(err, RosterError::Quorum(_)), "{err}");
         assert!(err.to_string().contains("quote"), "{err}");
+    }
+
+    #[test]
+    fn index_order_is_key_order_whatever_the_listing_order() {
+        // 64 keys listed in a scrambled order (multiplying by an odd number permutes 0..64).
+        let listed: Vec<u8> = (0u8..64).map(|i| i.wrapping_mul(37) % 64).collect();
+        let r = Roster::new(
+            SwarmId::new("s").unwrap(),
+            "2/3".parse().unwrap(),
+            listed
+                .iter()
+                .map(|&i| (MemberName::new(format!("m{i}")).unwrap(), key(i + 1))),
+        )
+        .unwrap();
+        let mut sorted: Vec<VoterId> = listed.iter().map(|&i| key(i + 1).id()).collect();
+        sorted.sort();
+        assert_ne!(
+            listed.iter().map(|&i| key(i + 1).id()).collect::<Vec<_>>(),
+            sorted,
+            "the listing must not already be sorted"
+        );
+        assert_eq!(r.voters(), &sorted[..]);
+        for (i, id) in sorted.iter().enumerate() {
+            let index = r.index_of(id).unwrap();
+            assert_eq!(index.get(), i);
+            assert_eq!(r.voter_at(index), Some(id));
+            assert_eq!(r.member(id).unwrap().key.id(), *id);
+        }
+        // members() walks the same order, and index order is id order.
+        let walked: Vec<VoterId> = r.members().map(|(id, _)| *id).collect();
+        assert_eq!(walked, sorted);
+        let by_index: Vec<MemberIndex> = sorted.iter().map(|v| r.index_of(v).unwrap()).collect();
+        assert!(by_index.windows(2).all(|w| w[0] < w[1]));
+        // Not a member: no index, no member.
+        let stranger = key(200).id();
+        assert_eq!(r.index_of(&stranger), None);
+        assert!(r.member(&stranger).is_none());
     }
 
     #[test]

@@ -10,8 +10,13 @@
 //! A member that signed both YES and NO is an equivocator. It still counts on both sides,
 //! so a reached approval is never taken back. The result depends only on the set of
 //! (voter, vote) pairs, never on arrival order or duplicates.
+//!
+//! Storage is dense: each side (YES, NO) is a vector with one slot per member, indexed by
+//! [`MemberIndex`](crate::roster::MemberIndex), plus a count, so the verdict is O(1) and
+//! walking the slots in index order is walking voters in id order. A side's vector is
+//! allocated on its first ballot: a proposal nobody votes NO on holds no NO slots.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -22,7 +27,7 @@ use crate::crypto::Verified;
 use crate::evidence::Equivocation;
 use crate::ids::{ProposalId, RosterDigest, UnixMillis, VoterId};
 use crate::message::{SignedBallot, SignedProposal, Vote};
-use crate::roster::Roster;
+use crate::roster::{self, Roster, Voters};
 
 /// The tally's verdict, a function of the ballot set alone.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
@@ -122,6 +127,13 @@ pub enum TallyError {
         /// The roster the ballot was verified against.
         found: RosterDigest,
     },
+    /// The ballot's voter is not in this tally's roster. Unreachable for a ballot
+    /// verified against the same roster digest; refused rather than trusted.
+    #[error("voter {voter} is not a member of this tally's roster")]
+    NotAMember {
+        /// The voter.
+        voter: VoterId,
+    },
 }
 
 /// What adding a ballot did.
@@ -162,16 +174,73 @@ pub struct Outcome {
 }
 
 /// The ballots of one proposal, at most one YES and one NO per member.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Tally {
     proposal: ProposalId,
     roster: RosterDigest,
     n: u32,
     q: u32,
+    /// The roster's sorted member ids: slot `i` of a side belongs to `voters[i]`.
+    voters: Voters,
+    yes: Side,
+    no: Side,
+}
+
+/// One side of a tally: a slot per member once the first ballot arrives, and a count of
+/// filled slots.
+#[derive(Clone, Default)]
+struct Side {
     // Shared: in the simulator every engine's tally points at the one copy of a ballot
     // the signature cache holds (a thousand nodes would otherwise hold a thousand).
-    yes: BTreeMap<VoterId, Arc<SignedBallot>>,
-    no: BTreeMap<VoterId, Arc<SignedBallot>>,
+    // Empty until the first ballot, then exactly `n` long.
+    slots: Vec<Option<Arc<SignedBallot>>>,
+    count: usize,
+}
+
+impl Side {
+    fn get(&self, index: usize) -> Option<&Arc<SignedBallot>> {
+        self.slots.get(index)?.as_ref()
+    }
+
+    /// The slot at `index`, allocating all `n` slots on first use.
+    fn slot_mut(&mut self, index: usize, n: usize) -> Option<&mut Option<Arc<SignedBallot>>> {
+        if self.slots.is_empty() {
+            // Exactly `n`: the vector never grows after this.
+            self.slots.reserve_exact(n);
+            self.slots.resize(n, None);
+        }
+        self.slots.get_mut(index)
+    }
+
+    /// Filled slots in index order, which is voter order.
+    fn iter(&self) -> impl Iterator<Item = (usize, &Arc<SignedBallot>)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(i, slot)| Some((i, slot.as_ref()?)))
+    }
+}
+
+impl fmt::Debug for Tally {
+    // The shape the map-backed tally printed: each side as a voter -> ballot map.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tally")
+            .field("proposal", &self.proposal)
+            .field("roster", &self.roster)
+            .field("n", &self.n)
+            .field("q", &self.q)
+            .field("yes", &DebugSide(self, &self.yes))
+            .field("no", &DebugSide(self, &self.no))
+            .finish()
+    }
+}
+
+struct DebugSide<'a>(&'a Tally, &'a Side);
+
+impl fmt::Debug for DebugSide<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map().entries(self.0.side_ballots(self.1)).finish()
+    }
 }
 
 impl Tally {
@@ -182,8 +251,9 @@ impl Tally {
             roster: roster.digest(),
             n: roster.len(),
             q: roster.required(),
-            yes: BTreeMap::new(),
-            no: BTreeMap::new(),
+            voters: roster.shared_voters(),
+            yes: Side::default(),
+            no: Side::default(),
         }
     }
 
@@ -217,20 +287,30 @@ impl Tally {
         }
         let voter = b.voter;
         let vote = b.vote;
+        let index = roster::index_in(&self.voters, &voter)
+            .ok_or(TallyError::NotAMember { voter })?
+            .get();
         let ballot = ballot.into_inner();
+        let n = self.voters.len();
         let (side, other) = match vote {
             Vote::Yes => (&mut self.yes, &self.no),
             Vote::No => (&mut self.no, &self.yes),
         };
-        if let Some(kept) = side.get_mut(&voter) {
+        // `index` came from `voters`, so the slot exists; a miss would be a bug, and is
+        // refused like a stranger rather than panicking.
+        let slot = side
+            .slot_mut(index, n)
+            .ok_or(TallyError::NotAMember { voter })?;
+        if let Some(kept) = slot {
             if *ballot < **kept {
                 *kept = ballot;
                 return Ok(Added::Replaced);
             }
             return Ok(Added::Duplicate);
         }
-        side.insert(voter, ballot.clone());
-        match other.get(&voter) {
+        *slot = Some(Arc::clone(&ballot));
+        side.count = side.count.saturating_add(1);
+        match other.get(index) {
             Some(prior) => {
                 // Both ballots are verified, same voter and proposal, opposite votes.
                 let evidence = Equivocation::new((*ballot).clone(), (**prior).clone());
@@ -242,15 +322,31 @@ impl Tally {
 
     /// The kept ballot of `voter` voting `vote`, if any.
     pub fn ballot_of(&self, voter: &VoterId, vote: Vote) -> Option<&SignedBallot> {
-        match vote {
-            Vote::Yes => self.yes.get(voter).map(|b| &**b),
-            Vote::No => self.no.get(voter).map(|b| &**b),
-        }
+        let index = roster::index_in(&self.voters, voter)?.get();
+        let side = match vote {
+            Vote::Yes => &self.yes,
+            Vote::No => &self.no,
+        };
+        side.get(index).map(|b| &**b)
     }
 
     /// The verdict, from the counts alone.
     pub fn verdict(&self) -> Verdict {
-        verdict_for(self.n, self.q, self.yes.len(), self.no.len())
+        verdict_for(self.n, self.q, self.yes.count, self.no.count)
+    }
+
+    /// A side's (voter, ballot) pairs in voter order.
+    fn side_ballots<'a>(
+        &'a self,
+        side: &'a Side,
+    ) -> impl Iterator<Item = (&'a VoterId, &'a SignedBallot)> + 'a {
+        side.iter()
+            .filter_map(|(i, b)| Some((self.voters.get(i)?, &**b)))
+    }
+
+    /// The voters with a ballot on a side, in voter order.
+    fn side_voters<'a>(&'a self, side: &'a Side) -> impl Iterator<Item = VoterId> + 'a {
+        self.side_ballots(side).map(|(v, _)| *v)
     }
 
     /// The full result.
@@ -262,32 +358,44 @@ impl Tally {
             proposal: self.proposal,
             n: self.n,
             q: self.q,
-            yes: self.yes.keys().copied().collect(),
-            no: self.no.keys().copied().collect(),
+            yes: self.side_voters(&self.yes).collect(),
+            no: self.side_voters(&self.no).collect(),
             equivocators: self.equivocators().collect(),
             verdict,
-            conflicting: verdict == Verdict::Approved && self.no.len() > n.saturating_sub(q),
+            conflicting: verdict == Verdict::Approved && self.no.count > n.saturating_sub(q),
         }
     }
 
+    /// Members with a ballot on both sides: (voter, YES ballot, NO ballot), voter order.
+    fn both_sides(
+        &self,
+    ) -> impl Iterator<Item = (&VoterId, &Arc<SignedBallot>, &Arc<SignedBallot>)> + '_ {
+        // An empty NO side (the common case) short-cuts the walk over YES slots.
+        let yes = if self.no.count == 0 {
+            None
+        } else {
+            Some(self.yes.iter())
+        };
+        yes.into_iter().flatten().filter_map(|(i, y)| {
+            let no = self.no.get(i)?;
+            Some((self.voters.get(i)?, y, no))
+        })
+    }
+
     fn equivocators(&self) -> impl Iterator<Item = VoterId> + '_ {
-        self.yes.keys().filter(|v| self.no.contains_key(v)).copied()
+        self.both_sides().map(|(v, _, _)| *v)
     }
 
     /// Evidence for every equivocator, in voter order.
     pub fn equivocations(&self) -> Vec<Equivocation> {
-        self.yes
-            .iter()
-            .filter_map(|(v, y)| {
-                let n = self.no.get(v)?;
-                Equivocation::new((**y).clone(), (**n).clone()).ok()
-            })
+        self.both_sides()
+            .filter_map(|(_, y, n)| Equivocation::new((**y).clone(), (**n).clone()).ok())
             .collect()
     }
 
     /// All kept ballots: YES ballots in voter order, then NO ballots in voter order.
     pub fn ballots(&self) -> impl Iterator<Item = &SignedBallot> {
-        self.yes.values().chain(self.no.values()).map(|b| &**b)
+        self.yes.iter().chain(self.no.iter()).map(|(_, b)| &**b)
     }
 
     /// A quorum certificate, if approved: the proposal and every kept YES ballot, in voter
@@ -301,7 +409,141 @@ impl Tally {
         }
         Some(Certificate::new(
             (**proposal).clone(),
-            self.yes.values().map(|b| (**b).clone()).collect(),
+            self.yes.iter().map(|(_, b)| (**b).clone()).collect(),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::SecretKey;
+    use crate::ids::{Action, MemberName, Nonce, SwarmId};
+    use crate::message::{Ballot, Payload, Proposal};
+
+    fn key(i: u32) -> SecretKey {
+        let mut seed = [0u8; 32];
+        seed[..4].copy_from_slice(&i.to_le_bytes());
+        seed[31] = 0xa5;
+        SecretKey::from_seed(seed)
+    }
+
+    fn roster(n: u32) -> Roster {
+        Roster::new(
+            SwarmId::new("t").unwrap(),
+            "2/3".parse().unwrap(),
+            (0..n).map(|i| {
+                (
+                    MemberName::new(format!("m{i}")).unwrap(),
+                    key(i).public().unwrap(),
+                )
+            }),
+        )
+        .unwrap()
+    }
+
+    fn proposal(r: &Roster) -> Verified<SignedProposal> {
+        Proposal {
+            swarm: r.swarm().clone(),
+            roster: r.digest(),
+            proposer: key(0).voter_id(),
+            action: Action::new("fs.delete").unwrap(),
+            payload: Payload::from_json_text("{}").unwrap(),
+            created_at: UnixMillis(1_000),
+            expires_at: UnixMillis(61_000),
+            nonce: Nonce([1; 16]),
+        }
+        .sign(&key(0))
+        .unwrap()
+        .verify(r)
+        .unwrap()
+    }
+
+    fn ballot(p: &SignedProposal, i: u32, vote: Vote) -> SignedBallot {
+        Ballot {
+            swarm: p.proposal().swarm.clone(),
+            proposal: p.id(),
+            voter: key(i).voter_id(),
+            vote,
+            reason: None,
+        }
+        .sign(&key(i))
+    }
+
+    #[test]
+    fn an_all_yes_tally_allocates_no_no_slots() {
+        let n = 50;
+        let r = roster(n);
+        let p = proposal(&r);
+        let mut t = Tally::new(&r, &p);
+        assert_eq!((t.yes.slots.capacity(), t.no.slots.capacity()), (0, 0));
+        for i in 0..n {
+            let b = ballot(&p, i, Vote::Yes).verify(&r).unwrap();
+            assert_eq!(t.add(b).unwrap(), Added::New);
+        }
+        assert_eq!(t.verdict(), Verdict::Approved);
+        // One exact allocation for YES, none for NO, and the NO-side queries still answer.
+        assert_eq!(t.yes.slots.capacity(), n as usize);
+        assert_eq!(t.yes.count, n as usize);
+        assert_eq!(t.no.slots.capacity(), 0);
+        assert!(t.equivocations().is_empty());
+        assert!(t.outcome().no.is_empty());
+        assert!(t.ballot_of(&key(3).voter_id(), Vote::No).is_none());
+        assert_eq!(t.ballots().count(), n as usize);
+        // The first NO allocates its side, once.
+        let b = ballot(&p, 7, Vote::No).verify(&r).unwrap();
+        assert!(matches!(t.add(b).unwrap(), Added::Equivocation(_)));
+        assert_eq!((t.no.slots.capacity(), t.no.count), (n as usize, 1));
+    }
+
+    #[test]
+    fn a_stranger_is_refused_not_panicked_on() {
+        let r = roster(3);
+        let p = proposal(&r);
+        let mut t = Tally::new(&r, &p);
+        // Only reachable by forging the proof, which the crate alone can do.
+        let b = Verified::new(Arc::new(ballot(&p, 9, Vote::Yes)), r.digest());
+        assert_eq!(
+            t.add_shared(b),
+            Err(TallyError::NotAMember {
+                voter: key(9).voter_id()
+            })
+        );
+        assert_eq!(t.ballots().count(), 0);
+        assert!(t.ballot_of(&key(9).voter_id(), Vote::Yes).is_none());
+        assert_eq!(t.yes.slots.capacity(), 0, "a refusal allocates nothing");
+    }
+
+    #[test]
+    fn outputs_come_in_voter_order() {
+        let n = 40;
+        let r = roster(n);
+        let p = proposal(&r);
+        let mut t = Tally::new(&r, &p);
+        // Insert in member-number order, which is not id order.
+        for i in 0..n {
+            let vote = if i % 4 == 0 { Vote::No } else { Vote::Yes };
+            t.add(ballot(&p, i, vote).verify(&r).unwrap()).unwrap();
+            if i % 8 == 0 {
+                t.add(ballot(&p, i, Vote::Yes).verify(&r).unwrap()).unwrap();
+            }
+        }
+        let voters = |vote: Vote| -> Vec<VoterId> {
+            t.ballots()
+                .filter(|b| b.ballot().vote == vote)
+                .map(|b| b.ballot().voter)
+                .collect()
+        };
+        let (yes, no) = (voters(Vote::Yes), voters(Vote::No));
+        assert!(yes.windows(2).all(|w| w[0] < w[1]), "yes not in id order");
+        assert!(no.windows(2).all(|w| w[0] < w[1]), "no not in id order");
+        assert_eq!(yes.len(), 35);
+        assert_eq!(no.len(), 10);
+        let cert = t.certificate(&p).unwrap();
+        let cert_voters: Vec<VoterId> = cert.ballots().iter().map(|b| b.ballot().voter).collect();
+        assert_eq!(cert_voters, yes);
+        let ev: Vec<VoterId> = t.equivocations().iter().map(|e| e.voter()).collect();
+        assert_eq!(ev, t.outcome().equivocators.into_iter().collect::<Vec<_>>());
+        assert_eq!(ev.len(), 5);
     }
 }
