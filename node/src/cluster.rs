@@ -108,6 +108,9 @@ pub struct ClusterNode {
     /// Its stderr log.
     pub log: PathBuf,
     child: Option<Child>,
+    /// Started by [`Cluster::start`] (logging to `log`), so the harness may start it again
+    /// on another API port if its port was taken (see [`Cluster::wait_ready`]).
+    logs_to_file: bool,
 }
 
 impl ClusterNode {
@@ -278,6 +281,7 @@ impl Cluster {
                 peer_id: p2p_key.public().to_peer_id().to_string(),
                 voter: key.voter_id(),
                 child: None,
+                logs_to_file: false,
             });
         }
         Ok(Self {
@@ -303,6 +307,7 @@ impl Cluster {
             .open(&log)
             .map_err(io("open node log"))?;
         self.spawn(i, Stdio::null(), Stdio::from(log))?;
+        self.node(i)?.logs_to_file = true;
         Ok(())
     }
 
@@ -451,8 +456,19 @@ impl Cluster {
         timeout: Duration,
     ) -> Result<ApiClient, ClusterError> {
         let name = self.node(i)?.name.clone();
+        let mut rebinds = 0u32;
         wait_for(&format!("{name} ready with {peers} peers"), timeout, || {
             if !self.nodes.get_mut(i).is_some_and(ClusterNode::running) {
+                // `free_port` releases the port it found, and another process (often an
+                // outgoing connection of a test running alongside) can take it before the
+                // node binds it. The API port is ours to change: pick another and start
+                // the node again, a bounded number of times.
+                if rebinds < MAX_API_REBINDS && self.api_port_was_taken(i) {
+                    rebinds = rebinds.saturating_add(1);
+                    self.move_api(i)?;
+                    self.start(i)?;
+                    return Ok(None);
+                }
                 return Err(ClusterError::Api {
                     node: name.clone(),
                     message: format!(
@@ -476,6 +492,44 @@ impl Cluster {
                 .unwrap_or(0);
             Ok((admitted >= peers).then_some(client))
         })
+    }
+}
+
+/// How many times [`Cluster::wait_ready`] moves a node whose API port was taken.
+const MAX_API_REBINDS: u32 = 3;
+
+impl Cluster {
+    /// Whether node `i` stopped because its API port was in use (the last line of its
+    /// log says so: an earlier start may have said it too).
+    fn api_port_was_taken(&self, i: usize) -> bool {
+        self.nodes.get(i).is_some_and(|n| {
+            n.logs_to_file
+                && n.log_text()
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .is_some_and(|l| l.contains("api.listen") && l.contains("cannot bind"))
+        })
+    }
+
+    /// Gives node `i` a fresh API port in its config.
+    fn move_api(&mut self, i: usize) -> Result<(), ClusterError> {
+        let port = free_port()?;
+        let node = self.node(i)?;
+        let old = format!("listen = \"{}\"", node.api);
+        let new_addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let text = std::fs::read_to_string(&node.config).map_err(io("read node config"))?;
+        if !text.contains(&old) {
+            return Err(ClusterError::Setup(format!(
+                "{}: no `{old}` to move",
+                node.config.display()
+            )));
+        }
+        let text = text.replacen(&old, &format!("listen = \"{new_addr}\""), 1);
+        std::fs::write(&node.config, text).map_err(io("write node config"))?;
+        tracing::warn!(node = %node.name, from = %node.api, to = %new_addr, "api port was taken, moving");
+        node.api = new_addr;
+        Ok(())
     }
 }
 

@@ -465,3 +465,23 @@ fn a_port_in_use_is_a_clear_error_and_json_logs_are_json() {
         "{log}"
     );
 }
+
+#[test]
+fn the_harness_moves_a_node_whose_api_port_was_taken() {
+    // free_port releases the port it found; if something takes it before the node
+    // binds it, wait_ready starts the node again on another API port instead of failing.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cluster(dir.path(), 1, "1", &manual);
+    let taken = c.nodes[0].api;
+    let blocker = std::net::TcpListener::bind(taken).unwrap();
+    c.start(0).unwrap();
+    let client = c.wait_ready(0, 0, DEADLINE).unwrap();
+    assert_ne!(c.nodes[0].api, taken);
+    assert!(client.status().is_ok());
+    let log = c.nodes[0].log_text();
+    assert!(
+        log.contains("api.listen") && log.contains("cannot bind"),
+        "{log}"
+    );
+    drop(blocker);
+}

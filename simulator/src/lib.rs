@@ -29,6 +29,10 @@
 //!   role). Each node hands a given message id (SHA-256 of its bytes) to its engine at
 //!   most once, like gossipsub's duplicate cache; the cache is lost in a crash.
 //!   Ignored and rejected messages are not forwarded.
+//! * **Peers.** A node keeps at most `network.max_peers` connections (default 128, the
+//!   node's `max_connections`). Up to `max_peers + 1` members the swarm is a full mesh;
+//!   beyond, a fixed random graph built from the run's RNG
+//!   ([`network::Topology`]), and "peers" above means the node's peer set.
 //! * **Catch-up.** Every `sync_interval_ms` (default 2 s) each up node runs one exchange
 //!   with one random connected peer: `sync_request`, `handle_sync_request`,
 //!   `handle_sync_response`, and the follow-ups, each message crossing the link with its
@@ -46,8 +50,10 @@
 //!
 //! # Cost
 //!
-//! Every engine of a run shares one signature cache (each distinct signature is verified
-//! once per run, and the tallies share one copy of each ballot) and one roster. Gossip
+//! Each distinct gossip message is decoded and its signature verified once per run: all
+//! its copies carry one [`swarmvote_protocol::Inbound`], which the first engine to check
+//! it fills. Every engine also shares one signature cache (catch-up resends) and one
+//! roster, and the tallies share one copy of each ballot. Gossip
 //! messages are numbered on first publication and travel as a number; see
 //! [`mod@bench`] for the measured speed and memory per swarm size.
 //!
