@@ -61,27 +61,36 @@ enum Ev {
     /// A catch-up response arrives.
     SyncResp(Box<SyncMsg<SyncResponse>>),
     /// A node has judged a proposal and acts on it.
-    Judge {
-        node: usize,
-        life: u64,
-        proposal: Box<ProposalId>,
-    },
+    Judge(Box<Judging>),
     /// Proposal number `k` of the workload arrives.
     Arrival { k: u32 },
     /// A node's store flushes.
-    Flush { node: usize },
+    Flush { node: u32 },
     /// A node runs its anti-entropy round.
-    SyncTick { node: usize },
+    SyncTick { node: u32 },
     /// A node's engine asked to be ticked now.
-    Tick { node: usize, life: u64 },
+    Tick { node: u32, life: u32 },
     /// A node crashes.
-    Crash { node: usize },
+    Crash { node: u32 },
     /// A node restarts.
-    Restart { node: usize },
+    Restart { node: u32 },
     /// Check whether the honest nodes agree yet (after the last heal).
     Probe,
     /// A flooder sends its next garbage message.
-    Flood { node: usize },
+    Flood { node: u32 },
+}
+
+/// A node's judgement of a proposal, due. (Boxed: events stay 16 bytes, so a queue of
+/// millions of gossip copies stays small.)
+struct Judging {
+    node: usize,
+    life: u32,
+    proposal: ProposalId,
+}
+
+/// A node index in an event (a run has fewer than 2³² nodes).
+fn ix(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
 /// A catch-up message in flight.
@@ -126,7 +135,7 @@ struct Node {
     engine: Option<Engine>,
     store: Store,
     /// Bumped at each crash, so events of an earlier life are dropped.
-    life: u64,
+    life: u32,
     next_tick: Option<u64>,
     /// Attack messages sent so far (replays or garbage), against the per-node cap.
     attacks: u32,
@@ -457,23 +466,23 @@ impl Sim {
             self.boot(i, false)?;
             // Random phases, so nodes do not flush or sync in lockstep.
             let f = self.rng.below(usize::try_from(flush).unwrap_or(usize::MAX));
-            self.at(u64::try_from(f).unwrap_or(0), Ev::Flush { node: i });
+            self.at(u64::try_from(f).unwrap_or(0), Ev::Flush { node: ix(i) });
             let s = self.rng.below(usize::try_from(sync).unwrap_or(usize::MAX));
-            self.at(u64::try_from(s).unwrap_or(0), Ev::SyncTick { node: i });
+            self.at(u64::try_from(s).unwrap_or(0), Ev::SyncTick { node: ix(i) });
             if let Some(Behaviour::Crash {
                 at_ms,
                 restart_at_ms,
                 ..
             }) = behaviour
             {
-                self.at(ms_to_us(at_ms), Ev::Crash { node: i });
+                self.at(ms_to_us(at_ms), Ev::Crash { node: ix(i) });
                 if let Some(r) = restart_at_ms {
-                    self.at(ms_to_us(r), Ev::Restart { node: i });
+                    self.at(ms_to_us(r), Ev::Restart { node: ix(i) });
                 }
             }
             if let Some(Behaviour::Flooder { rate_per_s }) = behaviour {
                 let gap = flood_gap_us(rate_per_s);
-                self.at(gap, Ev::Flood { node: i });
+                self.at(gap, Ev::Flood { node: ix(i) });
             }
         }
         if let Some(&first) = self.arrivals.first() {
@@ -552,7 +561,7 @@ impl Sim {
         self.nodes.get(i).is_some_and(|n| n.engine.is_some())
     }
 
-    fn life(&self, i: usize) -> u64 {
+    fn life(&self, i: usize) -> u32 {
         self.nodes.get(i).map_or(0, |n| n.life)
     }
 
@@ -677,27 +686,29 @@ impl Sim {
                     }
                 }
             }
-            Ev::Judge {
-                node,
-                life,
-                proposal,
-            } => {
+            Ev::Judge(j) => {
+                let Judging {
+                    node,
+                    life,
+                    proposal,
+                } = *j;
                 if self.is_up(node) && self.life(node) == life {
                     self.log(node, Kind::Judge, proposal.as_bytes());
-                    self.judge(node, *proposal);
+                    self.judge(node, proposal);
                 }
             }
             Ev::Arrival { k } => self.on_arrival(k),
             Ev::Flush { node } => {
-                if let Some(n) = self.nodes.get_mut(node) {
+                if let Some(n) = self.nodes.get_mut(node as usize) {
                     n.store.flush();
                 }
                 let every = ms_to_us(self.scenario.network.flush_interval_ms);
                 self.after(every, Ev::Flush { node });
             }
             Ev::SyncTick { node } => {
+                let (ev_node, node) = (node, node as usize);
                 let every = ms_to_us(self.scenario.network.sync_interval_ms);
-                self.after(every, Ev::SyncTick { node });
+                self.after(every, Ev::SyncTick { node: ev_node });
                 let peers = if self.is_up(node) {
                     self.pick_peers(node, None, 1)
                 } else {
@@ -712,6 +723,7 @@ impl Sim {
                 }
             }
             Ev::Tick { node, life } => {
+                let node = node as usize;
                 let due = self.nodes.get(node).is_some_and(|n| {
                     n.life == life && n.engine.is_some() && n.next_tick == Some(self.now_us)
                 });
@@ -728,6 +740,7 @@ impl Sim {
                 }
             }
             Ev::Crash { node } => {
+                let node = node as usize;
                 if self.is_up(node) {
                     self.log(node, Kind::Crash, &[0; 32]);
                     if let Some(n) = self.nodes.get_mut(node) {
@@ -744,6 +757,7 @@ impl Sim {
                 }
             }
             Ev::Restart { node } => {
+                let node = node as usize;
                 if !self.is_up(node) {
                     self.log(node, Kind::Restart, &[0; 32]);
                     // A member of the roster by construction, so boot cannot fail here.
@@ -760,7 +774,7 @@ impl Sim {
                     self.after(PROBE_US, Ev::Probe);
                 }
             }
-            Ev::Flood { node } => self.flood(node),
+            Ev::Flood { node } => self.flood(node as usize),
         }
     }
 
@@ -805,11 +819,11 @@ impl Sim {
             for proposal in open {
                 self.after(
                     delay,
-                    Ev::Judge {
+                    Ev::Judge(Box::new(Judging {
                         node: i,
                         life,
-                        proposal: Box::new(proposal),
-                    },
+                        proposal,
+                    })),
                 );
             }
         }
@@ -898,7 +912,7 @@ impl Sim {
         if let Some(n) = self.nodes.get_mut(i) {
             n.next_tick = Some(t_us);
         }
-        self.at(t_us, Ev::Tick { node: i, life });
+        self.at(t_us, Ev::Tick { node: ix(i), life });
     }
 
     fn on_event(&mut self, i: usize, e: Event) {
@@ -914,11 +928,11 @@ impl Sim {
                     let delay = ms_to_us(self.scenario.workload.eval_delay_ms);
                     self.after(
                         delay,
-                        Ev::Judge {
+                        Ev::Judge(Box::new(Judging {
                             node: i,
                             life,
-                            proposal: Box::new(proposal),
-                        },
+                            proposal,
+                        })),
                     );
                 }
             }
@@ -1263,7 +1277,7 @@ impl Sim {
         self.publish(i, &bytes, None);
         let last = self.arrivals.last().copied().unwrap_or(0);
         if self.now_us < last {
-            self.after(flood_gap_us(rate_per_s), Ev::Flood { node: i });
+            self.after(flood_gap_us(rate_per_s), Ev::Flood { node: ix(i) });
         }
     }
 
