@@ -135,6 +135,60 @@ impl ClusterNode {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
+    /// What its process is doing, for a test that gives up waiting on it: each thread's
+    /// name, state and kernel wait channel from `/proc`, and every thread's backtrace
+    /// when `gdb` is installed (bounded to 30 s). Empty if it is not running.
+    pub fn diagnose(&self) -> String {
+        let Some(pid) = self.pid() else {
+            return String::new();
+        };
+        let mut out = format!("process {pid}\n");
+        let tasks = std::path::PathBuf::from(format!("/proc/{pid}/task"));
+        if let Ok(dir) = std::fs::read_dir(&tasks) {
+            let mut ids: Vec<_> = dir.flatten().map(|e| e.path()).collect();
+            ids.sort();
+            for t in ids {
+                let read = |f: &str| {
+                    std::fs::read_to_string(t.join(f))
+                        .unwrap_or_default()
+                        .trim()
+                        .to_owned()
+                };
+                // Field 3 of `stat` (after the parenthesised name) is the state.
+                let stat = read("stat");
+                let state = stat
+                    .rsplit_once(") ")
+                    .and_then(|(_, rest)| rest.split(' ').next())
+                    .unwrap_or("?")
+                    .to_owned();
+                out.push_str(&format!(
+                    "  thread {} {:?}: state {state}, wchan {}\n",
+                    t.file_name().and_then(|n| n.to_str()).unwrap_or("?"),
+                    read("comm"),
+                    read("wchan"),
+                ));
+            }
+        }
+        let gdb = Command::new("timeout")
+            .args([
+                "30",
+                "gdb",
+                "-p",
+                &pid.to_string(),
+                "-batch",
+                "-ex",
+                "thread apply all bt 30",
+            ])
+            .stdin(Stdio::null())
+            .output();
+        if let Ok(o) = gdb
+            && o.status.success()
+        {
+            out.push_str(&String::from_utf8_lossy(&o.stdout));
+        }
+        out
+    }
+
     /// The log so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()

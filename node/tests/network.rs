@@ -254,9 +254,10 @@ fn a_roster_mismatch_is_refused_with_a_clear_log_line() {
     .unwrap_or_else(|e| {
         // Seen once under CI load and not reproduced since: keep both logs for the next time.
         panic!(
-            "{e}\n--- good node0 log:\n{}\n--- stranger log:\n{}",
+            "{e}\n--- good node0 log:\n{}\n--- stranger log:\n{}\n--- stranger threads:\n{}",
             c.nodes[0].log_text(),
-            other.nodes[0].log_text()
+            other.nodes[0].log_text(),
+            other.nodes[0].diagnose()
         )
     });
     // The good node keeps working and did not admit the stranger.
@@ -478,6 +479,9 @@ fn the_harness_moves_a_node_whose_api_port_was_taken() {
     let client = c.wait_ready(0, 0, DEADLINE).unwrap();
     assert_ne!(c.nodes[0].api, taken);
     assert!(client.status().is_ok());
+    // What a timed-out test prints about a node: its threads and their states.
+    let d = c.nodes[0].diagnose();
+    assert!(d.contains("thread") && d.contains("state"), "{d}");
     let log = c.nodes[0].log_text();
     assert!(
         log.contains("api.listen") && log.contains("cannot bind"),
