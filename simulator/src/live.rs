@@ -51,8 +51,8 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
 use crate::report::{
-    Invariants, Latency, Percentiles, Proposals, Security, Violation, invariant_rows, ms,
-    outcome_rows, push_latencies, ratio, write_violations,
+    Invariants, Latency, Percentiles, Proposals, Security, Violation, honest_equivocations,
+    invariant_rows, ms, outcome_rows, push_latencies, ratio, write_violations,
 };
 use crate::rng::SimRng;
 use crate::scenario::{Behaviour, Scenario};
@@ -944,18 +944,7 @@ impl Live {
             }
         }
         let validity = violations.len() == before;
-        let mut by_honest = 0u64;
-        for (voter, proposal) in &evidence {
-            if let Some(i) = honest_voters.get(voter) {
-                by_honest = by_honest.saturating_add(1);
-                violations.push(Violation {
-                    kind: "honest_equivocation".into(),
-                    seed,
-                    proposal: Some(proposal.to_string()),
-                    detail: format!("honest node n{i} signed both YES and NO"),
-                });
-            }
-        }
+        let by_honest = honest_equivocations(&evidence, &honest_voters, seed, &mut violations);
 
         // Outcomes, as the reference node holds them.
         let now = driver::now();

@@ -179,6 +179,30 @@ impl Security {
     }
 }
 
+/// Reports every (member, proposal) equivocation caught whose member is honest (the map
+/// gives honest members' node numbers) as an `honest_equivocation` violation; returns
+/// how many there were.
+pub(crate) fn honest_equivocations<'a, V: Ord + 'a, P: std::fmt::Display + 'a>(
+    evidence: impl IntoIterator<Item = &'a (V, P)>,
+    honest_voters: &std::collections::BTreeMap<V, usize>,
+    seed: u64,
+    violations: &mut Vec<Violation>,
+) -> u64 {
+    let mut count = 0u64;
+    for (voter, proposal) in evidence {
+        if let Some(i) = honest_voters.get(voter) {
+            count = count.saturating_add(1);
+            violations.push(Violation {
+                kind: "honest_equivocation".into(),
+                seed,
+                proposal: Some(proposal.to_string()),
+                detail: format!("honest node n{i} signed both YES and NO"),
+            });
+        }
+    }
+    count
+}
+
 /// Records one proposal's latencies from its creation: to the proposer's decision, if it
 /// decided, and to the last honest node's, only when every honest node decided.
 pub(crate) fn push_latencies(

@@ -22,7 +22,7 @@ use crate::behaviour::{Decision, Judge, Policy, equivocator, flooder, forger, re
 use crate::network::{Fate, Network, Topology};
 use crate::report::{
     self, Invariants, Percentiles, Proposals, Report, Security, Storage, Trace, Traffic, Violation,
-    push_latencies, ratio,
+    honest_equivocations, push_latencies, ratio,
 };
 use crate::rng::SimRng;
 use crate::scenario;
@@ -1412,18 +1412,7 @@ impl Sim {
             .filter_map(|i| self.nodes.get(i).map(|n| (n.voter, i)))
             .collect();
         let before = violations.len();
-        let mut by_honest = 0u64;
-        for (voter, proposal) in &self.evidence {
-            if let Some(i) = honest_voters.get(voter) {
-                by_honest = by_honest.saturating_add(1);
-                violations.push(Violation {
-                    kind: "honest_equivocation".into(),
-                    seed,
-                    proposal: Some(proposal.to_string()),
-                    detail: format!("honest node n{i} signed both YES and NO"),
-                });
-            }
-        }
+        let by_honest = honest_equivocations(&self.evidence, &honest_voters, seed, &mut violations);
         let no_honest_equivocation = violations.len() == before;
 
         // Outcomes as the reference node holds them.
