@@ -3,7 +3,9 @@
 //!
 //! Each size runs a fixed, stated workload (see [`workload`]) on the same network as
 //! `configs/scenarios/baseline-3.toml`: log-normal latency (median 20 ms, sigma 0.4), 1%
-//! loss, 1% duplication, fanout 6, catch-up every 2 s, every member honest, quorum 2/3.
+//! loss, 1% duplication, fanout 6, catch-up every 2 s, every member honest, quorum 2/3,
+//! and the default peer limit (`network.max_peers = 128`: sizes above 129 are not a full
+//! mesh).
 //! The binary runs each (size, repeat) in a child process of itself (`bench-one`), so the
 //! peak RSS it reads from `/proc/self/status` (`VmHWM`) belongs to that run alone.
 
