@@ -23,10 +23,15 @@
 //! * **Gossip.** A node publishing its own message sends it to every up peer it has a
 //!   connection to, like gossipsub's flood publish. A node that receives a message it
 //!   has not seen hands it to its engine; if the engine answers `Validation::Accept` it
-//!   forwards it to up to `fanout` (D = 6) random connected peers other than the sender.
-//!   That stands in for gossipsub's mesh: a fresh random choice per message instead of a
-//!   maintained mesh of degree D, and no IHAVE/IWANT lazy gossip (catch-up fills that
-//!   role). Each node hands a given message id (SHA-256 of its bytes) to its engine at
+//!   forwards it to its mesh peers other than the sender ([`network::Mesh`]): a fixed,
+//!   symmetric set of `fanout` (D = 6) to `2 × fanout` connected peers per node, drawn at
+//!   the start from the run's seed, as gossipsub maintains a mesh of degree about D. A
+//!   node with at most D peers meshes with all of them and sends to them in random order.
+//!   When crashes or cuts leave a node fewer than D reachable mesh peers, it also sends to
+//!   random other reachable peers to make up the difference (gossipsub grafts
+//!   replacements at its next heartbeat). IHAVE/IWANT lazy gossip is not modelled:
+//!   the mesh reaches every node, and catch-up repairs what loss and partitions leave.
+//!   Each node hands a given message id (SHA-256 of its bytes) to its engine at
 //!   most once, like gossipsub's duplicate cache; the cache is lost in a crash.
 //!   Ignored and rejected messages are not forwarded.
 //! * **Peers.** A node keeps at most `network.max_peers` connections (default 128, the

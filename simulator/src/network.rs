@@ -227,6 +227,80 @@ impl Topology {
     }
 }
 
+/// Each node's gossip mesh: the peers it forwards every message to, fixed for the run, as
+/// gossipsub keeps a mesh of degree about D per topic.
+///
+/// Links are symmetric (a GRAFT makes both ends mesh peers) and lie inside the
+/// [`Topology`]. Each node grafts random peers until it has `d` of them, and a peer accepts
+/// while it has fewer than `2d` (gossipsub's `D_high` is 12 for D = 6), so every node has
+/// between `d` and `2d` mesh peers, or all of its peers when it has at most `d`. Such a
+/// graph is connected with overwhelming probability, so a message that every node
+/// forwards reaches everyone, as in gossipsub; a fresh random choice of `d` peers per
+/// message would leave each node without a copy about `e^-d` of the time.
+///
+/// The mesh draws from its own stream (seeded from the run's seed), so building it does
+/// not shift any other draw of a run.
+#[derive(Clone, Debug)]
+pub struct Mesh {
+    /// Each node's mesh peers, in the order they were grafted.
+    peers: Vec<Vec<u32>>,
+    /// Whether the node's mesh is all of its peers (it has at most `d`).
+    complete: Vec<bool>,
+}
+
+impl Mesh {
+    /// The mesh of degree `d` over `topology` (of `n` nodes).
+    pub fn build(n: usize, d: usize, topology: &Topology, rng: &mut SimRng) -> Self {
+        let d_high = d.saturating_mul(2);
+        let mut peers: Vec<Vec<u32>> = vec![Vec::new(); n];
+        let mut complete = vec![false; n];
+        let degree = |i: usize| match topology.peers(i) {
+            None => n.saturating_sub(1),
+            Some(p) => p.len(),
+        };
+        for i in 0..n {
+            if degree(i) <= d {
+                // Everyone it is connected to.
+                complete[i] = true;
+                peers[i] = match topology.peers(i) {
+                    None => (0..n)
+                        .filter(|&j| j != i)
+                        .filter_map(|j| u32::try_from(j).ok())
+                        .collect(),
+                    Some(p) => p.to_vec(),
+                };
+                continue;
+            }
+            let mut tries = d.saturating_mul(16).saturating_add(64);
+            while peers[i].len() < d && tries > 0 {
+                tries -= 1;
+                let j = match topology.peers(i) {
+                    None => rng.below(n),
+                    Some(p) => p.get(rng.below(p.len())).map_or(i, |&j| j as usize),
+                };
+                let Ok(ju) = u32::try_from(j) else { continue };
+                let Ok(iu) = u32::try_from(i) else { continue };
+                if j == i || peers[i].contains(&ju) || peers[j].len() >= d_high {
+                    continue;
+                }
+                peers[i].push(ju);
+                peers[j].push(iu);
+            }
+        }
+        Self { peers, complete }
+    }
+
+    /// `i`'s mesh peers.
+    pub fn peers(&self, i: usize) -> &[u32] {
+        self.peers.get(i).map_or(&[][..], Vec::as_slice)
+    }
+
+    /// Whether `i`'s mesh is every peer it has.
+    pub fn is_complete(&self, i: usize) -> bool {
+        self.complete.get(i).copied().unwrap_or(false)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +347,74 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|&s| s));
+    }
+
+    fn mesh_degrees(m: &Mesh, n: usize) -> Vec<usize> {
+        (0..n).map(|i| m.peers(i).len()).collect()
+    }
+
+    #[test]
+    fn a_mesh_is_symmetric_inside_the_topology_with_degrees_between_d_and_2d() {
+        let (n, max, d) = (1_500, 32, 6);
+        let t = Topology::build(n, max, &mut SimRng::new(5));
+        let m = Mesh::build(n, d, &t, &mut SimRng::new(9));
+        for i in 0..n {
+            let p = m.peers(i);
+            assert!(!m.is_complete(i), "node {i} has more than d peers");
+            for &j in p {
+                assert!(
+                    t.connected(i, j as usize),
+                    "mesh link {i}-{j} is no connection"
+                );
+                assert!(
+                    m.peers(j as usize).contains(&(i as u32)),
+                    "{i}-{j} is one-way"
+                );
+            }
+            let mut q = p.to_vec();
+            q.sort_unstable();
+            q.dedup();
+            assert_eq!(q.len(), p.len(), "node {i} grafted a peer twice");
+        }
+        let deg = mesh_degrees(&m, n);
+        assert!(
+            deg.iter().all(|&k| k <= 2 * d),
+            "max {:?}",
+            deg.iter().max()
+        );
+        let short = deg.iter().filter(|&&k| k < d).count();
+        assert!(
+            short <= n / 100,
+            "{short} nodes have fewer than d mesh peers"
+        );
+        // Connected: a search from node 0 over mesh links reaches everyone.
+        let mut seen = vec![false; n];
+        let mut stack = vec![0usize];
+        seen[0] = true;
+        while let Some(i) = stack.pop() {
+            for &j in m.peers(i) {
+                if !seen[j as usize] {
+                    seen[j as usize] = true;
+                    stack.push(j as usize);
+                }
+            }
+        }
+        assert!(seen.iter().all(|&s| s), "the mesh is not connected");
+    }
+
+    #[test]
+    fn a_node_with_at_most_d_peers_meshes_with_all_of_them_and_draws_nothing() {
+        let t = Topology::build(7, 128, &mut SimRng::new(1));
+        let mut a = SimRng::new(4);
+        let m = Mesh::build(7, 6, &t, &mut a);
+        for i in 0..7 {
+            assert!(m.is_complete(i));
+            assert_eq!(m.peers(i).len(), 6);
+        }
+        let mut b = SimRng::new(4);
+        assert_eq!(a.below(1_000_000), b.below(1_000_000), "no draw was taken");
+        // One more member and the mesh is a choice.
+        let m = Mesh::build(8, 6, &Topology::Full, &mut SimRng::new(4));
+        assert!((0..8).all(|i| !m.is_complete(i)));
     }
 }

@@ -19,7 +19,7 @@ use swarmvote_protocol::{
 };
 
 use crate::behaviour::{Decision, Judge, Policy, equivocator, flooder, forger, replayer};
-use crate::network::{Fate, Network, Topology};
+use crate::network::{Fate, Mesh, Network, Topology};
 use crate::report::{
     self, Invariants, Percentiles, Proposals, Report, Security, Storage, Trace, Traffic, Violation,
     honest_equivocations, push_latencies, ratio,
@@ -173,6 +173,8 @@ pub struct Sim {
     nodes: Vec<Node>,
     net: Network,
     topology: Topology,
+    /// Each node's gossip mesh (the peers it forwards to).
+    mesh: Mesh,
     rng: SimRng,
     /// Pending events. A radix heap: a run never schedules an event before the one being
     /// handled (times are `now` plus a delay, sequence numbers grow), and for such
@@ -321,6 +323,17 @@ pub fn member_key(seed: u64, i: u32) -> SecretKey {
     SecretKey::from_seed(sha256(&bytes))
 }
 
+/// The seed of a run's mesh stream: SHA-256 of a label and the run's seed, so the mesh
+/// neither shares nor shifts the run's main stream.
+fn mesh_seed(seed: u64) -> u64 {
+    let mut bytes = b"swarmvote-sim mesh".to_vec();
+    bytes.extend_from_slice(&seed.to_le_bytes());
+    let h = sha256(&bytes);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(h.get(..8).unwrap_or(&[0; 8]));
+    u64::from_le_bytes(first)
+}
+
 fn ms_to_us(ms: u64) -> u64 {
     ms.saturating_mul(1000)
 }
@@ -389,6 +402,12 @@ impl Sim {
         let net =
             Network::new(&scenario.network, &scenario.partitions, heal_all_us).with_extra(extra);
         let topology = Topology::build(behaviours.len(), scenario.network.max_peers, &mut rng);
+        let mesh = Mesh::build(
+            behaviours.len(),
+            scenario.network.fanout,
+            &topology,
+            &mut SimRng::new(mesh_seed(seed)),
+        );
 
         let nodes: Vec<Node> = behaviours
             .into_iter()
@@ -431,6 +450,7 @@ impl Sim {
             nodes,
             net,
             topology,
+            mesh,
             rng,
             queue: RadixHeapMap::new(),
             seq: 0,
@@ -996,14 +1016,46 @@ impl Sim {
         m
     }
 
-    /// Relay after an Accept: to up to `fanout` random reachable peers, never back to the
-    /// sender (gossipsub's mesh forwarding).
+    /// Relay after an Accept: to the node's mesh peers, never back to the sender
+    /// (gossipsub's mesh forwarding).
+    ///
+    /// A node whose mesh is all of its peers sends to every reachable one in random order.
+    /// Otherwise it sends to its reachable mesh peers, and when crashes or cuts leave it
+    /// fewer than `fanout` of them, also to random other reachable peers to make up the
+    /// difference, as gossipsub grafts replacements at its next heartbeat (here at once,
+    /// for this message only).
     fn forward(&mut self, i: usize, from: usize, msg: u32) {
         let len = self
             .msgs
             .get(msg as usize)
             .map_or(0, |m| m.inbound.bytes().len());
-        let chosen = self.pick_peers(i, Some(from), self.scenario.network.fanout);
+        let d = self.scenario.network.fanout;
+        let chosen = if self.mesh.is_complete(i) {
+            self.pick_peers(i, Some(from), d)
+        } else {
+            let mut live = 0usize;
+            let mut chosen = Vec::with_capacity(d.saturating_mul(2));
+            for &j in self.mesh.peers(i) {
+                let j = j as usize;
+                if self.is_peer(i, None, j) {
+                    live = live.saturating_add(1);
+                    if j != from {
+                        chosen.push(j);
+                    }
+                }
+            }
+            if live < d {
+                let mesh = self.mesh.peers(i);
+                let rest: Vec<usize> = self
+                    .reachable(i, Some(from))
+                    .into_iter()
+                    .filter(|&j| u32::try_from(j).is_ok_and(|j| !mesh.contains(&j)))
+                    .collect();
+                let more = self.rng.pick(&rest, d.saturating_sub(live));
+                chosen.extend(more);
+            }
+            chosen
+        };
         for j in chosen {
             self.transmit(i, j, msg, len);
         }

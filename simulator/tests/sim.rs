@@ -608,6 +608,35 @@ fn pruning_duplicate_copies_changes_nothing_but_the_trace() {
 }
 
 #[test]
+fn mesh_forwarding_alone_brings_every_message_to_every_node() {
+    // 300 members with at most 16 connections each, and catch-up too rare to help: every
+    // honest node must decide every proposal from gossip alone, within a few hops.
+    // Forwarding to 6 fresh random peers per message would miss each node e^-6 of the
+    // time, about 0.7 nodes per proposal here, and those would wait for catch-up.
+    let mut s = inline_n(
+        "[[nodes]]\ncount = 300\nbehaviour = { kind = \"honest\" }",
+        "2/3",
+        4,
+    );
+    s.network.max_peers = 16;
+    s.network.sync_interval_ms = 600_000;
+    for seed in 0..2 {
+        let r = run(s.clone(), seed).unwrap();
+        check(&r);
+        assert_eq!(
+            r.latency.last_honest.count, 4,
+            "seed {seed}: {:?}",
+            r.latency
+        );
+        assert!(
+            r.latency.last_honest.p99_ms < 1_000.0,
+            "seed {seed}: {:?}",
+            r.latency
+        );
+    }
+}
+
+#[test]
 fn a_swarm_larger_than_its_peer_limit_still_reaches_everyone() {
     // 150 members with at most 12 connections each: flood publish reaches a node's
     // peers only, and forwarding plus catch-up must carry every message to everyone.
