@@ -11,6 +11,12 @@
 //! simultaneous events run in the order they were scheduled. An engine sees
 //! `now = START_MS + t / 1000` (Unix milliseconds).
 //!
+//! Gossip copies, by far the most numerous events, wait in their message's own queue
+//! (16 bytes a copy), and only each message's earliest copy stands in the run's queue
+//! under that copy's (time, sequence) key. Events run in exactly the order of one queue
+//! holding every copy (a test compares both ways), in half the memory: at 10,000
+//! members, hundreds of millions of copies are in flight at once.
+//!
 //! # Network model
 //!
 //! * **Links.** Each directed link has a latency distribution (fixed, uniform, normal or

@@ -2,7 +2,7 @@
 //! N engines.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use radix_heap::RadixHeapMap;
 use std::rc::Rc;
@@ -53,7 +53,12 @@ pub enum SimError {
 
 /// Something that happens at one virtual instant.
 enum Ev {
-    /// Gossip message number `msg` (see `Sim::msgs`) arrives at `to` from `from`.
+    /// The earliest queued copy of gossip message number `msg` (see `Sim::msgs`) is due:
+    /// the message's own queue says to whom (see [`Msg::pending`]). Stale when the key
+    /// is not the message's current `cursor`.
+    Copies { msg: u32 },
+    /// Gossip message number `msg` arrives at `to` from `from` (a copy whose time or
+    /// sequence number is too far from its message's base to sit in its queue).
     Gossip { to: u32, from: u32, msg: u32 },
     /// A catch-up request arrives. (Boxed, like the response: the queue moves events
     /// around on every push and pop, so they must stay small.)
@@ -111,6 +116,14 @@ fn queue_key(time: u64, seq: u64) -> Reverse<u128> {
 /// The time part of a queue key.
 fn key_time(key: Reverse<u128>) -> u64 {
     u64::try_from(key.0 >> 64).unwrap_or(u64::MAX)
+}
+
+/// The sequence part of a queue key.
+fn key_seq(key: Reverse<u128>) -> u64 {
+    // The low 64 bits, by construction.
+    #[allow(clippy::cast_possible_truncation)]
+    let seq = key.0 as u64;
+    seq
 }
 
 /// Trace record kinds (one byte in the canonical log).
@@ -209,6 +222,9 @@ pub struct Sim {
     sigs: SignatureCache,
     /// Whether certain duplicates are settled at send time (see [`Sim::deliver_later`]).
     prune: bool,
+    /// Whether gossip copies wait in their message's queue (see [`Msg::pending`]) rather
+    /// than each in the run's queue.
+    copy_queues: bool,
 }
 
 /// One gossip message of the run and where its copies are.
@@ -229,10 +245,31 @@ struct Msg {
     /// otherwise. Four bytes a node: at 10,000 nodes thousands of messages are in
     /// flight at once.
     first: Vec<u32>,
-    /// When `first` was allocated.
+    /// When copies last started to be in flight (the time base of `first` and
+    /// `pending`).
     base: u64,
+    /// The sequence number base of `pending`, set with `base`.
+    base_seq: u64,
     /// Copies queued and not yet delivered.
     in_flight: u32,
+    /// The copies queued, earliest first: 16 bytes each, where an event in the run's
+    /// queue costs 32. Only the earliest stands in the run's queue, as an [`Ev::Copies`]
+    /// with the copy's own (time, sequence) key, so events run in the same order as if
+    /// every copy were queued there.
+    pending: BinaryHeap<Reverse<Copy>>,
+    /// The (time, sequence) key of this message's valid [`Ev::Copies`] in the run's
+    /// queue, if any.
+    cursor: Option<(u64, u64)>,
+}
+
+/// A gossip copy in its message's queue: time and sequence number as offsets from the
+/// message's bases, so it orders like the event it stands for.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Copy {
+    at: u32,
+    seq: u32,
+    to: u32,
+    from: u32,
 }
 
 /// No copy queued (see [`Msg::first`]).
@@ -246,7 +283,10 @@ impl Msg {
             seen: Vec::new(),
             first: Vec::new(),
             base: 0,
+            base_seq: 0,
             in_flight: 0,
+            pending: BinaryHeap::new(),
+            cursor: None,
         }
     }
 
@@ -287,10 +327,9 @@ impl Msg {
     /// Records `at` as the earliest queued arrival at node `i`. A time too far after
     /// `base` to record is left out: that copy is then never used to settle a later
     /// one, which only means fewer copies are settled early.
-    fn set_first(&mut self, i: usize, at: u64, now: u64, nodes: usize) {
+    fn set_first(&mut self, i: usize, at: u64, nodes: usize) {
         if self.first.is_empty() {
             self.first = vec![NONE; nodes];
-            self.base = now;
         }
         let offset = at
             .checked_sub(self.base)
@@ -301,6 +340,16 @@ impl Msg {
         }
     }
 
+    /// A copy is about to be queued at sequence number `seq`: the first of a new flight
+    /// sets the bases.
+    fn take_off(&mut self, now: u64, seq: u64) {
+        if self.in_flight == 0 {
+            self.base = now;
+            self.base_seq = seq;
+        }
+        self.in_flight = self.in_flight.saturating_add(1);
+    }
+
     /// One queued copy to node `i` was taken off the queue.
     fn landed(&mut self, i: usize) {
         if let Some(t) = self.first.get_mut(i) {
@@ -308,8 +357,9 @@ impl Msg {
         }
         self.in_flight = self.in_flight.saturating_sub(1);
         if self.in_flight == 0 {
-            // Nothing in flight, so no entry is set: the array can go.
+            // Nothing in flight, so no entry is set and no copy is queued: both can go.
             self.first = Vec::new();
+            self.pending = BinaryHeap::new();
         }
     }
 }
@@ -470,6 +520,7 @@ impl Sim {
             msg_numbers: BTreeMap::new(),
             sigs: SignatureCache::new(cache_capacity),
             prune: true,
+            copy_queues: true,
         };
         sim.start()?;
         Ok(sim)
@@ -523,6 +574,14 @@ impl Sim {
         self
     }
 
+    /// Queues every gossip copy in the run's queue instead of its message's: the same
+    /// events in the same order, so the same report and trace. For tests that check so.
+    #[must_use]
+    pub fn without_copy_queues(mut self) -> Self {
+        self.copy_queues = false;
+        self
+    }
+
     /// Runs to the end and checks the invariants.
     pub fn run(self) -> Report {
         self.run_counted().0
@@ -540,7 +599,7 @@ impl Sim {
             }
             events = events.saturating_add(1);
             self.now_us = time;
-            self.handle(event);
+            self.handle((time, key_seq(key)), event);
         }
         self.now_us = self.end_us;
         (self.finish(), events)
@@ -551,8 +610,18 @@ impl Sim {
     // -----------------------------------------------------------------------------------
 
     fn at(&mut self, time: u64, event: Ev) {
+        let seq = self.next_seq();
+        self.push(time, seq, event);
+    }
+
+    /// The next sequence number.
+    fn next_seq(&mut self) -> u64 {
         let seq = self.seq;
         self.seq = self.seq.saturating_add(1);
+        seq
+    }
+
+    fn push(&mut self, time: u64, seq: u64, event: Ev) {
         // Never before the event being handled (the queue requires it, and every caller
         // schedules `now` or later anyway).
         debug_assert!(time >= self.now_us, "event scheduled in the past");
@@ -649,8 +718,9 @@ impl Sim {
     // Events
     // -----------------------------------------------------------------------------------
 
-    fn handle(&mut self, ev: Ev) {
+    fn handle(&mut self, key: (u64, u64), ev: Ev) {
         match ev {
+            Ev::Copies { msg } => self.on_copies(msg, key),
             Ev::Gossip { to, from, msg } => self.on_gossip(to as usize, from as usize, msg),
             Ev::SyncReq(m) => {
                 let SyncMsg {
@@ -848,6 +918,33 @@ impl Sim {
             }
         }
         Ok(())
+    }
+
+    /// Message `msg`'s earliest queued copy is due (if `key` is still its cursor): takes
+    /// it from the message's queue, puts the next one's cursor in the run's queue, and
+    /// delivers it.
+    fn on_copies(&mut self, msg: u32, key: (u64, u64)) {
+        let Some(m) = self.msgs.get_mut(msg as usize) else {
+            return;
+        };
+        if m.cursor != Some(key) {
+            return;
+        }
+        let Some(Reverse(copy)) = m.pending.pop() else {
+            m.cursor = None;
+            return;
+        };
+        let next = m.pending.peek().map(|Reverse(c)| {
+            (
+                m.base.saturating_add(u64::from(c.at)),
+                m.base_seq.saturating_add(u64::from(c.seq)),
+            )
+        });
+        m.cursor = next;
+        if let Some((time, seq)) = next {
+            self.push(time, seq, Ev::Copies { msg });
+        }
+        self.on_gossip(copy.to as usize, copy.from as usize, msg);
     }
 
     fn on_gossip(&mut self, to: usize, from: usize, msg: u32) {
@@ -1104,6 +1201,7 @@ impl Sim {
         let at = self.now_us.saturating_add(delay_us);
         let (end_us, nodes) = (self.end_us, self.nodes.len());
         let stable = self.prune && self.nodes.get(to).is_some_and(|n| n.stable);
+        let copy_queues = self.copy_queues;
         let Some(m) = self.msgs.get_mut(msg as usize) else {
             return;
         };
@@ -1117,15 +1215,36 @@ impl Sim {
                 t.duplicates_suppressed = t.duplicates_suppressed.saturating_add(1);
                 return;
             }
-            // The earliest copy in flight to `to` (any queued one arrives later).
-            m.set_first(to, at, self.now_us, nodes);
         }
-        m.in_flight = m.in_flight.saturating_add(1);
-        let (to, from) = (
-            u32::try_from(to).unwrap_or(u32::MAX),
-            u32::try_from(from).unwrap_or(u32::MAX),
+        let seq = self.seq;
+        self.seq = self.seq.saturating_add(1);
+        m.take_off(self.now_us, seq);
+        if stable {
+            // The earliest copy in flight to `to` (any queued one arrives later).
+            m.set_first(to, at, nodes);
+        }
+        let offsets = (
+            at.checked_sub(m.base).and_then(|d| u32::try_from(d).ok()),
+            seq.checked_sub(m.base_seq)
+                .and_then(|d| u32::try_from(d).ok()),
         );
-        self.at(at, Ev::Gossip { to, from, msg });
+        let (to, from) = (ix(to), ix(from));
+        if let (true, Some(at_off), Some(seq_off)) = (copy_queues, offsets.0, offsets.1) {
+            m.pending.push(Reverse(Copy {
+                at: at_off,
+                seq: seq_off,
+                to,
+                from,
+            }));
+            // Only an earlier copy than the queued cursor's needs a new cursor (the old
+            // one goes stale).
+            if m.cursor.is_none_or(|c| (at, seq) < c) {
+                m.cursor = Some((at, seq));
+                self.push(at, seq, Ev::Copies { msg });
+            }
+        } else {
+            self.push(at, seq, Ev::Gossip { to, from, msg });
+        }
     }
 
     fn sync_request(&mut self, from: usize, to: usize, request: SyncRequest, round: u32) {

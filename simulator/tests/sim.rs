@@ -563,28 +563,31 @@ fn the_bench_logic_measures_a_tiny_swarm() {
     assert!(table.contains("median of 3"), "{table}");
 }
 
+/// A mixed swarm on a lossy, duplicating network with a partition: crashes, restarts,
+/// offline and slow nodes, attackers and the network's own duplicates.
+const MIXED: &str = "name = \"prune\"\nquorum = \"2/3\"\n\
+    [[nodes]]\ncount = 6\nbehaviour = { kind = \"honest\", error_rate = 0.1 }\n\
+    [[nodes]]\nbehaviour = { kind = \"crash\", error_rate = 0.3, at_ms = 1200, restart_at_ms = 1500 }\n\
+    [[nodes]]\nbehaviour = { kind = \"crash\", at_ms = 3000 }\n\
+    [[nodes]]\nbehaviour = { kind = \"offline\" }\n\
+    [[nodes]]\nbehaviour = { kind = \"slow\", extra_ms = 30 }\n\
+    [[nodes]]\nbehaviour = { kind = \"replayer\" }\n\
+    [[nodes]]\nbehaviour = { kind = \"equivocator\" }\n\
+    [[nodes]]\nbehaviour = { kind = \"flooder\", rate_per_s = 20.0 }\n\
+    [[nodes]]\nbehaviour = { kind = \"drift\", p = 0.2 }\n\
+    [network]\nfanout = 4\nsync_interval_ms = 1000\n\
+    [network.default]\nlatency = { kind = \"uniform\", min_ms = 5.0, max_ms = 40.0 }\n\
+    loss = 0.05\nduplicate = 0.3\n\
+    [[partitions]]\nstart_ms = 1000\nheal_ms = 2000\na = [0, 1]\nb = [2, 3, 4, 5, 6, 7]\n\
+    [workload]\nproposals = 12\nrate_per_sec = 8.0\nanomalous_fraction = 0.3\nttl_ms = 3000\n";
+
 /// Duplicate copies settled at send time (instead of queued) must leave every report
 /// number as it was: only the trace, which logs each delivery, gets shorter. A mixed swarm
 /// on a lossy, duplicating network with a partition, so crashes, restarts, offline and
 /// slow nodes, attackers and the network's own duplicates all meet the pruning.
 #[test]
 fn pruning_duplicate_copies_changes_nothing_but_the_trace() {
-    let text = "name = \"prune\"\nquorum = \"2/3\"\n\
-        [[nodes]]\ncount = 6\nbehaviour = { kind = \"honest\", error_rate = 0.1 }\n\
-        [[nodes]]\nbehaviour = { kind = \"crash\", error_rate = 0.3, at_ms = 1200, restart_at_ms = 1500 }\n\
-        [[nodes]]\nbehaviour = { kind = \"crash\", at_ms = 3000 }\n\
-        [[nodes]]\nbehaviour = { kind = \"offline\" }\n\
-        [[nodes]]\nbehaviour = { kind = \"slow\", extra_ms = 30 }\n\
-        [[nodes]]\nbehaviour = { kind = \"replayer\" }\n\
-        [[nodes]]\nbehaviour = { kind = \"equivocator\" }\n\
-        [[nodes]]\nbehaviour = { kind = \"flooder\", rate_per_s = 20.0 }\n\
-        [[nodes]]\nbehaviour = { kind = \"drift\", p = 0.2 }\n\
-        [network]\nfanout = 4\nsync_interval_ms = 1000\n\
-        [network.default]\nlatency = { kind = \"uniform\", min_ms = 5.0, max_ms = 40.0 }\n\
-        loss = 0.05\nduplicate = 0.3\n\
-        [[partitions]]\nstart_ms = 1000\nheal_ms = 2000\na = [0, 1]\nb = [2, 3, 4, 5, 6, 7]\n\
-        [workload]\nproposals = 12\nrate_per_sec = 8.0\nanomalous_fraction = 0.3\nttl_ms = 3000\n";
-    let s = Scenario::parse("prune.toml", text).unwrap();
+    let s = Scenario::parse("prune.toml", MIXED).unwrap();
     for seed in 0..6 {
         let pruned = Sim::new(s.clone(), seed).unwrap().run();
         let full = Sim::new(s.clone(), seed)
@@ -604,6 +607,32 @@ fn pruning_duplicate_copies_changes_nothing_but_the_trace() {
             ..pruned
         };
         assert_eq!(same_trace, full, "seed {seed}");
+    }
+}
+
+/// Gossip copies wait in their message's own queue, with only the earliest in the run's
+/// queue. That must run every event in the order one queue of every copy would: the same
+/// report and the same trace, on the mixed swarm of the pruning test (every behaviour,
+/// crashes, a partition, loss and duplicates), with and without pruning.
+#[test]
+fn per_message_copy_queues_run_events_in_the_order_of_one_queue() {
+    let s = Scenario::parse("prune.toml", MIXED).unwrap();
+    for seed in 0..4 {
+        let queued = Sim::new(s.clone(), seed).unwrap().run();
+        let single = Sim::new(s.clone(), seed)
+            .unwrap()
+            .without_copy_queues()
+            .run();
+        check(&queued);
+        assert!(queued.proposals.created > 0, "seed {seed}");
+        assert_eq!(queued, single, "seed {seed}");
+        let unpruned = |q: bool| {
+            let sim = Sim::new(s.clone(), seed)
+                .unwrap()
+                .without_duplicate_pruning();
+            if q { sim } else { sim.without_copy_queues() }.run()
+        };
+        assert_eq!(unpruned(true), unpruned(false), "seed {seed}");
     }
 }
 
