@@ -61,6 +61,9 @@ use crate::sigcache::SignatureCache;
 use crate::tally::{Added, Outcome, Status, Tally, Verdict};
 use orphans::{Hold, Orphans};
 
+/// Output buffer room an engine keeps once drained (see [`Engine::poll_output`]).
+const OUTPUTS_KEPT: usize = 16;
+
 /// Limits and timings. The defaults suit a swarm of up to a few hundred members.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
@@ -538,7 +541,15 @@ impl Engine {
 
     /// The next output to act on.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let out = self.outputs.pop_front();
+        // A burst (a proposal releasing its held ballots, a catch-up batch) grows the
+        // buffer; once it is drained, give the room back, so that a long-lived engine
+        // does not keep its largest burst forever (nor a thousand engines in one
+        // simulation).
+        if out.is_none() && self.outputs.capacity() > OUTPUTS_KEPT {
+            self.outputs.shrink_to(OUTPUTS_KEPT);
+        }
+        out
     }
 
     /// When [`Engine::tick`] should next be called.
@@ -1069,4 +1080,41 @@ fn split_evidence(e: Verified<Equivocation>) -> (Verified<SignedBallot>, Verifie
         Verified::new(e.yes().clone(), roster),
         Verified::new(e.no().clone(), roster),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::{MemberName, SecretKey, SwarmId};
+
+    #[test]
+    fn a_drained_engine_gives_back_the_room_of_a_burst() {
+        let keys: Vec<SecretKey> = (0..3u8).map(|i| SecretKey::from_seed([i; 32])).collect();
+        let members = keys.iter().enumerate().map(|(i, k)| {
+            (
+                MemberName::new(format!("m{i}")).unwrap(),
+                k.public().unwrap(),
+            )
+        });
+        let roster =
+            Roster::new(SwarmId::new("t").unwrap(), "2/3".parse().unwrap(), members).unwrap();
+        let mut engine = Engine::new(roster, keys[0].clone(), Config::default()).unwrap();
+        for i in 0..1_000u32 {
+            engine
+                .outputs
+                .push_back(Output::Broadcast(i.to_le_bytes().to_vec()));
+        }
+        assert!(engine.outputs.capacity() >= 1_000);
+        let mut drained = 0;
+        while engine.poll_output().is_some() {
+            drained += 1;
+        }
+        assert_eq!(drained, 1_000);
+        assert!(
+            engine.outputs.capacity() <= OUTPUTS_KEPT,
+            "kept room for {}",
+            engine.outputs.capacity()
+        );
+    }
 }
