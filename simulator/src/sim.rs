@@ -2,8 +2,9 @@
 //! N engines.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 
+use dary_heap::QuaternaryHeap;
 use radix_heap::RadixHeapMap;
 use std::rc::Rc;
 
@@ -255,21 +256,27 @@ struct Msg {
     /// The copies queued, earliest first: 16 bytes each, where an event in the run's
     /// queue costs 32. Only the earliest stands in the run's queue, as an [`Ev::Copies`]
     /// with the copy's own (time, sequence) key, so events run in the same order as if
-    /// every copy were queued there.
-    pending: BinaryHeap<Reverse<Copy>>,
+    /// every copy were queued there. Entries are ([`copy_key`], to, from), in a 4-ary
+    /// heap: a node's four children share a cache line, and thousands of messages'
+    /// queues are live at once.
+    pending: CopyQueue,
     /// The (time, sequence) key of this message's valid [`Ev::Copies`] in the run's
     /// queue, if any.
     cursor: Option<(u64, u64)>,
 }
 
-/// A gossip copy in its message's queue: time and sequence number as offsets from the
-/// message's bases, so it orders like the event it stands for.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct Copy {
-    at: u32,
-    seq: u32,
-    to: u32,
-    from: u32,
+/// One message's queued copies (see [`Msg::pending`]).
+type CopyQueue = QuaternaryHeap<Reverse<(u64, u32, u32)>>;
+
+/// A copy's key in its message's queue: its time and sequence number as offsets from the
+/// message's bases, so keys order like the events they stand for.
+fn copy_key(at_off: u32, seq_off: u32) -> u64 {
+    (u64::from(at_off) << 32) | u64::from(seq_off)
+}
+
+/// The (time offset, sequence offset) of a [`copy_key`].
+fn copy_offsets(key: u64) -> (u64, u64) {
+    (key >> 32, key & u64::from(u32::MAX))
 }
 
 /// No copy queued (see [`Msg::first`]).
@@ -285,7 +292,7 @@ impl Msg {
             base: 0,
             base_seq: 0,
             in_flight: 0,
-            pending: BinaryHeap::new(),
+            pending: CopyQueue::new(),
             cursor: None,
         }
     }
@@ -359,7 +366,7 @@ impl Msg {
         if self.in_flight == 0 {
             // Nothing in flight, so no entry is set and no copy is queued: both can go.
             self.first = Vec::new();
-            self.pending = BinaryHeap::new();
+            self.pending = CopyQueue::new();
         }
     }
 }
@@ -930,21 +937,22 @@ impl Sim {
         if m.cursor != Some(key) {
             return;
         }
-        let Some(Reverse(copy)) = m.pending.pop() else {
+        let Some(Reverse((_, to, from))) = m.pending.pop() else {
             m.cursor = None;
             return;
         };
-        let next = m.pending.peek().map(|Reverse(c)| {
+        let next = m.pending.peek().map(|Reverse((key, _, _))| {
+            let (at_off, seq_off) = copy_offsets(*key);
             (
-                m.base.saturating_add(u64::from(c.at)),
-                m.base_seq.saturating_add(u64::from(c.seq)),
+                m.base.saturating_add(at_off),
+                m.base_seq.saturating_add(seq_off),
             )
         });
         m.cursor = next;
         if let Some((time, seq)) = next {
             self.push(time, seq, Ev::Copies { msg });
         }
-        self.on_gossip(copy.to as usize, copy.from as usize, msg);
+        self.on_gossip(to as usize, from as usize, msg);
     }
 
     fn on_gossip(&mut self, to: usize, from: usize, msg: u32) {
@@ -1230,19 +1238,17 @@ impl Sim {
         );
         let (to, from) = (ix(to), ix(from));
         if let (true, Some(at_off), Some(seq_off)) = (copy_queues, offsets.0, offsets.1) {
-            m.pending.push(Reverse(Copy {
-                at: at_off,
-                seq: seq_off,
-                to,
-                from,
-            }));
-            // Only an earlier copy than the queued cursor's needs a new cursor (the old
-            // one goes stale).
+            m.pending
+                .push(Reverse((copy_key(at_off, seq_off), to, from)));
+            // Only a copy earlier than the cursor's needs a new cursor (the old one goes
+            // stale).
             if m.cursor.is_none_or(|c| (at, seq) < c) {
                 m.cursor = Some((at, seq));
                 self.push(at, seq, Ev::Copies { msg });
             }
         } else {
+            // Too far from the bases to fit the message's queue: in the run's queue,
+            // which keeps the same order.
             self.push(at, seq, Ev::Gossip { to, from, msg });
         }
     }
