@@ -390,6 +390,34 @@ fn the_orphan_buffer_is_bounded_per_peer_and_expires() {
 }
 
 #[test]
+fn held_ballots_of_one_proposal_expire_each_at_its_own_time() {
+    let r = roster(3, "2/3");
+    let config = Config {
+        orphan_ttl_ms: 1_000,
+        ..Config::default()
+    };
+    let mut e = Engine::new(r.clone(), key(0), config).unwrap();
+    let p = draft(&r, 1, "{}").sign(&key(1)).unwrap();
+    let early = codec::encode(&ballot(&p, 1, Vote::Yes)).unwrap();
+    let late = codec::encode(&ballot(&p, 2, Vote::No)).unwrap();
+    e.handle_message(T0, PeerTag(1), MessageTag(1), &early);
+    drain(&mut e);
+    let t1 = UnixMillis(T0.0 + 500);
+    e.handle_message(t1, PeerTag(2), MessageTag(2), &late);
+    drain(&mut e);
+    assert_eq!(e.orphan_count(), 2);
+    assert_eq!(e.poll_timeout(), Some(UnixMillis(T0.0 + 1_000)));
+    e.tick(UnixMillis(T0.0 + 1_000));
+    assert_eq!(e.orphan_count(), 1, "only the early one is due");
+    assert_eq!(e.poll_timeout(), Some(UnixMillis(t1.0 + 1_000)));
+    e.tick(UnixMillis(t1.0 + 999));
+    assert_eq!(e.orphan_count(), 1);
+    e.tick(UnixMillis(t1.0 + 1_000));
+    assert_eq!(e.orphan_count(), 0);
+    assert_eq!(e.poll_timeout(), None);
+}
+
+#[test]
 fn open_proposals_are_bounded_per_proposer() {
     let r = roster(3, "2/3");
     let config = Config {

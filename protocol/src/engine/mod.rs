@@ -847,7 +847,7 @@ impl Engine {
             );
         }
         for b in self.orphans.release(&id) {
-            self.apply_ballot(now, b.map(Arc::new), false);
+            self.apply_ballot(now, b, false);
         }
     }
 
@@ -912,10 +912,7 @@ impl Engine {
             self.check_decision(now, &id);
             result
         } else {
-            match self
-                .orphans
-                .hold(peer, now, verified.map(Arc::unwrap_or_clone))
-            {
+            match self.orphans.hold(peer, now, verified) {
                 Hold::Held => Validation::Accept,
                 Hold::Duplicate => Validation::Ignore(IgnoreReason::Duplicate),
                 Hold::Full => Validation::Ignore(IgnoreReason::BufferFull),
@@ -945,8 +942,8 @@ impl Engine {
             }
         } else {
             match (
-                self.orphans.hold(peer, now, yes),
-                self.orphans.hold(peer, now, no),
+                self.orphans.hold(peer, now, yes.map(Arc::new)),
+                self.orphans.hold(peer, now, no.map(Arc::new)),
             ) {
                 (Hold::Held, _) | (_, Hold::Held) => Validation::Accept,
                 (Hold::Full, _) | (_, Hold::Full) => Validation::Ignore(IgnoreReason::BufferFull),

@@ -4,8 +4,13 @@
 //! Per proposal it keeps what the tally would keep: one ballot per (voter, vote), the
 //! smallest variant. So at most `2n` per proposal, and which ballot survives does not
 //! depend on arrival order.
+//!
+//! Ballots are held as shared handles on the received message (no copy), and the
+//! earliest expiry is found per proposal, not per ballot: in a large swarm many ballots
+//! outrun their proposal, and the engine asks for its next timeout after every input.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::crypto::Verified;
 use crate::engine::PeerTag;
@@ -26,12 +31,21 @@ pub(crate) enum Hold {
 struct Held {
     peer: PeerTag,
     arrived: UnixMillis,
-    ballot: Verified<SignedBallot>,
+    ballot: Verified<Arc<SignedBallot>>,
+}
+
+/// The ballots held for one proposal.
+#[derive(Default)]
+struct Slots {
+    /// No held ballot arrived before this (exact until one is replaced or expired, then
+    /// earlier than the truth, which only makes [`Orphans::next_expiry`] early).
+    first_arrival: Option<UnixMillis>,
+    held: BTreeMap<(VoterId, Vote), Held>,
 }
 
 /// The bounded buffer.
 pub(crate) struct Orphans {
-    by_proposal: BTreeMap<ProposalId, BTreeMap<(VoterId, Vote), Held>>,
+    by_proposal: BTreeMap<ProposalId, Slots>,
     per_peer: BTreeMap<PeerTag, usize>,
     total: usize,
     max_per_peer: usize,
@@ -63,14 +77,14 @@ impl Orphans {
         &mut self,
         peer: PeerTag,
         now: UnixMillis,
-        ballot: Verified<SignedBallot>,
+        ballot: Verified<Arc<SignedBallot>>,
     ) -> Hold {
         let slot = (ballot.ballot().voter, ballot.ballot().vote);
         let proposal = ballot.ballot().proposal;
         let held = self
             .by_proposal
             .get(&proposal)
-            .and_then(|slots| slots.get(&slot));
+            .and_then(|slots| slots.held.get(&slot));
         if held.is_some_and(|h| *ballot >= *h.ballot) {
             return Hold::Duplicate;
         }
@@ -79,10 +93,11 @@ impl Orphans {
             return Hold::Full;
         }
         let slots = self.by_proposal.entry(proposal).or_default();
-        if !slots.contains_key(&slot) && slots.len() >= self.max_per_proposal {
+        if !slots.held.contains_key(&slot) && slots.held.len() >= self.max_per_proposal {
             return Hold::Full;
         }
-        let replaced = slots.insert(
+        slots.first_arrival = Some(slots.first_arrival.map_or(now, |t| t.min(now)));
+        let replaced = slots.held.insert(
             slot,
             Held {
                 peer,
@@ -99,11 +114,13 @@ impl Orphans {
     }
 
     /// Removes and returns every ballot waiting for `proposal`.
-    pub(crate) fn release(&mut self, proposal: &ProposalId) -> Vec<Verified<SignedBallot>> {
-        let Some(list) = self.by_proposal.remove(proposal) else {
+    pub(crate) fn release(&mut self, proposal: &ProposalId) -> Vec<Verified<Arc<SignedBallot>>> {
+        let Some(slots) = self.by_proposal.remove(proposal) else {
             return Vec::new();
         };
-        list.into_values()
+        slots
+            .held
+            .into_values()
             .map(|h| {
                 self.forget(h.peer);
                 h.ballot
@@ -115,15 +132,22 @@ impl Orphans {
     pub(crate) fn expire(&mut self, now: UnixMillis) {
         let ttl = self.ttl_ms;
         let mut dropped = Vec::new();
-        self.by_proposal.retain(|_, list| {
-            list.retain(|_, h| {
+        self.by_proposal.retain(|_, slots| {
+            let due = slots
+                .first_arrival
+                .is_none_or(|t| now.saturating_since(t) >= ttl);
+            if !due {
+                return true;
+            }
+            slots.held.retain(|_, h| {
                 let keep = now.saturating_since(h.arrived) < ttl;
                 if !keep {
                     dropped.push(h.peer);
                 }
                 keep
             });
-            !list.is_empty()
+            slots.first_arrival = slots.held.values().map(|h| h.arrived).min();
+            !slots.held.is_empty()
         });
         for peer in dropped {
             self.forget(peer);
@@ -149,8 +173,7 @@ impl Orphans {
     pub(crate) fn next_expiry(&self) -> Option<UnixMillis> {
         self.by_proposal
             .values()
-            .flat_map(|slots| slots.values())
-            .map(|h| h.arrived)
+            .filter_map(|slots| slots.first_arrival)
             .min()
             .and_then(|t| t.checked_add(self.ttl_ms))
     }
