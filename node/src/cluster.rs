@@ -109,7 +109,7 @@ pub struct ClusterNode {
     pub log: PathBuf,
     child: Option<Child>,
     /// Started by [`Cluster::start`] (logging to `log`), so the harness may start it again
-    /// on another API port if its port was taken (see [`Cluster::wait_ready`]).
+    /// on other ports if one was taken (see [`Cluster::wait_ready`]).
     logs_to_file: bool,
 }
 
@@ -120,6 +120,14 @@ impl ClusterNode {
             Some(c) => matches!(c.try_wait(), Ok(None)),
             None => false,
         }
+    }
+
+    /// Whether its process was started and has exited (not stopped or killed by the
+    /// harness, which forgets the process).
+    pub fn exited(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(Some(_))))
     }
 
     /// Its process id, while it has one.
@@ -512,15 +520,18 @@ impl Cluster {
         let name = self.node(i)?.name.clone();
         let mut rebinds = 0u32;
         wait_for(&format!("{name} ready with {peers} peers"), timeout, || {
+            // `free_port` releases the ports it found, and another process (often an
+            // outgoing connection of a test running alongside) can take one before the
+            // node binds it. The harness gives such a node other ports and starts it
+            // again, a bounded number of times in all: node `i`, or one of the peers it
+            // is waiting for.
+            for j in 0..self.nodes.len() {
+                if j != i && self.nodes.get_mut(j).is_some_and(ClusterNode::exited) {
+                    self.revive(j, &mut rebinds)?;
+                }
+            }
             if !self.nodes.get_mut(i).is_some_and(ClusterNode::running) {
-                // `free_port` releases the port it found, and another process (often an
-                // outgoing connection of a test running alongside) can take it before the
-                // node binds it. The API port is ours to change: pick another and start
-                // the node again, a bounded number of times.
-                if rebinds < MAX_API_REBINDS && self.api_port_was_taken(i) {
-                    rebinds = rebinds.saturating_add(1);
-                    self.move_api(i)?;
-                    self.start(i)?;
+                if self.revive(i, &mut rebinds)? {
                     return Ok(None);
                 }
                 return Err(ClusterError::Api {
@@ -549,21 +560,67 @@ impl Cluster {
     }
 }
 
-/// How many times [`Cluster::wait_ready`] moves a node whose API port was taken.
+/// How many times one [`Cluster::wait_ready`] moves nodes whose ports were taken.
 const MAX_API_REBINDS: u32 = 3;
 
+/// Which of a node's ports was taken when it started.
+enum TakenPort {
+    Api,
+    P2p,
+}
+
 impl Cluster {
-    /// Whether node `i` stopped because its API port was in use (the last line of its
-    /// log says so: an earlier start may have said it too).
-    fn api_port_was_taken(&self, i: usize) -> bool {
-        self.nodes.get(i).is_some_and(|n| {
-            n.logs_to_file
-                && n.log_text()
-                    .lines()
-                    .rev()
-                    .find(|l| !l.trim().is_empty())
-                    .is_some_and(|l| l.contains("api.listen") && l.contains("cannot bind"))
-        })
+    /// Whether node `i` stopped because a port it was given was in use, and which (the
+    /// last line of its log says so: an earlier start may have said it too).
+    fn taken_port(&self, i: usize) -> Option<TakenPort> {
+        let node = self.nodes.get(i).filter(|n| n.logs_to_file)?;
+        let log = node.log_text();
+        let last = log.lines().rev().find(|l| !l.trim().is_empty())?;
+        if last.contains("api.listen") && last.contains("cannot bind") {
+            Some(TakenPort::Api)
+        } else if last.contains("listen address") && last.contains("cannot listen") {
+            Some(TakenPort::P2p)
+        } else {
+            None
+        }
+    }
+
+    /// If node `i` exited because a port was taken, gives it another and starts it
+    /// again (at most [`MAX_API_REBINDS`] times per `rebinds`). True if it did.
+    fn revive(&mut self, i: usize, rebinds: &mut u32) -> Result<bool, ClusterError> {
+        if *rebinds >= MAX_API_REBINDS {
+            return Ok(false);
+        }
+        match self.taken_port(i) {
+            Some(TakenPort::Api) => self.move_api(i)?,
+            // Other nodes' bootstrap lists keep the old address; this node dials them
+            // all, which connects it as well.
+            Some(TakenPort::P2p) => self.move_p2p(i)?,
+            None => return Ok(false),
+        }
+        *rebinds = rebinds.saturating_add(1);
+        self.start(i)?;
+        Ok(true)
+    }
+
+    /// Gives node `i` a fresh libp2p listen port in its config.
+    fn move_p2p(&mut self, i: usize) -> Result<(), ClusterError> {
+        let port = free_port()?;
+        let node = self.node(i)?;
+        let old = format!("listen = [\"{}\"]", node.p2p);
+        let new_addr = format!("/ip4/127.0.0.1/tcp/{port}");
+        let text = std::fs::read_to_string(&node.config).map_err(io("read node config"))?;
+        if !text.contains(&old) {
+            return Err(ClusterError::Setup(format!(
+                "{}: no `{old}` to move",
+                node.config.display()
+            )));
+        }
+        let text = text.replacen(&old, &format!("listen = [\"{new_addr}\"]"), 1);
+        std::fs::write(&node.config, text).map_err(io("write node config"))?;
+        tracing::warn!(node = %node.name, from = %node.p2p, to = %new_addr, "p2p port was taken, moving");
+        node.p2p = new_addr;
+        Ok(())
     }
 
     /// Gives node `i` a fresh API port in its config.

@@ -468,6 +468,28 @@ fn a_port_in_use_is_a_clear_error_and_json_logs_are_json() {
 }
 
 #[test]
+fn the_harness_moves_a_peer_whose_p2p_port_was_taken() {
+    // The same race on a libp2p port: the node cannot listen and exits. Waiting for its
+    // peer, the harness gives it another port and starts it again; it dials the peer
+    // (whose bootstrap list still names the old port) and both become ready.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cluster(dir.path(), 2, "2/2", &manual);
+    let taken = c.nodes[1].p2p.clone();
+    let port: u16 = taken.rsplit('/').next().unwrap().parse().unwrap();
+    let blocker = std::net::TcpListener::bind(("127.0.0.1", port)).unwrap();
+    c.start_all().unwrap();
+    let clients = ready_all(&mut c, 1);
+    assert_eq!(clients.len(), 2);
+    assert_ne!(c.nodes[1].p2p, taken);
+    let log = c.nodes[1].log_text();
+    assert!(
+        log.contains("listen address") && log.contains("cannot listen"),
+        "{log}"
+    );
+    drop(blocker);
+}
+
+#[test]
 fn the_harness_moves_a_node_whose_api_port_was_taken() {
     // free_port releases the port it found; if something takes it before the node
     // binds it, wait_ready starts the node again on another API port instead of failing.

@@ -26,9 +26,19 @@ pub fn cluster_with(
     .unwrap()
 }
 
-/// Waits until every node has `peers` admitted peers; returns their API clients.
+/// Waits until every node has `peers` admitted peers; returns their API clients. On a
+/// timeout it prints what every node logged and what the awaited one is doing.
 pub fn ready_all(c: &mut Cluster, peers: usize) -> Vec<ApiClient> {
     (0..c.nodes.len())
-        .map(|i| c.wait_ready(i, peers, DEADLINE).unwrap())
+        .map(|i| match c.wait_ready(i, peers, DEADLINE) {
+            Ok(client) => client,
+            Err(e) => {
+                for n in &c.nodes {
+                    eprintln!("==== {} log:\n{}", n.name, n.log_text());
+                }
+                eprintln!("==== {}:\n{}", c.nodes[i].name, c.nodes[i].diagnose());
+                panic!("{e}");
+            }
+        })
         .collect()
 }
