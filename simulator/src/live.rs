@@ -296,6 +296,12 @@ pub fn check(scenario: &Scenario) -> Result<(), LiveError> {
             why: why.to_string(),
         });
     }
+    if scenario.workload.eval_delay.is_some() {
+        return Err(LiveError::Unsupported {
+            feature: "workload.eval_delay".to_string(),
+            why: "live agents wait a fixed time; use eval_delay_ms, or the model".to_string(),
+        });
+    }
     if !scenario.partitions.is_empty() {
         return Err(LiveError::Unsupported {
             feature: "partitions".to_string(),
@@ -672,7 +678,7 @@ impl Live {
                 behaviour: n.behaviour.clone(),
                 seed,
                 client: n.client.clone(),
-                eval_delay: Duration::from_millis(scenario.workload.eval_delay_ms),
+                eval_delay: Duration::from_millis(scenario.workload.fixed_eval_delay_ms()),
                 shared: Arc::clone(&shared),
             };
             let events = n.client.subscribe();

@@ -290,9 +290,14 @@ pub struct Workload {
     /// Each proposal's time to live.
     #[serde(default = "default_ttl")]
     pub ttl_ms: u64,
-    /// How long a node takes to judge a proposal after it sees it.
-    #[serde(default = "default_eval_delay")]
-    pub eval_delay_ms: u64,
+    /// How long a node takes to judge a proposal after it sees it (default 1 ms).
+    #[serde(default)]
+    pub eval_delay_ms: Option<u64>,
+    /// Or a distribution of that time, drawn per judgement (the kinds of link latency):
+    /// agents that consult a model take seconds, and not all the same. Replaces
+    /// `eval_delay_ms`; setting both is an error.
+    #[serde(default)]
+    pub eval_delay: Option<Latency>,
     /// The actions benign proposals are drawn from, by weight.
     #[serde(default = "default_benign")]
     pub benign: Vec<MixEntry>,
@@ -380,8 +385,14 @@ fn default_weight() -> u32 {
 fn default_ttl() -> u64 {
     30_000
 }
-fn default_eval_delay() -> u64 {
-    1
+/// `workload.eval_delay_ms` when neither it nor `eval_delay` is given.
+pub const DEFAULT_EVAL_DELAY_MS: u64 = 1;
+
+impl Workload {
+    /// The fixed evaluation delay, when no distribution is given.
+    pub fn fixed_eval_delay_ms(&self) -> u64 {
+        self.eval_delay_ms.unwrap_or(DEFAULT_EVAL_DELAY_MS)
+    }
 }
 
 impl Scenario {
@@ -548,6 +559,15 @@ impl Scenario {
         for (list, mix) in [("benign", &w.benign), ("anomalous", &w.anomalous)] {
             check_mix(&format!("workload.{list}"), mix)?;
         }
+        if let Some(d) = &w.eval_delay {
+            if w.eval_delay_ms.is_some() {
+                return bad(
+                    "workload.eval_delay",
+                    "set eval_delay_ms (fixed) or eval_delay (a distribution), not both",
+                );
+            }
+            check_delay("workload.eval_delay", d)?;
+        }
         Ok(())
     }
 }
@@ -586,8 +606,13 @@ fn check_probability(field: &str, p: f64) -> Result<(), (String, String)> {
 fn check_link(field: &str, l: &LinkConfig) -> Result<(), (String, String)> {
     check_probability(&format!("{field}.loss"), l.loss)?;
     check_probability(&format!("{field}.duplicate"), l.duplicate)?;
+    check_delay(&format!("{field}.latency"), &l.latency)
+}
+
+/// A delay distribution's parameters must be finite and non-negative.
+fn check_delay(field: &str, d: &Latency) -> Result<(), (String, String)> {
     let ok = |x: f64| x.is_finite() && x >= 0.0;
-    let fine = match l.latency {
+    let fine = match *d {
         Latency::Fixed { ms } => ok(ms),
         Latency::Uniform { min_ms, max_ms } => ok(min_ms) && ok(max_ms) && min_ms <= max_ms,
         Latency::Normal { mean_ms, std_ms } => ok(mean_ms) && ok(std_ms),
@@ -599,7 +624,7 @@ fn check_link(field: &str, l: &LinkConfig) -> Result<(), (String, String)> {
         Ok(())
     } else {
         Err((
-            format!("{field}.latency"),
+            field.to_string(),
             "parameters must be finite and non-negative (min <= max, median > 0)".to_string(),
         ))
     }
@@ -657,6 +682,34 @@ mod tests {
             Err(ScenarioError::Invalid { field, .. }) => Some(field),
             Err(other) => Some(other.to_string()),
         }
+    }
+
+    #[test]
+    fn an_evaluation_delay_is_fixed_or_a_distribution_not_both() {
+        let honest = "{ kind = \"honest\" }";
+        assert_eq!(policy_field(honest, "eval_delay_ms = 50\n"), None);
+        let spread = "eval_delay = { kind = \"uniform\", min_ms = 500.0, max_ms = 1500.0 }\n";
+        assert_eq!(policy_field(honest, spread), None);
+        assert_eq!(
+            policy_field(honest, &format!("eval_delay_ms = 1\n{spread}")).as_deref(),
+            Some("workload.eval_delay")
+        );
+        assert_eq!(
+            policy_field(
+                honest,
+                "eval_delay = { kind = \"uniform\", min_ms = 9.0, max_ms = 1.0 }\n"
+            )
+            .as_deref(),
+            Some("workload.eval_delay")
+        );
+        assert_eq!(
+            policy_field(
+                honest,
+                "eval_delay = { kind = \"lognormal\", median_ms = 0.0, sigma = 1.0 }\n"
+            )
+            .as_deref(),
+            Some("workload.eval_delay")
+        );
     }
 
     const RULE: &str =

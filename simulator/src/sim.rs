@@ -875,6 +875,16 @@ impl Sim {
         }
     }
 
+    /// How long a member takes to judge: the workload's fixed delay, or a draw from its
+    /// distribution (only then is the RNG drawn, so runs without one are unchanged).
+    fn eval_delay_us(&mut self) -> u64 {
+        let w = &self.scenario.workload;
+        match &w.eval_delay {
+            Some(d) => crate::network::sample_us(d, &mut self.rng),
+            None => ms_to_us(w.fixed_eval_delay_ms()),
+        }
+    }
+
     fn engine(&mut self, i: usize) -> Option<&mut Engine> {
         self.nodes.get_mut(i).and_then(|n| n.engine.as_mut())
     }
@@ -912,8 +922,8 @@ impl Sim {
                 })
                 .unwrap_or_default();
             let life = self.life(i);
-            let delay = ms_to_us(self.scenario.workload.eval_delay_ms);
             for proposal in open {
+                let delay = self.eval_delay_us();
                 self.after(
                     delay,
                     Ev::Judge(Box::new(Judging {
@@ -1050,7 +1060,7 @@ impl Sim {
                 );
                 if votes {
                     let life = self.life(i);
-                    let delay = ms_to_us(self.scenario.workload.eval_delay_ms);
+                    let delay = self.eval_delay_us();
                     self.after(
                         delay,
                         Ev::Judge(Box::new(Judging {

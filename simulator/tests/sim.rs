@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use swarmvote_sim::scenario::Latency;
 use swarmvote_sim::{Report, Scenario, Sim, run};
 
 fn scenarios_dir() -> PathBuf {
@@ -634,6 +635,35 @@ fn per_message_copy_queues_run_events_in_the_order_of_one_queue() {
         };
         assert_eq!(unpruned(true), unpruned(false), "seed {seed}");
     }
+}
+
+#[test]
+fn members_can_take_a_drawn_time_to_judge() {
+    let base = inline(
+        "[[nodes]]\ncount = 5\nbehaviour = { kind = \"honest\" }",
+        "3/5",
+    );
+    // A distribution that always gives 1 ms is the default fixed delay: same report.
+    let mut fixed = base.clone();
+    fixed.workload.eval_delay = Some(Latency::Fixed { ms: 1.0 });
+    assert_eq!(run(fixed, 2).unwrap(), run(base.clone(), 2).unwrap());
+    // Members taking 0.5 to 1.5 s: no decision before the third vote, so none before
+    // 0.5 s, and the decisions spread with the draws.
+    let mut slow = base;
+    slow.workload.eval_delay = Some(Latency::Uniform {
+        min_ms: 500.0,
+        max_ms: 1_500.0,
+    });
+    let r = run(slow, 2).unwrap();
+    check(&r);
+    assert_eq!(
+        r.proposals.approved + r.proposals.rejected,
+        r.proposals.created
+    );
+    let p = &r.latency.proposer;
+    assert!(p.count > 0);
+    assert!(p.p50_ms >= 500.0 && p.p99_ms <= 1_700.0, "{p:?}");
+    assert!(p.p99_ms - p.p50_ms > 50.0, "no spread: {p:?}");
 }
 
 #[test]
