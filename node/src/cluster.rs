@@ -548,7 +548,9 @@ impl Cluster {
             let Ok(client) = self.client(i) else {
                 return Ok(None);
             };
-            let Ok(status) = client.status() else {
+            // Briefly: until the node has bound its API port, whatever holds that port
+            // may accept the connection and never answer.
+            let Ok(status) = client.with_timeout(PROBE_TIMEOUT).status() else {
                 return Ok(None);
             };
             let admitted = status["peers"]
@@ -559,6 +561,9 @@ impl Cluster {
         })
     }
 }
+
+/// How long one readiness probe of [`Cluster::wait_ready`] waits for an answer.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How many times one [`Cluster::wait_ready`] moves nodes whose ports were taken.
 const MAX_API_REBINDS: u32 = 3;
@@ -607,17 +612,12 @@ impl Cluster {
     fn move_p2p(&mut self, i: usize) -> Result<(), ClusterError> {
         let port = free_port()?;
         let node = self.node(i)?;
-        let old = format!("listen = [\"{}\"]", node.p2p);
         let new_addr = format!("/ip4/127.0.0.1/tcp/{port}");
-        let text = std::fs::read_to_string(&node.config).map_err(io("read node config"))?;
-        if !text.contains(&old) {
-            return Err(ClusterError::Setup(format!(
-                "{}: no `{old}` to move",
-                node.config.display()
-            )));
-        }
-        let text = text.replacen(&old, &format!("listen = [\"{new_addr}\"]"), 1);
-        std::fs::write(&node.config, text).map_err(io("write node config"))?;
+        replace_in_config(
+            node,
+            &format!("listen = [\"{}\"]", node.p2p),
+            &format!("listen = [\"{new_addr}\"]"),
+        )?;
         tracing::warn!(node = %node.name, from = %node.p2p, to = %new_addr, "p2p port was taken, moving");
         node.p2p = new_addr;
         Ok(())
@@ -627,21 +627,28 @@ impl Cluster {
     fn move_api(&mut self, i: usize) -> Result<(), ClusterError> {
         let port = free_port()?;
         let node = self.node(i)?;
-        let old = format!("listen = \"{}\"", node.api);
         let new_addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let text = std::fs::read_to_string(&node.config).map_err(io("read node config"))?;
-        if !text.contains(&old) {
-            return Err(ClusterError::Setup(format!(
-                "{}: no `{old}` to move",
-                node.config.display()
-            )));
-        }
-        let text = text.replacen(&old, &format!("listen = \"{new_addr}\""), 1);
-        std::fs::write(&node.config, text).map_err(io("write node config"))?;
+        replace_in_config(
+            node,
+            &format!("listen = \"{}\"", node.api),
+            &format!("listen = \"{new_addr}\""),
+        )?;
         tracing::warn!(node = %node.name, from = %node.api, to = %new_addr, "api port was taken, moving");
         node.api = new_addr;
         Ok(())
     }
+}
+
+/// Replaces the first `old` in `node`'s config file with `new`; an error if it has none.
+fn replace_in_config(node: &ClusterNode, old: &str, new: &str) -> Result<(), ClusterError> {
+    let text = std::fs::read_to_string(&node.config).map_err(io("read node config"))?;
+    if !text.contains(old) {
+        return Err(ClusterError::Setup(format!(
+            "{}: no `{old}` to move",
+            node.config.display()
+        )));
+    }
+    std::fs::write(&node.config, text.replacen(old, new, 1)).map_err(io("write node config"))
 }
 
 impl Drop for Cluster {
@@ -676,6 +683,18 @@ pub fn wait_for<T>(
     }
 }
 
+/// An HTTP agent whose every request is bounded by `timeout`.
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(timeout))
+        // Keep a connection per client thread alive instead of reconnecting.
+        .max_idle_connections(64)
+        .max_idle_connections_per_host(16)
+        .build()
+        .new_agent()
+}
+
 /// A blocking client for one node's API.
 #[derive(Clone)]
 pub struct ApiClient {
@@ -688,19 +707,19 @@ pub struct ApiClient {
 impl ApiClient {
     /// A client for `addr` with `token`.
     pub fn new(node: &str, addr: SocketAddr, token: &str) -> Self {
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            // Keep a connection per client thread alive instead of reconnecting.
-            .max_idle_connections(64)
-            .max_idle_connections_per_host(16)
-            .build()
-            .new_agent();
         Self {
             node: node.to_owned(),
             base: format!("http://{addr}"),
             token: token.to_owned(),
-            agent,
+            agent: agent(Duration::from_secs(60)),
+        }
+    }
+
+    /// The same client with requests bounded by `timeout`.
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            agent: agent(timeout),
+            ..self.clone()
         }
     }
 

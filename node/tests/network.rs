@@ -498,7 +498,9 @@ fn the_harness_moves_a_node_whose_api_port_was_taken() {
     let taken = c.nodes[0].api;
     let blocker = std::net::TcpListener::bind(taken).unwrap();
     c.start(0).unwrap();
-    let client = c.wait_ready(0, 0, DEADLINE).unwrap();
+    let client = c
+        .wait_ready(0, 0, DEADLINE)
+        .unwrap_or_else(|e| panic!("{e}; log:\n{}", c.nodes[0].log_text()));
     assert_ne!(c.nodes[0].api, taken);
     assert!(client.status().is_ok());
     // What a timed-out test prints about a node: its threads and their states.
