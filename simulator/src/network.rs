@@ -258,17 +258,32 @@ impl Mesh {
             None => n.saturating_sub(1),
             Some(p) => p.len(),
         };
+        // A symmetric link, once.
+        let link = |peers: &mut Vec<Vec<u32>>, i: usize, j: usize| {
+            let (Ok(iu), Ok(ju)) = (u32::try_from(i), u32::try_from(j)) else {
+                return;
+            };
+            if i == j || peers.get(i).is_none_or(|p| p.contains(&ju)) {
+                return;
+            }
+            if let Some(p) = peers.get_mut(i) {
+                p.push(ju);
+            }
+            if let Some(p) = peers.get_mut(j) {
+                p.push(iu);
+            }
+        };
         for i in 0..n {
             if degree(i) <= d {
-                // Everyone it is connected to.
+                // Everyone it is connected to (they may pass 2d by this node).
                 complete[i] = true;
-                peers[i] = match topology.peers(i) {
-                    None => (0..n)
-                        .filter(|&j| j != i)
-                        .filter_map(|j| u32::try_from(j).ok())
-                        .collect(),
-                    Some(p) => p.to_vec(),
+                let all: Vec<usize> = match topology.peers(i) {
+                    None => (0..n).filter(|&j| j != i).collect(),
+                    Some(p) => p.iter().map(|&j| j as usize).collect(),
                 };
+                for j in all {
+                    link(&mut peers, i, j);
+                }
                 continue;
             }
             let mut tries = d.saturating_mul(16).saturating_add(64);
@@ -278,13 +293,9 @@ impl Mesh {
                     None => rng.below(n),
                     Some(p) => p.get(rng.below(p.len())).map_or(i, |&j| j as usize),
                 };
-                let Ok(ju) = u32::try_from(j) else { continue };
-                let Ok(iu) = u32::try_from(i) else { continue };
-                if j == i || peers[i].contains(&ju) || peers[j].len() >= d_high {
-                    continue;
+                if peers[j].len() < d_high {
+                    link(&mut peers, i, j);
                 }
-                peers[i].push(ju);
-                peers[j].push(iu);
             }
         }
         Self { peers, complete }
@@ -400,6 +411,37 @@ mod tests {
             }
         }
         assert!(seen.iter().all(|&s| s), "the mesh is not connected");
+    }
+
+    #[test]
+    fn nodes_with_few_peers_mesh_with_all_of_them_and_links_stay_symmetric() {
+        // Peer sets of about 8: some nodes have at most d = 6 peers and take them all,
+        // while their neighbours graft by choice.
+        let (n, d) = (400, 6);
+        let t = Topology::build(n, 8, &mut SimRng::new(2));
+        let m = Mesh::build(n, d, &t, &mut SimRng::new(3));
+        let mut complete = 0;
+        for i in 0..n {
+            let p = m.peers(i);
+            let mut q = p.to_vec();
+            q.sort_unstable();
+            q.dedup();
+            assert_eq!(q.len(), p.len(), "node {i} lists a mesh peer twice");
+            for &j in p {
+                assert!(
+                    m.peers(j as usize).contains(&(i as u32)),
+                    "{i}-{j} is one-way"
+                );
+            }
+            if m.is_complete(i) {
+                complete += 1;
+                assert_eq!(q, t.peers(i).unwrap().to_vec(), "node {i}");
+            }
+        }
+        assert!(
+            complete > 0,
+            "no node with at most d peers: the test tests nothing"
+        );
     }
 
     #[test]
