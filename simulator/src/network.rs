@@ -233,7 +233,8 @@ impl Topology {
 /// Links are symmetric (a GRAFT makes both ends mesh peers) and lie inside the
 /// [`Topology`]. Each node grafts random peers until it has `d` of them, and a peer accepts
 /// while it has fewer than `2d` (gossipsub's `D_high` is 12 for D = 6), so every node has
-/// between `d` and `2d` mesh peers, or all of its peers when it has at most `d`. Such a
+/// between `d` and `2d` mesh peers, or all of its peers when it has at most `d` (which
+/// can take a neighbour past `2d`). Such a
 /// graph is connected with overwhelming probability, so a message that every node
 /// forwards reaches everyone, as in gossipsub; a fresh random choice of `d` peers per
 /// message would leave each node without a copy about `e^-d` of the time.
