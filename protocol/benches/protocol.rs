@@ -151,7 +151,53 @@ fn engine(c: &mut Criterion) {
     g.finish();
 }
 
+/// One engine of a large swarm taking a proposal and every other member's ballot, each
+/// already checked by an earlier engine (an [`Inbound`]): the work each member's engine
+/// does per gossip message in the simulator, which runs this once per node and message.
+fn engine_inbound(c: &mut Criterion) {
+    use swarmvote_protocol::engine::{Config, Engine, MessageTag, PeerTag};
+    use swarmvote_protocol::inbound::Inbound;
+    let mut g = c.benchmark_group("engine_inbound");
+    g.sample_size(20);
+    for n in [100u32, 1000] {
+        let r = roster(n, "2/3");
+        let p = draft(&r, 1, PAYLOAD).sign(&key(1)).unwrap();
+        let mut msgs = vec![Inbound::new(codec::encode(&p).unwrap())];
+        for m in 1..n {
+            msgs.push(Inbound::new(
+                codec::encode(&ballot(&p, m, Vote::Yes)).unwrap(),
+            ));
+        }
+        let now = swarmvote_protocol::UnixMillis(1_700_000_000_000);
+        // A first engine decodes and verifies each message once, as in a run.
+        let mut first = Engine::new(r.clone(), key(0), Config::default()).unwrap();
+        for m in &msgs {
+            first.handle_inbound(now, PeerTag(1), MessageTag(0), m);
+        }
+        g.throughput(Throughput::Elements(u64::from(n)));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &msgs, |bench, msgs| {
+            bench.iter(|| {
+                let mut e = Engine::new(r.clone(), key(0), Config::default()).unwrap();
+                for m in msgs {
+                    e.handle_inbound(now, PeerTag(1), MessageTag(0), m);
+                    while e.poll_output().is_some() {}
+                }
+                black_box(e)
+            })
+        });
+    }
+    g.finish();
+}
+
 const PAYLOAD: &str = r#"{"path":"/backup/db","recursive":true}"#;
 
-criterion_group!(benches, signatures, codec_bench, tally, certificate, engine);
+criterion_group!(
+    benches,
+    signatures,
+    codec_bench,
+    tally,
+    certificate,
+    engine,
+    engine_inbound
+);
 criterion_main!(benches);
