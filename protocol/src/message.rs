@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::codec;
 use crate::crypto::{self, Domain, SecretKey, Signature, Verified};
 use crate::ids::{Action, Nonce, ProposalId, RosterDigest, SwarmId, UnixMillis, VoterId};
-use crate::roster::Roster;
+use crate::roster::{MemberIndex, Roster};
 use crate::sigcache::SignatureCache;
 
 /// Largest canonical payload, in bytes. It leaves room in a 64 KiB message for the rest.
@@ -613,7 +613,7 @@ impl SignedBallot {
         cache: &SignatureCache,
     ) -> Result<Verified<Arc<SignedBallot>>, VerifyError> {
         let voter = self.ballot.voter;
-        let member = self.admit(roster)?;
+        let member = self.admit(roster, None)?;
         let shared = cache
             .verify_ballot(&member.key, self)
             .map_err(|_| VerifyError::BadSignature { signer: voter })?;
@@ -623,16 +623,22 @@ impl SignedBallot {
     /// Admits a ballot whose signature this crate verified before (it comes from an
     /// [`Inbound`](crate::inbound::Inbound)): every check of [`SignedBallot::verify`]
     /// except the signature, which depends on the bytes alone.
+    /// `hint` is the voter's index in `roster`, if the caller looked it up.
     pub(crate) fn readmit_checked(
         shared: Arc<Self>,
         roster: &Roster,
+        hint: Option<MemberIndex>,
     ) -> Result<Verified<Arc<SignedBallot>>, VerifyError> {
-        shared.admit(roster)?;
+        shared.admit(roster, hint)?;
         Ok(Verified::new(shared, roster.digest()))
     }
 
     /// The checks that depend on the roster: swarm and membership.
-    fn admit<'r>(&self, roster: &'r Roster) -> Result<&'r crate::roster::Member, VerifyError> {
+    fn admit<'r>(
+        &self,
+        roster: &'r Roster,
+        hint: Option<MemberIndex>,
+    ) -> Result<&'r crate::roster::Member, VerifyError> {
         let b = &self.ballot;
         if &b.swarm != roster.swarm() {
             return Err(VerifyError::WrongSwarm {
@@ -641,7 +647,7 @@ impl SignedBallot {
             });
         }
         roster
-            .member(&b.voter)
+            .member_hinted(&b.voter, hint)
             .ok_or(VerifyError::NotAMember { voter: b.voter })
     }
 
@@ -656,7 +662,7 @@ impl SignedBallot {
         cache: Option<&SignatureCache>,
     ) -> Result<(), VerifyError> {
         let b = &self.ballot;
-        self.admit(roster)?
+        self.admit(roster, None)?
             .key
             .verify_cached(
                 Domain::Ballot,

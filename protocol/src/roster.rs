@@ -121,6 +121,20 @@ pub(crate) fn index_in(voters: &[VoterId], voter: &VoterId) -> Option<MemberInde
     voters.binary_search(voter).ok().map(MemberIndex)
 }
 
+/// Like [`index_in`], trusting `hint` only if it names `voter` there. The engine finds a
+/// ballot's voter once and passes the index on to the checks and the tally: a binary
+/// search of a 1,000-member roster is ten key comparisons, and a ballot used to pay three.
+pub(crate) fn index_hinted(
+    voters: &[VoterId],
+    voter: &VoterId,
+    hint: Option<MemberIndex>,
+) -> Option<MemberIndex> {
+    match hint {
+        Some(h) if voters.get(h.0) == Some(voter) => Some(h),
+        _ => index_in(voters, voter),
+    }
+}
+
 /// A validated roster with its digest and required YES count.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Roster {
@@ -325,7 +339,13 @@ impl Roster {
 
     /// The member with this id, if any.
     pub fn member(&self, id: &VoterId) -> Option<&Member> {
-        self.members.get(self.index_of(id)?.get())
+        self.member_hinted(id, None)
+    }
+
+    /// [`Roster::member`], with an index to try first (see [`index_hinted`]).
+    pub(crate) fn member_hinted(&self, id: &VoterId, hint: Option<MemberIndex>) -> Option<&Member> {
+        self.members
+            .get(index_hinted(&self.voters, id, hint)?.get())
     }
 
     /// The member with this name, if any.

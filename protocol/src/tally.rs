@@ -27,7 +27,7 @@ use crate::crypto::Verified;
 use crate::evidence::Equivocation;
 use crate::ids::{ProposalId, RosterDigest, UnixMillis, VoterId};
 use crate::message::{SignedBallot, SignedProposal, Vote};
-use crate::roster::{self, Roster, Voters};
+use crate::roster::{self, MemberIndex, Roster, Voters};
 
 /// The tally's verdict, a function of the ballot set alone.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
@@ -272,6 +272,16 @@ impl Tally {
 
     /// Like [`Tally::add`], keeping the shared ballot itself rather than a copy.
     pub fn add_shared(&mut self, ballot: Verified<Arc<SignedBallot>>) -> Result<Added, TallyError> {
+        self.add_hinted(ballot, None)
+    }
+
+    /// [`Tally::add_shared`], with the voter's index to try first (see
+    /// [`roster::index_hinted`]): a wrong hint costs a search, never a wrong slot.
+    pub(crate) fn add_hinted(
+        &mut self,
+        ballot: Verified<Arc<SignedBallot>>,
+        hint: Option<MemberIndex>,
+    ) -> Result<Added, TallyError> {
         if ballot.roster() != self.roster {
             return Err(TallyError::WrongRoster {
                 expected: self.roster,
@@ -287,7 +297,7 @@ impl Tally {
         }
         let voter = b.voter;
         let vote = b.vote;
-        let index = roster::index_in(&self.voters, &voter)
+        let index = roster::index_hinted(&self.voters, &voter, hint)
             .ok_or(TallyError::NotAMember { voter })?
             .get();
         let ballot = ballot.into_inner();
@@ -322,7 +332,17 @@ impl Tally {
 
     /// The kept ballot of `voter` voting `vote`, if any.
     pub fn ballot_of(&self, voter: &VoterId, vote: Vote) -> Option<&SignedBallot> {
-        let index = roster::index_in(&self.voters, voter)?.get();
+        self.ballot_hinted(voter, vote, None)
+    }
+
+    /// [`Tally::ballot_of`], with the voter's index to try first.
+    pub(crate) fn ballot_hinted(
+        &self,
+        voter: &VoterId,
+        vote: Vote,
+        hint: Option<MemberIndex>,
+    ) -> Option<&SignedBallot> {
+        let index = roster::index_hinted(&self.voters, voter, hint)?.get();
         let side = match vote {
             Vote::Yes => &self.yes,
             Vote::No => &self.no,
@@ -494,6 +514,37 @@ mod tests {
         let b = ballot(&p, 7, Vote::No).verify(&r).unwrap();
         assert!(matches!(t.add(b).unwrap(), Added::Equivocation(_)));
         assert_eq!((t.no.slots.capacity(), t.no.count), (n as usize, 1));
+    }
+
+    #[test]
+    fn a_wrong_index_hint_costs_a_search_never_a_wrong_slot() {
+        let n = 20;
+        let r = roster(n);
+        let p = proposal(&r);
+        let mut t = Tally::new(&r, &p);
+        let idx = |i: u32| r.index_of(&key(i).voter_id());
+        let out_of_range = roster(n + 5).index_of(&key(n + 4).voter_id());
+        // Right, someone else's, out of range, none: each lands in the voter's own slot.
+        for (i, hint) in [(1, idx(1)), (2, idx(3)), (4, out_of_range), (5, None)] {
+            let b = ballot(&p, i, Vote::Yes).verify(&r).unwrap().map(Arc::new);
+            assert_eq!(t.add_hinted(b, hint).unwrap(), Added::New);
+            let voter = key(i).voter_id();
+            assert!(t.ballot_hinted(&voter, Vote::Yes, idx(0)).is_some());
+            assert!(t.ballot_of(&voter, Vote::Yes).is_some());
+        }
+        assert!(
+            t.ballot_hinted(&key(3).voter_id(), Vote::Yes, idx(2))
+                .is_none()
+        );
+        assert_eq!(t.yes.count, 4);
+        // A stranger with a member's index is still a stranger.
+        let b = Verified::new(Arc::new(ballot(&p, 90, Vote::Yes)), r.digest());
+        assert!(matches!(
+            t.add_hinted(b, idx(1)),
+            Err(TallyError::NotAMember { .. })
+        ));
+        assert!(r.member_hinted(&key(90).voter_id(), idx(1)).is_none());
+        assert!(r.member_hinted(&key(1).voter_id(), idx(2)).is_some());
     }
 
     #[test]

@@ -56,7 +56,7 @@ use crate::message::{
     Ballot, MAX_TTL_MS, MessageError, Payload, Proposal, Reason, SignedBallot, SignedProposal,
     VerifyError, Vote,
 };
-use crate::roster::Roster;
+use crate::roster::{MemberIndex, Roster};
 use crate::sigcache::SignatureCache;
 use crate::tally::{Added, Outcome, Status, Tally, Verdict};
 use orphans::{Hold, Orphans};
@@ -858,7 +858,8 @@ impl Engine {
         b: SignedBallot,
         inbound: Option<&Inbound>,
     ) -> Validation {
-        if self.kept(&b) {
+        let hint = self.roster.index_of(&b.ballot().voter);
+        if self.kept(&b, hint) {
             return Validation::Ignore(IgnoreReason::Duplicate);
         }
         let verified = match b.verify_shared(&self.roster, &self.sigs) {
@@ -868,7 +869,7 @@ impl Engine {
         if let Some(m) = inbound {
             m.remember(Checked::Ballot(Arc::clone(&verified)));
         }
-        self.accept_ballot(now, peer, verified)
+        self.accept_ballot(now, peer, verified, hint)
     }
 
     /// A ballot whose signature an engine verified before (from an [`Inbound`]).
@@ -878,37 +879,41 @@ impl Engine {
         peer: PeerTag,
         b: &Arc<SignedBallot>,
     ) -> Validation {
-        if self.kept(b) {
+        // The one roster search for this ballot: the checks and the tally reuse it.
+        let hint = self.roster.index_of(&b.ballot().voter);
+        if self.kept(b, hint) {
             return Validation::Ignore(IgnoreReason::Duplicate);
         }
-        match SignedBallot::readmit_checked(Arc::clone(b), &self.roster) {
-            Ok(v) => self.accept_ballot(now, peer, v),
+        match SignedBallot::readmit_checked(Arc::clone(b), &self.roster, hint) {
+            Ok(v) => self.accept_ballot(now, peer, v, hint),
             Err(e) => verify_failure(e),
         }
     }
 
     /// The same bytes as a ballot already kept: a duplicate, whatever its signature
     /// would say. Catch-up resends many of these; they skip the verification.
-    fn kept(&self, b: &SignedBallot) -> bool {
+    fn kept(&self, b: &SignedBallot, hint: Option<MemberIndex>) -> bool {
         let ballot = b.ballot();
         self.entries.get(&ballot.proposal).is_some_and(|entry| {
             entry
                 .tally
-                .ballot_of(&ballot.voter, ballot.vote)
+                .ballot_hinted(&ballot.voter, ballot.vote, hint)
                 .is_some_and(|k| std::ptr::eq(k, b) || k == b)
         })
     }
 
     /// A verified ballot: into its proposal's tally, or held until the proposal arrives.
+    /// `hint` is the voter's index in the roster, if looked up already.
     fn accept_ballot(
         &mut self,
         now: UnixMillis,
         peer: PeerTag,
         verified: Verified<Arc<SignedBallot>>,
+        hint: Option<MemberIndex>,
     ) -> Validation {
         let id = verified.ballot().proposal;
         if self.entries.contains_key(&id) {
-            let result = self.apply_ballot(now, verified, false);
+            let result = self.apply_hinted(now, verified, false, hint);
             self.check_decision(now, &id);
             result
         } else {
@@ -960,6 +965,17 @@ impl Engine {
         ballot: Verified<Arc<SignedBallot>>,
         own: bool,
     ) -> Validation {
+        self.apply_hinted(now, ballot, own, None)
+    }
+
+    /// [`Engine::apply_ballot`], with the voter's roster index to try first.
+    fn apply_hinted(
+        &mut self,
+        now: UnixMillis,
+        ballot: Verified<Arc<SignedBallot>>,
+        own: bool,
+        hint: Option<MemberIndex>,
+    ) -> Validation {
         let id = ballot.ballot().proposal;
         let Some(entry) = self.entries.get_mut(&id) else {
             return Validation::Ignore(IgnoreReason::Duplicate);
@@ -968,7 +984,7 @@ impl Engine {
         // A second handle on the shared ballot; it is copied only into a record.
         let signed = Arc::clone(&ballot);
         let (voter, vote) = (signed.ballot().voter, signed.ballot().vote);
-        let added = match entry.tally.add_shared(ballot) {
+        let added = match entry.tally.add_hinted(ballot, hint) {
             Ok(a) => a,
             // Every ballot here was verified against our roster for this proposal.
             Err(_) => return Validation::Ignore(IgnoreReason::UnknownRoster),
