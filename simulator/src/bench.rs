@@ -27,7 +27,32 @@ pub struct Workload {
     /// Poisson arrival rate, per second.
     pub rate_per_sec: f64,
     /// What it stands for, for the output.
-    pub label: &'static str,
+    pub label: String,
+}
+
+/// Changes to every size's standard workload (`bench --proposals N --rate R`): the cost
+/// of a run grows with its proposals and its virtual time with their spacing, so the
+/// speed ratio depends on the workload as much as on the simulator.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Overrides {
+    /// Proposals per run instead of the size's standard count.
+    pub proposals: Option<u32>,
+    /// Poisson arrival rate per second instead of the size's standard rate.
+    pub rate_per_sec: Option<f64>,
+}
+
+impl Overrides {
+    /// The `bench-one` arguments that pass these on to a child.
+    fn args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(p) = self.proposals {
+            args.extend(["--proposals".to_string(), p.to_string()]);
+        }
+        if let Some(r) = self.rate_per_sec {
+            args.extend(["--rate".to_string(), r.to_string()]);
+        }
+        args
+    }
 }
 
 /// The workload for `nodes` members:
@@ -45,26 +70,40 @@ pub fn workload(nodes: u32) -> Workload {
             nodes,
             proposals: 24,
             rate_per_sec: 0.2,
-            label: "gate: 24 proposals, one every 5 s on average",
+            label: "gate: 24 proposals, one every 5 s on average".into(),
         }
     } else if nodes <= 1_000 {
         Workload {
             nodes,
             proposals: 100,
             rate_per_sec: 5.0,
-            label: "100 proposals at 5/s",
+            label: "100 proposals at 5/s".into(),
         }
     } else {
         Workload {
             nodes,
             proposals: 2,
             rate_per_sec: 1.0,
-            label: "small: 2 proposals at 1/s",
+            label: "small: 2 proposals at 1/s".into(),
         }
     }
 }
 
 impl Workload {
+    /// This workload with `o` applied; the label then states the values used.
+    pub fn with(mut self, o: Overrides) -> Self {
+        if o == Overrides::default() {
+            return self;
+        }
+        self.proposals = o.proposals.unwrap_or(self.proposals);
+        self.rate_per_sec = o.rate_per_sec.unwrap_or(self.rate_per_sec);
+        self.label = format!(
+            "set: {} proposals at {}/s",
+            self.proposals, self.rate_per_sec
+        );
+        self
+    }
+
     /// The scenario it runs.
     pub fn scenario(&self) -> Result<Scenario, ScenarioError> {
         let text = format!(
@@ -141,7 +180,11 @@ pub enum BenchError {
 
 /// Runs every size `repeat` times, each run in a child process of this binary
 /// (`<exe> bench-one --nodes N`), and returns the table. Progress goes to stderr.
-pub fn run_children(nodes: &[u32], repeat: u32) -> Result<(String, bool), BenchError> {
+pub fn run_children(
+    nodes: &[u32],
+    repeat: u32,
+    overrides: Overrides,
+) -> Result<(String, bool), BenchError> {
     let exe = std::env::current_exe()?;
     let mut rows = Vec::new();
     for &n in nodes {
@@ -150,6 +193,7 @@ pub fn run_children(nodes: &[u32], repeat: u32) -> Result<(String, bool), BenchE
             eprintln!("bench: {n} nodes, run {}/{}", r + 1, repeat.max(1));
             let out = std::process::Command::new(&exe)
                 .args(["bench-one", "--nodes", &n.to_string()])
+                .args(overrides.args())
                 .stdin(std::process::Stdio::null())
                 .output()?;
             let text = String::from_utf8_lossy(&out.stdout);
@@ -167,12 +211,12 @@ pub fn run_children(nodes: &[u32], repeat: u32) -> Result<(String, bool), BenchE
         }
     }
     let ok = rows.iter().all(|r| r.ok);
-    Ok((table(&rows, repeat.max(1)), ok))
+    Ok((table(&rows, repeat.max(1), overrides), ok))
 }
 
-/// Runs `nodes`' workload in this process and measures it.
-pub fn run_one(nodes: u32) -> Result<Measurement, BenchError> {
-    let w = workload(nodes);
+/// Runs `nodes`' workload, with `overrides`, in this process and measures it.
+pub fn run_one(nodes: u32, overrides: Overrides) -> Result<Measurement, BenchError> {
+    let w = workload(nodes).with(overrides);
     let scenario = w.scenario()?;
     let cpu0 = cpu_ns();
     let start = Instant::now();
@@ -267,15 +311,12 @@ pub fn summarise(mut runs: Vec<Measurement>) -> Option<Measurement> {
 }
 
 /// The bench table, workloads first.
-pub fn table(rows: &[Measurement], repeat: u32) -> String {
+pub fn table(rows: &[Measurement], repeat: u32, overrides: Overrides) -> String {
     let mut out =
         String::from("workloads (seed 1, network of baseline-3, all honest, quorum 2/3):\n");
-    let mut labels: Vec<(u32, &'static str)> = Vec::new();
     for r in rows {
-        labels.push((r.nodes, workload(r.nodes).label));
-    }
-    for (n, l) in labels {
-        out.push_str(&format!("  {n:>6} nodes: {l}\n"));
+        let label = workload(r.nodes).with(overrides).label;
+        out.push_str(&format!("  {:>6} nodes: {label}\n", r.nodes));
     }
     out.push_str(&format!(
         "wall: median of {repeat} (cpu_s: that run's CPU time; below wall_s when other \

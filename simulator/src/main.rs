@@ -82,6 +82,8 @@ enum Command {
         /// Runs per size; the median wall time is shown.
         #[arg(long, default_value_t = 3)]
         repeat: u32,
+        #[command(flatten)]
+        workload: WorkloadArgs,
     },
     /// One bench run in this process; prints one `key=value` line (used by `bench`).
     #[command(hide = true)]
@@ -89,7 +91,41 @@ enum Command {
         /// Swarm size.
         #[arg(long)]
         nodes: u32,
+        #[command(flatten)]
+        workload: WorkloadArgs,
     },
+}
+
+/// `bench` options that change every size's standard workload.
+#[derive(clap::Args, Debug, Clone, Copy)]
+struct WorkloadArgs {
+    /// Proposals per run, for every size, instead of the size's standard count.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    proposals: Option<u32>,
+    /// Proposals per second (Poisson), for every size, instead of the size's standard
+    /// rate.
+    #[arg(long, value_name = "PER_SECOND", value_parser = positive_rate)]
+    rate: Option<f64>,
+}
+
+impl WorkloadArgs {
+    fn overrides(self) -> swarmvote_sim::bench::Overrides {
+        swarmvote_sim::bench::Overrides {
+            proposals: self.proposals,
+            rate_per_sec: self.rate,
+        }
+    }
+}
+
+/// A rate that makes a workload: finite and above zero.
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        Ok(_) => Err(format!(
+            "the rate must be above zero and finite, got {text}"
+        )),
+        Err(e) => Err(format!("not a number of proposals per second ({e})")),
+    }
 }
 
 /// A progress bar of `total` runs on stderr, or a hidden one when `quiet` or when stderr
@@ -278,15 +314,29 @@ fn main() -> ExitCode {
             seeds,
             proposals,
         } => seed_table(drift, seeds, proposals, cli.quiet),
-        Command::Bench { nodes, repeat } => {
-            match swarmvote_sim::bench::run_children(&nodes, repeat) {
-                Ok((table, ok)) => {
-                    print!("{table}");
-                    if ok {
-                        ExitCode::SUCCESS
-                    } else {
-                        ExitCode::from(1)
-                    }
+        Command::Bench {
+            nodes,
+            repeat,
+            workload,
+        } => match swarmvote_sim::bench::run_children(&nodes, repeat, workload.overrides()) {
+            Ok((table, ok)) => {
+                print!("{table}");
+                if ok {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        },
+        Command::BenchOne { nodes, workload } => {
+            match swarmvote_sim::bench::run_one(nodes, workload.overrides()) {
+                Ok(m) => {
+                    println!("{}", m.to_line());
+                    ExitCode::SUCCESS
                 }
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -294,16 +344,6 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::BenchOne { nodes } => match swarmvote_sim::bench::run_one(nodes) {
-            Ok(m) => {
-                println!("{}", m.to_line());
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        },
         Command::Run {
             file,
             seed,

@@ -195,4 +195,10 @@ fn bad_arguments_exit_non_zero_naming_the_problem() {
     // clap's own usage errors also exit 2 and name the flag.
     let e = refused(&["sweep", tiny, "--n", "x"]);
     assert!(e.contains("--n"), "{e}");
+    for rate in ["0", "-1", "inf", "NaN", "fast"] {
+        let e = refused(&["bench", "--nodes", "3", &format!("--rate={rate}")]);
+        assert!(e.contains("--rate") && e.contains(rate), "{e}");
+    }
+    let e = refused(&["bench", "--nodes", "3", "--proposals", "0"]);
+    assert!(e.contains("--proposals"), "{e}");
 }

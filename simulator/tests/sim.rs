@@ -533,7 +533,7 @@ fn the_large_scenario_parses() {
 #[test]
 fn the_bench_logic_measures_a_tiny_swarm() {
     use swarmvote_sim::bench;
-    let m = bench::run_one(4).unwrap();
+    let m = bench::run_one(4, bench::Overrides::default()).unwrap();
     assert!(m.ok, "{m:?}");
     let w = bench::workload(4);
     assert_eq!(m.proposals, u64::from(w.proposals));
@@ -559,9 +559,20 @@ fn the_bench_logic_measures_a_tiny_swarm() {
         .collect();
     let s = bench::summarise(runs).unwrap();
     assert_eq!((s.wall_s, s.peak_rss_kib), (2.0, Some(30)));
-    let table = bench::table(&[s], 3);
-    assert!(table.contains(w.label), "{table}");
+    let table = bench::table(&[s], 3, bench::Overrides::default());
+    assert!(table.contains(&w.label), "{table}");
     assert!(table.contains("median of 3"), "{table}");
+    // A changed workload runs what it says and says what it ran.
+    let o = bench::Overrides {
+        proposals: Some(3),
+        rate_per_sec: Some(0.5),
+    };
+    let m3 = bench::run_one(4, o).unwrap();
+    assert_eq!((m3.proposals, m3.decisions), (3, 3), "{m3:?}");
+    assert!(m3.virtual_s < m.virtual_s, "3 proposals end sooner: {m3:?}");
+    let table = bench::table(&[m3], 1, o);
+    assert!(table.contains("set: 3 proposals at 0.5/s"), "{table}");
+    assert!(!table.contains(&w.label), "{table}");
 }
 
 /// A mixed swarm on a lossy, duplicating network with a partition: crashes, restarts,
