@@ -199,7 +199,7 @@ pub fn run_children(
             let text = String::from_utf8_lossy(&out.stdout);
             if !out.status.success() {
                 return Err(BenchError::Output(format!(
-                    "{n} nodes: exit {}: {}",
+                    "{n} nodes: {}: {}",
                     out.status,
                     String::from_utf8_lossy(&out.stderr).trim()
                 )));

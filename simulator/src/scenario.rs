@@ -388,6 +388,10 @@ fn default_ttl() -> u64 {
 /// `workload.eval_delay_ms` when neither it nor `eval_delay` is given.
 pub const DEFAULT_EVAL_DELAY_MS: u64 = 1;
 
+/// The longest average span of a workload's arrivals (`proposals / rate_per_sec`), in
+/// seconds: 30 days.
+pub const MAX_WORKLOAD_SPAN_S: f64 = 30.0 * 24.0 * 3600.0;
+
 impl Workload {
     /// The fixed evaluation delay, when no distribution is given.
     pub fn fixed_eval_delay_ms(&self) -> u64 {
@@ -552,6 +556,19 @@ impl Scenario {
         if !(w.rate_per_sec.is_finite() && w.rate_per_sec > 0.0) {
             return bad("workload.rate_per_sec", "must be a positive number");
         }
+        // Every node keeps its catch-up rounds running for the whole span, so a rate
+        // that spreads the proposals over years would never finish.
+        let span_s = f64::from(w.proposals) / w.rate_per_sec;
+        if span_s > MAX_WORKLOAD_SPAN_S {
+            return bad(
+                "workload.rate_per_sec",
+                &format!(
+                    "{} proposals at {}/s take {span_s:.0} s on average; at most \
+                     {MAX_WORKLOAD_SPAN_S:.0} s (30 days) of arrivals are simulated",
+                    w.proposals, w.rate_per_sec
+                ),
+            );
+        }
         check_probability("workload.anomalous_fraction", w.anomalous_fraction)?;
         if w.ttl_ms == 0 || w.ttl_ms > MAX_TTL_MS {
             return bad("workload.ttl_ms", &format!("must be in 1..={MAX_TTL_MS}"));
@@ -670,6 +687,30 @@ mod tests {
         let (action, payload) = MixEntry::new("fs.delete", "path", "/backup/{k}.tar", 1).render(7);
         assert_eq!(action, "fs.delete");
         assert_eq!(payload, serde_json::json!({"path": "/backup/7.tar"}));
+    }
+
+    #[test]
+    fn a_workload_spread_over_more_than_30_days_is_refused_by_name() {
+        let text = |proposals: u32, rate: &str| {
+            format!(
+                "name = \"w\"\nquorum = \"2/3\"\n[[nodes]]\ncount = 3\n\
+                 behaviour = {{ kind = \"honest\" }}\n[workload]\nproposals = {proposals}\n\
+                 rate_per_sec = {rate}\n"
+            )
+        };
+        // One a day for 30 days is the limit; one more proposal is past it.
+        let per_day = format!("{}", 1.0 / 86_400.0);
+        assert!(Scenario::parse("w.toml", &text(30, &per_day)).is_ok());
+        match Scenario::parse("w.toml", &text(31, &per_day)) {
+            Err(ScenarioError::Invalid { field, message, .. }) => {
+                assert_eq!(field, "workload.rate_per_sec");
+                assert!(
+                    message.contains("31 proposals") && message.contains("30 days"),
+                    "{message}"
+                );
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 
     /// A scenario with `nodes` and `tail` (extra tables), parsed; the error's field.

@@ -421,10 +421,7 @@ impl Sim {
         let mut t = 0u64;
         for _ in 0..w.proposals {
             let gap_s = rng.exponential(w.rate_per_sec);
-            t = t.saturating_add(crate::network::sample_us(
-                &crate::scenario::Latency::Fixed { ms: gap_s * 1000.0 },
-                &mut rng,
-            ));
+            t = t.saturating_add(gap_us(gap_s));
             arrivals.push(t);
         }
         let mut last = arrivals
@@ -1708,6 +1705,24 @@ impl Sim {
 
 /// The gap between two garbage messages at `rate_per_s` (at least 1 us, so a huge rate
 /// cannot stall virtual time).
+/// A gap between proposal arrivals, in whole microseconds. Not capped at an hour as a
+/// latency draw is: at a low rate the Poisson process keeps its long gaps (the scenario
+/// bounds the average span).
+fn gap_us(gap_s: f64) -> u64 {
+    // The same arithmetic as a latency draw, so every gap under an hour is unchanged.
+    let us = (gap_s * 1000.0 * 1000.0).round();
+    if us.is_nan() || us <= 0.0 {
+        0
+    } else if us >= u64::MAX as f64 {
+        u64::MAX
+    } else {
+        // In range by the checks above.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let v = us as u64;
+        v
+    }
+}
+
 fn flood_gap_us(rate_per_s: f64) -> u64 {
     flooder::gap_us(rate_per_s)
 }
@@ -1719,5 +1734,27 @@ fn describe(x: Option<&(Verdict, [u8; 32])>) -> String {
             "{v:?} with ballots {}",
             hex::encode(h.get(..4).unwrap_or_default())
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::sample_us;
+    use crate::scenario::Latency;
+
+    #[test]
+    fn arrival_gaps_are_not_capped_like_latencies() {
+        let mut rng = SimRng::new(1);
+        // Under an hour: the same microseconds as before, so reports do not move.
+        for gap_s in [0.0, 0.000_000_4, 0.123_456_789, 5.0, 3_599.999] {
+            let latency = Latency::Fixed { ms: gap_s * 1000.0 };
+            assert_eq!(gap_us(gap_s), sample_us(&latency, &mut rng), "{gap_s}");
+        }
+        // A latency stops at an hour; a gap of two hours between proposals stays two.
+        assert_eq!(gap_us(7_200.0), 7_200_000_000);
+        assert_eq!(gap_us(1e30), u64::MAX);
+        assert_eq!(gap_us(f64::NAN), 0);
+        assert_eq!(gap_us(-1.0), 0);
     }
 }
