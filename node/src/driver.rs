@@ -49,6 +49,18 @@ const OUTBOX: usize = 10_000;
 /// Gossip messages awaiting their validation result.
 const PENDING_VALIDATIONS: usize = 10_000;
 
+/// How long a refused peer (another roster, or not a swarmvote node) stays connected so
+/// that our identify answer reaches it and it logs the mismatch too. Closing at once
+/// left the other side's operator without a clue when our answer was still unsent.
+const REFUSE_GRACE: Duration = Duration::from_secs(1);
+
+/// How long after our identify answer went out the connection is closed.
+const REFUSE_AFTER_SENT: Duration = Duration::from_millis(200);
+
+/// Refused peers waiting out their grace at once; more are blocked at once (a stranger
+/// could otherwise grow the set with fresh peer ids).
+const MAX_REFUSING: usize = 64;
+
 /// The wall clock as the engine wants it.
 pub fn now() -> UnixMillis {
     let ms = SystemTime::now()
@@ -491,6 +503,8 @@ pub struct Driver {
     peers_by_tag: BTreeMap<PeerTag, PeerId>,
     next_peer: u64,
     admitted: BTreeSet<PeerId>,
+    /// Refused peers still connected, and when to block them (see [`REFUSE_GRACE`]).
+    refusing: BTreeMap<PeerId, Instant>,
     pending: BTreeMap<MessageTag, (MessageId, PeerId, u8)>,
     next_message: u64,
     outbox: VecDeque<Vec<u8>>,
@@ -566,6 +580,7 @@ impl Driver {
                 peers_by_tag: BTreeMap::new(),
                 next_peer: 0,
                 admitted: BTreeSet::new(),
+                refusing: BTreeMap::new(),
                 pending: BTreeMap::new(),
                 next_message: 0,
                 outbox: VecDeque::new(),
@@ -634,6 +649,7 @@ impl Driver {
                 _ = status.tick() => self.log_status(),
                 _ = sync.tick() => self.sync_all(),
                 _ = housekeeping.tick() => {
+                    self.block_refused();
                     self.redial();
                     self.flush_outbox();
                     self.settle_due(false);
@@ -720,6 +736,15 @@ impl Driver {
                 info,
                 ..
             })) => self.on_identify(peer_id, &info),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Sent {
+                peer_id,
+                ..
+            })) => {
+                // Our answer is on its way: a refused peer can go shortly.
+                if let Some(at) = self.refusing.get_mut(&peer_id) {
+                    *at = (*at).min(Instant::now() + REFUSE_AFTER_SENT);
+                }
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
                     debug!(%peer, %addr, "mdns discovered");
@@ -758,6 +783,9 @@ impl Driver {
                 }
                 if num_established == 0 {
                     debug!(peer = %peer_id, "disconnected");
+                    if self.refusing.remove(&peer_id).is_some() {
+                        self.swarm.behaviour_mut().blocked.block_peer(peer_id);
+                    }
                     self.forget(&peer_id);
                     self.check_quorum_connectivity();
                 }
@@ -771,6 +799,10 @@ impl Driver {
     }
 
     fn on_identify(&mut self, peer: PeerId, info: &identify::Info) {
+        if self.refusing.contains_key(&peer) {
+            // Refused already; its grace only lets our answer reach it.
+            return;
+        }
         if info.protocol_version == self.version {
             if self.admitted.insert(peer) {
                 debug!(%peer, "peer admitted");
@@ -784,9 +816,38 @@ impl Driver {
                 ours = %self.version,
                 "peer refused: roster mismatch"
             );
-            self.swarm.behaviour_mut().blocked.block_peer(peer);
+            self.refuse(peer);
         } else {
             warn!(%peer, protocol = %info.protocol_version, "peer refused: not a swarmvote node");
+            self.refuse(peer);
+        }
+    }
+
+    /// Blocks `peer` once our identify answer has had time to reach it (never admitted
+    /// meanwhile), or at once when too many refusals are already waiting.
+    fn refuse(&mut self, peer: PeerId) {
+        self.admitted.remove(&peer);
+        if self.refusing.len() >= MAX_REFUSING && !self.refusing.contains_key(&peer) {
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+            return;
+        }
+        self.refusing
+            .entry(peer)
+            .or_insert_with(|| Instant::now() + REFUSE_GRACE);
+    }
+
+    /// Blocks the refused peers whose grace is over.
+    fn block_refused(&mut self) {
+        let now = Instant::now();
+        let due: Vec<PeerId> = self
+            .refusing
+            .iter()
+            .filter(|&(_, &at)| at <= now)
+            .map(|(&p, _)| p)
+            .collect();
+        for peer in due {
+            self.refusing.remove(&peer);
+            debug!(%peer, "refused peer blocked");
             self.swarm.behaviour_mut().blocked.block_peer(peer);
         }
     }
