@@ -145,11 +145,18 @@ pub fn sample_us(latency: &Latency, rng: &mut SimRng) -> u64 {
         Latency::Normal { mean_ms, std_ms } => mean_ms + std_ms * rng.normal(),
         Latency::Lognormal { median_ms, sigma } => (median_ms.ln() + sigma * rng.normal()).exp(),
     };
+    ms_to_us_capped(ms, 3_600_000_000)
+}
+
+/// `ms` in whole microseconds, rounded, clamped to `0..=cap_us` (NaN is 0).
+pub fn ms_to_us_capped(ms: f64, cap_us: u64) -> u64 {
     let us = (ms * 1000.0).round();
+    // `cap_us as f64` may round up past `cap_us` (u64::MAX does): the cap still holds.
+    let cap = cap_us as f64;
     if us.is_nan() || us <= 0.0 {
         0
-    } else if us >= 3.6e9 {
-        3_600_000_000
+    } else if us >= cap {
+        cap_us
     } else {
         // In range by the checks above.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]

@@ -1710,17 +1710,7 @@ impl Sim {
 /// bounds the average span).
 fn gap_us(gap_s: f64) -> u64 {
     // The same arithmetic as a latency draw, so every gap under an hour is unchanged.
-    let us = (gap_s * 1000.0 * 1000.0).round();
-    if us.is_nan() || us <= 0.0 {
-        0
-    } else if us >= u64::MAX as f64 {
-        u64::MAX
-    } else {
-        // In range by the checks above.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let v = us as u64;
-        v
-    }
+    crate::network::ms_to_us_capped(gap_s * 1000.0, u64::MAX)
 }
 
 fn flood_gap_us(rate_per_s: f64) -> u64 {
