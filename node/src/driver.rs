@@ -34,6 +34,7 @@ use crate::metrics::{
     DirectionLabel, Metrics, ReasonLabel, ResultLabel, StatusLabel, SyncLabel, VerdictLabel,
     VoteLabel, VoterCountLabel, VoterLabel,
 };
+use crate::network::refusals::{Refusal, Refusals};
 use crate::network::{self, Behaviour, BehaviourEvent};
 use crate::persist;
 use crate::store::{ExecutionState, Store, StoreError};
@@ -48,18 +49,6 @@ const COMMAND_BATCH: usize = 256;
 const OUTBOX: usize = 10_000;
 /// Gossip messages awaiting their validation result.
 const PENDING_VALIDATIONS: usize = 10_000;
-
-/// How long a refused peer (another roster, or not a swarmvote node) stays connected so
-/// that our identify answer reaches it and it logs the mismatch too. Closing at once
-/// left the other side's operator without a clue when our answer was still unsent.
-const REFUSE_GRACE: Duration = Duration::from_secs(1);
-
-/// How long after our identify answer went out the connection is closed.
-const REFUSE_AFTER_SENT: Duration = Duration::from_millis(200);
-
-/// Refused peers waiting out their grace at once; more are blocked at once (a stranger
-/// could otherwise grow the set with fresh peer ids).
-const MAX_REFUSING: usize = 64;
 
 /// The wall clock as the engine wants it.
 pub fn now() -> UnixMillis {
@@ -503,8 +492,8 @@ pub struct Driver {
     peers_by_tag: BTreeMap<PeerTag, PeerId>,
     next_peer: u64,
     admitted: BTreeSet<PeerId>,
-    /// Refused peers still connected, and when to block them (see [`REFUSE_GRACE`]).
-    refusing: BTreeMap<PeerId, Instant>,
+    /// Refused peers still connected until our identify answer reaches them.
+    refusing: Refusals,
     pending: BTreeMap<MessageTag, (MessageId, PeerId, u8)>,
     next_message: u64,
     outbox: VecDeque<Vec<u8>>,
@@ -580,7 +569,7 @@ impl Driver {
                 peers_by_tag: BTreeMap::new(),
                 next_peer: 0,
                 admitted: BTreeSet::new(),
-                refusing: BTreeMap::new(),
+                refusing: Refusals::default(),
                 pending: BTreeMap::new(),
                 next_message: 0,
                 outbox: VecDeque::new(),
@@ -741,9 +730,7 @@ impl Driver {
                 ..
             })) => {
                 // Our answer is on its way: a refused peer can go shortly.
-                if let Some(at) = self.refusing.get_mut(&peer_id) {
-                    *at = (*at).min(Instant::now() + REFUSE_AFTER_SENT);
-                }
+                self.refusing.sent(&peer_id, Instant::now().into_std());
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {
@@ -783,7 +770,7 @@ impl Driver {
                 }
                 if num_established == 0 {
                     debug!(peer = %peer_id, "disconnected");
-                    if self.refusing.remove(&peer_id).is_some() {
+                    if self.refusing.closed(&peer_id) {
                         self.swarm.behaviour_mut().blocked.block_peer(peer_id);
                     }
                     self.forget(&peer_id);
@@ -799,7 +786,7 @@ impl Driver {
     }
 
     fn on_identify(&mut self, peer: PeerId, info: &identify::Info) {
-        if self.refusing.contains_key(&peer) {
+        if self.refusing.contains(&peer) {
             // Refused already; its grace only lets our answer reach it.
             return;
         }
@@ -824,29 +811,17 @@ impl Driver {
     }
 
     /// Blocks `peer` once our identify answer has had time to reach it (never admitted
-    /// meanwhile), or at once when too many refusals are already waiting.
+    /// meanwhile; see [`crate::network::refusals`]).
     fn refuse(&mut self, peer: PeerId) {
         self.admitted.remove(&peer);
-        if self.refusing.len() >= MAX_REFUSING && !self.refusing.contains_key(&peer) {
+        if self.refusing.refuse(peer, Instant::now().into_std()) == Refusal::BlockNow {
             self.swarm.behaviour_mut().blocked.block_peer(peer);
-            return;
         }
-        self.refusing
-            .entry(peer)
-            .or_insert_with(|| Instant::now() + REFUSE_GRACE);
     }
 
-    /// Blocks the refused peers whose grace is over.
+    /// Blocks the refused peers whose time is up.
     fn block_refused(&mut self) {
-        let now = Instant::now();
-        let due: Vec<PeerId> = self
-            .refusing
-            .iter()
-            .filter(|&(_, &at)| at <= now)
-            .map(|(&p, _)| p)
-            .collect();
-        for peer in due {
-            self.refusing.remove(&peer);
+        for peer in self.refusing.due(Instant::now().into_std()) {
             debug!(%peer, "refused peer blocked");
             self.swarm.behaviour_mut().blocked.block_peer(peer);
         }

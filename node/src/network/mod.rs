@@ -8,6 +8,7 @@
 //! Every message is validated by the engine before it is forwarded.
 
 pub mod codec;
+pub mod refusals;
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
