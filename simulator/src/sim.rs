@@ -1703,8 +1703,6 @@ impl Sim {
     }
 }
 
-/// The gap between two garbage messages at `rate_per_s` (at least 1 us, so a huge rate
-/// cannot stall virtual time).
 /// A gap between proposal arrivals, in whole microseconds. Not capped at an hour as a
 /// latency draw is: at a low rate the Poisson process keeps its long gaps (the scenario
 /// bounds the average span).
@@ -1713,6 +1711,8 @@ fn gap_us(gap_s: f64) -> u64 {
     crate::network::ms_to_us_capped(gap_s * 1000.0, u64::MAX)
 }
 
+/// The gap between two garbage messages at `rate_per_s` (at least 1 us, so a huge rate
+/// cannot stall virtual time).
 fn flood_gap_us(rate_per_s: f64) -> u64 {
     flooder::gap_us(rate_per_s)
 }
