@@ -189,6 +189,79 @@ fn engine_inbound(c: &mut Criterion) {
     g.finish();
 }
 
+/// The simulator's access pattern: a swarm of 1,000 engines, each taking a proposal and
+/// then every member's ballot, with the million (ballot, engine) deliveries in a seeded
+/// random order, as gossip brings them. Each step finds a cold engine, so this measures
+/// the engine's cache-miss cost per message, which the in-cache `engine_inbound` hides.
+/// Throughput is per delivery; only the ballot deliveries are timed.
+// The bench times its own loop (the engines' set-up is left out); the core never reads
+// the clock, which is what the lint guards.
+#[allow(clippy::disallowed_methods)]
+fn engine_swarm(c: &mut Criterion) {
+    use std::time::{Duration, Instant};
+    use swarmvote_protocol::SignatureCache;
+    use swarmvote_protocol::engine::{Config, Engine, MessageTag, PeerTag};
+    use swarmvote_protocol::inbound::Inbound;
+    const N: u32 = 1000;
+    let r = roster(N, "2/3");
+    let now = swarmvote_protocol::UnixMillis(1_700_000_000_000);
+    let sigs = SignatureCache::new(1 << 16);
+    let p = draft(&r, 1, PAYLOAD).sign(&key(1)).unwrap();
+    let proposal = Inbound::new(codec::encode(&p).unwrap());
+    let ballots: Vec<Inbound> = (0..N)
+        .map(|m| Inbound::new(codec::encode(&ballot(&p, m, Vote::Yes)).unwrap()))
+        .collect();
+    // One engine checks every message first, as the first receiver does in a run.
+    let mut first = Engine::new(r.clone(), key(0), Config::default())
+        .unwrap()
+        .with_signature_cache(sigs.clone());
+    for m in std::iter::once(&proposal).chain(&ballots) {
+        first.handle_inbound(now, PeerTag(1), MessageTag(0), m);
+    }
+    // (ballot, engine) pairs, shuffled by a fixed splitmix64 stream.
+    let mut order: Vec<(u32, u32)> = (0..N).flat_map(|b| (0..N).map(move |e| (b, e))).collect();
+    let mut state = 0x5eed_u64;
+    for i in (1..order.len()).rev() {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        order.swap(i, (z % (i as u64 + 1)) as usize);
+    }
+    let mut g = c.benchmark_group("engine_swarm");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(order.len() as u64));
+    g.bench_function(BenchmarkId::from_parameter(N), |bench| {
+        bench.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let mut engines: Vec<Engine> = (0..N)
+                    .map(|i| {
+                        let mut e = Engine::new(r.clone(), key(i), Config::default())
+                            .unwrap()
+                            .with_signature_cache(sigs.clone());
+                        e.handle_inbound(now, PeerTag(1), MessageTag(0), &proposal);
+                        while e.poll_output().is_some() {}
+                        e
+                    })
+                    .collect();
+                let start = Instant::now();
+                for &(b, e) in &order {
+                    let e = &mut engines[e as usize];
+                    e.handle_inbound(now, PeerTag(1), MessageTag(0), &ballots[b as usize]);
+                    while e.poll_output().is_some() {}
+                    black_box(e.poll_timeout());
+                }
+                total += start.elapsed();
+                black_box(engines);
+            }
+            total
+        })
+    });
+    g.finish();
+}
+
 const PAYLOAD: &str = r#"{"path":"/backup/db","recursive":true}"#;
 
 criterion_group!(
@@ -198,6 +271,7 @@ criterion_group!(
     tally,
     certificate,
     engine,
-    engine_inbound
+    engine_inbound,
+    engine_swarm
 );
 criterion_main!(benches);
