@@ -7,8 +7,8 @@
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use swarmvote_node::crashtest::{self, key};
-use swarmvote_node::store::Store;
+use swarmvote_node::daemon::store::Store;
+use swarmvote_node::dev::crashtest::{self, key};
 use swarmvote_protocol::engine::Record;
 use swarmvote_protocol::{Ballot, SignedBallot, Vote};
 

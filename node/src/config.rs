@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use swarmvote_protocol::keyfile::{self, KeyFileError};
 use swarmvote_protocol::{Roster, RosterError, SecretKey};
 
-use crate::evaluator::EvaluatorSection;
-use crate::executor::ExecutorSection;
+use crate::daemon::evaluator::EvaluatorSection;
+use crate::daemon::executor::ExecutorSection;
 
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -209,7 +209,7 @@ pub struct MetricsSection {
     pub allow_remote: bool,
 }
 
-/// `[health]`: degraded-voter detection (see `crate::health`).
+/// `[health]`: degraded-voter detection (see `crate::daemon::health`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthSection {
@@ -275,8 +275,10 @@ impl Default for HealthSection {
 
 impl HealthSection {
     /// The thresholds as counts.
-    pub fn thresholds(&self) -> Result<crate::health::Thresholds, crate::health::ThresholdError> {
-        crate::health::Thresholds::new(
+    pub fn thresholds(
+        &self,
+    ) -> Result<crate::daemon::health::Thresholds, crate::daemon::health::ThresholdError> {
+        crate::daemon::health::Thresholds::new(
             self.window,
             self.dissent_fraction,
             self.missed_fraction,
@@ -559,15 +561,19 @@ impl NodeConfig {
                     message: format!("{p:?} is not a peer id ({e})"),
                 })?;
         }
-        crate::evaluator::Evaluator::new(&config.evaluator).map_err(|e| ConfigError::Field {
-            path: path.to_owned(),
-            field: "evaluator".into(),
-            message: e.to_string(),
+        crate::daemon::evaluator::Evaluator::new(&config.evaluator).map_err(|e| {
+            ConfigError::Field {
+                path: path.to_owned(),
+                field: "evaluator".into(),
+                message: e.to_string(),
+            }
         })?;
-        crate::executor::Executor::new(&config.executor).map_err(|e| ConfigError::Field {
-            path: path.to_owned(),
-            field: "executor".into(),
-            message: e.to_string(),
+        crate::daemon::executor::Executor::new(&config.executor).map_err(|e| {
+            ConfigError::Field {
+                path: path.to_owned(),
+                field: "executor".into(),
+                message: e.to_string(),
+            }
         })?;
         // A program given as a relative path with a directory (`./vote.sh`, `bin/x`) is
         // relative to the config file, like every other path; a bare name uses PATH.
@@ -658,8 +664,8 @@ impl NodeConfig {
         }
         self.health.thresholds().map_err(|e| {
             let name = match &e {
-                crate::health::ThresholdError::OutOfRange { field, .. }
-                | crate::health::ThresholdError::Fraction { field, .. } => *field,
+                crate::daemon::health::ThresholdError::OutOfRange { field, .. }
+                | crate::daemon::health::ThresholdError::Fraction { field, .. } => *field,
             };
             field(&format!("health.{name}"), e.to_string())
         })?;

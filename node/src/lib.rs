@@ -1,21 +1,18 @@
-//! The swarmvote node: the I/O shell around the protocol engine. Durable storage (sled
-//! plus an fsync'd own-ballot journal), configuration, and the `swarmvote` binary's
-//! commands. Networking and the HTTP API build on these.
+//! The swarmvote node: the I/O shell around the protocol engine, and the `swarmvote`
+//! binary's library.
+//!
+//! Three parts, by role:
+//! - [`daemon`]: the running node. The driver owns the engine and is the only place that
+//!   touches both the engine and I/O: libp2p networking, the sled store, the HTTP API,
+//!   the evaluator and executor, health, metrics and the webhook.
+//! - [`cli`]: the operator's side, the HTTP client and its renderers.
+//! - [`dev`]: developer tooling: the local cluster harness, benchmarks and the crash test.
+//!
+//! [`api`] holds the HTTP API's types, shared by the server and the client; [`config`]
+//! is shared by all three.
 
 pub mod api;
-pub mod bench;
-pub mod client;
-pub mod cluster;
+pub mod cli;
 pub mod config;
-#[doc(hidden)]
-pub mod crashtest;
-pub mod driver;
-pub mod evaluator;
-pub mod executor;
-pub mod health;
-pub mod identity;
-pub mod metrics;
-pub mod network;
-pub mod persist;
-pub mod store;
-pub mod webhook;
+pub mod daemon;
+pub mod dev;

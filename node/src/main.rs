@@ -1,7 +1,6 @@
 //! `swarmvote`: the node binary and its operator commands.
 
 mod cmd;
-mod devnet;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -10,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use swarmvote_node::client::{
+use swarmvote_node::cli::client::{
     self, ClientError, Flow, ListQuery, Locator, Names, NodeClient, PageView, ReportView,
     WatchOptions, parse_proposal_id, render_event, render_list, render_status,
 };
 use swarmvote_node::config::{self, NodeConfig, Overrides};
-use swarmvote_node::store::Store;
+use swarmvote_node::daemon::store::Store;
 use swarmvote_protocol::keyfile;
 use swarmvote_protocol::{MemberName, PublicKey, Quorum, Roster, SecretKey, Status, SwarmId, Vote};
 
@@ -409,7 +408,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run { config, overrides } => {
-            if !swarmvote_node::cluster::die_with_parent() {
+            if !swarmvote_node::dev::cluster::die_with_parent() {
                 eprintln!("error: the process that started this node has exited");
                 return ExitCode::FAILURE;
             }
@@ -424,14 +423,14 @@ fn main() -> ExitCode {
         } => std::env::current_exe()
             .context("cannot find this binary")
             .and_then(|binary| {
-                let args = devnet::DevnetArgs {
+                let args = cmd::devnet::DevnetArgs {
                     nodes: usize::from(nodes),
                     quorum,
                     dir,
                     keep,
                     demo,
                 };
-                devnet::run(&args, &binary, cmd::colours_wanted())
+                cmd::devnet::run(&args, &binary, cmd::colours_wanted())
             }),
         command @ (Command::Propose { .. }
         | Command::Vote { .. }
@@ -770,7 +769,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let binary = std::env::current_exe().context("cannot find this binary")?;
             let temp = tempfile::tempdir().context("cannot create a temporary dir")?;
             let dir = dir.unwrap_or_else(|| temp.path().to_owned());
-            let report = swarmvote_node::bench::run(&swarmvote_node::bench::BenchSpec {
+            let report = swarmvote_node::dev::bench::run(&swarmvote_node::dev::bench::BenchSpec {
                 binary: &binary,
                 dir: &dir,
                 nodes,
@@ -795,7 +794,13 @@ fn run(command: Command) -> anyhow::Result<()> {
                 },
         } => {
             let stdout = std::io::stdout();
-            swarmvote_node::crashtest::run(&data_dir, proposals, seed, flip, &mut stdout.lock())?;
+            swarmvote_node::dev::crashtest::run(
+                &data_dir,
+                proposals,
+                seed,
+                flip,
+                &mut stdout.lock(),
+            )?;
             Ok(())
         }
         // Dispatched by `main` (they have their own exit codes).
@@ -962,7 +967,10 @@ fn store_info(config: Option<&Path>, data_dir: Option<&Path>) -> anyhow::Result<
     // Reading every record proves they all decode.
     let records = store.load()?;
     println!("data dir       {}", dir.display());
-    println!("schema         {}", swarmvote_node::store::SCHEMA_VERSION);
+    println!(
+        "schema         {}",
+        swarmvote_node::daemon::store::SCHEMA_VERSION
+    );
     println!("proposals      {}", stats.proposals);
     println!("ballots        {}", stats.ballots);
     println!("own ballots    {}", stats.own_ballots);

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use swarmvote_node::cluster::{ApiClient, Cluster, wait_for};
+use swarmvote_node::dev::cluster::{ApiClient, Cluster, wait_for};
 
 mod common;
 use common::{DEADLINE, cluster_with};

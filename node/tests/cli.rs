@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use swarmvote_node::store::Store;
+use swarmvote_node::daemon::store::Store;
 
 fn swarmvote(args: &[&str], cwd: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_swarmvote"))
@@ -278,7 +278,7 @@ fn store_info_refuses_locked_corrupt_and_foreign_data_dirs() {
     assert!(out.contains("schema         1"), "{out}");
 
     {
-        let db = swarmvote_node::store::open_sled(&data.join("db")).unwrap();
+        let db = swarmvote_node::daemon::store::open_sled(&data.join("db")).unwrap();
         db.open_tree("meta")
             .unwrap()
             .insert("schema_version", &7u32.to_be_bytes())
@@ -303,7 +303,7 @@ fn store_info_refuses_locked_corrupt_and_foreign_data_dirs() {
     let corrupt = s.path("corrupt");
     drop(Store::open(&corrupt).unwrap());
     {
-        let db = swarmvote_node::store::open_sled(&corrupt.join("db")).unwrap();
+        let db = swarmvote_node::daemon::store::open_sled(&corrupt.join("db")).unwrap();
         db.open_tree("own_ballots")
             .unwrap()
             .insert([1u8; 32], b"junk".to_vec())

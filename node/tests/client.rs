@@ -12,7 +12,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use swarmvote_node::cluster::{ApiClient, Cluster, wait_for};
+use swarmvote_node::dev::cluster::{ApiClient, Cluster, wait_for};
 use swarmvote_protocol::{Ballot, Certificate, SecretKey, Vote};
 
 mod common;
@@ -843,7 +843,7 @@ fn errors_say_what_is_wrong() {
     );
     fails(&["status", "--config", &cfg0], &["not running", &node0]);
     // A stale api.addr (a killed node leaves it): nothing answers there.
-    let port = swarmvote_node::cluster::free_port().unwrap();
+    let port = swarmvote_node::dev::cluster::free_port().unwrap();
     std::fs::write(
         Path::new(&node0).join("api.addr"),
         format!("127.0.0.1:{port}\n"),

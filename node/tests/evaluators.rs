@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-use swarmvote_node::cluster::{ApiClient, Cluster, wait_for};
+use swarmvote_node::dev::cluster::{ApiClient, Cluster, wait_for};
 use swarmvote_protocol::Certificate;
 
 mod common;

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
-use swarmvote_node::cluster::{ApiClient, Cluster, free_port, wait_for};
-use swarmvote_node::store::Store;
+use swarmvote_node::daemon::store::Store;
+use swarmvote_node::dev::cluster::{ApiClient, Cluster, free_port, wait_for};
 use swarmvote_protocol::engine::Record;
 use swarmvote_protocol::{Ballot, ProposalId, Vote, keyfile};
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use swarmvote_node::cluster::{Cluster, ClusterSpec};
+use swarmvote_node::dev::cluster::{Cluster, ClusterSpec};
 
 const BIN: &str = env!("CARGO_BIN_EXE_swarmvote");
 const DEADLINE: Duration = Duration::from_secs(60);

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use prometheus_parse::{Scrape, Value};
 use serde_json::json;
-use swarmvote_node::cluster::{ApiClient, wait_for};
+use swarmvote_node::dev::cluster::{ApiClient, wait_for};
 
 mod common;
 use common::{DEADLINE, cluster_with, ready_all};

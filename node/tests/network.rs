@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
-use swarmvote_node::cluster::{ApiClient, wait_for};
+use swarmvote_node::dev::cluster::{ApiClient, wait_for};
 use swarmvote_protocol::{Certificate, Roster};
 
 mod common;
@@ -361,7 +361,7 @@ mod rogue {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rogue_peer_is_rejected_and_penalised() {
-    use swarmvote_node::network;
+    use swarmvote_node::daemon::network;
     use swarmvote_protocol::{Ballot, SecretKey, Vote, codec};
 
     let dir = tempfile::tempdir().unwrap();

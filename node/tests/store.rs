@@ -4,9 +4,9 @@
 
 use std::path::Path;
 
-use swarmvote_node::crashtest::{self, T0, key};
-use swarmvote_node::persist;
-use swarmvote_node::store::{Store, StoreError};
+use swarmvote_node::daemon::persist;
+use swarmvote_node::daemon::store::{Store, StoreError};
+use swarmvote_node::dev::crashtest::{self, T0, key};
 use swarmvote_protocol::engine::{Config, Engine, MessageTag, PeerTag};
 use swarmvote_protocol::{Ballot, ProposalId, UnixMillis, Vote, codec};
 
@@ -160,7 +160,7 @@ fn another_schema_version_is_refused_and_left_alone() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(dir.path()).unwrap());
     {
-        let db = swarmvote_node::store::open_sled(&dir.path().join("db")).unwrap();
+        let db = swarmvote_node::daemon::store::open_sled(&dir.path().join("db")).unwrap();
         db.open_tree("meta")
             .unwrap()
             .insert("schema_version", &99u32.to_be_bytes())
@@ -171,7 +171,7 @@ fn another_schema_version_is_refused_and_left_alone() {
     assert!(matches!(err, StoreError::Schema { found: 99, .. }), "{err}");
     assert!(err.to_string().contains(&dir.path().display().to_string()));
     // Still 99: never reset.
-    let db = swarmvote_node::store::open_sled(&dir.path().join("db")).unwrap();
+    let db = swarmvote_node::daemon::store::open_sled(&dir.path().join("db")).unwrap();
     let v = db
         .open_tree("meta")
         .unwrap()
@@ -186,7 +186,7 @@ fn corrupt_records_and_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     drop(Store::open(dir.path()).unwrap());
     {
-        let db = swarmvote_node::store::open_sled(&dir.path().join("db")).unwrap();
+        let db = swarmvote_node::daemon::store::open_sled(&dir.path().join("db")).unwrap();
         db.open_tree("proposals")
             .unwrap()
             .insert([7u8; 32], b"junk".to_vec())

@@ -31,15 +31,14 @@ use futures::StreamExt;
 use libp2p::Multiaddr;
 use libp2p::swarm::SwarmEvent;
 use serde::Serialize;
+use swarmvote_node::api::{NodeEvent, Numbered};
 use swarmvote_node::config::HealthSection;
-use swarmvote_node::driver::{
-    self, Client, Driver, DriverSettings, ListFilter, NodeEvent, Numbered,
-};
-use swarmvote_node::evaluator::{Evaluator, EvaluatorSection};
-use swarmvote_node::executor::{Executor, ExecutorSection};
-use swarmvote_node::metrics::Metrics;
-use swarmvote_node::network::{self, NetworkSettings};
-use swarmvote_node::store::Store;
+use swarmvote_node::daemon::driver::{self, Client, Driver, DriverSettings, ListFilter};
+use swarmvote_node::daemon::evaluator::{Evaluator, EvaluatorSection};
+use swarmvote_node::daemon::executor::{Executor, ExecutorSection};
+use swarmvote_node::daemon::metrics::Metrics;
+use swarmvote_node::daemon::network::{self, NetworkSettings};
+use swarmvote_node::daemon::store::Store;
 use swarmvote_protocol::crypto::sha256;
 use swarmvote_protocol::engine::{Config as EngineConfig, Engine, Event};
 use swarmvote_protocol::{
@@ -591,7 +590,7 @@ struct LiveNode {
     client: Client,
     /// Dropping or sending stops the driver.
     stop: Option<oneshot::Sender<()>>,
-    driver: Option<JoinHandle<Result<(), swarmvote_node::store::StoreError>>>,
+    driver: Option<JoinHandle<Result<(), swarmvote_node::daemon::store::StoreError>>>,
     /// Removed after the driver stopped.
     dir: Option<tempfile::TempDir>,
 }

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use swarmvote_node::evaluator::EvaluatorSection;
+use swarmvote_node::daemon::evaluator::EvaluatorSection;
 use swarmvote_protocol::Quorum;
 use swarmvote_protocol::message::MAX_TTL_MS;
 

@@ -1,5 +1,6 @@
 //! Commands that only the binary needs: starting a node.
 
+pub mod devnet;
 pub mod run;
 
 use std::io::IsTerminal;

@@ -5,16 +5,16 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use libp2p::{Multiaddr, PeerId};
-use swarmvote_node::api;
 use swarmvote_node::config::{NodeConfig, Overrides};
-use swarmvote_node::driver::{self, Driver, DriverSettings};
-use swarmvote_node::evaluator::Evaluator;
-use swarmvote_node::executor::Executor;
-use swarmvote_node::identity;
-use swarmvote_node::metrics::{Metrics, ResultLabel};
-use swarmvote_node::network::{self, NetworkSettings};
-use swarmvote_node::store::Store;
-use swarmvote_node::webhook::{Webhook, WebhookSettings};
+use swarmvote_node::daemon::driver::{self, Driver, DriverSettings};
+use swarmvote_node::daemon::evaluator::Evaluator;
+use swarmvote_node::daemon::executor::Executor;
+use swarmvote_node::daemon::http;
+use swarmvote_node::daemon::identity;
+use swarmvote_node::daemon::metrics::{Metrics, ResultLabel};
+use swarmvote_node::daemon::network::{self, NetworkSettings};
+use swarmvote_node::daemon::store::Store;
+use swarmvote_node::daemon::webhook::{Webhook, WebhookSettings};
 use swarmvote_protocol::engine::{Config as EngineConfig, Engine};
 use tracing::{info, warn};
 
@@ -189,7 +189,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         },
     );
 
-    let (token, cookie) = api::token(&config.data_dir, config.api.token.as_deref())
+    let (token, cookie) = http::token(&config.data_dir, config.api.token.as_deref())
         .with_context(|| format!("{}: cannot write the API cookie", config.data_dir.display()))?;
     let api_addr: std::net::SocketAddr = config.api.listen.parse().context("api.listen")?;
     if !api_addr.ip().is_loopback() {
@@ -221,7 +221,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
             std::fs::write(&metrics_file, format!("{bound}\n"))
                 .with_context(|| format!("{}: cannot write", metrics_file.display()))?;
             info!(address = %bound, "metrics listening");
-            let app = api::metrics_router(client.clone(), metrics.clone());
+            let app = http::metrics_router(client.clone(), metrics.clone());
             Some(tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, app).await {
                     warn!(error = %e, "metrics listener failed");
@@ -232,7 +232,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     };
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let (down_tx, down_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, api::router(client, metrics, token, down_rx))
+    let server = axum::serve(listener, http::router(client, metrics, token, down_rx))
         .with_graceful_shutdown(async {
             let _ = api_stopped.await;
         });

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use swarmvote_node::cluster::{ApiClient, Cluster, ClusterSpec};
+use swarmvote_node::dev::cluster::{ApiClient, Cluster, ClusterSpec};
 
 /// How long any condition may take to become true.
 pub const DEADLINE: Duration = Duration::from_secs(60);

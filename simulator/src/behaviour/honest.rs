@@ -6,7 +6,7 @@
 //!   votes YES on benign, NO on anomalous, wrong with probability `error_rate` (one RNG
 //!   draw per vote). This models an agent that is right except for random slips.
 //! * **`policy`**: the member votes as a node running the `policy` evaluator does
-//!   (`swarmvote_node::evaluator`), over the scenario's top-level `[evaluator]` table,
+//!   (`swarmvote_node::daemon::evaluator`), over the scenario's top-level `[evaluator]` table,
 //!   written exactly as in a node's config (`kind = "policy"`, ordered
 //!   `[[evaluator.rules]]`). The first rule that matches the proposal's action and
 //!   payload decides the vote, and its `reason` goes into the ballot. For a proposal no
@@ -23,7 +23,9 @@
 //! every other behaviour is measured against; agreement and validity must hold.
 
 use serde::Deserialize;
-use swarmvote_node::evaluator::{Evaluator, EvaluatorError, EvaluatorKind, EvaluatorSection};
+use swarmvote_node::daemon::evaluator::{
+    Evaluator, EvaluatorError, EvaluatorKind, EvaluatorSection,
+};
 use swarmvote_protocol::{SignedProposal, Vote};
 
 use super::{Decision, flip, right_vote};

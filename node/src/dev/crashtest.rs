@@ -14,8 +14,8 @@ use swarmvote_protocol::{
     SignedBallot, SignedProposal, SwarmId, UnixMillis, Vote, codec,
 };
 
-use crate::persist;
-use crate::store::{Store, StoreError};
+use crate::daemon::persist;
+use crate::daemon::store::{Store, StoreError};
 
 /// The scenario's clock origin.
 pub const T0: UnixMillis = UnixMillis(1_767_225_600_000);

@@ -39,8 +39,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
-use crate::store::Store;
-pub use crate::store::{ExecutionRecord, ExecutionState};
+use crate::daemon::store::Store;
+pub use crate::daemon::store::{ExecutionRecord, ExecutionState};
 
 /// Bytes of stdout and of stderr kept per process; the rest is read and discarded.
 pub const OUTPUT_LIMIT: usize = 64 * 1024;

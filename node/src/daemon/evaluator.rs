@@ -28,7 +28,7 @@ use swarmvote_protocol::{ProposalId, Reason, SignedProposal, Vote};
 use tokio::sync::{Semaphore, mpsc};
 use tracing::{debug, warn};
 
-use crate::executor::{OUTPUT_LIMIT, run_bounded};
+use crate::daemon::executor::{OUTPUT_LIMIT, run_bounded};
 
 /// Command evaluations running at once.
 const MAX_RUNNING: usize = 16;

@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
-use swarmvote_node::client::{self, Names, ReportView};
-use swarmvote_node::cluster::{ApiClient, Cluster, ClusterError, ClusterOptions, ClusterSpec};
+use swarmvote_node::cli::client::{self, Names, ReportView};
+use swarmvote_node::dev::cluster::{ApiClient, Cluster, ClusterError, ClusterOptions, ClusterSpec};
 use swarmvote_protocol::{Quorum, Status, Vote};
 
 /// The file that marks a directory as a devnet's (and lets `--dir` reuse it).

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use swarmvote_protocol::keyfile;
 use swarmvote_protocol::{MemberName, Quorum, Roster, SecretKey, SwarmId, VoterId};
 
-use crate::identity;
+use crate::daemon::identity;
 
 /// Why the cluster failed.
 #[derive(Debug, thiserror::Error)]

@@ -2,7 +2,7 @@
 
 use swarmvote_protocol::engine::{Engine, Output};
 
-use crate::store::{Store, StoreError};
+use crate::daemon::store::{Store, StoreError};
 
 /// Drains `engine`: records go to `store`, every other output to `sink`.
 ///

@@ -17,7 +17,7 @@ use hmac::{KeyInit, Mac};
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
-use crate::metrics::{Metrics, ResultLabel};
+use crate::daemon::metrics::{Metrics, ResultLabel};
 
 /// The signature header.
 pub const SIGNATURE_HEADER: &str = "X-Swarmvote-Signature";
@@ -94,7 +94,7 @@ impl Webhook {
             queue: queue.clone(),
             wake: wake.clone(),
             max_queue: settings.max_queue.max(1),
-            prefix: format!("{:x}", crate::driver::now_us()),
+            prefix: format!("{:x}", crate::daemon::driver::now_us()),
             next: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             metrics: metrics.clone(),
         };
@@ -226,7 +226,7 @@ fn backoff(attempt: u32) -> Duration {
 
 /// One POST; the status if 2xx, else why not.
 fn deliver(agent: &ureq::Agent, s: &WebhookSettings, job: &Job) -> Result<u16, String> {
-    let timestamp = crate::driver::now().0 / 1000;
+    let timestamp = crate::daemon::driver::now().0 / 1000;
     let response = agent
         .post(&s.url)
         .header("Content-Type", "application/json")

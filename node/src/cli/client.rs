@@ -25,7 +25,7 @@ pub const MAX_SSE_LINE: usize = 1024 * 1024;
 /// Largest JSON response read (a report of a proposal with a large roster is big).
 const MAX_RESPONSE: u64 = 64 * 1024 * 1024;
 /// Longest `wait_ms` the server honours in one request.
-pub const MAX_SERVER_WAIT_MS: u64 = crate::api::MAX_WAIT_MS;
+pub const MAX_SERVER_WAIT_MS: u64 = crate::daemon::http::MAX_WAIT_MS;
 /// Time allowed for an ordinary request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// An event stream silent for this long is dead (the server sends a keep-alive every 15 s).

@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use swarmvote_protocol::engine::{CommandError, Event};
 use swarmvote_protocol::{Action, Payload, ProposalId, Reason, Vote};
 
-use crate::driver::{Client, ListFilter, NodeEvent, Numbered, Stopped};
-use crate::metrics::{self, Metrics};
+use crate::api::{NodeEvent, Numbered, ProposalReport};
+use crate::daemon::driver::{Client, ListFilter, Stopped};
+use crate::daemon::metrics::{self, Metrics};
 
 /// Largest request body.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -235,7 +236,7 @@ struct ProposeBody {
 struct Proposed {
     id: ProposalId,
     #[serde(skip_serializing_if = "Option::is_none")]
-    proposal: Option<crate::driver::ProposalReport>,
+    proposal: Option<ProposalReport>,
 }
 
 async fn propose(
@@ -498,7 +499,7 @@ mod tests {
 
     /// (method, path) pairs under `paths:` in the OpenAPI document.
     fn documented() -> BTreeSet<(String, String)> {
-        let doc = include_str!("../openapi.yaml");
+        let doc = include_str!("../../openapi.yaml");
         let mut out = BTreeSet::new();
         let mut in_paths = false;
         let mut path = None;

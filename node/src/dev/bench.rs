@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::cluster::{ApiClient, Cluster, ClusterError, ClusterSpec, wait_for};
-use crate::driver::now_us;
+use crate::daemon::driver::now_us;
+use crate::dev::cluster::{ApiClient, Cluster, ClusterError, ClusterSpec, wait_for};
 
 /// What to run.
 pub struct BenchSpec<'a> {

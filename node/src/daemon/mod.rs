@@ -1,0 +1,13 @@
+//! The running node: the driver and every I/O service it owns.
+
+pub mod driver;
+pub mod evaluator;
+pub mod executor;
+pub mod health;
+pub mod http;
+pub mod identity;
+pub mod metrics;
+pub mod network;
+pub mod persist;
+pub mod store;
+pub mod webhook;
