@@ -33,7 +33,8 @@ use libp2p::swarm::SwarmEvent;
 use serde::Serialize;
 use swarmvote_node::api::{NodeEvent, Numbered};
 use swarmvote_node::config::HealthSection;
-use swarmvote_node::daemon::driver::{self, Client, Driver, DriverSettings, ListFilter};
+use swarmvote_node::daemon::clock;
+use swarmvote_node::daemon::driver::{Client, Driver, DriverSettings, ListFilter};
 use swarmvote_node::daemon::evaluator::{Evaluator, EvaluatorSection};
 use swarmvote_node::daemon::executor::{Executor, ExecutorSection};
 use swarmvote_node::daemon::metrics::Metrics;
@@ -708,7 +709,7 @@ impl Live {
                 continue;
             };
             let client = self.client(proposer)?;
-            let created_us = driver::now_us();
+            let created_us = clock::now_us();
             match client.propose(action, body, w.ttl_ms).await {
                 Ok(Ok(id)) => truth.push(Truth {
                     id,
@@ -952,7 +953,7 @@ impl Live {
         let by_honest = honest_equivocations(&evidence, &honest_voters, seed, &mut violations);
 
         // Outcomes, as the reference node holds them.
-        let now = driver::now();
+        let now = clock::now();
         let mut p = Proposals {
             created: truth.len() as u64,
             ..Proposals::default()

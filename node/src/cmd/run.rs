@@ -6,7 +6,8 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use libp2p::{Multiaddr, PeerId};
 use swarmvote_node::config::{NodeConfig, Overrides};
-use swarmvote_node::daemon::driver::{self, Driver, DriverSettings};
+use swarmvote_node::daemon::clock;
+use swarmvote_node::daemon::driver::{Driver, DriverSettings};
 use swarmvote_node::daemon::evaluator::Evaluator;
 use swarmvote_node::daemon::executor::Executor;
 use swarmvote_node::daemon::http;
@@ -117,7 +118,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     }
     // Before anything can run: an execution that was running when the node died is
     // marked interrupted and never run again.
-    for r in store.interrupt_unfinished_executions(driver::now())? {
+    for r in store.interrupt_unfinished_executions(clock::now())? {
         Metrics::inc(
             &metrics.executions,
             ResultLabel {
@@ -132,7 +133,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         );
     }
     let mut engine = Engine::new(roster.clone(), key, EngineConfig::default())?;
-    let restored = engine.restore(driver::now(), store.load()?);
+    let restored = engine.restore(clock::now(), store.load()?);
     for s in &restored.skipped {
         warn!(record = %s, "stored record skipped");
     }
