@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 use serde::{Deserialize, Serialize};
+use swarmvote_protocol::certificate::CertificateError;
 use swarmvote_protocol::{Certificate, Proposal, ProposalId, Roster, UnixMillis, VoterId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
@@ -77,12 +78,12 @@ pub struct ActionSection {
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
     /// A glob does not parse.
-    #[error("executor.actions[{index}].action: {message}")]
+    #[error("executor.actions[{index}].action: {source}")]
     Glob {
         /// Entry index.
         index: usize,
         /// The glob error.
-        message: String,
+        source: globset::Error,
     },
     /// No program given.
     #[error("executor.actions[{index}].command: give the program and its arguments")]
@@ -160,7 +161,7 @@ enum Refusal {
     #[error("approved, but no certificate could be assembled")]
     NoCertificate,
     #[error("certificate does not verify: {0}")]
-    BadCertificate(String),
+    BadCertificate(CertificateError),
     #[error("cannot write the certificate: {0}")]
     WriteCertificate(std::io::Error),
 }
@@ -197,10 +198,7 @@ impl Executor {
                 }
                 let matcher = Glob::new(&a.action)
                     .map(|g| g.compile_matcher())
-                    .map_err(|e| ExecutorError::Glob {
-                        index,
-                        message: e.to_string(),
-                    })?;
+                    .map_err(|source| ExecutorError::Glob { index, source })?;
                 Ok(ActionRule {
                     matcher,
                     command: a.command.clone(),
@@ -349,7 +347,7 @@ fn certify(approved: &Approved<'_>, id: &ProposalId) -> Result<PathBuf, Refusal>
     let cert = approved.certificate.clone().ok_or(Refusal::NoCertificate)?;
     let verified = cert
         .verify(approved.roster)
-        .map_err(|e| Refusal::BadCertificate(e.to_string()))?;
+        .map_err(Refusal::BadCertificate)?;
     write_cert(approved.data_dir, id, &verified).map_err(Refusal::WriteCertificate)
 }
 
@@ -387,24 +385,17 @@ pub(crate) struct Capture {
 }
 
 /// Why a child did not run to its end.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum ProcessError {
     /// It could not be started.
+    #[error("cannot start: {0}")]
     Spawn(std::io::Error),
     /// It ran past its timeout and was killed with its process group.
+    #[error("timed out after {} ms; killed", .0.as_millis())]
     TimedOut(Duration),
     /// Waiting for it failed.
+    #[error("cannot wait for it: {0}")]
     Wait(std::io::Error),
-}
-
-impl std::fmt::Display for ProcessError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ProcessError::Spawn(e) => write!(f, "cannot start: {e}"),
-            ProcessError::TimedOut(t) => write!(f, "timed out after {} ms; killed", t.as_millis()),
-            ProcessError::Wait(e) => write!(f, "cannot wait for it: {e}"),
-        }
-    }
 }
 
 /// What a child did.

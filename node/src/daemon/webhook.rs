@@ -215,7 +215,7 @@ async fn worker(
             let (a, s, j) = (agent.clone(), settings.clone(), job.clone());
             let result = tokio::task::spawn_blocking(move || deliver(&a, &s, &j))
                 .await
-                .unwrap_or_else(|e| Err(format!("delivery task failed: {e}")));
+                .unwrap_or_else(|e| Err(DeliveryError::Task(e)));
             match result {
                 Ok(status) => {
                     Metrics::inc(
@@ -272,8 +272,22 @@ fn backoff(attempt: u32) -> Duration {
     exp.saturating_add(jitter)
 }
 
+/// Why one delivery attempt failed.
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    /// No answer: connection, timeout, protocol.
+    #[error("{0}")]
+    Request(#[from] ureq::Error),
+    /// An answer outside 2xx.
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// The blocking task died.
+    #[error("delivery task failed: {0}")]
+    Task(tokio::task::JoinError),
+}
+
 /// One POST; the status if 2xx, else why not.
-fn deliver(agent: &ureq::Agent, s: &WebhookSettings, job: &Job) -> Result<u16, String> {
+fn deliver(agent: &ureq::Agent, s: &WebhookSettings, job: &Job) -> Result<u16, DeliveryError> {
     let timestamp = now().0 / 1000;
     let response = agent
         .post(&s.url)
@@ -281,13 +295,12 @@ fn deliver(agent: &ureq::Agent, s: &WebhookSettings, job: &Job) -> Result<u16, S
         .header(TIMESTAMP_HEADER, timestamp.to_string())
         .header(SIGNATURE_HEADER, signature(&s.secret, timestamp, &job.body))
         .header(DELIVERY_HEADER, &job.id)
-        .send(job.body.as_bytes())
-        .map_err(|e| e.to_string())?;
+        .send(job.body.as_bytes())?;
     let status = response.status().as_u16();
     if (200..300).contains(&status) {
         Ok(status)
     } else {
-        Err(format!("HTTP {status}"))
+        Err(DeliveryError::Status(status))
     }
 }
 
