@@ -9,9 +9,11 @@
 //! - [`dev`]: developer tooling: the local cluster harness, benchmarks and the crash test.
 //!
 //! [`api`] holds the HTTP API's types, shared by the server and the client; [`config`]
-//! is shared by all three.
+//! is shared by all three. [`assembly`] builds a whole node from its config, for `run`,
+//! the live simulator and tests alike.
 
 pub mod api;
+pub mod assembly;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -27,20 +27,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use futures::StreamExt;
 use libp2p::Multiaddr;
-use libp2p::swarm::SwarmEvent;
 use serde::Serialize;
 use swarmvote_node::api::{NodeEvent, Numbered};
-use swarmvote_node::config::HealthSection;
-use swarmvote_node::daemon::driver::{self, Client, Driver, DriverSettings, ListFilter};
-use swarmvote_node::daemon::evaluator::{Evaluator, EvaluatorSection};
-use swarmvote_node::daemon::executor::{Executor, ExecutorSection};
-use swarmvote_node::daemon::metrics::Metrics;
-use swarmvote_node::daemon::network::{self, NetworkSettings};
-use swarmvote_node::daemon::store::Store;
+use swarmvote_node::assembly::{self, Knobs, Node};
+use swarmvote_node::config::{
+    ApiSection, HealthSection, LogSection, MetricsSection, NetworkSection, NodeConfig,
+};
+use swarmvote_node::daemon::clock;
+use swarmvote_node::daemon::driver::{Client, ListFilter};
+use swarmvote_node::daemon::evaluator::EvaluatorSection;
+use swarmvote_node::daemon::executor::ExecutorSection;
 use swarmvote_protocol::crypto::sha256;
-use swarmvote_protocol::engine::{Config as EngineConfig, Engine, Event};
+use swarmvote_protocol::engine::Event;
 use swarmvote_protocol::{
     Action, MemberName, Payload, ProposalId, Roster, SecretKey, Status, SwarmId, Verdict, Vote,
     VoterId,
@@ -708,7 +707,7 @@ impl Live {
                 continue;
             };
             let client = self.client(proposer)?;
-            let created_us = driver::now_us();
+            let created_us = clock::now_us();
             match client.propose(action, body, w.ttl_ms).await {
                 Ok(Ok(id)) => truth.push(Truth {
                     id,
@@ -952,7 +951,7 @@ impl Live {
         let by_honest = honest_equivocations(&evidence, &honest_voters, seed, &mut violations);
 
         // Outcomes, as the reference node holds them.
-        let now = driver::now();
+        let now = clock::now();
         let mut p = Proposals {
             created: truth.len() as u64,
             ..Proposals::default()
@@ -1097,49 +1096,42 @@ async fn start_node(
         .prefix("swarmvote-live-")
         .tempdir()
         .map_err(|e| setup(&e))?;
-    let (store, _) = Store::open(&dir.path().join("data")).map_err(|e| setup(&e))?;
-    let engine =
-        Engine::new(roster.clone(), key, EngineConfig::default()).map_err(|e| setup(&e))?;
-    let settings = NetworkSettings {
-        idle_timeout: Duration::from_secs(3600),
-        // Two connections per peer at most, as the node allows.
-        max_connections: u32::try_from(nodes.saturating_mul(2).max(128)).unwrap_or(u32::MAX),
-        mdns: false,
-    };
-    let keypair = libp2p::identity::Keypair::generate_ed25519();
-    let mut swarm = network::build(keypair, roster, &settings).map_err(|e| setup(&e))?;
-    let listen: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().map_err(|e| setup(&e))?;
-    swarm.listen_on(listen).map_err(|e| setup(&e))?;
-    let addr = tokio::time::timeout(LISTEN_TIMEOUT, async {
-        loop {
-            if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
-                return address;
-            }
-        }
-    })
-    .await
-    .map_err(|_| setup(&"no listen address within 10 s"))?;
-    let evaluator = Evaluator::new(&EvaluatorSection::default()).map_err(|e| setup(&e))?;
-    let executor = Executor::new(&ExecutorSection::default()).map_err(|e| setup(&e))?;
-    // The node's defaults: the degraded-voter detector runs as it would in `swarmvote run`.
-    let health = HealthSection::default();
-    let (driver, client) = Driver::new(
-        engine,
-        store,
-        swarm,
-        evaluator,
-        executor,
-        DriverSettings {
-            bootstrap,
-            status_interval: Duration::ZERO,
-            sync_interval,
-            publish_rate: 20_000,
-            metrics: Metrics::new(roster.members().map(|(_, m)| m.name.as_str())),
-            health: health.thresholds().map_err(|e| setup(&e))?,
-            health_grace: Duration::from_millis(health.grace_ms),
-            webhook: None,
+    let data_dir = dir.path().join("data");
+    // The node `swarmvote run` runs, with the defaults of its config (the publish rate
+    // and the degraded-voter detector among them), on loopback, without status lines.
+    let config = NodeConfig {
+        source: dir.path().join("live.toml"),
+        key_file: dir.path().join("voter.key"),
+        roster_file: dir.path().join("roster.toml"),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".to_owned()],
+        bootstrap: bootstrap.iter().map(ToString::to_string).collect(),
+        api: ApiSection::default(),
+        log: LogSection {
+            status_interval_secs: 0,
+            ..LogSection::default()
         },
-    );
+        network: NetworkSection {
+            // Two connections per peer at most, as the node allows.
+            max_connections: u32::try_from(nodes.saturating_mul(2).max(128)).unwrap_or(u32::MAX),
+            ..NetworkSection::default()
+        },
+        evaluator: EvaluatorSection::default(),
+        executor: ExecutorSection::default(),
+        metrics: MetricsSection::default(),
+        health: HealthSection::default(),
+        webhook: None,
+        data_dir,
+    };
+    let knobs = Knobs {
+        identity: Some((roster.clone(), key)),
+        sync_interval: Some(sync_interval),
+    };
+    let Node {
+        mut driver, client, ..
+    } = assembly::assemble(&config, knobs).map_err(|e| setup(&e))?;
+    let addr = tokio::time::timeout(LISTEN_TIMEOUT, driver.next_listen_addr())
+        .await
+        .map_err(|_| setup(&"no listen address within 10 s"))?;
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(driver.run(async move {
         let _ = stopped.await;

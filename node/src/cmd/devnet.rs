@@ -34,16 +34,25 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 const EXIT_INTERRUPTED: u8 = 130;
 
 /// What `swarmvote devnet` was asked to do.
+#[derive(clap::Args)]
 pub struct DevnetArgs {
-    /// Number of nodes.
-    pub nodes: usize,
-    /// The quorum, such as `2/3`.
+    /// Number of nodes (1 to 16).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub nodes: u16,
+    /// The quorum: "2/3", "0.66" or "66%".
+    #[arg(long, default_value = "2/3")]
     pub quorum: String,
-    /// Where to keep everything; a temporary dir if `None`.
+    /// Keep keys, configs, data and logs in DIR (created if missing; a devnet dir is
+    /// reused with its keys and data; any other non-empty dir is refused). Default: a
+    /// temporary dir, removed at exit.
+    #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Keep the temporary dir at exit.
+    /// Keep the temporary dir at exit and print its path.
+    #[arg(long, conflicts_with = "dir")]
     pub keep: bool,
-    /// Run the demo, then stop.
+    /// Submit a benign and a dangerous proposal, show both decisions with their
+    /// ballots and tallies, verify the approval's certificate, then stop.
+    #[arg(long)]
     pub demo: bool,
 }
 
@@ -154,7 +163,8 @@ struct Interrupted(&'static str);
 /// `swarmvote devnet`. Returns the exit code.
 pub fn run(args: &DevnetArgs, binary: &Path, colours: bool) -> anyhow::Result<u8> {
     let out = Out { colours };
-    if args.nodes == 0 {
+    let nodes = usize::from(args.nodes);
+    if nodes == 0 {
         bail!("--nodes: at least 1");
     }
     let quorum: Quorum = args
@@ -165,7 +175,7 @@ pub fn run(args: &DevnetArgs, binary: &Path, colours: bool) -> anyhow::Result<u8
 
     let temp = match &args.dir {
         Some(d) => {
-            prepare_dir(d, args.nodes, &args.quorum)?;
+            prepare_dir(d, nodes, &args.quorum)?;
             None
         }
         None => Some(
@@ -184,7 +194,7 @@ pub fn run(args: &DevnetArgs, binary: &Path, colours: bool) -> anyhow::Result<u8
 
     // Guardians: the last n − q + 1 nodes, the fewest NO votes that make approval
     // impossible. The others (node0, the proposer, first) approve everything.
-    let n = args.nodes;
+    let n = nodes;
     let q = quorum_required(&quorum, n)?;
     let guardians = n.saturating_sub(q).saturating_add(1).min(n);
     let is_guardian = |i: usize| i >= n.saturating_sub(guardians);

@@ -1,7 +1,17 @@
-//! Commands that only the binary needs: starting a node.
+//! The binary's commands, one file per group: the node (`run`, `init`), keys, rosters,
+//! configs, the store, the client commands (proposals, status), and the developer's
+//! (devnet, bench, debug).
 
+pub mod client;
+pub mod config;
+pub mod dev;
 pub mod devnet;
+pub mod keys;
+pub mod proposals;
+pub mod roster;
 pub mod run;
+pub mod status;
+pub mod store;
 
 use std::io::IsTerminal;
 

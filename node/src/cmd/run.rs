@@ -1,34 +1,29 @@
-//! `swarmvote run` and `swarmvote init`.
+//! `swarmvote run` and `swarmvote init`: the node from [`assembly::assemble`], served
+//! with its API (and optional metrics listener) until a signal stops it.
 
-use std::path::Path;
-use std::time::Duration;
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use libp2p::{Multiaddr, PeerId};
+use swarmvote_node::assembly::{self, Knobs, Node, identity_path};
 use swarmvote_node::config::{NodeConfig, Overrides};
-use swarmvote_node::daemon::driver::{self, Driver, DriverSettings};
-use swarmvote_node::daemon::evaluator::Evaluator;
-use swarmvote_node::daemon::executor::Executor;
 use swarmvote_node::daemon::http;
 use swarmvote_node::daemon::identity;
-use swarmvote_node::daemon::metrics::{Metrics, ResultLabel};
-use swarmvote_node::daemon::network::{self, NetworkSettings};
 use swarmvote_node::daemon::store::Store;
-use swarmvote_node::daemon::webhook::{Webhook, WebhookSettings};
-use swarmvote_protocol::engine::{Config as EngineConfig, Engine};
 use tracing::{info, warn};
 
-fn identity_path(config: &NodeConfig) -> std::path::PathBuf {
-    config
-        .network
-        .identity_file
-        .clone()
-        .unwrap_or_else(|| config.data_dir.join("p2p.key"))
+/// The arguments of `swarmvote run` and `swarmvote init`.
+#[derive(clap::Args)]
+pub struct ConfigArgs {
+    /// The node config file.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    #[command(flatten)]
+    pub overrides: Overrides,
 }
 
 /// `swarmvote init`: creates the data dir and the transport identity; prints the peer id.
-pub fn init(config_path: &Path, overrides: &Overrides) -> anyhow::Result<()> {
-    let config = NodeConfig::load(config_path, overrides)?;
+pub fn init(args: &ConfigArgs) -> anyhow::Result<()> {
+    let config = NodeConfig::load(&args.config, &args.overrides)?;
     config.load_identity()?;
     drop(Store::open(&config.data_dir)?);
     let (key, created) = identity::load_or_create(&identity_path(&config))?;
@@ -79,115 +74,18 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// `swarmvote run`: runs the node until SIGINT or SIGTERM.
-pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
+/// Runs the node until SIGINT or SIGTERM.
+async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let shutdown = shutdown_signal();
-    let (roster, key) = config.load_identity()?;
-    let me = roster
-        .member(&key.voter_id())
-        .map(|m| m.name.to_string())
-        .unwrap_or_default();
-    let metrics = Metrics::new(roster.members().map(|(_, m)| m.name.as_str()));
-    let thresholds = config
-        .health
-        .thresholds()
-        .with_context(|| format!("{}: [health]", config.source.display()))?;
-    let webhook_settings = match &config.webhook {
-        Some(w) => Some(WebhookSettings {
-            url: w.url.clone(),
-            secret: w.load_secret(&config.source)?,
-            timeout: Duration::from_millis(w.timeout_ms),
-            max_queue: w.max_queue,
-            max_retries: w.max_retries,
-        }),
-        None => None,
-    };
-    let (mut store, opened) = Store::open(&config.data_dir)?;
-    if opened.recovered_from_journal > 0 {
-        warn!(
-            count = opened.recovered_from_journal,
-            "own ballots recovered from the journal"
-        );
-    }
-    if opened.journal_truncated > 0 {
-        warn!(
-            bytes = opened.journal_truncated,
-            "unsynced journal tail cut off"
-        );
-    }
-    // Before anything can run: an execution that was running when the node died is
-    // marked interrupted and never run again.
-    for r in store.interrupt_unfinished_executions(driver::now())? {
-        Metrics::inc(
-            &metrics.executions,
-            ResultLabel {
-                result: "interrupted",
-            },
-        );
-        warn!(
-            proposal = %r.proposal.short(),
-            action = %r.action,
-            started_at = r.started_at.map(|t| t.0),
-            "execution interrupted: the node stopped while it ran; not running it again"
-        );
-    }
-    let mut engine = Engine::new(roster.clone(), key, EngineConfig::default())?;
-    let restored = engine.restore(driver::now(), store.load()?);
-    for s in &restored.skipped {
-        warn!(record = %s, "stored record skipped");
-    }
-    let (keypair, created) = identity::load_or_create(&identity_path(&config))?;
-    let peer_id = keypair.public().to_peer_id();
-    if created {
-        info!(file = %identity_path(&config).display(), "created transport identity");
-    }
-    let settings = NetworkSettings {
-        idle_timeout: Duration::from_secs(config.network.idle_timeout_secs),
-        max_connections: config.network.max_connections,
-        mdns: config.network.mdns,
-    };
-    let mut swarm = network::build(keypair, &roster, &settings)?;
-    for addr in &config.listen {
-        let ma: Multiaddr = addr
-            .parse()
-            .with_context(|| format!("listen address {addr}"))?;
-        swarm.listen_on(ma).with_context(|| {
-            format!("listen address {addr}: cannot listen (in use, or not local?)")
-        })?;
-    }
-    for p in &config.network.blocklist {
-        let peer: PeerId = p
-            .parse()
-            .with_context(|| format!("network.blocklist: {p}"))?;
-        swarm.behaviour_mut().blocked.block_peer(peer);
-    }
-    let bootstrap = config
-        .bootstrap
-        .iter()
-        .map(|a| {
-            a.parse::<Multiaddr>()
-                .with_context(|| format!("bootstrap address {a}"))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let evaluator = Evaluator::new(&config.evaluator)?;
-    let executor = Executor::new(&config.executor)?;
-    let (driver, client) = Driver::new(
-        engine,
-        store,
-        swarm,
-        evaluator,
-        executor,
-        DriverSettings {
-            bootstrap,
-            status_interval: Duration::from_secs(config.log.status_interval_secs),
-            sync_interval: Duration::from_secs(config.network.sync_interval_secs.max(1)),
-            publish_rate: config.network.publish_rate,
-            metrics: metrics.clone(),
-            health: thresholds,
-            health_grace: Duration::from_millis(config.health.grace_ms),
-            webhook: webhook_settings.map(|s| Webhook::start(s, metrics.clone())),
-        },
-    );
+    let Node {
+        driver,
+        client,
+        metrics,
+        roster,
+        name: me,
+        peer_id,
+        restored,
+    } = assembly::assemble(&config, Knobs::default())?;
 
     let (token, cookie) = http::token(&config.data_dir, config.api.token.as_deref())
         .with_context(|| format!("{}: cannot write the API cookie", config.data_dir.display()))?;
@@ -248,7 +146,7 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
         listen = ?config.listen,
         api = %api_addr,
         data_dir = %config.data_dir.display(),
-        restored = restored.proposals,
+        restored,
         "node started"
     );
     let result = driver.run(shutdown).await;
@@ -268,7 +166,15 @@ pub async fn run(config: NodeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Loads the config for `run` (before logging is set up, so errors go to stderr plainly).
-pub fn load(config: &Path, overrides: &Overrides) -> anyhow::Result<NodeConfig> {
-    Ok(NodeConfig::load(config, overrides)?)
+/// `swarmvote run`: loads the config (before logging is set up, so its errors go to
+/// stderr plainly), then runs the node on a one-worker runtime.
+pub fn start(args: &ConfigArgs) -> anyhow::Result<()> {
+    let config = NodeConfig::load(&args.config, &args.overrides)?;
+    super::init_logging(config.log.format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(config))
 }

@@ -9,13 +9,14 @@
 //! ```
 //!
 //! When this node's own proposal is approved (`Event::Decided`), and its action matches an
-//! entry, the driver calls [`Executor::on_approved`]. It refuses (and records why) unless
-//! the proposal has not expired and its certificate verifies against the roster. Then it
-//! writes the certificate to `<data_dir>/certs/<id>.json` (0600), records the execution as
-//! *started* durably (fsync'd journal, see `store::executions`) and only then spawns the
-//! process, with the payload JSON on stdin and `SWARMVOTE_CERT`, `SWARMVOTE_PROPOSAL_ID`
+//! entry, the driver calls [`Executor::on_approved`]. It refuses (and the driver records
+//! why) unless the proposal has not expired and its certificate verifies against the
+//! roster. Then it writes the certificate to `<data_dir>/certs/<id>.json` (0600); the
+//! driver records the execution as *started* durably (fsync'd journal, see
+//! `store::executions`) and only then [starts](Executor::start) the process, with the payload JSON on stdin and `SWARMVOTE_CERT`, `SWARMVOTE_PROPOSAL_ID`
 //! and `SWARMVOTE_ACTION` in its environment. The process runs in its own process group;
-//! at its timeout the group is killed. When it ends, the driver records the result.
+//! at its timeout the group is killed. When it ends, [`Executor::on_done`] hands the
+//! driver the result to record. The executor never touches the store or the engine.
 //!
 //! **At most once.** A proposal with any execution record (started, finished,
 //! interrupted, refused) is never run again, in this life or a later one; one that was
@@ -33,13 +34,12 @@ use std::time::Duration;
 
 use globset::{Glob, GlobMatcher};
 use serde::{Deserialize, Serialize};
-use swarmvote_protocol::engine::Engine;
-use swarmvote_protocol::{Certificate, ProposalId, UnixMillis};
+use swarmvote_protocol::certificate::CertificateError;
+use swarmvote_protocol::{Certificate, Proposal, ProposalId, Roster, UnixMillis, VoterId};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tracing::{error, info, warn};
+use tracing::{info, warn};
 
-use crate::daemon::store::Store;
 pub use crate::daemon::store::{ExecutionRecord, ExecutionState};
 
 /// Bytes of stdout and of stderr kept per process; the rest is read and discarded.
@@ -78,12 +78,12 @@ pub struct ActionSection {
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
     /// A glob does not parse.
-    #[error("executor.actions[{index}].action: {message}")]
+    #[error("executor.actions[{index}].action: {source}")]
     Glob {
         /// Entry index.
         index: usize,
         /// The glob error.
-        message: String,
+        source: globset::Error,
     },
     /// No program given.
     #[error("executor.actions[{index}].command: give the program and its arguments")]
@@ -103,6 +103,67 @@ struct ActionRule {
     matcher: GlobMatcher,
     command: Vec<String>,
     timeout: Duration,
+}
+
+/// An approved proposal, as the executor needs to see it.
+pub struct Approved<'a> {
+    /// Its id.
+    pub id: ProposalId,
+    /// The proposal.
+    pub proposal: &'a Proposal,
+    /// Its quorum certificate, if one could be assembled.
+    pub certificate: Option<Certificate>,
+    /// The roster the certificate must verify against.
+    pub roster: &'a Roster,
+    /// This node's voter: only its own proposals run here.
+    pub me: VoterId,
+    /// Whether the store holds an execution record for it (from any life).
+    pub recorded: bool,
+    /// Where `certs/<id>.json` goes.
+    pub data_dir: &'a Path,
+}
+
+/// What the executor decided about an approved proposal; each names its proposal
+/// through its record.
+pub enum Outcome {
+    /// Not run: keep the record (it says why).
+    Refused(ExecutionRecord),
+    /// To run: record it durably, then [`Executor::start`] it.
+    Ready(Launch),
+}
+
+/// A process ready to start, once its *started* record is durable.
+pub struct Launch {
+    record: ExecutionRecord,
+    argv: Vec<String>,
+    env: Vec<(&'static str, OsString)>,
+    stdin: Vec<u8>,
+    timeout: Duration,
+    handle: tokio::runtime::Handle,
+}
+
+impl Launch {
+    /// The *started* record to make durable first.
+    pub fn record(&self) -> &ExecutionRecord {
+        &self.record
+    }
+}
+
+/// Why an approved proposal is not run.
+#[derive(Debug, thiserror::Error)]
+enum Refusal {
+    #[error("expired at {0}")]
+    Expired(UnixMillis),
+    #[error("{0} executions already running")]
+    Busy(usize),
+    #[error("no async runtime to run it on")]
+    NoRuntime,
+    #[error("approved, but no certificate could be assembled")]
+    NoCertificate,
+    #[error("certificate does not verify: {0}")]
+    BadCertificate(CertificateError),
+    #[error("cannot write the certificate: {0}")]
+    WriteCertificate(std::io::Error),
 }
 
 /// A finished process, on its way back to the driver.
@@ -137,10 +198,7 @@ impl Executor {
                 }
                 let matcher = Glob::new(&a.action)
                     .map(|g| g.compile_matcher())
-                    .map_err(|e| ExecutorError::Glob {
-                        index,
-                        message: e.to_string(),
-                    })?;
+                    .map_err(|source| ExecutorError::Glob { index, source })?;
                 Ok(ActionRule {
                     matcher,
                     command: a.command.clone(),
@@ -159,83 +217,76 @@ impl Executor {
         })
     }
 
-    /// An approved proposal: run its action if it is ours, configured, unexpired,
-    /// certified and never recorded before. Never blocks on the process; the durable
-    /// *started* record costs one fsync here, in the driver, by design (it must precede
-    /// the spawn).
-    pub fn on_approved(
-        &mut self,
-        engine: &Engine,
-        store: &mut Store,
-        id: ProposalId,
-        now: UnixMillis,
-    ) {
-        let Some(view) = engine.proposal(&id) else {
-            return;
-        };
-        let p = view.proposal().proposal();
-        if p.proposer != engine.voter_id() {
-            return;
+    /// An approved proposal: what to do about it, if it is ours, configured and never
+    /// handled before. Never blocks. A [`Outcome::Ready`] must be recorded durably by
+    /// the caller before it is [started](Executor::start): after a crash the node then
+    /// knows it may have run.
+    pub fn on_approved(&mut self, approved: &Approved<'_>, now: UnixMillis) -> Option<Outcome> {
+        let id = approved.id;
+        let p = approved.proposal;
+        if p.proposer != approved.me {
+            return None;
         }
-        let Some(rule) = self
+        let rule = self
             .rules
             .iter()
-            .find(|r| r.matcher.is_match(p.action.as_str()))
-        else {
-            return;
-        };
+            .find(|r| r.matcher.is_match(p.action.as_str()))?;
         let action = p.action.to_string();
-        if !self.handled.insert(id) || store.execution_known(&id) {
+        if !self.handled.insert(id) || approved.recorded {
             warn!(proposal = %id.short(), %action, "execution already recorded; never run twice");
-            return;
+            return None;
         }
         let mut record = ExecutionRecord::new(id, action.clone(), ExecutionState::Refused);
         let handle = tokio::runtime::Handle::try_current();
         let refusal = if now >= p.expires_at {
-            Err(format!("expired at {}", p.expires_at))
+            Err(Refusal::Expired(p.expires_at))
         } else if self.running >= MAX_RUNNING {
-            Err(format!("{} executions already running", self.running))
+            Err(Refusal::Busy(self.running))
         } else if handle.is_err() {
-            Err("no async runtime to run it on".to_owned())
+            Err(Refusal::NoRuntime)
         } else {
-            certify(engine, view.certificate(), store.dir(), &id)
+            certify(approved, &id)
         };
         let cert_path = match refusal {
             Ok(path) => path,
             Err(why) => {
                 warn!(proposal = %id.short(), %action, reason = %why, "execution refused");
                 record.finished_at = Some(now);
-                record.error = Some(why);
-                if let Err(e) = store.record_execution(&record) {
-                    error!(proposal = %id.short(), error = %e, "cannot record a refused execution");
-                }
-                return;
+                record.error = Some(why.to_string());
+                return Some(Outcome::Refused(record));
             }
         };
         let Ok(handle) = handle else {
-            return;
+            return None;
         };
         record.state = ExecutionState::Started;
         record.started_at = Some(now);
-        // Durable before the process exists: after a crash the node knows it may have run.
-        if let Err(e) = store.record_execution(&record) {
-            error!(
-                proposal = %id.short(),
-                %action,
-                error = %e,
-                "cannot record the execution durably; not running it"
-            );
-            return;
-        }
-        info!(proposal = %id.short(), %action, "execution started");
         let env = vec![
             ("SWARMVOTE_CERT", cert_path.into_os_string()),
             ("SWARMVOTE_PROPOSAL_ID", OsString::from(id.to_string())),
             ("SWARMVOTE_ACTION", OsString::from(action)),
         ];
-        let stdin = p.payload.as_bytes().to_vec();
-        let argv = rule.command.clone();
-        let timeout = rule.timeout;
+        Some(Outcome::Ready(Launch {
+            record,
+            argv: rule.command.clone(),
+            env,
+            stdin: p.payload.as_bytes().to_vec(),
+            timeout: rule.timeout,
+            handle,
+        }))
+    }
+
+    /// Spawns a launch whose *started* record is durable.
+    pub fn start(&mut self, launch: Launch) {
+        let Launch {
+            record,
+            argv,
+            env,
+            stdin,
+            timeout,
+            handle,
+        } = launch;
+        info!(proposal = %record.proposal.short(), action = %record.action, "execution started");
         let tx = self.done_tx.clone();
         self.running = self.running.saturating_add(1);
         handle.spawn(async move {
@@ -253,8 +304,8 @@ impl Executor {
         }
     }
 
-    /// Records a finished process and logs it.
-    pub fn on_done(&mut self, store: &mut Store, done: Done, now: UnixMillis) {
+    /// Logs a finished process and returns its record, for the caller to keep.
+    pub fn on_done(&mut self, done: Done, now: UnixMillis) -> ExecutionRecord {
         self.running = self.running.saturating_sub(1);
         let Done {
             mut record,
@@ -287,24 +338,17 @@ impl Executor {
                 "execution failed"
             ),
         }
-        if let Err(e) = store.record_execution(&record) {
-            error!(proposal = %id, error = %e, "cannot record the execution's result");
-        }
+        record
     }
 }
 
 /// Checks the certificate and writes it for the process; the path, or why not.
-fn certify(
-    engine: &Engine,
-    cert: Option<Certificate>,
-    data_dir: &Path,
-    id: &ProposalId,
-) -> Result<PathBuf, String> {
-    let cert = cert.ok_or("approved, but no certificate could be assembled")?;
+fn certify(approved: &Approved<'_>, id: &ProposalId) -> Result<PathBuf, Refusal> {
+    let cert = approved.certificate.clone().ok_or(Refusal::NoCertificate)?;
     let verified = cert
-        .verify(engine.roster())
-        .map_err(|e| format!("certificate does not verify: {e}"))?;
-    write_cert(data_dir, id, &verified).map_err(|e| format!("cannot write the certificate: {e}"))
+        .verify(approved.roster)
+        .map_err(Refusal::BadCertificate)?;
+    write_cert(approved.data_dir, id, &verified).map_err(Refusal::WriteCertificate)
 }
 
 /// Writes `<data_dir>/certs/<id>.json`, readable by this user only.
@@ -341,24 +385,17 @@ pub(crate) struct Capture {
 }
 
 /// Why a child did not run to its end.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum ProcessError {
     /// It could not be started.
+    #[error("cannot start: {0}")]
     Spawn(std::io::Error),
     /// It ran past its timeout and was killed with its process group.
+    #[error("timed out after {} ms; killed", .0.as_millis())]
     TimedOut(Duration),
     /// Waiting for it failed.
+    #[error("cannot wait for it: {0}")]
     Wait(std::io::Error),
-}
-
-impl std::fmt::Display for ProcessError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ProcessError::Spawn(e) => write!(f, "cannot start: {e}"),
-            ProcessError::TimedOut(t) => write!(f, "timed out after {} ms; killed", t.as_millis()),
-            ProcessError::Wait(e) => write!(f, "cannot wait for it: {e}"),
-        }
-    }
 }
 
 /// What a child did.
@@ -514,7 +551,10 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use swarmvote_protocol::engine::Config as EngineConfig;
+    use crate::daemon::driver::executions;
+    use crate::daemon::metrics::Metrics;
+    use crate::daemon::store::Store;
+    use swarmvote_protocol::engine::{Config as EngineConfig, Engine};
     use swarmvote_protocol::{
         Action, MemberName, Nonce, Payload, Quorum, Roster, SecretKey, SwarmId,
     };
@@ -566,6 +606,18 @@ mod tests {
         (Executor::new(&section).unwrap(), marker)
     }
 
+    /// What the driver does with an approval.
+    fn approve(
+        ex: &mut Executor,
+        engine: &Engine,
+        store: &mut Store,
+        id: ProposalId,
+        at: UnixMillis,
+    ) {
+        let metrics = Metrics::new(["a"]);
+        executions::on_approved(ex, engine, store, &metrics, id, at);
+    }
+
     fn lines(path: &Path) -> usize {
         std::fs::read_to_string(path).map_or(0, |s| s.lines().count())
     }
@@ -577,11 +629,17 @@ mod tests {
         let (mut ex, marker) = executor(dir.path(), 10_000);
         let data = dir.path().join("data");
         let (mut store, _) = Store::open(&data).unwrap();
-        ex.on_approved(&engine, &mut store, id, UnixMillis(2_000));
+        approve(&mut ex, &engine, &mut store, id, UnixMillis(2_000));
         // A second `Decided` in the same life: refused before anything else.
-        ex.on_approved(&engine, &mut store, id, UnixMillis(2_001));
+        approve(&mut ex, &engine, &mut store, id, UnixMillis(2_001));
         let done = ex.next_done().await;
-        ex.on_done(&mut store, done, UnixMillis(2_500));
+        executions::on_done(
+            &mut ex,
+            &mut store,
+            &Metrics::new(["a"]),
+            done,
+            UnixMillis(2_500),
+        );
         assert_eq!(lines(&marker), 1);
         let r = store.execution(&id).unwrap().unwrap();
         assert_eq!(r.state, ExecutionState::Finished);
@@ -597,7 +655,7 @@ mod tests {
                 .is_empty()
         );
         let (mut ex, _) = executor(dir.path(), 10_000);
-        ex.on_approved(&engine, &mut store, id, UnixMillis(3_001));
+        approve(&mut ex, &engine, &mut store, id, UnixMillis(3_001));
         assert_eq!(ex.running, 0);
         assert_eq!(lines(&marker), 1);
         assert_eq!(
@@ -613,7 +671,7 @@ mod tests {
         // Past expiry (created 1000, ttl 10000).
         let (engine_a, id) = engine(true);
         let (mut ex, marker) = executor(dir.path(), 10_000);
-        ex.on_approved(&engine_a, &mut store, id, UnixMillis(11_000));
+        approve(&mut ex, &engine_a, &mut store, id, UnixMillis(11_000));
         let r = store.execution(&id).unwrap().unwrap();
         assert_eq!(r.state, ExecutionState::Refused);
         assert!(r.error.unwrap().contains("expired"));
@@ -622,7 +680,7 @@ mod tests {
         let (mut store2, _) = Store::open(&dir2.path().join("data")).unwrap();
         let (engine_b, id) = engine(false);
         let (mut ex, _) = executor(dir.path(), 10_000);
-        ex.on_approved(&engine_b, &mut store2, id, UnixMillis(2_000));
+        approve(&mut ex, &engine_b, &mut store2, id, UnixMillis(2_000));
         let r = store2.execution(&id).unwrap().unwrap();
         assert_eq!(r.state, ExecutionState::Refused);
         assert!(r.error.unwrap().contains("certificate"));
@@ -649,7 +707,7 @@ mod tests {
             .unwrap();
         assert_eq!(interrupted.len(), 1);
         let (mut ex, marker) = executor(dir.path(), 10_000);
-        ex.on_approved(&engine, &mut store, id, UnixMillis(2_000));
+        approve(&mut ex, &engine, &mut store, id, UnixMillis(2_000));
         assert_eq!(lines(&marker), 0);
         let r = store.execution(&id).unwrap().unwrap();
         assert_eq!(r.state, ExecutionState::Interrupted);

@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use libp2p::identity::Keypair;
+use libp2p::identity::{DecodingError, Keypair};
 
 const HEADER: &str = "swarmvote-p2p-key-v1";
 
@@ -24,13 +24,45 @@ pub enum IdentityError {
         source: std::io::Error,
     },
     /// The file is not an identity file.
-    #[error("{path}: not a swarmvote p2p key ({detail})")]
+    #[error("{path}: not a swarmvote p2p key ({problem})")]
     Malformed {
         /// The file.
         path: PathBuf,
         /// What is wrong.
-        detail: String,
+        problem: Malformation,
     },
+    /// A new key could not be encoded.
+    #[error("{path}: {source}")]
+    Encode {
+        /// The file it was for.
+        path: PathBuf,
+        /// Why.
+        source: DecodingError,
+    },
+}
+
+/// What is wrong with an identity file.
+#[derive(Debug, thiserror::Error)]
+pub enum Malformation {
+    /// No key line.
+    #[error("no '{HEADER} <hex>' line")]
+    NoKeyLine,
+    /// The key line is not hex.
+    #[error("{0}")]
+    Hex(#[from] hex::FromHexError),
+    /// The bytes are not a libp2p key.
+    #[error("{0}")]
+    Key(#[from] DecodingError),
+}
+
+/// The key in an identity file's text.
+fn decode(text: &str) -> Result<Keypair, Malformation> {
+    let hex = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(HEADER))
+        .ok_or(Malformation::NoKeyLine)?;
+    let bytes = hex::decode(hex.trim())?;
+    Ok(Keypair::from_protobuf_encoding(&bytes)?)
 }
 
 /// Reads the identity at `path`, creating it (mode 0600) if it does not exist.
@@ -42,22 +74,20 @@ pub fn load_or_create(path: &Path) -> Result<(Keypair, bool), IdentityError> {
     };
     if path.exists() {
         let text = std::fs::read_to_string(path).map_err(io)?;
-        let malformed = |detail: String| IdentityError::Malformed {
-            path: path.to_owned(),
-            detail,
-        };
-        let hex = text
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(HEADER))
-            .ok_or_else(|| malformed(format!("no '{HEADER} <hex>' line")))?;
-        let bytes = hex::decode(hex.trim()).map_err(|e| malformed(e.to_string()))?;
-        let key = Keypair::from_protobuf_encoding(&bytes).map_err(|e| malformed(e.to_string()))?;
-        return Ok((key, false));
+        return decode(&text)
+            .map(|key| (key, false))
+            .map_err(|problem| IdentityError::Malformed {
+                path: path.to_owned(),
+                problem,
+            });
     }
     let key = Keypair::generate_ed25519();
     let bytes = key
         .to_protobuf_encoding()
-        .map_err(|e| io(std::io::Error::other(e.to_string())))?;
+        .map_err(|source| IdentityError::Encode {
+            path: path.to_owned(),
+            source,
+        })?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(io)?;
     }

@@ -1,5 +1,6 @@
 //! The running node: the driver and every I/O service it owns.
 
+pub mod clock;
 pub mod driver;
 pub mod evaluator;
 pub mod executor;

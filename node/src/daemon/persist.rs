@@ -1,8 +1,26 @@
 //! Acting on engine outputs in the order the engine's contract demands.
 
-use swarmvote_protocol::engine::{Engine, Output};
+use swarmvote_protocol::engine::{Engine, Output, Record};
 
 use crate::daemon::store::{Store, StoreError};
+
+/// Where records go: the store, or a fake in the drain's unit tests.
+pub trait Durable {
+    /// Applies one record (durable only after [`Durable::sync`]).
+    fn apply(&mut self, record: &Record) -> Result<(), StoreError>;
+    /// Makes every applied record durable.
+    fn sync(&mut self) -> Result<(), StoreError>;
+}
+
+impl Durable for Store {
+    fn apply(&mut self, record: &Record) -> Result<(), StoreError> {
+        Store::apply(self, record)
+    }
+
+    fn sync(&mut self) -> Result<(), StoreError> {
+        Store::sync(self)
+    }
+}
 
 /// Drains `engine`: records go to `store`, every other output to `sink`.
 ///
@@ -11,7 +29,7 @@ use crate::daemon::store::{Store, StoreError};
 /// an own ballot is never broadcast before it is on disk.
 pub fn drain(
     engine: &mut Engine,
-    store: &mut Store,
+    store: &mut impl Durable,
     mut sink: impl FnMut(Output),
 ) -> Result<(), StoreError> {
     let mut held = Vec::new();

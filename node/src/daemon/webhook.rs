@@ -1,6 +1,6 @@
 //! Webhook delivery for health transitions: a bounded queue and one worker task.
 //!
-//! The driver only calls [`Webhook::send`], which never blocks: it appends to a bounded
+//! The driver only calls [`Webhook::send`], with a body from [`health_body`], which never blocks: it appends to a bounded
 //! queue (dropping the oldest, counted and logged, when full) and wakes the worker. The
 //! worker POSTs each body in order from a blocking thread, with a timeout, and retries
 //! with exponential backoff and jitter; a failing endpoint is logged, never fatal.
@@ -17,6 +17,9 @@ use hmac::{KeyInit, Mac};
 use tokio::sync::Notify;
 use tracing::{debug, info, warn};
 
+use crate::api::HealthChange;
+use crate::daemon::clock::{now, now_us};
+use crate::daemon::health::Thresholds;
 use crate::daemon::metrics::{Metrics, ResultLabel};
 
 /// The signature header.
@@ -85,6 +88,51 @@ pub fn signature(secret: &[u8], timestamp: u64, body: &str) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The node a webhook body comes from.
+pub struct NodeInfo {
+    /// Its roster name.
+    pub name: String,
+    /// Its voter id.
+    pub voter: swarmvote_protocol::VoterId,
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// Its swarm.
+    pub swarm: String,
+}
+
+/// The body POSTed for a member's health transition.
+pub fn health_body(
+    change: &HealthChange,
+    degraded: bool,
+    th: &Thresholds,
+    node: &NodeInfo,
+) -> serde_json::Value {
+    serde_json::json!({
+        "event": if degraded { "voter_degraded" } else { "voter_recovered" },
+        "voter": change.voter,
+        "voter_name": change.name,
+        "degraded": degraded,
+        "reasons": change.reasons,
+        "counts": change.counts,
+        "window": { "settled": change.window, "size": th.window },
+        "thresholds": {
+            "dissent": th.dissent,
+            "missed": th.missed,
+            "invalid_signatures": th.invalid_signatures,
+            "degrade_after": th.degrade_after,
+            "recover_after": th.recover_after,
+        },
+        "evidence": change.evidence,
+        "node": {
+            "name": node.name,
+            "voter": node.voter,
+            "peer_id": node.peer_id,
+            "swarm": node.swarm,
+        },
+        "at": change.at,
+    })
+}
+
 impl Webhook {
     /// Starts the worker on the current tokio runtime.
     pub fn start(settings: WebhookSettings, metrics: Metrics) -> Self {
@@ -94,7 +142,7 @@ impl Webhook {
             queue: queue.clone(),
             wake: wake.clone(),
             max_queue: settings.max_queue.max(1),
-            prefix: format!("{:x}", crate::daemon::driver::now_us()),
+            prefix: format!("{:x}", now_us()),
             next: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             metrics: metrics.clone(),
         };
@@ -167,7 +215,7 @@ async fn worker(
             let (a, s, j) = (agent.clone(), settings.clone(), job.clone());
             let result = tokio::task::spawn_blocking(move || deliver(&a, &s, &j))
                 .await
-                .unwrap_or_else(|e| Err(format!("delivery task failed: {e}")));
+                .unwrap_or_else(|e| Err(DeliveryError::Task(e)));
             match result {
                 Ok(status) => {
                     Metrics::inc(
@@ -224,22 +272,35 @@ fn backoff(attempt: u32) -> Duration {
     exp.saturating_add(jitter)
 }
 
+/// Why one delivery attempt failed.
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    /// No answer: connection, timeout, protocol.
+    #[error("{0}")]
+    Request(#[from] ureq::Error),
+    /// An answer outside 2xx.
+    #[error("HTTP {0}")]
+    Status(u16),
+    /// The blocking task died.
+    #[error("delivery task failed: {0}")]
+    Task(tokio::task::JoinError),
+}
+
 /// One POST; the status if 2xx, else why not.
-fn deliver(agent: &ureq::Agent, s: &WebhookSettings, job: &Job) -> Result<u16, String> {
-    let timestamp = crate::daemon::driver::now().0 / 1000;
+fn deliver(agent: &ureq::Agent, s: &WebhookSettings, job: &Job) -> Result<u16, DeliveryError> {
+    let timestamp = now().0 / 1000;
     let response = agent
         .post(&s.url)
         .header("Content-Type", "application/json")
         .header(TIMESTAMP_HEADER, timestamp.to_string())
         .header(SIGNATURE_HEADER, signature(&s.secret, timestamp, &job.body))
         .header(DELIVERY_HEADER, &job.id)
-        .send(job.body.as_bytes())
-        .map_err(|e| e.to_string())?;
+        .send(job.body.as_bytes())?;
     let status = response.status().as_u16();
     if (200..300).contains(&status) {
         Ok(status)
     } else {
-        Err(format!("HTTP {status}"))
+        Err(DeliveryError::Status(status))
     }
 }
 

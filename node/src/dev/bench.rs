@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::daemon::driver::now_us;
+use crate::daemon::clock::now_us;
 use crate::dev::cluster::{ApiClient, Cluster, ClusterError, ClusterSpec, wait_for};
 
 /// What to run.

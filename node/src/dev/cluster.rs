@@ -2,6 +2,9 @@
 //! generated in a directory, nodes started and stopped as child processes, and a small
 //! API client. Used by the multi-process tests and `swarmvote bench cluster`.
 //!
+//! Each node is a `swarmvote run` process, so it is assembled exactly as in production,
+//! by [`crate::assembly::assemble`] through `run`; nothing here builds a node in-process.
+//!
 //! Dropping a [`Cluster`] kills every node it started: nothing outlives it. Each node runs
 //! in its own process group (a terminal's Ctrl-C reaches only the supervisor, which stops
 //! the nodes in order) and asks the kernel for SIGTERM when its supervisor dies, even by

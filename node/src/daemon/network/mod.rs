@@ -49,12 +49,27 @@ pub struct NetworkSettings {
 mod behaviour;
 pub use behaviour::{Behaviour, BehaviourEvent};
 
-/// Why the network could not start.
+/// Why the network could not start: which libp2p component refused its configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {
-    /// A libp2p component refused its configuration.
+    /// The noise handshake's keys.
     #[error("network setup: {0}")]
-    Setup(String),
+    Noise(#[from] noise::Error),
+    /// The gossipsub configuration.
+    #[error("network setup: {0}")]
+    GossipConfig(#[from] gossipsub::ConfigBuilderError),
+    /// Gossipsub refused its authenticity mode (its own words).
+    #[error("network setup: {0}")]
+    Gossipsub(&'static str),
+    /// Gossipsub refused the peer-scoring parameters (its own words).
+    #[error("network setup: {0}")]
+    Scoring(String),
+    /// Subscribing to the swarm's topic.
+    #[error("network setup: {0}")]
+    Subscribe(#[from] gossipsub::SubscriptionError),
+    /// mDNS could not start.
+    #[error("network setup: {0}")]
+    Mdns(#[source] std::io::Error),
 }
 
 /// The gossipsub topic of a swarm.
@@ -119,74 +134,83 @@ pub fn build(
     roster: &Roster,
     settings: &NetworkSettings,
 ) -> Result<Swarm<Behaviour>, NetworkError> {
-    let setup = |e: &dyn std::fmt::Display| NetworkError::Setup(e.to_string());
-    let topic = topic(roster.swarm());
-    let version = protocol_version(roster);
-    let (score_params, score_thresholds) = scoring(&topic);
-    let settings = settings.clone();
-    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+    // Built before the swarm, so its errors keep their types (the swarm builder would
+    // box them).
+    let behaviour = behaviour(&keypair, roster, settings)?;
+    let built = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
             yamux::Config::default,
-        )
-        .map_err(|e| setup(&e))?
-        .with_behaviour(|key| {
-            let gossip_config = gossipsub::ConfigBuilder::default()
-                .validation_mode(ValidationMode::Anonymous)
-                .validate_messages()
-                .message_id_fn(|m: &gossipsub::Message| {
-                    MessageId::from(sha256(&m.data).get(..20).unwrap_or_default().to_vec())
-                })
-                .max_transmit_size(MAX_GOSSIP_FRAME)
-                .heartbeat_interval(Duration::from_millis(500))
-                .build()
-                .map_err(|e| setup(&e))?;
-            let mut gossipsub =
-                gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_config)
-                    .map_err(|e| setup(&e))?;
-            gossipsub
-                .with_peer_score(score_params, score_thresholds)
-                .map_err(|e| setup(&e))?;
-            gossipsub.subscribe(&topic).map_err(|e| setup(&e))?;
-            let sync = request_response::Behaviour::with_codec(
-                SyncCodec {
-                    limit: MAX_SYNC_FRAME,
-                },
-                [(PROTOCOL, request_response::ProtocolSupport::Full)],
-                request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
-            );
-            let identify = identify::Behaviour::new(
-                identify::Config::new(version.clone(), key.public())
-                    .with_agent_version(format!("swarmvote/{}", env!("CARGO_PKG_VERSION"))),
-            );
-            let limits = connection_limits::Behaviour::new(
-                connection_limits::ConnectionLimits::default()
-                    .with_max_established(Some(settings.max_connections))
-                    .with_max_established_per_peer(Some(2))
-                    .with_max_pending_incoming(Some(64)),
-            );
-            let mdns = if settings.mdns {
-                Some(
-                    mdns::tokio::Behaviour::new(mdns::Config::default(), key.public().to_peer_id())
-                        .map_err(|e| setup(&e))?,
-                )
-            } else {
-                None
-            };
-            Ok(Behaviour {
-                gossipsub,
-                sync,
-                identify,
-                ping: ping::Behaviour::new(ping::Config::new()),
-                limits,
-                blocked: allow_block_list::Behaviour::default(),
-                mdns: Toggle::from(mdns),
-            })
-        })
-        .map_err(|e| setup(&e))?
+        )?
+        .with_behaviour(|_| behaviour);
+    let builder = match built {
+        Ok(builder) => builder,
+        Err(never) => match never {},
+    };
+    Ok(builder
         .with_swarm_config(|c| c.with_idle_connection_timeout(settings.idle_timeout))
-        .build();
-    Ok(swarm)
+        .build())
+}
+
+/// Gossipsub (scored, validating, subscribed to the swarm's topic), catch-up,
+/// identify, ping, connection limits, the block list and optional mDNS.
+fn behaviour(
+    key: &Keypair,
+    roster: &Roster,
+    settings: &NetworkSettings,
+) -> Result<Behaviour, NetworkError> {
+    let topic = topic(roster.swarm());
+    let version = protocol_version(roster);
+    let (score_params, score_thresholds) = scoring(&topic);
+    let gossip_config = gossipsub::ConfigBuilder::default()
+        .validation_mode(ValidationMode::Anonymous)
+        .validate_messages()
+        .message_id_fn(|m: &gossipsub::Message| {
+            MessageId::from(sha256(&m.data).get(..20).unwrap_or_default().to_vec())
+        })
+        .max_transmit_size(MAX_GOSSIP_FRAME)
+        .heartbeat_interval(Duration::from_millis(500))
+        .build()?;
+    let mut gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_config)
+        .map_err(NetworkError::Gossipsub)?;
+    gossipsub
+        .with_peer_score(score_params, score_thresholds)
+        .map_err(NetworkError::Scoring)?;
+    gossipsub.subscribe(&topic)?;
+    let sync = request_response::Behaviour::with_codec(
+        SyncCodec {
+            limit: MAX_SYNC_FRAME,
+        },
+        [(PROTOCOL, request_response::ProtocolSupport::Full)],
+        request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
+    );
+    let identify = identify::Behaviour::new(
+        identify::Config::new(version, key.public())
+            .with_agent_version(format!("swarmvote/{}", env!("CARGO_PKG_VERSION"))),
+    );
+    let limits = connection_limits::Behaviour::new(
+        connection_limits::ConnectionLimits::default()
+            .with_max_established(Some(settings.max_connections))
+            .with_max_established_per_peer(Some(2))
+            .with_max_pending_incoming(Some(64)),
+    );
+    let mdns = if settings.mdns {
+        Some(
+            mdns::tokio::Behaviour::new(mdns::Config::default(), key.public().to_peer_id())
+                .map_err(NetworkError::Mdns)?,
+        )
+    } else {
+        None
+    };
+    Ok(Behaviour {
+        gossipsub,
+        sync,
+        identify,
+        ping: ping::Behaviour::new(ping::Config::new()),
+        limits,
+        blocked: allow_block_list::Behaviour::default(),
+        mdns: Toggle::from(mdns),
+    })
 }

@@ -1,0 +1,66 @@
+//! What the client commands share: finding the node, and writing to standard output.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use swarmvote_node::cli::client::{ClientError, Locator, Names, NodeClient};
+use swarmvote_node::config::{self, NodeConfig, Overrides};
+
+/// How a client command finds its node.
+#[derive(clap::Args)]
+#[group(id = "node", required = true, multiple = false)]
+pub struct NodeArgs {
+    /// The node's config: address from <data_dir>/api.addr (else api.listen), token from
+    /// `[api] token` (else <data_dir>/api.cookie); member names from its roster.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The node's data dir: address from api.addr, token from api.cookie.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl NodeArgs {
+    pub fn locator(&self) -> Locator {
+        match (&self.config, &self.data_dir) {
+            (Some(c), _) => Locator::Config(c.clone()),
+            (None, Some(d)) => Locator::DataDir(d.clone()),
+            // clap requires one of the two.
+            (None, None) => Locator::DataDir(PathBuf::from(".")),
+        }
+    }
+
+    /// Member names from the config's roster, if a config was given and its roster reads.
+    pub fn names(&self) -> Names {
+        let Some(path) = &self.config else {
+            return Names::default();
+        };
+        let roster = NodeConfig::load(path, &Overrides::default())
+            .map_err(anyhow::Error::from)
+            .and_then(|c| Ok(config::load_roster(&c.roster_file)?));
+        match roster {
+            Ok(r) => Names::new(Some(r)),
+            Err(e) => {
+                eprintln!("warning: no member names ({e:#}); showing voter ids");
+                Names::default()
+            }
+        }
+    }
+
+    pub fn client(&self) -> anyhow::Result<NodeClient> {
+        Ok(NodeClient::new(self.locator().resolve()?))
+    }
+}
+
+/// Writes to standard output; errors (a closed pipe) are returned, never a panic.
+pub fn emit(text: &str) -> Result<(), ClientError> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(ClientError::Output)
+}
+
+pub fn emit_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    Ok(emit(&text)?)
+}

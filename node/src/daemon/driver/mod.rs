@@ -1,0 +1,529 @@
+//! The driver: the only place that touches both the engine and I/O.
+//!
+//! It owns the engine, the store and the libp2p swarm. Inputs (gossip messages, catch-up
+//! requests and responses, commands from the API, timers) go to the engine; its outputs
+//! are acted on in order through [`persist::drain`], so an own ballot is on disk before
+//! it is published. Other tasks talk to it through a [`Client`]: a bounded channel of
+//! commands with one-shot replies.
+//!
+//! This module holds the select loop, the dispatch of inputs and the drain; each concern
+//! it dispatches to keeps its state in its own module: [`peers`] (tags, admission,
+//! refusals), [`sync`] (catch-up), [`inbox`] (gossip validation), [`outbox`] (rate-limited
+//! publishing, bootstrap redial), [`queries`] (the API's questions), [`events`] (the API's
+//! event stream), [`telemetry`] (log lines, metrics, health) and [`executions`] (the
+//! executor's outcomes, recorded).
+
+mod events;
+pub(crate) mod executions;
+mod handle;
+mod inbox;
+mod outbox;
+mod peers;
+mod queries;
+mod sync;
+mod telemetry;
+
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use libp2p::gossipsub;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, Swarm, identify};
+use swarmvote_protocol::engine::{CommandError, Engine, Event, MessageTag, Output, Validation};
+use swarmvote_protocol::{Nonce, SignedBallot, Verdict};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{debug, info, warn};
+
+use self::events::EventLog;
+pub use self::handle::{Client, Command, ListFilter, Stopped};
+use self::inbox::Inbox;
+use self::outbox::{Bootstrap, Outbox};
+use self::peers::Peers;
+use self::sync::Syncs;
+use self::telemetry::Telemetry;
+use crate::api::NodeEvent;
+use crate::daemon::clock::now;
+use crate::daemon::evaluator::{CommandVerdict, Evaluator};
+use crate::daemon::executor::{Done, Executor};
+use crate::daemon::health::Thresholds;
+use crate::daemon::metrics::Metrics;
+use crate::daemon::network::{self, Behaviour, BehaviourEvent};
+use crate::daemon::persist::{self, Durable};
+use crate::daemon::store::{Store, StoreError};
+use crate::daemon::webhook::Webhook;
+
+/// Commands queued from other tasks.
+const COMMAND_QUEUE: usize = 1024;
+/// Commands, or network events, handled before outputs are drained: under load, one
+/// fsync then covers the own ballots of the whole batch.
+const COMMAND_BATCH: usize = 256;
+
+/// Settings the driver needs beyond the engine.
+pub struct DriverSettings {
+    /// Bootstrap peers.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Status line period; zero disables.
+    pub status_interval: Duration,
+    /// Catch-up period.
+    pub sync_interval: Duration,
+    /// Broadcasts per second.
+    pub publish_rate: u32,
+    /// Where counters go.
+    pub metrics: Metrics,
+    /// Degraded-voter thresholds.
+    pub health: Thresholds,
+    /// How long after a decision or expiry late ballots still count for health.
+    pub health_grace: Duration,
+    /// Where health transitions are POSTed.
+    pub webhook: Option<Webhook>,
+}
+
+/// A reply held until the outputs it depends on are durable.
+enum PendingReply {
+    Vote(
+        oneshot::Sender<Result<SignedBallot, CommandError>>,
+        Result<SignedBallot, CommandError>,
+    ),
+}
+
+/// The periods of the loop's timers.
+struct Timers {
+    status: Duration,
+    sync: Duration,
+}
+
+/// The event loop.
+pub struct Driver {
+    engine: Engine,
+    store: Store,
+    swarm: Swarm<Behaviour>,
+    evaluator: Evaluator,
+    executor: Executor,
+    timers: Timers,
+    commands: mpsc::Receiver<Command>,
+    events: EventLog,
+    peers: Peers,
+    inbox: Inbox,
+    outbox: Outbox,
+    bootstrap: Bootstrap,
+    syncs: Syncs,
+    telemetry: Telemetry,
+    /// Replies waiting for the next drain to make what they report durable.
+    pending_replies: Vec<PendingReply>,
+}
+
+impl Driver {
+    /// Builds the driver and the client that talks to it.
+    pub fn new(
+        engine: Engine,
+        store: Store,
+        swarm: Swarm<Behaviour>,
+        evaluator: Evaluator,
+        executor: Executor,
+        settings: DriverSettings,
+    ) -> (Self, Client) {
+        let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+        let (events, _) = broadcast::channel(4096);
+        let topic = network::topic(engine.roster().swarm());
+        let version = network::protocol_version(engine.roster());
+        let telemetry = Telemetry::new(
+            settings.metrics,
+            settings.health,
+            settings.health_grace,
+            engine.roster().members().map(|(v, _)| *v),
+            settings.webhook,
+        );
+        let client = Client {
+            commands: tx,
+            events: events.clone(),
+        };
+        (
+            Self {
+                engine,
+                store,
+                swarm,
+                evaluator,
+                executor,
+                timers: Timers {
+                    status: settings.status_interval,
+                    sync: settings.sync_interval,
+                },
+                commands: rx,
+                events: EventLog::new(events),
+                peers: Peers::new(version),
+                inbox: Inbox::default(),
+                outbox: Outbox::new(topic, settings.publish_rate),
+                bootstrap: Bootstrap::new(&settings.bootstrap),
+                syncs: Syncs::default(),
+                telemetry,
+                pending_replies: Vec::new(),
+            },
+            client,
+        )
+    }
+
+    /// Waits for the swarm's next listen address (before [`Driver::run`]; logged as the
+    /// loop would), for callers that bound port 0 and must tell others where it is.
+    pub async fn next_listen_addr(&mut self) -> Multiaddr {
+        loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = self.swarm.select_next_some().await {
+                info!(address = %address, "listening");
+                return address;
+            }
+        }
+    }
+
+    /// Runs until `shutdown` resolves, then flushes the store.
+    pub async fn run(
+        mut self,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) -> Result<(), StoreError> {
+        // Own ballots re-sent by restore, and anything else queued before the loop.
+        self.drain()?;
+        let mut status = tokio::time::interval(if self.timers.status.is_zero() {
+            Duration::from_secs(3600 * 24 * 365)
+        } else {
+            self.timers.status
+        });
+        status.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        status.tick().await;
+        let mut sync = tokio::time::interval(self.timers.sync.max(Duration::from_millis(100)));
+        sync.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut housekeeping = tokio::time::interval(Duration::from_millis(100));
+        housekeeping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        tokio::pin!(shutdown);
+        loop {
+            let deadline = self.tick_deadline();
+            tokio::select! {
+                biased;
+                () = &mut shutdown => break,
+                event = self.swarm.select_next_some() => {
+                    self.on_swarm_event(event);
+                    for _ in 1..COMMAND_BATCH {
+                        match self.swarm.next().now_or_never() {
+                            Some(Some(e)) => self.on_swarm_event(e),
+                            _ => break,
+                        }
+                    }
+                }
+                command = self.commands.recv() => {
+                    let Some(command) = command else { break };
+                    self.on_command(command);
+                    for _ in 1..COMMAND_BATCH {
+                        match self.commands.try_recv() {
+                            Ok(c) => self.on_command(c),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                verdict = self.evaluator.next_verdict() => self.on_verdict(verdict),
+                done = self.executor.next_done() => self.on_execution_done(done),
+                () = tokio::time::sleep_until(deadline) => self.engine.tick(now()),
+                _ = status.tick() => self.log_status(),
+                _ = sync.tick() => self.sync_all(),
+                _ = housekeeping.tick() => {
+                    self.block_refused();
+                    self.bootstrap.redial(&mut self.swarm);
+                    self.outbox.flush(&mut self.swarm.behaviour_mut().gossipsub, &mut self.telemetry);
+                    self.settle_due(false);
+                }
+            }
+            self.drain()?;
+        }
+        info!("shutting down");
+        self.store.sync()?;
+        self.store.flush()?;
+        Ok(())
+    }
+
+    fn tick_deadline(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        match self.engine.poll_timeout() {
+            Some(at) => {
+                let wait = at.0.saturating_sub(now().0);
+                Instant::now() + Duration::from_millis(wait.min(3_600_000))
+            }
+            None => far,
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Swarm events
+    // -----------------------------------------------------------------------------------
+
+    fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            })) => self.on_gossip(propagation_source, message_id, &message),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.on_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
+                peer_id,
+                info,
+                ..
+            })) => self.on_identify(peer_id, &info),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Sent {
+                peer_id,
+                ..
+            })) => {
+                // Our answer is on its way: a refused peer can go shortly.
+                self.peers
+                    .refusing
+                    .sent(&peer_id, Instant::now().into_std());
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(libp2p::mdns::Event::Discovered(found))) => {
+                for (peer, addr) in found {
+                    debug!(%peer, %addr, "mdns discovered");
+                    let _ = self.swarm.dial(addr);
+                }
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(address = %address, "listening");
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id, endpoint, ..
+            } => {
+                debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
+                if let libp2p::core::ConnectedPoint::Dialer { address, .. } = &endpoint {
+                    self.bootstrap.connected(address);
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                if let libp2p::core::ConnectedPoint::Dialer { address, .. } = &endpoint {
+                    self.bootstrap.closed(address);
+                }
+                if num_established == 0 {
+                    self.on_disconnected(peer_id);
+                }
+            }
+            SwarmEvent::OutgoingConnectionError { error, .. } => {
+                debug!(%error, "dial failed");
+            }
+            SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
+            _ => {}
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Commands
+    // -----------------------------------------------------------------------------------
+
+    fn on_command(&mut self, command: Command) {
+        let t = now();
+        match command {
+            Command::Propose {
+                action,
+                payload,
+                ttl_ms,
+                reply,
+            } => {
+                let mut nonce = [0u8; 16];
+                if let Err(e) = getrandom::fill(&mut nonce) {
+                    warn!(error = %e, "no OS randomness for a nonce; using the clock");
+                    nonce[..8].copy_from_slice(&t.0.to_le_bytes());
+                }
+                let r = self
+                    .engine
+                    .propose(t, action, payload, ttl_ms, Nonce(nonce));
+                let _ = reply.send(r);
+            }
+            Command::Vote {
+                proposal,
+                vote,
+                reason,
+                reply,
+            } => {
+                let r = self.engine.vote(t, proposal, vote, reason);
+                // The reply waits until the ballot is durable: see `drain`.
+                self.pending_replies.push(PendingReply::Vote(reply, r));
+            }
+            Command::Get { proposal, reply } => {
+                let _ = reply.send(self.report(&proposal, t));
+            }
+            Command::Certificate { proposal, reply } => {
+                let r = self.engine.proposal(&proposal).map(|v| v.certificate());
+                let _ = reply.send(r);
+            }
+            Command::List { filter, reply } => {
+                let _ = reply.send(self.list(&filter, t));
+            }
+            Command::Events { after, reply } => {
+                let _ = reply.send(self.events.resume(after));
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(self.status_report());
+            }
+        }
+    }
+
+    fn publish_event(&mut self, event: NodeEvent) {
+        self.events.publish(event);
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Outputs
+    // -----------------------------------------------------------------------------------
+
+    fn drain(&mut self) -> Result<(), StoreError> {
+        // Evaluator votes can produce more outputs; loop until quiet.
+        loop {
+            let mut net = Net {
+                gossipsub: &mut self.swarm.behaviour_mut().gossipsub,
+                outbox: &mut self.outbox,
+                inbox: &mut self.inbox,
+                telemetry: &mut self.telemetry,
+            };
+            let events = drain_round(
+                &mut self.engine,
+                &mut self.store,
+                &mut net,
+                &mut self.pending_replies,
+            )?;
+            if events.is_empty() {
+                return Ok(());
+            }
+            let mut votes = Vec::new();
+            let mut approved = Vec::new();
+            for e in events {
+                if let Event::ProposalSeen { proposal, .. } = &e
+                    && let Some(view) = self.engine.proposal(proposal)
+                    && let Some((vote, reason)) = self.evaluator.evaluate(view.proposal())
+                {
+                    votes.push((*proposal, vote, reason));
+                }
+                if let Event::Decided {
+                    proposal,
+                    verdict: Verdict::Approved,
+                    ..
+                } = &e
+                {
+                    approved.push(*proposal);
+                }
+                self.log_event(&e);
+                self.observe(&e);
+                self.publish_event(NodeEvent::Engine(e));
+            }
+            let t = now();
+            for (id, vote, reason) in votes {
+                match self.engine.vote(t, id, vote, reason) {
+                    Ok(_) => debug!(proposal = %id.short(), %vote, "evaluator voted"),
+                    Err(e) => debug!(proposal = %id.short(), error = %e, "evaluator vote refused"),
+                }
+            }
+            for id in approved {
+                executions::on_approved(
+                    &mut self.executor,
+                    &self.engine,
+                    &mut self.store,
+                    &self.telemetry.metrics,
+                    id,
+                    now(),
+                );
+            }
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Command evaluator and executor hooks
+    // -----------------------------------------------------------------------------------
+
+    /// A command evaluator's verdict: cast through the own-vote guard; the loop's `drain`
+    /// then makes it durable before it is broadcast.
+    fn on_verdict(&mut self, v: CommandVerdict) {
+        let id = v.proposal;
+        match self.engine.vote(now(), id, v.vote, v.reason) {
+            Ok(_) => debug!(proposal = %id.short(), vote = %v.vote, "evaluator voted"),
+            Err(e @ CommandError::AlreadyVoted { .. }) => {
+                warn!(proposal = %id.short(), error = %e, "evaluator vote refused");
+            }
+            Err(e) => debug!(proposal = %id.short(), error = %e, "evaluator vote refused"),
+        }
+    }
+
+    /// An executor process ended: record its result.
+    fn on_execution_done(&mut self, done: Done) {
+        executions::on_done(
+            &mut self.executor,
+            &mut self.store,
+            &self.telemetry.metrics,
+            done,
+            now(),
+        );
+    }
+}
+
+/// Where the drain sends what is not a record: the network, and the replies it held.
+/// The seam the drain's unit tests replace.
+trait Effects {
+    /// Publishes bytes on the swarm's topic.
+    fn broadcast(&mut self, bytes: Vec<u8>);
+    /// Tells gossipsub what the engine made of a message.
+    fn validation(&mut self, tag: MessageTag, result: Validation);
+    /// Sends a reply that waited for durability.
+    fn reply(&mut self, reply: PendingReply);
+}
+
+/// The driver's network, borrowed for one drain round.
+struct Net<'a> {
+    gossipsub: &'a mut gossipsub::Behaviour,
+    outbox: &'a mut Outbox,
+    inbox: &'a mut Inbox,
+    telemetry: &'a mut Telemetry,
+}
+
+impl Effects for Net<'_> {
+    fn broadcast(&mut self, bytes: Vec<u8>) {
+        self.outbox.publish(bytes, self.gossipsub, self.telemetry);
+    }
+
+    fn validation(&mut self, tag: MessageTag, result: Validation) {
+        self.inbox
+            .report(tag, result, self.gossipsub, &self.telemetry.metrics);
+    }
+
+    fn reply(&mut self, reply: PendingReply) {
+        match reply {
+            PendingReply::Vote(tx, result) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
+
+/// One round of the drain: every record to `store` (own ballots synced), then the
+/// held replies, then broadcasts and validation results in the engine's order. Returns
+/// the round's events. If persisting fails, nothing is sent and the replies stay held.
+fn drain_round(
+    engine: &mut Engine,
+    store: &mut impl Durable,
+    effects: &mut impl Effects,
+    replies: &mut Vec<PendingReply>,
+) -> Result<Vec<Event>, StoreError> {
+    let mut outputs = Vec::new();
+    persist::drain(engine, store, |o| outputs.push(o))?;
+    // Everything persisted (own ballots synced): replies may now go out.
+    for r in replies.drain(..) {
+        effects.reply(r);
+    }
+    let mut events = Vec::new();
+    for o in outputs {
+        match o {
+            Output::Validation { tag, result, .. } => effects.validation(tag, result),
+            Output::Broadcast(bytes) => effects.broadcast(bytes),
+            Output::Event(e) => events.push(e),
+            Output::Persist(_) => {}
+        }
+    }
+    Ok(events)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,137 @@
+//! Peers: their engine tags, admission by identify (same swarm and roster), refusals,
+//! and whether a quorum is still reachable.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use libp2p::{PeerId, identify};
+use swarmvote_protocol::engine::PeerTag;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::Driver;
+use crate::daemon::network::refusals::{Refusal, Refusals};
+
+/// What the driver knows of its peers.
+pub(super) struct Peers {
+    /// Our identify protocol version: swarm and roster digest.
+    version: String,
+    tags: BTreeMap<PeerId, PeerTag>,
+    by_tag: BTreeMap<PeerTag, PeerId>,
+    next: u64,
+    /// Peers whose identify matched ours.
+    pub(super) admitted: BTreeSet<PeerId>,
+    /// Refused peers still connected until our identify answer reaches them.
+    pub(super) refusing: Refusals,
+    /// Whether fewer than a quorum of members (us included) are admitted.
+    below_quorum: bool,
+}
+
+impl Peers {
+    pub(super) fn new(version: String) -> Self {
+        Self {
+            version,
+            tags: BTreeMap::new(),
+            by_tag: BTreeMap::new(),
+            next: 0,
+            admitted: BTreeSet::new(),
+            refusing: Refusals::default(),
+            below_quorum: false,
+        }
+    }
+
+    /// The engine's tag for `peer`, made on first sight.
+    pub(super) fn tag(&mut self, peer: PeerId) -> PeerTag {
+        if let Some(t) = self.tags.get(&peer) {
+            return *t;
+        }
+        self.next = self.next.wrapping_add(1);
+        let t = PeerTag(self.next);
+        self.tags.insert(peer, t);
+        self.by_tag.insert(t, peer);
+        t
+    }
+
+    pub(super) fn forget(&mut self, peer: &PeerId) {
+        if let Some(t) = self.tags.remove(peer) {
+            self.by_tag.remove(&t);
+        }
+        self.admitted.remove(peer);
+    }
+
+    pub(super) fn name(&self, tag: PeerTag) -> String {
+        self.by_tag
+            .get(&tag)
+            .map_or_else(|| format!("peer#{}", tag.0), ToString::to_string)
+    }
+}
+
+impl Driver {
+    pub(super) fn on_identify(&mut self, peer: PeerId, info: &identify::Info) {
+        if self.peers.refusing.contains(&peer) {
+            // Refused already; its grace only lets our answer reach it.
+            return;
+        }
+        if info.protocol_version == self.peers.version {
+            if self.peers.admitted.insert(peer) {
+                debug!(%peer, "peer admitted");
+                self.check_quorum_connectivity();
+                self.sync_with(peer);
+            }
+        } else if info.protocol_version.starts_with("/swarmvote/") {
+            warn!(
+                %peer,
+                theirs = %info.protocol_version,
+                ours = %self.peers.version,
+                "peer refused: roster mismatch"
+            );
+            self.refuse(peer);
+        } else {
+            warn!(%peer, protocol = %info.protocol_version, "peer refused: not a swarmvote node");
+            self.refuse(peer);
+        }
+    }
+
+    /// Blocks `peer` once our identify answer has had time to reach it (never admitted
+    /// meanwhile; see [`crate::daemon::network::refusals`]).
+    fn refuse(&mut self, peer: PeerId) {
+        self.peers.admitted.remove(&peer);
+        if self.peers.refusing.refuse(peer, Instant::now().into_std()) == Refusal::BlockNow {
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+        }
+    }
+
+    /// Blocks the refused peers whose time is up.
+    pub(super) fn block_refused(&mut self) {
+        for peer in self.peers.refusing.due(Instant::now().into_std()) {
+            debug!(%peer, "refused peer blocked");
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+        }
+    }
+
+    /// A peer's last connection closed: block it if refused, forget it.
+    pub(super) fn on_disconnected(&mut self, peer: PeerId) {
+        debug!(%peer, "disconnected");
+        if self.peers.refusing.closed(&peer) {
+            self.swarm.behaviour_mut().blocked.block_peer(peer);
+        }
+        self.peers.forget(&peer);
+        self.check_quorum_connectivity();
+    }
+
+    fn check_quorum_connectivity(&mut self) {
+        let reachable = u32::try_from(self.peers.admitted.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(1);
+        let q = self.engine.roster().required();
+        let below = reachable < q;
+        if below && !self.peers.below_quorum {
+            warn!(
+                reachable,
+                q, "lost connectivity to a quorum: approvals cannot complete"
+            );
+        } else if !below && self.peers.below_quorum {
+            info!(reachable, q, "connectivity to a quorum restored");
+        }
+        self.peers.below_quorum = below;
+    }
+}

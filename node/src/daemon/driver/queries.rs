@@ -1,0 +1,188 @@
+//! Answers to the API's questions: proposal pages, one proposal's report, the node's
+//! status (which also sets the gauges read at scrape time).
+
+use std::collections::BTreeMap;
+
+use swarmvote_protocol::{ProposalId, Status, UnixMillis, VoterId};
+use tracing::warn;
+
+use super::{Driver, ListFilter};
+use crate::api::{
+    PeerReport, ProposalPage, ProposalReport, ProposalSummary, StatusReport, VoterHealthReport,
+};
+use crate::daemon::clock::now;
+use crate::daemon::executor::ExecutionRecord;
+use crate::daemon::metrics::StatusLabel;
+
+impl Driver {
+    pub(super) fn list(&self, filter: &ListFilter, t: UnixMillis) -> ProposalPage {
+        let mut rows: Vec<ProposalSummary> = self
+            .engine
+            .proposals()
+            .filter_map(|v| {
+                let p = v.proposal().proposal();
+                let status = v.status(t);
+                let keep = filter.status.is_none_or(|s| s == status)
+                    && filter
+                        .action
+                        .as_deref()
+                        .is_none_or(|a| a == p.action.as_str())
+                    && filter.since.is_none_or(|s| p.created_at >= s)
+                    && filter
+                        .cursor
+                        .is_none_or(|(at, id)| (p.created_at.0, v.proposal().id()) < (at, id));
+                keep.then(|| {
+                    let outcome = v.outcome();
+                    ProposalSummary {
+                        id: v.proposal().id(),
+                        action: p.action.clone(),
+                        proposer: p.proposer,
+                        created_at: p.created_at,
+                        expires_at: p.expires_at,
+                        status,
+                        yes: outcome.yes.len(),
+                        no: outcome.no.len(),
+                    }
+                })
+            })
+            .collect();
+        // Newest first; ties broken by id, so paging is stable.
+        rows.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
+        let limit = filter.limit.clamp(1, 1000);
+        let next_cursor = (rows.len() > limit)
+            .then(|| rows.get(limit.saturating_sub(1)))
+            .flatten()
+            .map(|r| format!("{}-{}", r.created_at.0, r.id));
+        rows.truncate(limit);
+        ProposalPage {
+            proposals: rows,
+            next_cursor,
+        }
+    }
+
+    pub(super) fn report(&self, id: &ProposalId, t: UnixMillis) -> Option<ProposalReport> {
+        let view = self.engine.proposal(id)?;
+        Some(ProposalReport {
+            id: *id,
+            proposal: view.proposal().clone(),
+            status: view.status(t),
+            tally: view.outcome(),
+            ballots: view.tally().ballots().cloned().collect(),
+            equivocations: view.tally().equivocations(),
+            decided_at: view.decision().map(|d| d.decided_at),
+            decided_at_us: self.telemetry.stats.decided_us.get(id).copied(),
+            own_ballot: view.own_ballot().cloned(),
+            execution: self.execution_record(id),
+        })
+    }
+
+    pub(super) fn status_report(&self) -> StatusReport {
+        let t = now();
+        let roster = self.engine.roster();
+        let me = self.engine.voter_id();
+        let mut by_status = [0usize; 4];
+        for v in self.engine.proposals() {
+            let i = match v.status(t) {
+                Status::Pending => 0,
+                Status::Approved => 1,
+                Status::Rejected => 2,
+                Status::Expired => 3,
+            };
+            if let Some(n) = by_status.get_mut(i) {
+                *n = n.saturating_add(1);
+            }
+        }
+        let counts: BTreeMap<String, usize> = ["pending", "approved", "rejected", "expired"]
+            .iter()
+            .zip(by_status)
+            .map(|(k, n)| ((*k).to_owned(), n))
+            .collect();
+        let health: Vec<VoterHealthReport> = self
+            .telemetry
+            .health
+            .monitor
+            .report()
+            .into_iter()
+            .map(|h| VoterHealthReport {
+                name: self.member_name(&h.voter),
+                health: h,
+            })
+            .collect();
+        let gossip = &self.swarm.behaviour().gossipsub;
+        let peers = self
+            .swarm
+            .connected_peers()
+            .map(|p| PeerReport {
+                peer_id: p.to_string(),
+                admitted: self.peers.admitted.contains(p),
+                score: gossip.peer_score(p),
+            })
+            .collect();
+        let report = StatusReport {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            voter: me,
+            name: roster
+                .member(&me)
+                .map(|m| m.name.to_string())
+                .unwrap_or_default(),
+            peer_id: self.swarm.local_peer_id().to_string(),
+            swarm: roster.swarm().to_string(),
+            roster_digest: roster.digest().to_string(),
+            n: roster.len(),
+            q: roster.required(),
+            peers,
+            mesh_peers: gossip.mesh_peers(&self.outbox.topic().hash()).count(),
+            counts,
+            orphans: self.engine.orphan_count(),
+            last_decision_ms: self.telemetry.stats.last_decision_ms,
+            traffic: self.telemetry.stats.traffic,
+            degraded: health
+                .iter()
+                .filter(|h| h.health.degraded)
+                .map(|h| h.name.clone())
+                .collect(),
+            health,
+            health_window: (
+                self.telemetry.health.monitor.window_len(),
+                self.telemetry.health.monitor.thresholds().window,
+            ),
+        };
+        self.refresh_gauges(&report);
+        report
+    }
+
+    /// Gauges read at scrape time: every status report (and so every scrape) sets them.
+    fn refresh_gauges(&self, s: &StatusReport) {
+        let m = &self.telemetry.metrics;
+        for (status, n) in &s.counts {
+            let status = match status.as_str() {
+                "pending" => "pending",
+                "approved" => "approved",
+                "rejected" => "rejected",
+                _ => "expired",
+            };
+            m.proposals
+                .get_or_create(&StatusLabel { status })
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        m.peers.set(gauge(s.peers.len()));
+        m.admitted_peers
+            .set(gauge(s.peers.iter().filter(|p| p.admitted).count()));
+        m.mesh_peers.set(gauge(s.mesh_peers));
+    }
+
+    pub(super) fn member_name(&self, v: &VoterId) -> String {
+        self.engine
+            .roster()
+            .member(v)
+            .map_or_else(|| v.short(), |m| m.name.to_string())
+    }
+
+    fn execution_record(&self, id: &ProposalId) -> Option<ExecutionRecord> {
+        self.store.execution(id).unwrap_or_else(|e| {
+            warn!(proposal = %id.short(), error = %e, "cannot read the execution record");
+            None
+        })
+    }
+}
