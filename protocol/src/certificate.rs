@@ -71,6 +71,7 @@ pub enum CertificateError {
 /// Proof that a proposal was approved.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Certificate {
     proposal: SignedProposal,
     ballots: Vec<SignedBallot>,

@@ -227,6 +227,7 @@ impl fmt::Debug for SecretKey {
 
 /// A 64-byte ed25519 signature, hex in JSON.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, pattern = "^[0-9a-fA-F]{128}$"))]
 pub struct Signature(pub [u8; 64]);
 
 impl fmt::Debug for Signature {

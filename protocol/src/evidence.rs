@@ -47,6 +47,7 @@ pub enum EvidenceError {
 
 /// Proof that a member signed both YES and NO on one proposal.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Equivocation {
     yes: SignedBallot,
     no: SignedBallot,

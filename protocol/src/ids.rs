@@ -190,15 +190,18 @@ macro_rules! digest_id {
 digest_id!(
     /// The id of a proposal: SHA-256 of its domain-separated signing bytes, so the id commits
     /// to every field, the payload included.
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, pattern = "^[0-9a-fA-F]{64}$"))]
     ProposalId
 );
 digest_id!(
     /// SHA-256 of a roster's canonical encoding. Proposals commit to it.
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, pattern = "^[0-9a-fA-F]{64}$"))]
     RosterDigest
 );
 digest_id!(
     /// A voter, named by its ed25519 public key bytes. Whether the bytes are a valid key
     /// and a member is decided by the [`Roster`](crate::roster::Roster), never here.
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, pattern = "^[0-9a-fA-F]{64}$"))]
     VoterId
 );
 
@@ -279,6 +282,7 @@ fn is_name_char(c: char) -> bool {
 name_type!(
     /// The name of a swarm. Every signature commits to it, so a message signed for one
     /// swarm never verifies in another.
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, pattern = "^[A-Za-z0-9._-]{1,64}$"))]
     SwarmId,
     "swarm id",
     64,
@@ -287,6 +291,7 @@ name_type!(
 );
 name_type!(
     /// A member's human-readable name in the roster.
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, pattern = "^[A-Za-z0-9._-]{1,64}$"))]
     MemberName,
     "member name",
     64,
@@ -295,6 +300,7 @@ name_type!(
 );
 name_type!(
     /// What a proposal asks to do, such as `fs.delete` or `k8s/scale`.
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, pattern = "^[A-Za-z0-9._:/-]{1,64}$"))]
     Action,
     "action",
     64,
@@ -308,6 +314,7 @@ name_type!(
     Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug, Serialize, Deserialize,
 )]
 #[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UnixMillis(pub u64);
 
 impl UnixMillis {
@@ -330,6 +337,7 @@ impl fmt::Display for UnixMillis {
 
 /// Caller-supplied randomness that makes two otherwise equal proposals distinct.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, pattern = "^[0-9a-fA-F]{32}$"))]
 pub struct Nonce(pub [u8; 16]);
 
 impl fmt::Debug for Nonce {

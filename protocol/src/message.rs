@@ -97,6 +97,7 @@ pub enum VerifyError {
 /// A voter's choice.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Vote {
     /// Approve.
     Yes,
@@ -127,6 +128,7 @@ impl fmt::Display for Vote {
 /// whitespace, numbers as serde_json prints them. In JSON documents it appears as the
 /// JSON value itself.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = Value))]
 pub struct Payload(Vec<u8>);
 
 impl Payload {
@@ -242,6 +244,7 @@ impl<'de> Deserialize<'de> for Payload {
 /// than newline and tab.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, pattern = "^[^\\x00-\\x08\\x0B-\\x1F\\x7F-\\x9F]{1,1024}$"))]
 pub struct Reason(String);
 
 impl Reason {
@@ -300,6 +303,7 @@ impl fmt::Display for Reason {
 
 /// An action that asks for the swarm's approval.
 #[derive(Clone, PartialEq, Eq, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Proposal {
     /// The swarm it is for.
     pub swarm: SwarmId,
@@ -357,6 +361,7 @@ impl Proposal {
 
 /// A proposal with its proposer's signature. Its id is computed once, on construction.
 #[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedProposal {
     proposal: Proposal,
     signature: Signature,
@@ -537,6 +542,7 @@ impl<'de> Deserialize<'de> for SignedProposal {
 
 /// A member's vote on one proposal.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Ballot {
     /// The swarm it is for.
     pub swarm: SwarmId,
@@ -566,6 +572,7 @@ impl Ballot {
 /// The derived order (ballot fields, then signature) is what makes choices between two
 /// ballots of one voter deterministic.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SignedBallot {
     ballot: Ballot,
     signature: Signature,

@@ -32,6 +32,7 @@ use crate::roster::{self, MemberIndex, Roster, Voters};
 /// The tally's verdict, a function of the ballot set alone.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Verdict {
     /// Neither approved nor rejected yet.
     Pending,
@@ -62,6 +63,7 @@ impl Verdict {
 /// What a node shows for a proposal: the verdict plus expiry.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Status {
     /// Waiting for ballots.
     Pending,
@@ -152,7 +154,8 @@ pub enum Added {
 }
 
 /// The tally's full result.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Outcome {
     /// The proposal.
     pub proposal: ProposalId,

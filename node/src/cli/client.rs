@@ -9,11 +9,18 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use std::collections::BTreeSet;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use swarmvote_protocol::{
-    Certificate, CertificateError, ProposalId, Roster, SignedBallot, SignedProposal, Status,
-    Verdict, Vote, VoterId,
+    Certificate, CertificateError, ProposalId, Roster, SignedBallot, SignedProposal, Status, Vote,
+    VoterId,
+};
+
+use crate::api::{
+    ErrorBody, ExecutionRecord, ProposalPage, ProposalReport, ProposalSummary, ProposeBody,
+    StatusReport, VoteBody, VoterHealthReport,
 };
 
 use crate::config::{self, ConfigError, NodeConfig, Overrides};
@@ -25,7 +32,7 @@ pub const MAX_SSE_LINE: usize = 1024 * 1024;
 /// Largest JSON response read (a report of a proposal with a large roster is big).
 const MAX_RESPONSE: u64 = 64 * 1024 * 1024;
 /// Longest `wait_ms` the server honours in one request.
-pub const MAX_SERVER_WAIT_MS: u64 = crate::daemon::http::MAX_WAIT_MS;
+pub const MAX_SERVER_WAIT_MS: u64 = crate::api::MAX_WAIT_MS;
 /// Time allowed for an ordinary request.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// An event stream silent for this long is dead (the server sends a keep-alive every 15 s).
@@ -268,19 +275,7 @@ impl Locator {
 }
 
 /// Filters for `GET /v1/proposals`.
-#[derive(Clone, Debug, Default)]
-pub struct ListQuery {
-    /// `pending`, `approved`, `rejected` or `expired`.
-    pub status: Option<String>,
-    /// Only this action.
-    pub action: Option<String>,
-    /// Created at or after (unix ms).
-    pub since: Option<u64>,
-    /// Page size.
-    pub limit: Option<usize>,
-    /// A `next_cursor` from an earlier page.
-    pub cursor: Option<String>,
-}
+pub use crate::api::ListQuery;
 
 /// A blocking client of one node's API.
 pub struct NodeClient {
@@ -350,14 +345,9 @@ impl NodeClient {
     }
 
     fn http_error(&self, status: u16, text: &str) -> ClientError {
-        let parsed: Option<(String, String)> =
-            serde_json::from_str::<Value>(text).ok().and_then(|v| {
-                let e = v.get("error")?;
-                Some((
-                    e.get("code")?.as_str()?.to_owned(),
-                    e.get("message")?.as_str()?.to_owned(),
-                ))
-            });
+        let parsed: Option<(String, String)> = serde_json::from_str::<ErrorBody>(text)
+            .ok()
+            .map(|b| (b.error.code, b.error.message));
         let (code, message) = parsed.unwrap_or_else(|| {
             let text = text.trim();
             let message = if text.is_empty() {
@@ -416,7 +406,12 @@ impl NodeClient {
         self.finish(&what, result)
     }
 
-    fn post(&self, path: &str, body: &Value, timeout: Duration) -> Result<Value, ClientError> {
+    fn post(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
         let what = format!("POST {path}");
         let result = self
             .agent
@@ -438,13 +433,12 @@ impl NodeClient {
         ttl_ms: Option<u64>,
         wait_ms: Option<u64>,
     ) -> Result<Value, ClientError> {
-        let mut body = serde_json::json!({ "action": action, "payload": payload });
-        if let Some(t) = ttl_ms {
-            body["ttl_ms"] = t.into();
-        }
-        if let Some(w) = wait_ms {
-            body["wait_ms"] = w.into();
-        }
+        let body = ProposeBody {
+            action: action.to_owned(),
+            payload,
+            ttl_ms,
+            wait_ms,
+        };
         let timeout =
             REQUEST_TIMEOUT + Duration::from_millis(wait_ms.unwrap_or(0).min(MAX_SERVER_WAIT_MS));
         self.post("/v1/proposals", &body, timeout)
@@ -457,10 +451,10 @@ impl NodeClient {
         vote: Vote,
         reason: Option<&str>,
     ) -> Result<Value, ClientError> {
-        let mut body = serde_json::json!({ "vote": vote });
-        if let Some(r) = reason {
-            body["reason"] = r.into();
-        }
+        let body = VoteBody {
+            vote,
+            reason: reason.map(str::to_owned),
+        };
         self.post(&format!("/v1/proposals/{id}/vote"), &body, REQUEST_TIMEOUT)
     }
 
@@ -1018,37 +1012,12 @@ fn decode<T: serde::de::DeserializeOwned>(what: &str, v: &Value) -> Result<T, Cl
 }
 
 /// One row of `GET /v1/proposals`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct SummaryView {
-    /// Its id.
-    pub id: ProposalId,
-    /// Its action.
-    pub action: String,
-    /// Its proposer.
-    pub proposer: VoterId,
-    /// Creation (unix ms).
-    pub created_at: u64,
-    /// Expiry (unix ms).
-    pub expires_at: u64,
-    /// Status now.
-    pub status: Status,
-    /// YES signers.
-    pub yes: usize,
-    /// NO signers.
-    pub no: usize,
-}
+pub type SummaryView = ProposalSummary;
 
 /// A page of `GET /v1/proposals`.
-#[derive(Clone, Debug, Deserialize)]
-pub struct PageView {
-    /// The rows.
-    pub proposals: Vec<SummaryView>,
-    /// The next page's cursor.
-    #[serde(default)]
-    pub next_cursor: Option<String>,
-}
+pub type PageView = ProposalPage;
 
-impl PageView {
+impl ProposalPage {
     /// Decodes a page.
     pub fn from_json(v: &Value) -> Result<Self, ClientError> {
         decode("GET /v1/proposals", v)
@@ -1073,7 +1042,7 @@ pub fn render_list(rows: &[SummaryView], names: &Names) -> String {
             r.no,
             r.action,
             names.of(&r.proposer),
-            format_time(r.created_at)
+            format_time(r.created_at.0)
         );
     }
     if rows.is_empty() {
@@ -1092,55 +1061,10 @@ pub fn status_word(s: Status) -> &'static str {
     }
 }
 
-/// The tally part of a report.
-#[derive(Clone, Debug, Deserialize)]
-pub struct TallyView {
-    /// Members.
-    pub n: u32,
-    /// YES needed.
-    pub q: u32,
-    /// YES signers.
-    pub yes: Vec<VoterId>,
-    /// NO signers.
-    pub no: Vec<VoterId>,
-    /// Members that signed both.
-    #[serde(default)]
-    pub equivocators: Vec<VoterId>,
-    /// The verdict.
-    pub verdict: Verdict,
-    /// Approved only through equivocation.
-    #[serde(default)]
-    pub conflicting: bool,
-}
+/// `GET /v1/proposals/{id}`.
+pub type ReportView = ProposalReport;
 
-/// `GET /v1/proposals/{id}`, the parts the CLI shows.
-#[derive(Clone, Debug, Deserialize)]
-pub struct ReportView {
-    /// Its id.
-    pub id: ProposalId,
-    /// The signed proposal.
-    pub proposal: SignedProposal,
-    /// Status now.
-    pub status: Status,
-    /// The tally.
-    pub tally: TallyView,
-    /// Every kept ballot.
-    pub ballots: Vec<SignedBallot>,
-    /// Equivocation evidence (`{yes, no}` ballot pairs).
-    #[serde(default)]
-    pub equivocations: Vec<Value>,
-    /// When decided here (unix ms).
-    #[serde(default)]
-    pub decided_at: Option<u64>,
-    /// This node's ballot.
-    #[serde(default)]
-    pub own_ballot: Option<SignedBallot>,
-    /// What the executor did, if anything (shape owned by the executor).
-    #[serde(default)]
-    pub execution: Option<Value>,
-}
-
-impl ReportView {
+impl ProposalReport {
     /// Decodes a report.
     pub fn from_json(v: &Value) -> Result<Self, ClientError> {
         decode("GET /v1/proposals/{id}", v)
@@ -1149,7 +1073,7 @@ impl ReportView {
     /// `approved: 2 yes, 0 no (n = 3, q = 2)` and the signers.
     pub fn outcome(&self, names: &Names) -> String {
         let t = &self.tally;
-        let list = |v: &[VoterId]| {
+        let list = |v: &BTreeSet<VoterId>| {
             if v.is_empty() {
                 "-".to_owned()
             } else {
@@ -1187,7 +1111,7 @@ impl ReportView {
         let _ = writeln!(out, "expires    {}", format_time(p.expires_at.0));
         let _ = write!(out, "status     {}", status_word(self.status));
         if let Some(at) = self.decided_at {
-            let _ = write!(out, " (decided {})", format_time(at));
+            let _ = write!(out, " (decided {})", format_time(at.0));
         }
         let _ = writeln!(out);
         let _ = writeln!(
@@ -1217,8 +1141,7 @@ impl ReportView {
         } else {
             let _ = writeln!(out, "equivocations  {}", self.equivocations.len());
             for e in &self.equivocations {
-                let voter = e["yes"]["ballot"]["voter"].as_str().unwrap_or("?");
-                let _ = writeln!(out, "  {} signed both yes and no", names.of_str(voter));
+                let _ = writeln!(out, "  {} signed both yes and no", names.of(&e.voter()));
             }
         }
         match &self.own_ballot {
@@ -1229,7 +1152,7 @@ impl ReportView {
                 let _ = writeln!(out, "own ballot none");
             }
         }
-        if let Some(exec) = self.execution.as_ref().filter(|e| !e.is_null()) {
+        if let Some(exec) = &self.execution {
             let _ = writeln!(out, "execution");
             render_execution(&mut out, exec);
         }
@@ -1237,12 +1160,12 @@ impl ReportView {
     }
 }
 
-fn render_execution(out: &mut String, exec: &Value) {
-    let Some(obj) = exec.as_object() else {
-        let _ = writeln!(out, "  {exec}");
+/// The record as a table of its fields, by name (empty ones left out).
+fn render_execution(out: &mut String, exec: &ExecutionRecord) {
+    let Ok(Value::Object(obj)) = serde_json::to_value(exec) else {
         return;
     };
-    for (k, v) in obj {
+    for (k, v) in &obj {
         let text = match v {
             Value::Null => continue,
             Value::String(s) if s.is_empty() => continue,
@@ -1263,51 +1186,49 @@ fn render_execution(out: &mut String, exec: &Value) {
     }
 }
 
-/// The `status` text.
+/// The `status` text of a `GET /v1/status` answer.
 pub fn render_status(s: &Value) -> String {
-    let str_of = |v: &Value| v.as_str().unwrap_or("?").to_owned();
-    let num = |v: &Value| v.as_u64().map_or_else(|| "?".to_owned(), |n| n.to_string());
+    match StatusReport::deserialize(s) {
+        Ok(report) => render_status_report(&report),
+        Err(e) => format!("GET /v1/status: unexpected answer: {e}\n"),
+    }
+}
+
+/// The `status` text.
+pub fn render_status_report(s: &StatusReport) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "node       {} (voter {})",
-        str_of(&s["name"]),
-        str_of(&s["voter"])
-    );
-    let _ = writeln!(out, "version    {}", str_of(&s["version"]));
-    let _ = writeln!(out, "peer id    {}", str_of(&s["peer_id"]));
+    let _ = writeln!(out, "node       {} (voter {})", s.name, s.voter);
+    let _ = writeln!(out, "version    {}", s.version);
+    let _ = writeln!(out, "peer id    {}", s.peer_id);
     let _ = writeln!(
         out,
         "swarm      {}: n = {}, q = {} (roster {})",
-        str_of(&s["swarm"]),
-        num(&s["n"]),
-        num(&s["q"]),
-        str_of(&s["roster_digest"])
+        s.swarm, s.n, s.q, s.roster_digest
     );
-    let peers = s["peers"].as_array().cloned().unwrap_or_default();
-    let admitted = peers.iter().filter(|p| p["admitted"] == true).count();
+    let admitted = s.peers.iter().filter(|p| p.admitted).count();
     let _ = writeln!(
         out,
         "peers      {} connected, {admitted} admitted, {} in the gossip mesh",
-        peers.len(),
-        num(&s["mesh_peers"])
+        s.peers.len(),
+        s.mesh_peers
     );
-    for p in &peers {
-        let score = p["score"]
-            .as_f64()
+    for p in &s.peers {
+        let score = p
+            .score
             .map_or_else(|| "-".to_owned(), |x| format!("{x:.1}"));
         let _ = writeln!(
             out,
             "  {}  {}  score {score}",
-            str_of(&p["peer_id"]),
-            if p["admitted"] == true {
+            p.peer_id,
+            if p.admitted {
                 "admitted"
             } else {
                 "not admitted"
             }
         );
     }
-    let count = |k: &str| num(&s["counts"][k]);
+    // The server lists every status; one it left out has no proposals.
+    let count = |k: &str| s.counts.get(k).copied().unwrap_or(0);
     let _ = writeln!(
         out,
         "proposals  pending {}, approved {}, rejected {}, expired {}",
@@ -1316,8 +1237,8 @@ pub fn render_status(s: &Value) -> String {
         count("rejected"),
         count("expired")
     );
-    let _ = writeln!(out, "orphans    {}", num(&s["orphans"]));
-    match s["last_decision_ms"].as_u64() {
+    let _ = writeln!(out, "orphans    {}", s.orphans);
+    match s.last_decision_ms {
         Some(ms) => {
             let _ = writeln!(out, "last decision  {ms} ms");
         }
@@ -1325,14 +1246,11 @@ pub fn render_status(s: &Value) -> String {
             let _ = writeln!(out, "last decision  none");
         }
     }
-    let t = &s["traffic"];
+    let t = &s.traffic;
     let _ = writeln!(
         out,
         "traffic    in {} msgs ({} B), out {} msgs ({} B)",
-        num(&t["messages_in"]),
-        num(&t["bytes_in"]),
-        num(&t["messages_out"]),
-        num(&t["bytes_out"])
+        t.messages_in, t.bytes_in, t.messages_out, t.bytes_out
     );
     render_health(&mut out, s);
     out
@@ -1340,38 +1258,30 @@ pub fn render_status(s: &Value) -> String {
 
 /// The health lines of `swarmvote status`: every degraded member with its reasons and
 /// counts, or one line saying all are healthy.
-fn render_health(out: &mut String, s: &Value) {
-    let str_of = |v: &Value| v.as_str().unwrap_or("?").to_owned();
-    let num = |v: &Value| v.as_u64().map_or_else(|| "?".to_owned(), |n| n.to_string());
-    let window = &s["health_window"];
-    let members = s["health"].as_array().cloned().unwrap_or_default();
-    let degraded: Vec<&Value> = members.iter().filter(|h| h["degraded"] == true).collect();
+fn render_health(out: &mut String, s: &StatusReport) {
+    let (settled, size) = s.health_window;
+    let degraded: Vec<&VoterHealthReport> = s.health.iter().filter(|h| h.health.degraded).collect();
     let _ = write!(
         out,
-        "health     window {} of {} settled proposals: ",
-        num(&window[0]),
-        num(&window[1])
+        "health     window {settled} of {size} settled proposals: "
     );
     if degraded.is_empty() {
-        let _ = writeln!(out, "all {} members healthy", members.len());
+        let _ = writeln!(out, "all {} members healthy", s.health.len());
         return;
     }
     let _ = writeln!(out, "{} degraded", degraded.len());
     for h in degraded {
-        let reasons: Vec<&str> = h["reasons"]
-            .as_array()
-            .map(|a| a.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let c = &h["counts"];
+        let reasons: Vec<&str> = h.health.reasons.iter().map(|r| r.as_str()).collect();
+        let c = &h.health.counts;
         let _ = writeln!(
             out,
             "  DEGRADED {}  {}  (dissent {}, missed {}, invalid signatures {}, equivocations {})",
-            str_of(&h["name"]),
+            h.name,
             reasons.join(", "),
-            num(&c["dissent"]),
-            num(&c["missed"]),
-            num(&c["invalid_signatures"]),
-            num(&c["equivocations"])
+            c.dissent,
+            c.missed,
+            c.invalid_signatures,
+            c.equivocations
         );
     }
 }

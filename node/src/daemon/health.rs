@@ -12,8 +12,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use swarmvote_protocol::{ProposalId, Vote, VoterId};
+
+pub use crate::api::{Counts, Reason, VoterHealth};
 
 /// Most proposal ids listed as evidence in one transition.
 pub const MAX_EVIDENCE: usize = 32;
@@ -106,33 +108,6 @@ impl Thresholds {
     }
 }
 
-/// Why a member is (or was) degraded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// It signed both YES and NO on a proposal.
-    Equivocation,
-    /// Messages naming it as signer had signatures that do not verify.
-    InvalidSignatures,
-    /// Its ballots too often went against the outcome.
-    Dissent,
-    /// It too often cast no ballot before the decision (or expiry) plus the grace period.
-    Missed,
-}
-
-/// Per-member counts over the window (plus anything seen since the last evaluation).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    /// Ballots against the outcome.
-    pub dissent: u32,
-    /// Proposals without its ballot.
-    pub missed: u32,
-    /// Invalid signatures attributed to it.
-    pub invalid_signatures: u32,
-    /// Equivocations.
-    pub equivocations: u32,
-}
-
 impl Counts {
     fn add(&mut self, m: &Marks) {
         self.dissent = self.dissent.saturating_add(u32::from(m.dissent));
@@ -189,21 +164,6 @@ pub struct Transition {
     /// The proposals behind the counts (equivocated on, dissented on, missed), newest
     /// last, at most [`MAX_EVIDENCE`].
     pub evidence: Vec<ProposalId>,
-}
-
-/// One member's health, for the API.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct VoterHealth {
-    /// The member.
-    pub voter: VoterId,
-    /// Degraded now.
-    pub degraded: bool,
-    /// Why it is degraded, or over which thresholds it is now.
-    pub reasons: Vec<Reason>,
-    /// Counts over the window.
-    pub counts: Counts,
-    /// Consecutive evaluations towards the next transition.
-    pub streak: u32,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

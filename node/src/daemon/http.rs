@@ -1,6 +1,8 @@
 //! The local HTTP JSON API (axum). Every request needs `Authorization: Bearer <token>`;
 //! the token is in `<data_dir>/api.cookie` (mode 0600, new at every start) unless the
 //! config fixes one. Errors are `{"error": {"code", "message"}}` with a fitting status.
+//! Each handler carries its route's OpenAPI description; [`openapi`] assembles the
+//! document, served at `GET /v1/openapi.json` behind the same token as every route.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,20 +14,20 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
 use swarmvote_protocol::engine::{CommandError, Event};
-use swarmvote_protocol::{Action, Payload, ProposalId, Reason, Vote};
+use swarmvote_protocol::{Action, Certificate, Payload, ProposalId, Reason, SignedBallot};
+use utoipa::OpenApi;
 
-use crate::api::{NodeEvent, Numbered, ProposalReport};
+use crate::api::{
+    DEFAULT_LIMIT, ErrorBody, ErrorDetail, EventsQuery, ListQuery, NodeEvent, Numbered,
+    ProposalPage, ProposalReport, ProposeBody, Proposed, StatusReport, VoteBody,
+};
+pub use crate::api::{DEFAULT_TTL_MS, MAX_WAIT_MS};
 use crate::daemon::driver::{Client, ListFilter, Stopped};
 use crate::daemon::metrics::{self, Metrics};
 
 /// Largest request body.
 pub const MAX_BODY: usize = 64 * 1024;
-/// Default proposal lifetime.
-pub const DEFAULT_TTL_MS: u64 = 60_000;
-/// Longest `wait_ms` honoured.
-pub const MAX_WAIT_MS: u64 = 300_000;
 
 /// An API error: HTTP status, stable code, message.
 #[derive(Debug)]
@@ -51,7 +53,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code.to_owned(),
+                message: self.message,
+            },
+        };
         (self.status, Json(body)).into_response()
     }
 }
@@ -119,11 +126,12 @@ struct AppState {
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
-/// Every route the server answers, as (method, path). `node/openapi.yaml` documents
+/// Every route the server answers, as (method, path). The OpenAPI document lists
 /// exactly these; a test checks both that and that the router serves them.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/v1/events"),
+    ("GET", "/v1/openapi.json"),
     ("GET", "/v1/proposals"),
     ("GET", "/v1/proposals/{id}"),
     ("GET", "/v1/proposals/{id}/certificate"),
@@ -153,6 +161,7 @@ pub fn router(
         .route("/v1/proposals/{id}/vote", post(vote))
         .route("/v1/proposals/{id}/certificate", get(certificate))
         .route("/v1/status", get(status))
+        .route("/v1/openapi.json", get(openapi_json))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state.clone(), auth))
         .with_state(state)
@@ -173,8 +182,57 @@ pub fn metrics_router(client: Client, metrics: Metrics) -> Router {
         .with_state(state)
 }
 
+/// The routes, from the handlers' annotations.
+#[derive(OpenApi)]
+#[openapi(paths(
+    metrics_text,
+    propose,
+    list,
+    events,
+    proposal,
+    vote,
+    certificate,
+    status,
+    openapi_json
+))]
+struct Routes;
+
+/// The API's OpenAPI document, generated from its types ([`crate::api`]) and routes.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = crate::api::openapi::Contract::openapi();
+    doc.merge(Routes::openapi());
+    doc
+}
+
+/// `GET /v1/openapi.json`: this document.
+#[utoipa::path(
+    get,
+    path = "/v1/openapi.json",
+    summary = "This API's OpenAPI document, generated from the server's types and routes",
+    responses(
+        (status = 200, description = "The OpenAPI document", content_type = "application/json", body = Object),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+    )
+)]
+async fn openapi_json() -> Response {
+    Json(openapi()).into_response()
+}
+
 /// `GET /metrics`: the OpenMetrics text. Asks the driver for a status first, which
 /// refreshes the gauges (proposals by status, peers).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    summary = "Prometheus metrics (OpenMetrics text)",
+    description = "Every metric is prefixed `swarmvote_`. Served here behind the bearer \
+        token, and without authentication on the separate `[metrics] listen` address if \
+        configured.",
+    responses(
+        (status = 200, description = "The metrics", content_type = "application/openmetrics-text", body = String),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 503, description = "The node is shutting down", body = ErrorBody),
+    )
+)]
 async fn metrics_text(State(state): State<AppState>) -> Result<Response, ApiError> {
     state.client.status().await?;
     Ok((
@@ -219,26 +277,21 @@ fn parse_id(id: &str) -> Result<ProposalId, ApiError> {
         .map_err(|e| ApiError::bad_request(format!("proposal id: {e}")))
 }
 
-/// `POST /v1/proposals` body.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProposeBody {
-    action: String,
-    payload: serde_json::Value,
-    #[serde(default)]
-    ttl_ms: Option<u64>,
-    /// Block until decided or expired, or this many ms pass.
-    #[serde(default)]
-    wait_ms: Option<u64>,
-}
-
-#[derive(Serialize)]
-struct Proposed {
-    id: ProposalId,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    proposal: Option<ProposalReport>,
-}
-
+/// `POST /v1/proposals`.
+#[utoipa::path(
+    post,
+    path = "/v1/proposals",
+    summary = "Submit a proposal signed by this node",
+    request_body = ProposeBody,
+    responses(
+        (status = 201, description = "Submitted", body = Proposed),
+        (status = 400, description = "Invalid body, action or ttl", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB or payload over 32 KiB", body = ErrorBody),
+        (status = 429, description = "Too many open proposals", body = ErrorBody),
+        (status = 503, description = "The node is shutting down", body = ErrorBody),
+    )
+)]
 async fn propose(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ProposeBody>,
@@ -286,18 +339,19 @@ async fn propose(
     Ok((StatusCode::CREATED, Json(Proposed { id, proposal })))
 }
 
-/// `GET /v1/proposals` query.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ListQuery {
-    status: Option<String>,
-    action: Option<String>,
-    /// Unix ms.
-    since: Option<u64>,
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
-
+/// `GET /v1/proposals`.
+#[utoipa::path(
+    get,
+    path = "/v1/proposals",
+    summary = "List proposals, newest first",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of proposals", body = ProposalPage),
+        (status = 400, description = "Invalid query", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 503, description = "The node is shutting down", body = ErrorBody),
+    )
+)]
 async fn list(
     State(state): State<AppState>,
     query: Result<axum::extract::Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -332,20 +386,36 @@ async fn list(
         status,
         action: q.action,
         since: q.since.map(swarmvote_protocol::UnixMillis),
-        limit: q.limit.unwrap_or(100),
+        limit: q.limit.unwrap_or(DEFAULT_LIMIT),
         cursor,
     };
-    Ok(Json(state.client.list(filter).await?).into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EventsQuery {
-    after: Option<u64>,
+    let page: ProposalPage = state.client.list(filter).await?;
+    Ok(Json(page).into_response())
 }
 
 /// `GET /v1/events`: Server-Sent Events. Each event's `id` is its stream id, `event` its
 /// type and `data` its JSON. Reconnect with `Last-Event-ID` (or `?after=`) to resume.
+#[utoipa::path(
+    get,
+    path = "/v1/events",
+    summary = "Server-Sent Events of proposals, ballots, decisions, equivocations, invalid messages, expiries and health changes",
+    description = "Each event has `id` (a number that grows, across restarts too), `event` \
+        (its type: proposal_seen, ballot_accepted, decided, equivocation, invalid_message, \
+        expired, voter_degraded, voter_recovered) and `data`: one `Numbered` as JSON (the \
+        schema given for the body describes each event's data, not the stream). Reconnect \
+        with the `Last-Event-ID` header (or `after`) to receive what was missed, as far as \
+        the node's last 10,000 events reach.",
+    params(
+        EventsQuery,
+        ("Last-Event-ID" = Option<String>, Header, pattern = "^\\s*[0-9]{1,19}\\s*$", description = "Resume after this event id"),
+    ),
+    responses(
+        (status = 200, description = "An event stream; each event's `data:` is a `Numbered`", content_type = "text/event-stream", body = Numbered),
+        (status = 400, description = "Invalid `after` or `Last-Event-ID`", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 503, description = "The node is shutting down", body = ErrorBody),
+    )
+)]
 async fn events(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -396,6 +466,20 @@ async fn events(
         .into_response())
 }
 
+/// `GET /v1/proposals/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1/proposals/{id}",
+    summary = "One proposal with its tally, ballots, evidence and execution result",
+    params(("id" = ProposalId, Path, description = "The proposal id (64 hex digits)")),
+    responses(
+        (status = 200, description = "The proposal", body = ProposalReport),
+        (status = 400, description = "Invalid id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "Unknown proposal", body = ErrorBody),
+        (status = 503, description = "The node is shutting down", body = ErrorBody),
+    )
+)]
 async fn proposal(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
@@ -411,14 +495,23 @@ async fn proposal(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VoteBody {
-    vote: Vote,
-    #[serde(default)]
-    reason: Option<String>,
-}
-
+/// `POST /v1/proposals/{id}/vote`.
+#[utoipa::path(
+    post,
+    path = "/v1/proposals/{id}/vote",
+    summary = "Cast this node's ballot (through the own-vote guard)",
+    params(("id" = ProposalId, Path, description = "The proposal id (64 hex digits)")),
+    request_body = VoteBody,
+    responses(
+        (status = 200, description = "The signed ballot (the stored one if this node already voted this way)", body = SignedBallot),
+        (status = 400, description = "Invalid id, body or reason", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "Unknown proposal", body = ErrorBody),
+        (status = 409, description = "Already voted the other way, or the proposal is decided or expired", body = ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = ErrorBody),
+        (status = 503, description = "The node is shutting down", body = ErrorBody),
+    )
+)]
 async fn vote(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
@@ -430,17 +523,35 @@ async fn vote(
         .map(Reason::new)
         .transpose()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    let ballot = state.client.vote(id, body.vote, reason).await??;
+    let ballot: SignedBallot = state.client.vote(id, body.vote, reason).await??;
     Ok(Json(ballot).into_response())
 }
 
+/// `GET /v1/proposals/{id}/certificate`.
+#[utoipa::path(
+    get,
+    path = "/v1/proposals/{id}/certificate",
+    summary = "The quorum certificate of an approved proposal",
+    params(("id" = ProposalId, Path, description = "The proposal id (64 hex digits)")),
+    responses(
+        (status = 200, description = "The certificate; check it offline with `swarmvote verify-cert`", body = Certificate),
+        (status = 400, description = "Invalid id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 404, description = "Unknown proposal", body = ErrorBody),
+        (status = 409, description = "Not approved", body = ErrorBody),
+        (status = 503, description = "The node is shutting down", body = ErrorBody),
+    )
+)]
 async fn certificate(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     match state.client.certificate(id).await? {
-        Some(Some(c)) => Ok(Json(c).into_response()),
+        Some(Some(c)) => {
+            let c: Certificate = c;
+            Ok(Json(c).into_response())
+        }
         Some(None) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "not_approved",
@@ -454,8 +565,20 @@ async fn certificate(
     }
 }
 
+/// `GET /v1/status`.
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    summary = "Peers, counts, roster summary, version and members' health",
+    responses(
+        (status = 200, description = "Status", body = StatusReport),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 503, description = "The node is shutting down", body = ErrorBody),
+    )
+)]
 async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
-    Ok(Json(state.client.status().await?).into_response())
+    let report: StatusReport = state.client.status().await?;
+    Ok(Json(report).into_response())
 }
 
 /// The token to require: the configured one, or a fresh random one written to
@@ -497,28 +620,15 @@ mod tests {
 
     use super::*;
 
-    /// (method, path) pairs under `paths:` in the OpenAPI document.
+    /// (method, path) pairs of the generated OpenAPI document.
     fn documented() -> BTreeSet<(String, String)> {
-        let doc = include_str!("../../openapi.yaml");
+        let doc = serde_json::to_value(openapi()).unwrap();
         let mut out = BTreeSet::new();
-        let mut in_paths = false;
-        let mut path = None;
-        for line in doc.lines() {
-            if !line.starts_with(' ') {
-                in_paths = line.trim_end() == "paths:";
-                continue;
-            }
-            if !in_paths {
-                continue;
-            }
-            let indent = line.len() - line.trim_start().len();
-            let key = line.trim().trim_end_matches(':');
-            if indent == 2 && line.trim_end().ends_with(':') {
-                path = Some(key.to_owned());
-            } else if indent == 4
-                && ["get:", "post:", "put:", "delete:", "patch:"].contains(&line.trim())
-            {
-                out.insert((key.to_uppercase(), path.clone().unwrap()));
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                if ["get", "post", "put", "delete", "patch"].contains(&method.as_str()) {
+                    out.insert((method.to_uppercase(), path.clone()));
+                }
             }
         }
         out

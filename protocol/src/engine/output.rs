@@ -13,6 +13,7 @@ use crate::tally::Verdict;
 /// The driver's name for a peer. Opaque to the engine; it only labels events and bounds
 /// per-peer buffers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PeerTag(pub u64);
 
 /// The driver's handle for one received message, echoed back with its validation.
@@ -49,9 +50,11 @@ pub enum IgnoreReason {
 /// Why a message was rejected: a provable fault of whoever signed or sent it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RejectReason {
     /// The bytes do not decode.
     #[error("malformed: {0}")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     Malformed(#[serde(serialize_with = "as_display")] CodecError),
     /// A signature does not verify.
     #[error("bad signature from {signer}")]
@@ -67,6 +70,7 @@ pub enum RejectReason {
     },
     /// Equivocation evidence that is not evidence.
     #[error("invalid evidence: {0}")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     InvalidEvidence(#[serde(serialize_with = "as_display")] EvidenceError),
 }
 
@@ -127,6 +131,7 @@ impl Record {
 /// Something that happened, for logs, metrics and the API.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Event {
     /// A proposal was accepted (from a peer, or submitted here).
     ProposalSeen {

@@ -1,0 +1,84 @@
+//! The node's status: identity, roster, peers, counts, traffic and members' health.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use swarmvote_protocol::VoterId;
+use utoipa::ToSchema;
+
+use super::VoterHealth;
+
+/// The node's status.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct StatusReport {
+    /// Version of this binary.
+    pub version: String,
+    /// This node's voter id.
+    pub voter: VoterId,
+    /// Its name in the roster.
+    pub name: String,
+    /// Its libp2p peer id.
+    pub peer_id: String,
+    /// The swarm.
+    pub swarm: String,
+    /// Roster digest.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub roster_digest: String,
+    /// Members.
+    pub n: u32,
+    /// YES votes needed.
+    pub q: u32,
+    /// Connected peers, with their gossipsub scores.
+    pub peers: Vec<PeerReport>,
+    /// Peers in the gossip mesh.
+    pub mesh_peers: usize,
+    /// Proposals in memory by status (`pending`, `approved`, `rejected`, `expired`).
+    pub counts: BTreeMap<String, usize>,
+    /// Ballots waiting for their proposal.
+    pub orphans: usize,
+    /// Latency of the last decision, ms.
+    pub last_decision_ms: Option<u64>,
+    /// Gossip traffic since start.
+    pub traffic: Traffic,
+    /// Names of the members degraded now.
+    pub degraded: Vec<String>,
+    /// Every member's health over the window.
+    pub health: Vec<VoterHealthReport>,
+    /// The health window: settled proposals it holds, and its size.
+    #[schema(value_type = Vec<u32>, min_items = 2, max_items = 2)]
+    pub health_window: (u32, u32),
+}
+
+/// One member's health, with its name.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct VoterHealthReport {
+    /// Its roster name.
+    pub name: String,
+    /// The rest.
+    #[serde(flatten)]
+    pub health: VoterHealth,
+}
+
+/// One connected peer.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PeerReport {
+    /// Its peer id.
+    pub peer_id: String,
+    /// Same roster (identify matched).
+    pub admitted: bool,
+    /// Its gossipsub score.
+    pub score: Option<f64>,
+}
+
+/// Gossip traffic of this node (application payloads; libp2p framing not included).
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct Traffic {
+    /// Messages received from peers.
+    pub messages_in: u64,
+    /// Their bytes.
+    pub bytes_in: u64,
+    /// Messages this node published.
+    pub messages_out: u64,
+    /// Their bytes.
+    pub bytes_out: u64,
+}
