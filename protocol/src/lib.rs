@@ -87,6 +87,7 @@ pub mod ids;
 pub mod inbound;
 pub mod keyfile;
 pub mod message;
+pub mod policy;
 pub mod quorum;
 pub mod roster;
 pub mod sigcache;
