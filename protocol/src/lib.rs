@@ -6,7 +6,9 @@
 //! milliseconds) and randomness (key seeds, nonces) are arguments. `protocol/clippy.toml`
 //! forbids reading either clock, the thread-local RNG and hash-ordered collections.
 //! The one exception to "no I/O" is [`keyfile`], which reads and writes key files for
-//! the binaries; nothing else calls it.
+//! the binaries; nothing else calls it. [`policy`] holds the node's `[evaluator]` config
+//! section and its pure policy rules, so the simulator's policy members vote exactly as
+//! a node does.
 //!
 //! # Invariants
 //!
@@ -87,6 +89,7 @@ pub mod ids;
 pub mod inbound;
 pub mod keyfile;
 pub mod message;
+pub mod policy;
 pub mod quorum;
 pub mod roster;
 pub mod sigcache;

@@ -4,12 +4,29 @@
 //! A run is a function of (scenario, seed): the same pair gives a byte-identical report
 //! and the same event-trace hash.
 //!
+//! # Model and live mode
+//!
+//! The **model** ([`sim`], [`network`], [`storage`], [`behaviour`]) needs only the
+//! protocol crate: the engines, and the node's policy rules
+//! ([`swarmvote_protocol::policy`]) for policy members. The **live mode** (module `live`,
+//! `swarmvote-sim run --network libp2p`) runs the scenario's members as real node stacks
+//! (the node crate, libp2p, sled, tokio) on loopback, to check the model against the real
+//! thing. It sits behind the cargo feature `live`, on by default; with
+//! `--no-default-features` the model builds without the node crate (a test runs
+//! `cargo tree` to hold it there) and the CLI refuses `--network libp2p`, naming the
+//! feature.
+//!
+//! Both modes share what makes their reports comparable, written once: the members'
+//! keys, roster and clock origin ([`swarm`]); the arrival times, ground truth,
+//! agreement, validity and honest-equivocation checks and outcome counts ([`checks`]);
+//! and the report's types, rows and violation lines ([`report`]).
+//!
 //! # Time
 //!
 //! Virtual time counts microseconds from 0. Events wait in one priority queue ordered by
 //! (time, sequence number); the sequence number grows with every scheduled event, so
 //! simultaneous events run in the order they were scheduled. An engine sees
-//! `now = START_MS + t / 1000` (Unix milliseconds).
+//! `now = START_MS + t / 1000` (Unix milliseconds; [`swarm::START_MS`]).
 //!
 //! Gossip copies, by far the most numerous events, wait in their message's own queue
 //! (16 bytes a copy), and only each message's earliest copy stands in the run's queue
@@ -88,11 +105,14 @@
 //! After the quiet period: **agreement** (every honest node up holds the same tally for
 //! every proposal), **validity** (every approval an honest node holds has a certificate
 //! with `q` valid YES signatures from distinct members), and **no honest equivocation**.
-//! Violations name the seed and the proposal.
+//! Violations name the seed and the proposal. The checks are in [`checks`], for the
+//! model and live mode alike.
 
 pub mod behaviour;
 pub mod bench;
 pub mod chart;
+pub mod checks;
+#[cfg(feature = "live")]
 pub mod live;
 pub mod network;
 pub mod report;
@@ -101,6 +121,7 @@ pub mod scenario;
 pub mod sim;
 pub mod storage;
 pub mod study;
+pub mod swarm;
 
 pub use report::Report;
 pub use scenario::{Scenario, ScenarioError};

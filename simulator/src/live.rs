@@ -41,20 +41,21 @@ use swarmvote_node::daemon::executor::ExecutorSection;
 use swarmvote_protocol::crypto::sha256;
 use swarmvote_protocol::engine::Event;
 use swarmvote_protocol::{
-    Action, MemberName, Payload, ProposalId, Roster, SecretKey, Status, SwarmId, Verdict, Vote,
-    VoterId,
+    Action, Payload, ProposalId, Roster, SecretKey, Status, UnixMillis, Verdict, Vote, VoterId,
 };
 use tokio::sync::{broadcast, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;
 
+use crate::behaviour::{flip, right_vote};
+use crate::checks::{self, Held, Truth};
 use crate::report::{
-    Invariants, Latency, Percentiles, Proposals, Security, Violation, honest_equivocations,
-    invariant_rows, ms, outcome_rows, push_latencies, ratio, write_violations,
+    Invariants, Latency, Percentiles, Proposals, Security, invariant_rows, ms, outcome_rows,
+    per_decision, render_rows, write_violations,
 };
 use crate::rng::SimRng;
 use crate::scenario::{Behaviour, Scenario};
-use crate::sim::member_key;
+use crate::swarm::{self, MembersError, member_key};
 
 /// Earlier nodes each node dials at start-up. Connections are two-way, so a node ends up
 /// with at least this many peers once there are enough nodes; gossipsub builds its mesh
@@ -90,7 +91,7 @@ pub enum LiveError {
     },
     /// The roster could not be built.
     #[error("roster: {0}")]
-    Roster(String),
+    Roster(#[from] MembersError),
     /// A node could not be started.
     #[error("node n{node}: {message}")]
     Setup {
@@ -241,11 +242,7 @@ impl LiveReport {
             ),
         ]);
         rows.extend(invariant_rows(i));
-        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        let mut s = String::new();
-        for (k, v) in rows {
-            let _ = writeln!(s, "{k:<width$}  {v}");
-        }
+        let mut s = render_rows(&rows);
         for note in &self.not_imposed {
             let _ = writeln!(s, "not imposed: {note}");
         }
@@ -330,23 +327,10 @@ pub fn run_libp2p(scenario: &Scenario, seed: u64) -> Result<LiveReport, LiveErro
     result
 }
 
-/// The roster the model builds for `seed`: member `i` is `n<i>` with
-/// [`member_key`]`(seed, i)`, swarm `sim`.
+/// The roster the model builds for `seed` (see [`swarm::roster`]).
 fn roster(scenario: &Scenario, seed: u64) -> Result<(Roster, Vec<SecretKey>), LiveError> {
-    let bad = |e: &dyn std::fmt::Display| LiveError::Roster(e.to_string());
-    let n = scenario.behaviours().len();
-    let keys: Vec<SecretKey> = (0..n)
-        .map(|i| member_key(seed, u32::try_from(i).unwrap_or(u32::MAX)))
-        .collect();
-    let mut members = Vec::with_capacity(n);
-    for (i, k) in keys.iter().enumerate() {
-        let name = MemberName::new(format!("n{i}")).map_err(|e| bad(&e))?;
-        members.push((name, k.public().map_err(|e| bad(&e))?));
-    }
-    let quorum = scenario.parsed_quorum().map_err(|e| bad(&e))?;
-    let swarm = SwarmId::new("sim").map_err(|e| bad(&e))?;
-    let roster = Roster::new(swarm, quorum, members).map_err(|e| bad(&e))?;
-    Ok((roster, keys))
+    let quorum = scenario.parsed_quorum().map_err(MembersError::from)?;
+    Ok(swarm::roster(scenario.behaviours().len(), quorum, seed)?)
 }
 
 /// What the seed fixes before anything starts.
@@ -363,14 +347,7 @@ impl Plan {
     fn new(scenario: &Scenario, seed: u64, up: &[usize], proposers: &[usize]) -> Self {
         let w = &scenario.workload;
         // The same draws, in the same order, as the model's arrival times.
-        let mut rng = SimRng::new(seed);
-        let mut t = 0u64;
-        let arrivals = (0..w.proposals)
-            .map(|_| {
-                t = t.saturating_add(gap_us(rng.exponential(w.rate_per_sec)));
-                t
-            })
-            .collect();
+        let arrivals = checks::arrivals(w, &mut SimRng::new(seed));
         // Everything else from a stream of its own.
         let mut rng = SimRng::new(seed ^ 0x6c69_7665_6c69_7665);
         let picks = (0..w.proposals)
@@ -405,19 +382,6 @@ impl Plan {
     }
 }
 
-/// Seconds between arrivals as whole µs, as the model rounds them.
-fn gap_us(gap_s: f64) -> u64 {
-    let us = (gap_s * 1e6).round();
-    if us.is_finite() && us > 0.0 {
-        // Bounded just above.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let v = us.min(3.6e9) as u64;
-        v
-    } else {
-        0
-    }
-}
-
 /// A uniform draw in [0, 1) from a hash of the seed and `parts`: the same inputs give
 /// the same coin whichever task flips it and whenever.
 fn coin(seed: u64, parts: &[&[u8]]) -> f64 {
@@ -437,8 +401,8 @@ fn coin(seed: u64, parts: &[&[u8]]) -> f64 {
 
 /// How member `node` votes on proposal `k`, as the model's behaviours do.
 fn decide(behaviour: &Behaviour, seed: u64, node: usize, k: u64, anomalous: bool) -> Option<Vote> {
-    let right = if anomalous { Vote::No } else { Vote::Yes };
-    let flip = |wrong: bool| if wrong { right.other() } else { right };
+    let right = right_vote(anomalous);
+    let flip = |wrong: bool| flip(right, wrong);
     let own = |p: f64| {
         coin(
             seed,
@@ -594,16 +558,26 @@ struct LiveNode {
     dir: Option<tempfile::TempDir>,
 }
 
-/// Ground truth about one submitted proposal.
-struct Truth {
+/// One submitted proposal and its ground truth.
+struct Submitted {
     id: ProposalId,
-    anomalous: bool,
-    proposer: usize,
-    created_us: u64,
+    truth: Truth,
 }
 
 /// What an honest node holds for one proposal: verdict, YES and NO voters.
-type Held = (Verdict, BTreeSet<VoterId>, BTreeSet<VoterId>);
+#[derive(PartialEq)]
+struct Tally(Verdict, BTreeSet<VoterId>, BTreeSet<VoterId>);
+
+impl Held for Tally {
+    fn describe(&self) -> String {
+        format!(
+            "{:?} with {} YES, {} NO",
+            self.0,
+            self.1.len(),
+            self.2.len()
+        )
+    }
+}
 
 /// Every running node and agent of a run.
 #[derive(Default)]
@@ -692,7 +666,7 @@ impl Live {
 
         // The workload, at the scenario's arrival times.
         let w = &scenario.workload;
-        let mut truth: Vec<Truth> = Vec::new();
+        let mut truth: Vec<Submitted> = Vec::new();
         let mut skipped = 0u64;
         let t0 = Instant::now();
         for (k, (&at, &(proposer, anomalous))) in plan.arrivals.iter().zip(&plan.picks).enumerate()
@@ -709,11 +683,15 @@ impl Live {
             let client = self.client(proposer)?;
             let created_us = clock::now_us();
             match client.propose(action, body, w.ttl_ms).await {
-                Ok(Ok(id)) => truth.push(Truth {
+                Ok(Ok(id)) => truth.push(Submitted {
                     id,
-                    anomalous,
-                    proposer,
-                    created_us,
+                    truth: Truth {
+                        anomalous,
+                        proposer,
+                        created_us,
+                        // The node's own expiry, to the millisecond of its clock.
+                        expires_at: UnixMillis((created_us / 1000).saturating_add(w.ttl_ms)),
+                    },
                 }),
                 Ok(Err(_)) => skipped = skipped.saturating_add(1),
                 Err(_) => return Err(LiveError::Stopped { node: proposer }),
@@ -785,7 +763,7 @@ impl Live {
     async fn wait_decided(
         &self,
         honest: &[usize],
-        truth: &[Truth],
+        truth: &[Submitted],
         deadline: Instant,
     ) -> Result<(), LiveError> {
         let mut open: BTreeSet<(usize, usize)> = honest
@@ -819,8 +797,8 @@ impl Live {
     async fn snapshot(
         &self,
         honest: &[usize],
-        truth: &[Truth],
-    ) -> Result<BTreeMap<usize, Vec<Option<Held>>>, LiveError> {
+        truth: &[Submitted],
+    ) -> Result<BTreeMap<usize, Vec<Option<Tally>>>, LiveError> {
         let mut all = BTreeMap::new();
         for &i in honest {
             let client = self.client(i)?;
@@ -830,7 +808,7 @@ impl Live {
                     .get(t.id)
                     .await
                     .map_err(|_| LiveError::Stopped { node: i })?;
-                held.push(r.map(|r| (r.tally.verdict, r.tally.yes, r.tally.no)));
+                held.push(r.map(|r| Tally(r.tally.verdict, r.tally.yes, r.tally.no)));
             }
             all.insert(i, held);
         }
@@ -842,9 +820,9 @@ impl Live {
     async fn wait_agreement(
         &self,
         honest: &[usize],
-        truth: &[Truth],
+        truth: &[Submitted],
         limit: Duration,
-    ) -> Result<BTreeMap<usize, Vec<Option<Held>>>, LiveError> {
+    ) -> Result<BTreeMap<usize, Vec<Option<Tally>>>, LiveError> {
         let deadline = Instant::now() + limit;
         loop {
             let held = self.snapshot(honest, truth).await?;
@@ -864,8 +842,8 @@ impl Live {
         seed: u64,
         roster: &Roster,
         honest: &[usize],
-        truth: &[Truth],
-        held: BTreeMap<usize, Vec<Option<Held>>>,
+        truth: &[Submitted],
+        held: BTreeMap<usize, Vec<Option<Tally>>>,
     ) -> Result<LiveReport, LiveError> {
         let mut violations = Vec::new();
         let reference = honest.first().copied();
@@ -874,38 +852,18 @@ impl Live {
         // Agreement: every honest node holds what the first one holds.
         if let (Some(r), Some(want)) = (reference, want) {
             for (&i, got) in held.iter().filter(|(i, _)| **i != r) {
-                for (t, (a, b)) in truth.iter().zip(want.iter().zip(got)) {
-                    if a != b {
-                        violations.push(Violation {
-                            kind: "agreement".into(),
-                            seed,
-                            proposal: Some(t.id.to_string()),
-                            detail: format!(
-                                "node n{r} holds {}, node n{i} holds {}",
-                                describe(a.as_ref()),
-                                describe(b.as_ref())
-                            ),
-                        });
-                    }
-                }
+                let pairs = truth
+                    .iter()
+                    .zip(want.iter().zip(got))
+                    .map(|(t, (a, b))| (t.id, a.as_ref(), b.as_ref()));
+                checks::disagreements(seed, (r, i), pairs, &mut violations);
             }
         }
-        let agreement = violations.is_empty();
 
         // Validity and equivocation, from each honest node's full report.
-        let honest_voters: BTreeMap<VoterId, usize> = scenario
-            .behaviours()
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| b.is_honest())
-            .map(|(i, _)| {
-                (
-                    member_key(seed, u32::try_from(i).unwrap_or(u32::MAX)).voter_id(),
-                    i,
-                )
-            })
-            .collect();
-        let before = violations.len();
+        let honest_voters = checks::honest_voters(scenario.behaviours().iter(), |i| {
+            Some(member_key(seed, u32::try_from(i).unwrap_or(u32::MAX)).voter_id())
+        });
         let mut evidence: BTreeSet<(VoterId, ProposalId)> = BTreeSet::new();
         let mut decided_us: BTreeMap<(usize, usize), u64> = BTreeMap::new();
         for &i in honest {
@@ -933,22 +891,12 @@ impl Live {
                     .certificate(x.id)
                     .await
                     .map_err(|_| LiveError::Stopped { node: i })?;
-                let problem = match cert.flatten() {
-                    None => Some("approved without a certificate".to_string()),
-                    Some(c) => c.verify(roster).err().map(|e| e.to_string()),
-                };
-                if let Some(detail) = problem {
-                    violations.push(Violation {
-                        kind: "validity".into(),
-                        seed,
-                        proposal: Some(x.id.to_string()),
-                        detail: format!("node n{i}: {detail}"),
-                    });
-                }
+                let verified = cert.flatten().map(|c| c.verify(roster).map(|_| ()));
+                checks::check_certificate(seed, i, x.id, verified, &mut violations);
             }
         }
-        let validity = violations.len() == before;
-        let by_honest = honest_equivocations(&evidence, &honest_voters, seed, &mut violations);
+        let by_honest =
+            checks::honest_equivocations(&evidence, &honest_voters, seed, &mut violations);
 
         // Outcomes, as the reference node holds them.
         let now = clock::now();
@@ -959,30 +907,16 @@ impl Live {
         let mut x = Security::default();
         let mut proposer_lat = Vec::new();
         let mut last_lat = Vec::new();
-        for (t, tr) in truth.iter().enumerate() {
+        for (t, Submitted { truth: tr, .. }) in truth.iter().enumerate() {
             let verdict = want
                 .and_then(|w| w.get(t))
                 .and_then(|h| h.as_ref().map(|h| h.0));
-            match verdict {
-                Some(Verdict::Approved) => p.approved = p.approved.saturating_add(1),
-                Some(Verdict::Rejected) => p.rejected = p.rejected.saturating_add(1),
-                Some(Verdict::Pending) => {
-                    // The agents' proposals all expire at created + ttl.
-                    let created_ms = tr.created_us / 1000;
-                    if now.0 >= created_ms.saturating_add(scenario.workload.ttl_ms) {
-                        p.expired = p.expired.saturating_add(1);
-                    } else {
-                        p.pending = p.pending.saturating_add(1);
-                    }
-                }
-                None => p.missing = p.missing.saturating_add(1),
-            }
-            x.count_outcome(tr.anomalous, verdict);
+            checks::count_outcome(&mut p, &mut x, tr, verdict, now);
             let honest_at: Vec<Option<u64>> = honest
                 .iter()
                 .map(|&i| decided_us.get(&(i, t)).copied())
                 .collect();
-            push_latencies(
+            checks::push_latencies(
                 tr.created_us,
                 decided_us.get(&(tr.proposer, t)).copied(),
                 &honest_at,
@@ -1007,25 +941,14 @@ impl Live {
             traffic.received_bytes = traffic.received_bytes.saturating_add(s.traffic.bytes_in);
         }
         let decisions = p.approved.saturating_add(p.rejected);
-        if decisions > 0 {
-            traffic.published_per_decision = ratio(traffic.published, decisions);
-            traffic.received_per_decision = ratio(traffic.received, decisions);
-            traffic.bytes_per_decision = ratio(traffic.published_bytes, decisions);
-        }
-
-        let mut groups: BTreeMap<&'static str, u32> = BTreeMap::new();
-        for b in scenario.behaviours() {
-            let c = groups.entry(b.label()).or_insert(0);
-            *c = c.saturating_add(1);
-        }
+        traffic.published_per_decision = per_decision(traffic.published, decisions);
+        traffic.received_per_decision = per_decision(traffic.received, decisions);
+        traffic.bytes_per_decision = per_decision(traffic.published_bytes, decisions);
         Ok(LiveReport {
             scenario: scenario.name.clone(),
             network: "libp2p".to_string(),
             seed,
-            nodes: groups
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
+            nodes: checks::node_groups(scenario.behaviours().iter()),
             n: roster.len(),
             q: roster.required(),
             started: 0,
@@ -1040,13 +963,10 @@ impl Live {
             },
             security: x,
             traffic,
-            invariants: Invariants {
-                honest_checked: u32::try_from(honest.len()).unwrap_or(u32::MAX),
-                agreement,
-                validity,
-                no_honest_equivocation: by_honest == 0,
+            invariants: Invariants::from_violations(
+                u32::try_from(honest.len()).unwrap_or(u32::MAX),
                 violations,
-            },
+            ),
             not_imposed: not_imposed(scenario),
         })
     }
@@ -1181,13 +1101,6 @@ fn not_imposed(scenario: &Scenario) -> Vec<String> {
 
 fn elapsed_us(since: Instant) -> u64 {
     u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX)
-}
-
-fn describe(x: Option<&Held>) -> String {
-    match x {
-        None => "nothing".to_string(),
-        Some((v, yes, no)) => format!("{v:?} with {} YES, {} NO", yes.len(), no.len()),
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use swarmvote_sim::report::Invariants;
 use swarmvote_sim::{Scenario, chart, study};
 
 #[derive(Parser)]
@@ -252,20 +253,36 @@ enum NetworkMode {
 
 /// `run --network libp2p`: exit 0 when every invariant holds, 1 on a violation, 2 when
 /// the scenario is unsupported live or the run could not complete.
+#[cfg(feature = "live")]
 fn run_live(file: &Path, scenario: &Scenario, seed: u64, json: bool) -> ExitCode {
-    let report = match swarmvote_sim::live::run_libp2p(scenario, seed) {
-        Ok(r) => r,
+    match swarmvote_sim::live::run_libp2p(scenario, seed) {
+        Ok(r) => conclude(json, r.to_json(), r.to_table(), &r.invariants),
         Err(e) => {
             eprintln!("error: {}: {e}", file.display());
-            return ExitCode::from(2);
+            ExitCode::from(2)
         }
-    };
-    if json {
-        println!("{}", report.to_json());
-    } else {
-        print!("{}", report.to_table());
     }
-    for v in &report.invariants.violations {
+}
+
+/// Without the `live` feature there are no node stacks to run: exit 2, naming the feature.
+#[cfg(not(feature = "live"))]
+fn run_live(file: &Path, _scenario: &Scenario, _seed: u64, _json: bool) -> ExitCode {
+    eprintln!(
+        "error: {}: --network libp2p needs swarmvote-sim built with the `live` feature (on by default; this build has --no-default-features)",
+        file.display()
+    );
+    ExitCode::from(2)
+}
+
+/// Prints a report, model or live, as JSON or a table; names every violation on stderr
+/// and exits 1 if there is one.
+fn conclude(json: bool, as_json: String, table: String, invariants: &Invariants) -> ExitCode {
+    if json {
+        println!("{as_json}");
+    } else {
+        print!("{table}");
+    }
+    for v in &invariants.violations {
         eprintln!(
             "violation: {} (seed {}, proposal {}): {}",
             v.kind,
@@ -274,7 +291,7 @@ fn run_live(file: &Path, scenario: &Scenario, seed: u64, json: bool) -> ExitCode
             v.detail
         );
     }
-    if report.invariants.hold() {
+    if invariants.hold() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
@@ -368,25 +385,12 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            if json {
-                println!("{}", report.to_json());
-            } else {
-                print!("{}", report.to_table());
-            }
-            if report.invariants.hold() {
-                ExitCode::SUCCESS
-            } else {
-                for v in &report.invariants.violations {
-                    eprintln!(
-                        "violation: {} (seed {}, proposal {}): {}",
-                        v.kind,
-                        v.seed,
-                        v.proposal.as_deref().unwrap_or("-"),
-                        v.detail
-                    );
-                }
-                ExitCode::from(1)
-            }
+            conclude(
+                json,
+                report.to_json(),
+                report.to_table(),
+                &report.invariants,
+            )
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The run report: metrics, invariant checks and the trace hash, as JSON or a table.
+//! The run report: its figures, invariant verdicts and trace hash, as JSON or a table,
+//! and the rows and violation lines the model's and live mode's tables share.
 
 use std::fmt::Write as _;
 
@@ -179,52 +180,19 @@ impl Security {
     }
 }
 
-/// Reports every (member, proposal) equivocation caught whose member is honest (the map
-/// gives honest members' node numbers) as an `honest_equivocation` violation; returns
-/// how many there were.
-pub(crate) fn honest_equivocations<'a, V: Ord + 'a, P: std::fmt::Display + 'a>(
-    evidence: impl IntoIterator<Item = &'a (V, P)>,
-    honest_voters: &std::collections::BTreeMap<V, usize>,
-    seed: u64,
-    violations: &mut Vec<Violation>,
-) -> u64 {
-    let mut count = 0u64;
-    for (voter, proposal) in evidence {
-        if let Some(i) = honest_voters.get(voter) {
-            count = count.saturating_add(1);
-            violations.push(Violation {
-                kind: "honest_equivocation".into(),
-                seed,
-                proposal: Some(proposal.to_string()),
-                detail: format!("honest node n{i} signed both YES and NO"),
-            });
-        }
-    }
-    count
-}
-
-/// Records one proposal's latencies from its creation: to the proposer's decision, if it
-/// decided, and to the last honest node's, only when every honest node decided.
-pub(crate) fn push_latencies(
-    created_us: u64,
-    proposer_at: Option<u64>,
-    honest_at: &[Option<u64>],
-    proposer: &mut Vec<u64>,
-    last_honest: &mut Vec<u64>,
-) {
-    if let Some(at) = proposer_at {
-        proposer.push(at.saturating_sub(created_us));
-    }
-    let all: Option<Vec<u64>> = honest_at.iter().copied().collect();
-    if let Some(last) = all.and_then(|t| t.into_iter().max()) {
-        last_honest.push(last.saturating_sub(created_us));
-    }
-}
-
 /// `a / b` for reporting; counts stay far below 2^53, so the cast loses nothing.
 #[allow(clippy::cast_precision_loss)]
 pub fn ratio(a: u64, b: u64) -> f64 {
     a as f64 / b as f64
+}
+
+/// `count` per decided proposal: 0 when nothing was decided.
+pub fn per_decision(count: u64, decisions: u64) -> f64 {
+    if decisions == 0 {
+        0.0
+    } else {
+        ratio(count, decisions)
+    }
 }
 
 /// Traffic.
@@ -266,11 +234,33 @@ pub struct Storage {
     pub records_lost: u64,
 }
 
+/// Which invariant a violation breaks. Serialized and displayed as its snake_case name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ViolationKind {
+    /// Two honest nodes hold different tallies.
+    Agreement,
+    /// An approval without a valid certificate.
+    Validity,
+    /// An honest member signed both YES and NO.
+    HonestEquivocation,
+}
+
+impl std::fmt::Display for ViolationKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Agreement => "agreement",
+            Self::Validity => "validity",
+            Self::HonestEquivocation => "honest_equivocation",
+        })
+    }
+}
+
 /// One invariant violation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// `agreement`, `validity` or `honest_equivocation`.
-    pub kind: String,
+    pub kind: ViolationKind,
     /// The seed that reproduces it.
     pub seed: u64,
     /// The proposal, if one is at fault.
@@ -295,6 +285,18 @@ pub struct Invariants {
 }
 
 impl Invariants {
+    /// The checks' verdicts from the violations they found among `honest_checked` nodes.
+    pub fn from_violations(honest_checked: u32, violations: Vec<Violation>) -> Self {
+        let none = |kind: ViolationKind| violations.iter().all(|v| v.kind != kind);
+        Self {
+            honest_checked,
+            agreement: none(ViolationKind::Agreement),
+            validity: none(ViolationKind::Validity),
+            no_honest_equivocation: none(ViolationKind::HonestEquivocation),
+            violations,
+        }
+    }
+
     /// Whether every invariant held.
     pub fn hold(&self) -> bool {
         self.violations.is_empty()
@@ -318,7 +320,6 @@ impl Report {
 
     /// A readable table.
     pub fn to_table(&self) -> String {
-        let mut s = String::new();
         let nodes: Vec<String> = self.nodes.iter().map(|(b, c)| format!("{c} {b}")).collect();
         let p = &self.proposals;
         let l = &self.latency;
@@ -392,13 +393,20 @@ impl Report {
             "trace",
             format!("{} events, sha256 {}", self.trace.events, self.trace.hash),
         ));
-        let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        for (k, v) in rows {
-            let _ = writeln!(s, "{k:<width$}  {v}");
-        }
+        let mut s = render_rows(&rows);
         write_violations(&mut s, &i.violations);
         s
     }
+}
+
+/// Rows as aligned `name  value` lines.
+pub(crate) fn render_rows(rows: &[(&str, String)]) -> String {
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut s = String::new();
+    for (k, v) in rows {
+        let _ = writeln!(s, "{k:<width$}  {v}");
+    }
+    s
 }
 
 /// The rows both report tables share: proposals, votes, latency and blocking.

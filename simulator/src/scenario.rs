@@ -6,13 +6,16 @@
 use std::path::Path;
 
 use serde::Deserialize;
-use swarmvote_node::daemon::evaluator::EvaluatorSection;
-use swarmvote_protocol::Quorum;
 use swarmvote_protocol::message::MAX_TTL_MS;
+use swarmvote_protocol::policy::EvaluatorSection;
+use swarmvote_protocol::{Quorum, QuorumError};
 
+pub use crate::behaviour::FieldError;
 use crate::behaviour::faults::Schedule;
 pub use crate::behaviour::{Behaviour, MAX_FLOOD_PER_NODE};
 use crate::behaviour::{HonestEvaluator, Policy};
+// The network's tables are part of a scenario file; they live with the network model.
+pub use crate::network::{Latency, LinkConfig, LinkOverride, NetworkConfig, PartitionConfig};
 
 /// Why a scenario could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -108,172 +111,6 @@ pub struct NodeGroup {
 
 fn one() -> u32 {
     1
-}
-
-/// A latency distribution in milliseconds; jitter is its spread. Draws below 0 are
-/// clamped to 0.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Latency {
-    /// Always `ms`.
-    Fixed {
-        /// The latency.
-        ms: f64,
-    },
-    /// Uniform in `[min_ms, max_ms]`.
-    Uniform {
-        /// Lower bound.
-        min_ms: f64,
-        /// Upper bound.
-        max_ms: f64,
-    },
-    /// Normal with `mean_ms` and `std_ms`.
-    Normal {
-        /// Mean.
-        mean_ms: f64,
-        /// Standard deviation.
-        std_ms: f64,
-    },
-    /// Log-normal with median `median_ms` and shape `sigma` (the heavy tail of real WANs).
-    Lognormal {
-        /// Median.
-        median_ms: f64,
-        /// Standard deviation of the underlying normal.
-        sigma: f64,
-    },
-}
-
-impl Default for Latency {
-    fn default() -> Self {
-        Latency::Fixed { ms: 10.0 }
-    }
-}
-
-/// Link behaviour: latency, loss, duplication.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LinkConfig {
-    /// Per-message latency.
-    #[serde(default)]
-    pub latency: Latency,
-    /// Probability that a gossip transmission is lost.
-    #[serde(default)]
-    pub loss: f64,
-    /// Probability that a gossip transmission arrives twice.
-    #[serde(default)]
-    pub duplicate: f64,
-}
-
-impl Default for LinkConfig {
-    fn default() -> Self {
-        Self {
-            latency: Latency::default(),
-            loss: 0.0,
-            duplicate: 0.0,
-        }
-    }
-}
-
-/// A directed link with its own behaviour.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LinkOverride {
-    /// Sender index.
-    pub from: usize,
-    /// Receiver index.
-    pub to: usize,
-    /// Per-message latency.
-    #[serde(default)]
-    pub latency: Latency,
-    /// Probability that a gossip transmission is lost.
-    #[serde(default)]
-    pub loss: f64,
-    /// Probability that a gossip transmission arrives twice.
-    #[serde(default)]
-    pub duplicate: f64,
-}
-
-impl LinkOverride {
-    /// The link behaviour it sets. (serde's `flatten` cannot be combined with
-    /// `deny_unknown_fields`, hence the repeated fields.)
-    pub fn link(&self) -> LinkConfig {
-        LinkConfig {
-            latency: self.latency.clone(),
-            loss: self.loss,
-            duplicate: self.duplicate,
-        }
-    }
-}
-
-/// The network as a whole.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NetworkConfig {
-    /// Every link's behaviour unless overridden.
-    #[serde(default)]
-    pub default: LinkConfig,
-    /// Directed links with their own behaviour.
-    #[serde(default)]
-    pub links: Vec<LinkOverride>,
-    /// Peers each accepting node forwards a message to (gossipsub's mesh degree D).
-    #[serde(default = "default_fanout")]
-    pub fanout: usize,
-    /// Anti-entropy period per node.
-    #[serde(default = "default_sync_interval")]
-    pub sync_interval_ms: u64,
-    /// Background flush period of a node's store.
-    #[serde(default = "default_flush_interval")]
-    pub flush_interval_ms: u64,
-    /// Connections per node, like the node's `network.max_connections` (default 128).
-    /// A swarm of at most `max_peers + 1` members is fully connected; a larger one gets a
-    /// fixed random peer set per node (see the crate documentation).
-    #[serde(default = "default_max_peers")]
-    pub max_peers: usize,
-}
-
-fn default_fanout() -> usize {
-    6
-}
-fn default_max_peers() -> usize {
-    128
-}
-fn default_sync_interval() -> u64 {
-    2_000
-}
-fn default_flush_interval() -> u64 {
-    500
-}
-
-impl Default for NetworkConfig {
-    fn default() -> Self {
-        Self {
-            default: LinkConfig::default(),
-            links: Vec::new(),
-            fanout: default_fanout(),
-            sync_interval_ms: default_sync_interval(),
-            flush_interval_ms: default_flush_interval(),
-            max_peers: default_max_peers(),
-        }
-    }
-}
-
-/// A partition between node sets `a` and `b` from `start_ms` until `heal_ms` (or the
-/// quiet period). Two-way by default; `one_way` cuts only `a → b`.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartitionConfig {
-    /// When it starts.
-    pub start_ms: u64,
-    /// When it heals; never before the quiet period starts.
-    #[serde(default)]
-    pub heal_ms: Option<u64>,
-    /// One side.
-    pub a: Vec<usize>,
-    /// The other side.
-    pub b: Vec<usize>,
-    /// Only `a → b` is cut; `b` still reaches `a`.
-    #[serde(default)]
-    pub one_way: bool,
 }
 
 /// The proposals.
@@ -417,7 +254,7 @@ impl Scenario {
             message: e.to_string().trim_end().to_string(),
         })?;
         s.check()
-            .map_err(|(field, message)| ScenarioError::Invalid {
+            .map_err(|FieldError { field, message }| ScenarioError::Invalid {
                 path: path.to_string(),
                 field,
                 message,
@@ -434,14 +271,14 @@ impl Scenario {
     }
 
     /// The quorum, parsed.
-    pub fn parsed_quorum(&self) -> Result<Quorum, String> {
-        self.quorum.parse::<Quorum>().map_err(|e| e.to_string())
+    pub fn parsed_quorum(&self) -> Result<Quorum, QuorumError> {
+        self.quorum.parse::<Quorum>()
     }
 
-    fn check(&self) -> Result<(), (String, String)> {
-        let bad = |field: &str, message: &str| Err((field.to_string(), message.to_string()));
+    fn check(&self) -> Result<(), FieldError> {
+        let bad = |field: &str, message: &str| Err(FieldError::new(field, message));
         self.parsed_quorum()
-            .map_err(|m| ("quorum".to_string(), m))?;
+            .map_err(|e| FieldError::new("quorum", e.to_string()))?;
         let n = self.behaviours().len();
         if n == 0 {
             return bad("nodes", "at least one node is needed");
@@ -590,44 +427,50 @@ impl Scenario {
 }
 
 /// A mix must have weight, valid action names, and payloads the protocol accepts.
-fn check_mix(field: &str, mix: &[MixEntry]) -> Result<(), (String, String)> {
+fn check_mix(field: &str, mix: &[MixEntry]) -> Result<(), FieldError> {
     if pick(mix, 0.0).is_none() {
-        return Err((
+        return Err(FieldError::new(
             field.to_string(),
             "needs at least one entry with a positive weight".to_string(),
         ));
     }
     for (i, e) in mix.iter().enumerate() {
         if let Err(err) = swarmvote_protocol::Action::new(&e.action) {
-            return Err((format!("{field}[{i}].action"), err.to_string()));
+            return Err(FieldError::new(
+                format!("{field}[{i}].action"),
+                err.to_string(),
+            ));
         }
         let (_, payload) = e.render(u32::MAX);
         if let Err(err) = swarmvote_protocol::Payload::from_value(&payload) {
-            return Err((format!("{field}[{i}].value"), err.to_string()));
+            return Err(FieldError::new(
+                format!("{field}[{i}].value"),
+                err.to_string(),
+            ));
         }
     }
     Ok(())
 }
 
-fn check_probability(field: &str, p: f64) -> Result<(), (String, String)> {
+fn check_probability(field: &str, p: f64) -> Result<(), FieldError> {
     if (0.0..=1.0).contains(&p) {
         Ok(())
     } else {
-        Err((
+        Err(FieldError::new(
             field.to_string(),
             "must be a probability in [0, 1]".to_string(),
         ))
     }
 }
 
-fn check_link(field: &str, l: &LinkConfig) -> Result<(), (String, String)> {
+fn check_link(field: &str, l: &LinkConfig) -> Result<(), FieldError> {
     check_probability(&format!("{field}.loss"), l.loss)?;
     check_probability(&format!("{field}.duplicate"), l.duplicate)?;
     check_delay(&format!("{field}.latency"), &l.latency)
 }
 
 /// A delay distribution's parameters must be finite and non-negative.
-fn check_delay(field: &str, d: &Latency) -> Result<(), (String, String)> {
+fn check_delay(field: &str, d: &Latency) -> Result<(), FieldError> {
     let ok = |x: f64| x.is_finite() && x >= 0.0;
     let fine = match *d {
         Latency::Fixed { ms } => ok(ms),
@@ -640,7 +483,7 @@ fn check_delay(field: &str, d: &Latency) -> Result<(), (String, String)> {
     if fine {
         Ok(())
     } else {
-        Err((
+        Err(FieldError::new(
             field.to_string(),
             "parameters must be finite and non-negative (min <= max, median > 0)".to_string(),
         ))
@@ -815,12 +658,12 @@ mod tests {
     #[test]
     fn a_bad_mix_is_refused_naming_the_entry() {
         assert_eq!(
-            check_mix("workload.benign", &[]).map_err(|e| e.0),
+            check_mix("workload.benign", &[]).map_err(|e| e.field),
             Err("workload.benign".to_string())
         );
         let bad_action = [MixEntry::new("Not An Action!", "p", "v", 1)];
         assert_eq!(
-            check_mix("workload.anomalous", &bad_action).map_err(|e| e.0),
+            check_mix("workload.anomalous", &bad_action).map_err(|e| e.field),
             Err("workload.anomalous[0].action".to_string())
         );
         assert!(check_mix("workload.benign", &default_benign()).is_ok());

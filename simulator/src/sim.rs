@@ -10,28 +10,32 @@ use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 use swarmvote_protocol::crypto::sha256;
+use swarmvote_protocol::engine::EngineError;
 use swarmvote_protocol::engine::{
     Config, Engine, Event, IgnoreReason, MessageTag, Output, PeerTag, SyncRequest, SyncResponse,
     Validation,
 };
 use swarmvote_protocol::{
-    Action, Certificate, Inbound, MemberName, Nonce, Payload, ProposalId, Roster, SecretKey,
-    SignatureCache, Status, SwarmId, UnixMillis, Verdict, VoterId, codec,
+    Action, Certificate, Inbound, Nonce, Payload, ProposalId, Roster, SecretKey, SignatureCache,
+    Status, UnixMillis, Verdict, VoterId, codec,
 };
 
-use crate::behaviour::{Decision, Judge, Policy, equivocator, flooder, forger, replayer};
+use crate::behaviour::{
+    Decision, FieldError, Judge, Policy, equivocator, flooder, forger, replayer,
+};
+use crate::checks::{self, Held, Truth};
 use crate::network::{Fate, Mesh, Network, Topology};
 use crate::report::{
-    self, Invariants, Percentiles, Proposals, Report, Security, Storage, Trace, Traffic, Violation,
-    honest_equivocations, push_latencies, ratio,
+    self, Invariants, Percentiles, Proposals, Report, Security, Storage, Trace, Traffic,
+    per_decision,
 };
 use crate::rng::SimRng;
 use crate::scenario;
 use crate::scenario::{Behaviour, MAX_FLOOD_PER_NODE, Scenario};
 use crate::storage::Store;
-
-/// The wall-clock origin of virtual time: engines see `START_MS + t / 1000`.
-pub const START_MS: u64 = 1_700_000_000_000;
+use crate::swarm::{self, MembersError};
+// Where they were first defined; they belong to every run, model or live.
+pub use crate::swarm::{START_MS, member_key};
 /// Follow-up round trips allowed in one catch-up exchange (the engine converges in a
 /// handful; this only stops a runaway).
 const MAX_SYNC_ROUNDS: u32 = 64;
@@ -46,10 +50,18 @@ const MAX_REPLAYS_PER_NODE: u32 = 500;
 pub enum SimError {
     /// The roster could not be built.
     #[error("roster: {0}")]
-    Roster(String),
+    Roster(#[from] MembersError),
+    /// A member's engine refused the roster or its key.
+    #[error("roster: {source}")]
+    Engine {
+        /// The member.
+        node: usize,
+        /// Why.
+        source: EngineError,
+    },
     /// The scenario's `[evaluator]` does not compile.
     #[error("{0}")]
-    Evaluator(String),
+    Evaluator(#[from] FieldError),
 }
 
 /// Something that happens at one virtual instant.
@@ -157,14 +169,6 @@ struct Node {
     /// it has received only ever grows: then a copy that is sure to arrive as a duplicate
     /// is counted at send time instead of being queued (see [`Sim::deliver_later`]).
     stable: bool,
-}
-
-/// Ground truth about one proposal.
-struct Truth {
-    anomalous: bool,
-    created_us: u64,
-    proposer: usize,
-    expires_at: UnixMillis,
 }
 
 #[derive(Default)]
@@ -371,15 +375,6 @@ impl Msg {
     }
 }
 
-/// Member `i`'s key for a seed: SHA-256(seed || i), so runs are reproducible and seeds
-/// do not share keys.
-pub fn member_key(seed: u64, i: u32) -> SecretKey {
-    let mut bytes = Vec::with_capacity(12);
-    bytes.extend_from_slice(&seed.to_le_bytes());
-    bytes.extend_from_slice(&i.to_le_bytes());
-    SecretKey::from_seed(sha256(&bytes))
-}
-
 /// The seed of a run's mesh stream: SHA-256 of a label and the run's seed, so the mesh
 /// neither shares nor shifts the run's main stream.
 fn mesh_seed(seed: u64) -> u64 {
@@ -399,31 +394,13 @@ impl Sim {
     /// Sets up a run: keys, roster, engines, the arrival times and the first events.
     pub fn new(scenario: Scenario, seed: u64) -> Result<Self, SimError> {
         let behaviours = scenario.behaviours();
-        let keys: Vec<SecretKey> = (0..behaviours.len())
-            .map(|i| member_key(seed, u32::try_from(i).unwrap_or(u32::MAX)))
-            .collect();
-        let quorum = scenario.parsed_quorum().map_err(SimError::Roster)?;
-        let swarm = SwarmId::new("sim").map_err(|e| SimError::Roster(e.to_string()))?;
-        let mut members = Vec::new();
-        for (i, k) in keys.iter().enumerate() {
-            let name =
-                MemberName::new(format!("n{i}")).map_err(|e| SimError::Roster(e.to_string()))?;
-            let public = k.public().map_err(|e| SimError::Roster(e.to_string()))?;
-            members.push((name, public));
-        }
-        let roster =
-            Roster::new(swarm, quorum, members).map_err(|e| SimError::Roster(e.to_string()))?;
+        let quorum = scenario.parsed_quorum().map_err(MembersError::from)?;
+        let (roster, keys) = swarm::roster(behaviours.len(), quorum, seed)?;
         let mut rng = SimRng::new(seed);
 
         // Arrival times first, from their own draws, so the run length is known up front.
         let w = &scenario.workload;
-        let mut arrivals = Vec::new();
-        let mut t = 0u64;
-        for _ in 0..w.proposals {
-            let gap_s = rng.exponential(w.rate_per_sec);
-            t = t.saturating_add(gap_us(gap_s));
-            arrivals.push(t);
-        }
+        let arrivals = checks::arrivals(w, &mut rng);
         let mut last = arrivals
             .last()
             .copied()
@@ -491,12 +468,7 @@ impl Sim {
             .max(65_536);
         // The policy evaluator of honest members with `evaluator = "policy"` (checked at
         // load; checked again here for scenarios built in code).
-        let policy = scenario
-            .evaluator
-            .as_ref()
-            .map(Policy::new)
-            .transpose()
-            .map_err(|(field, message)| SimError::Evaluator(format!("{field}: {message}")))?;
+        let policy = scenario.evaluator.as_ref().map(Policy::new).transpose()?;
         let mut sim = Self {
             scenario,
             seed,
@@ -893,7 +865,7 @@ impl Sim {
             return Ok(());
         };
         let mut engine = Engine::new(self.roster.clone(), n.key.clone(), Config::default())
-            .map_err(|e| SimError::Roster(e.to_string()))?
+            .map_err(|source| SimError::Engine { node: i, source })?
             .with_signature_cache(self.sigs.clone());
         if self.scenario.testing.broken_guard.contains(&i) {
             engine.disable_own_vote_guard_for_testing(); // test-only: scenario [testing]
@@ -1500,14 +1472,17 @@ impl Sim {
         let mut violations = Vec::new();
 
         // Agreement: every honest node up holds what the first one holds.
-        let fingerprint = |e: &Engine| -> BTreeMap<ProposalId, (Verdict, [u8; 32])> {
+        let fingerprint = |e: &Engine| -> BTreeMap<ProposalId, Ballots> {
             e.proposals()
                 .map(|v| {
                     let mut bytes = Vec::new();
                     for b in v.tally().ballots() {
                         bytes.extend_from_slice(&codec::encode(b).unwrap_or_default());
                     }
-                    (v.proposal().id(), (v.tally().verdict(), sha256(&bytes)))
+                    (
+                        v.proposal().id(),
+                        Ballots(v.tally().verdict(), sha256(&bytes)),
+                    )
                 })
                 .collect()
         };
@@ -1520,26 +1495,10 @@ impl Sim {
                 }
                 let got = fingerprint(e);
                 let ids: BTreeSet<&ProposalId> = want.keys().chain(got.keys()).collect();
-                let mut found = false;
-                for id in ids {
-                    let (a, b) = (want.get(id), got.get(id));
-                    if a != b {
-                        found = true;
-                        violations.push(Violation {
-                            kind: "agreement".into(),
-                            seed,
-                            proposal: Some(id.to_string()),
-                            detail: format!(
-                                "node n{r} holds {}, node n{i} holds {}",
-                                describe(a),
-                                describe(b)
-                            ),
-                        });
-                    }
-                }
-                if !found {
-                    violations.push(Violation {
-                        kind: "agreement".into(),
+                let pairs = ids.into_iter().map(|id| (id, want.get(id), got.get(id)));
+                if !checks::disagreements(seed, (r, i), pairs, &mut violations) {
+                    violations.push(report::Violation {
+                        kind: report::ViolationKind::Agreement,
                         seed,
                         proposal: None,
                         detail: format!("tallies digests of n{r} and n{i} differ"),
@@ -1547,57 +1506,44 @@ impl Sim {
                 }
             }
         }
-        let agreement = violations.is_empty();
 
-        let before = violations.len();
         // Validity: every approval an honest node holds has a certificate that verifies.
         // Nodes that agree hold equal certificates, and whether one verifies depends on
         // its contents and the roster alone, so each distinct certificate is checked once.
-        let mut checked: BTreeMap<ProposalId, Vec<(Certificate, Option<String>)>> = BTreeMap::new();
+        // Per proposal: each distinct certificate seen and whether it verified.
+        type Verified = Vec<(Certificate, Result<(), String>)>;
+        let mut checked: BTreeMap<ProposalId, Verified> = BTreeMap::new();
         for &(i, e) in &engines {
             for v in e.proposals() {
                 if v.tally().verdict() != Verdict::Approved {
                     continue;
                 }
                 let id = v.proposal().id();
-                let problem = match v.certificate() {
-                    None => Some("approved without a certificate".to_string()),
-                    Some(c) => {
-                        let seen = checked.entry(id).or_default();
-                        match seen.iter().find(|(known, _)| *known == c) {
-                            Some((_, result)) => result.clone(),
-                            None => {
-                                let result = c
-                                    .clone()
-                                    .verify_cached(&self.roster, &self.sigs)
-                                    .err()
-                                    .map(|err| err.to_string());
-                                seen.push((c, result.clone()));
-                                result
-                            }
+                let verified = v.certificate().map(|c| {
+                    let seen = checked.entry(id).or_default();
+                    match seen.iter().find(|(known, _)| *known == c) {
+                        Some((_, result)) => result.clone(),
+                        None => {
+                            let result = c
+                                .clone()
+                                .verify_cached(&self.roster, &self.sigs)
+                                .map(|_| ())
+                                .map_err(|err| err.to_string());
+                            seen.push((c, result.clone()));
+                            result
                         }
                     }
-                };
-                if let Some(detail) = problem {
-                    violations.push(Violation {
-                        kind: "validity".into(),
-                        seed,
-                        proposal: Some(id.to_string()),
-                        detail: format!("node n{i}: {detail}"),
-                    });
-                }
+                });
+                checks::check_certificate(seed, i, id, verified, &mut violations);
             }
         }
-        let validity = violations.len() == before;
 
         // No honest member may ever be caught equivocating.
-        let honest_voters: BTreeMap<VoterId, usize> = (0..self.nodes.len())
-            .filter(|&i| self.is_honest(i))
-            .filter_map(|i| self.nodes.get(i).map(|n| (n.voter, i)))
-            .collect();
-        let before = violations.len();
-        let by_honest = honest_equivocations(&self.evidence, &honest_voters, seed, &mut violations);
-        let no_honest_equivocation = violations.len() == before;
+        let honest_voters = checks::honest_voters(self.nodes.iter().map(|n| &n.behaviour), |i| {
+            self.nodes.get(i).map(|n| n.voter)
+        });
+        let by_honest =
+            checks::honest_equivocations(&self.evidence, &honest_voters, seed, &mut violations);
 
         // Outcomes as the reference node holds them.
         let now = UnixMillis(START_MS.saturating_add(self.end_us / 1000));
@@ -1610,20 +1556,13 @@ impl Sim {
                 .first()
                 .and_then(|(_, e)| e.proposal(id))
                 .map(|v| v.tally().verdict());
-            match verdict.map(|v| v.status_at(now, t.expires_at)) {
-                Some(Status::Approved) => p.approved = p.approved.saturating_add(1),
-                Some(Status::Rejected) => p.rejected = p.rejected.saturating_add(1),
-                Some(Status::Expired) => p.expired = p.expired.saturating_add(1),
-                Some(Status::Pending) => p.pending = p.pending.saturating_add(1),
-                None => p.missing = p.missing.saturating_add(1),
-            }
-            x.count_outcome(t.anomalous, verdict);
+            checks::count_outcome(&mut p, &mut x, t, verdict, now);
             if let Some(per_node) = self.decided.get(id) {
                 let honest_at: Vec<Option<u64>> = honest
                     .iter()
                     .map(|i| per_node.get(i).map(|d| d.0))
                     .collect();
-                push_latencies(
+                checks::push_latencies(
                     t.created_us,
                     per_node.get(&t.proposer).map(|d| d.0),
                     &honest_at,
@@ -1647,16 +1586,8 @@ impl Sim {
             .gossip_messages
             .saturating_add(traffic.sync_messages);
         let bytes = traffic.gossip_bytes.saturating_add(traffic.sync_bytes);
-        traffic.messages_per_decision = if decisions == 0 {
-            0.0
-        } else {
-            ratio(msgs, decisions)
-        };
-        traffic.bytes_per_decision = if decisions == 0 {
-            0.0
-        } else {
-            ratio(bytes, decisions)
-        };
+        traffic.messages_per_decision = per_decision(msgs, decisions);
+        traffic.bytes_per_decision = per_decision(bytes, decisions);
         traffic.converge_after_heal_ms = self
             .converged_us
             .map(|c| report::ms(c.saturating_sub(self.net.last_heal_us())));
@@ -1664,19 +1595,10 @@ impl Sim {
         let mut storage = std::mem::take(&mut self.counters.storage);
         storage.records_lost = self.nodes.iter().map(|n| n.store.lost()).sum();
 
-        let mut groups: BTreeMap<&'static str, u32> = BTreeMap::new();
-        for n in &self.nodes {
-            let c = groups.entry(n.behaviour.label()).or_insert(0);
-            *c = c.saturating_add(1);
-        }
-
         Report {
             scenario: self.scenario.name.clone(),
             seed,
-            nodes: groups
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v))
-                .collect(),
+            nodes: checks::node_groups(self.nodes.iter().map(|n| &n.behaviour)),
             n: self.roster.len(),
             q: self.roster.required(),
             duration_ms: self.end_us / 1000,
@@ -1688,13 +1610,10 @@ impl Sim {
             security: x,
             traffic,
             storage,
-            invariants: Invariants {
-                honest_checked: u32::try_from(honest.len()).unwrap_or(u32::MAX),
-                agreement,
-                validity,
-                no_honest_equivocation,
+            invariants: Invariants::from_violations(
+                u32::try_from(honest.len()).unwrap_or(u32::MAX),
                 violations,
-            },
+            ),
             trace: Trace {
                 events: self.trace_events,
                 hash: hex::encode(self.trace.finalize()),
@@ -1703,48 +1622,23 @@ impl Sim {
     }
 }
 
-/// A gap between proposal arrivals, in whole microseconds. Not capped at an hour as a
-/// latency draw is: at a low rate the Poisson process keeps its long gaps (the scenario
-/// bounds the average span).
-fn gap_us(gap_s: f64) -> u64 {
-    // The same arithmetic as a latency draw, so every gap under an hour is unchanged.
-    crate::network::ms_to_us_capped(gap_s * 1000.0, u64::MAX)
-}
-
 /// The gap between two garbage messages at `rate_per_s` (at least 1 us, so a huge rate
 /// cannot stall virtual time).
 fn flood_gap_us(rate_per_s: f64) -> u64 {
     flooder::gap_us(rate_per_s)
 }
 
-fn describe(x: Option<&(Verdict, [u8; 32])>) -> String {
-    match x {
-        None => "nothing".to_string(),
-        Some((v, h)) => format!(
-            "{v:?} with ballots {}",
-            hex::encode(h.get(..4).unwrap_or_default())
-        ),
-    }
-}
+/// What a node holds for one proposal, as the model compares it: the verdict and a
+/// digest of the ballots.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Ballots(Verdict, [u8; 32]);
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::network::sample_us;
-    use crate::scenario::Latency;
-
-    #[test]
-    fn arrival_gaps_are_not_capped_like_latencies() {
-        let mut rng = SimRng::new(1);
-        // Under an hour: the same microseconds as before, so reports do not move.
-        for gap_s in [0.0, 0.000_000_4, 0.123_456_789, 5.0, 3_599.999] {
-            let latency = Latency::Fixed { ms: gap_s * 1000.0 };
-            assert_eq!(gap_us(gap_s), sample_us(&latency, &mut rng), "{gap_s}");
-        }
-        // A latency stops at an hour; a gap of two hours between proposals stays two.
-        assert_eq!(gap_us(7_200.0), 7_200_000_000);
-        assert_eq!(gap_us(1e30), u64::MAX);
-        assert_eq!(gap_us(f64::NAN), 0);
-        assert_eq!(gap_us(-1.0), 0);
+impl Held for Ballots {
+    fn describe(&self) -> String {
+        format!(
+            "{:?} with ballots {}",
+            self.0,
+            hex::encode(self.1.get(..4).unwrap_or_default())
+        )
     }
 }

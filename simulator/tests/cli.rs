@@ -202,3 +202,19 @@ fn bad_arguments_exit_non_zero_naming_the_problem() {
     let e = refused(&["bench", "--nodes", "3", "--proposals", "0"]);
     assert!(e.contains("--proposals"), "{e}");
 }
+
+/// Built without the `live` feature, `--network libp2p` is refused with the feature's
+/// name, and the model still runs.
+#[cfg(not(feature = "live"))]
+#[test]
+fn without_the_live_feature_libp2p_is_refused_by_name() {
+    let dir = scratch("no-live");
+    let tiny = write(&dir, "tiny.toml", TINY);
+    let tiny = tiny.to_str().unwrap();
+    let e = refused(&["run", tiny, "--network", "libp2p"]);
+    assert!(
+        e.contains("`live` feature") && e.contains("tiny.toml"),
+        "{e}"
+    );
+    assert!(sim(&["run", tiny]).status.success());
+}

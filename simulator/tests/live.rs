@@ -3,6 +3,7 @@
 //!
 //! Every wait inside a live run is a condition with a deadline; the run stops every node
 //! before it returns.
+#![cfg(feature = "live")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use swarmvote_sim::report::ViolationKind;
 use swarmvote_sim::scenario::Latency;
 use swarmvote_sim::{Report, Scenario, Sim, run};
 
@@ -473,7 +474,7 @@ fn a_broken_own_vote_guard_is_reported_by_the_invariant_checker() {
         let mut named = 0;
         for v in &r.invariants.violations {
             assert_eq!(v.seed, seed, "{v:?}");
-            if v.kind == "honest_equivocation" {
+            if v.kind == ViolationKind::HonestEquivocation {
                 let id = v.proposal.as_deref().unwrap();
                 assert!(
                     id.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()),

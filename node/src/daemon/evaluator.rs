@@ -1,10 +1,9 @@
 //! How a node votes on its own: `manual` (never), `policy` (ordered rules) or `command`
 //! (an external program).
 //!
-//! A policy rule matches the proposal's action with a glob and, optionally, string fields
-//! of the payload with globs (`payload = { path = "/backup/**" }`) and numeric fields with
-//! bounds (`above = { replicas = 10 }`). The first matching rule decides the vote and its
-//! reason. When no rule matches, the vote is left to the agent (manual).
+//! The config section and the policy rules are pure and live in
+//! [`swarmvote_protocol::policy`] (the simulator votes by them too); this module runs them,
+//! and runs the `command` evaluator.
 //!
 //! A `command` evaluator runs a program (no shell) once per proposal, asynchronously, with
 //! the proposal as JSON on stdin: `{"id", "action", "payload", "proposer", "created_at",
@@ -18,12 +17,11 @@
 //! warning says so). A verdict goes back to the driver, which votes through the engine's
 //! own-vote guard like any other vote.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use globset::{Glob, GlobMatcher};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+use swarmvote_protocol::policy::{Checked, Rules};
 use swarmvote_protocol::{ProposalId, Reason, SignedProposal, Vote};
 use tokio::sync::{Semaphore, mpsc};
 use tracing::{debug, warn};
@@ -35,118 +33,9 @@ const MAX_RUNNING: usize = 16;
 /// Command evaluations waiting for a slot; more are skipped with a warning.
 const MAX_QUEUED: usize = 1024;
 
-fn default_timeout_ms() -> u64 {
-    5_000
-}
-
-/// `[evaluator]` as written in the config.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EvaluatorSection {
-    /// `manual`, `policy` or `command`.
-    #[serde(default)]
-    pub kind: EvaluatorKind,
-    /// The rules, in order, for `policy`.
-    #[serde(default)]
-    pub rules: Vec<RuleSection>,
-    /// Program and arguments, for `command`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub command: Vec<String>,
-    /// Milliseconds a `command` may run before it is killed and no vote is cast.
-    #[serde(default = "default_timeout_ms")]
-    pub timeout_ms: u64,
-}
-
-impl Default for EvaluatorSection {
-    fn default() -> Self {
-        Self {
-            kind: EvaluatorKind::default(),
-            rules: Vec::new(),
-            command: Vec::new(),
-            timeout_ms: default_timeout_ms(),
-        }
-    }
-}
-
-/// Which evaluator.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EvaluatorKind {
-    /// The agent votes through the API or CLI.
-    #[default]
-    Manual,
-    /// Ordered rules.
-    Policy,
-    /// An external program.
-    Command,
-}
-
-/// One `[[evaluator.rules]]`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RuleSection {
-    /// Glob over the action, such as `fs.*`.
-    pub action: String,
-    /// Globs over string fields of the payload (top-level keys).
-    #[serde(default)]
-    pub payload: BTreeMap<String, String>,
-    /// Upper bounds for numeric fields of the payload: the rule matches if a field is above.
-    #[serde(default)]
-    pub above: BTreeMap<String, f64>,
-    /// `yes` or `no`.
-    pub vote: Vote,
-    /// Why; recorded in the ballot.
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-/// Why the evaluator config was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum EvaluatorError {
-    /// A glob does not parse.
-    #[error("evaluator.rules[{index}].{field}: {message}")]
-    Glob {
-        /// Rule index.
-        index: usize,
-        /// The field.
-        field: String,
-        /// The glob error.
-        message: String,
-    },
-    /// The reason is not a valid ballot reason.
-    #[error("evaluator.rules[{index}].reason: {message}")]
-    Reason {
-        /// Rule index.
-        index: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// `policy` with no rules.
-    #[error("evaluator: kind = \"policy\" needs at least one [[evaluator.rules]]")]
-    NoRules,
-    /// `command` with no program.
-    #[error("evaluator.command: kind = \"command\" needs command = [\"/path/to/program\", ...]")]
-    NoCommand,
-    /// A field that the chosen kind does not use.
-    #[error("evaluator.{field}: only used with kind = \"{kind}\"")]
-    WrongKind {
-        /// The field.
-        field: &'static str,
-        /// The kind that uses it.
-        kind: &'static str,
-    },
-    /// A zero timeout.
-    #[error("evaluator.timeout_ms: must be at least 1")]
-    ZeroTimeout,
-}
-
-struct Rule {
-    action: GlobMatcher,
-    payload: Vec<(String, GlobMatcher)>,
-    above: Vec<(String, f64)>,
-    vote: Vote,
-    reason: Option<Reason>,
-}
+pub use swarmvote_protocol::policy::{
+    EvaluatorError, EvaluatorKind, EvaluatorSection, RuleSection,
+};
 
 /// A verdict of the command evaluator, for the driver to cast.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,54 +61,28 @@ struct CommandRunner {
 
 /// A compiled evaluator.
 pub struct Evaluator {
-    rules: Vec<Rule>,
+    rules: Option<Rules>,
     command: Option<CommandRunner>,
-}
-
-fn glob(index: usize, field: &str, pattern: &str) -> Result<GlobMatcher, EvaluatorError> {
-    Glob::new(pattern)
-        .map(|g| g.compile_matcher())
-        .map_err(|e| EvaluatorError::Glob {
-            index,
-            field: field.to_owned(),
-            message: e.to_string(),
-        })
 }
 
 impl Evaluator {
     /// Compiles the config section.
     pub fn new(section: &EvaluatorSection) -> Result<Self, EvaluatorError> {
-        if section.kind != EvaluatorKind::Command && !section.command.is_empty() {
-            return Err(EvaluatorError::WrongKind {
-                field: "command",
-                kind: "command",
-            });
-        }
-        if section.timeout_ms == 0 {
-            return Err(EvaluatorError::ZeroTimeout);
-        }
-        match section.kind {
-            EvaluatorKind::Manual => {
-                return Ok(Self {
-                    rules: Vec::new(),
-                    command: None,
-                });
-            }
-            EvaluatorKind::Command => {
-                if !section.rules.is_empty() {
-                    return Err(EvaluatorError::WrongKind {
-                        field: "rules",
-                        kind: "policy",
-                    });
-                }
-                if section.command.first().is_none_or(String::is_empty) {
-                    return Err(EvaluatorError::NoCommand);
-                }
+        match section.check()? {
+            Checked::Manual => Ok(Self {
+                rules: None,
+                command: None,
+            }),
+            Checked::Policy(rules) => Ok(Self {
+                rules: Some(rules),
+                command: None,
+            }),
+            Checked::Command => {
                 // Every queued evaluation may hold a verdict: the channel never blocks a
                 // finished evaluation for long.
                 let (tx, rx) = mpsc::channel(MAX_RUNNING);
-                return Ok(Self {
-                    rules: Vec::new(),
+                Ok(Self {
+                    rules: None,
                     command: Some(CommandRunner {
                         argv: section.command.clone().into(),
                         timeout: Duration::from_millis(section.timeout_ms),
@@ -228,42 +91,9 @@ impl Evaluator {
                         tx,
                         rx,
                     }),
-                });
-            }
-            EvaluatorKind::Policy => {}
-        }
-        if section.rules.is_empty() {
-            return Err(EvaluatorError::NoRules);
-        }
-        let rules = section
-            .rules
-            .iter()
-            .enumerate()
-            .map(|(index, r)| {
-                let payload = r
-                    .payload
-                    .iter()
-                    .map(|(k, v)| Ok((k.clone(), glob(index, &format!("payload.{k}"), v)?)))
-                    .collect::<Result<Vec<_>, EvaluatorError>>()?;
-                let reason = r.reason.clone().map(Reason::new).transpose().map_err(|e| {
-                    EvaluatorError::Reason {
-                        index,
-                        message: e.to_string(),
-                    }
-                })?;
-                Ok(Rule {
-                    action: glob(index, "action", &r.action)?,
-                    payload,
-                    above: r.above.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-                    vote: r.vote,
-                    reason,
                 })
-            })
-            .collect::<Result<Vec<_>, EvaluatorError>>()?;
-        Ok(Self {
-            rules,
-            command: None,
-        })
+            }
+        }
     }
 
     /// The vote this node casts on its own now, if a policy rule matches. A `command`
@@ -274,26 +104,7 @@ impl Evaluator {
             runner.start(proposal);
             return None;
         }
-        let p = proposal.proposal();
-        let payload = p.payload.to_value();
-        self.rules.iter().find_map(|rule| {
-            if !rule.action.is_match(p.action.as_str()) {
-                return None;
-            }
-            let strings_match = rule.payload.iter().all(|(field, g)| {
-                payload
-                    .get(field)
-                    .and_then(|v| v.as_str())
-                    .is_some_and(|s| g.is_match(s))
-            });
-            let numbers_match = rule.above.iter().all(|(field, bound)| {
-                payload
-                    .get(field)
-                    .and_then(|v| v.as_f64())
-                    .is_some_and(|x| x > *bound)
-            });
-            (strings_match && numbers_match).then(|| (rule.vote, rule.reason.clone()))
-        })
+        self.rules.as_ref()?.decide(proposal.proposal())
     }
 }
 
@@ -349,7 +160,7 @@ impl CommandRunner {
             let captured = run_bounded(&argv, &[], stdin, timeout, OUTPUT_LIMIT).await;
             let verdict = match captured.failure() {
                 Some(why) => Err(why),
-                None => parse_verdict(&captured.stdout.bytes),
+                None => parse_verdict(&captured.stdout.bytes).map_err(|e| e.to_string()),
             };
             match verdict {
                 Ok((vote, reason)) => {
@@ -398,16 +209,49 @@ fn excerpt(text: &str) -> String {
     out
 }
 
+/// Why a command's output is not a verdict.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerdictError {
+    /// The output is not UTF-8.
+    #[error("output is not UTF-8")]
+    NotUtf8,
+    /// Nothing but whitespace.
+    #[error("no output")]
+    Empty,
+    /// A JSON object that is not `{"vote", "reason"}`.
+    #[error("unrecognised JSON verdict ({error}): {excerpt}")]
+    Json {
+        /// serde_json's message.
+        error: String,
+        /// The output's first line, shortened.
+        excerpt: String,
+    },
+    /// A first word other than `yes` or `no`.
+    #[error("unrecognised output: {excerpt}")]
+    Unrecognised {
+        /// The output's first line, shortened.
+        excerpt: String,
+    },
+    /// The reason is not a valid ballot reason.
+    #[error("invalid reason: {message}")]
+    Reason {
+        /// What is wrong with it.
+        message: String,
+    },
+}
+
 /// Reads a command's answer; anything not clearly a verdict is an error.
-pub fn parse_verdict(stdout: &[u8]) -> Result<(Vote, Option<Reason>), String> {
-    let text = std::str::from_utf8(stdout).map_err(|_| "output is not UTF-8".to_owned())?;
+pub fn parse_verdict(stdout: &[u8]) -> Result<(Vote, Option<Reason>), VerdictError> {
+    let text = std::str::from_utf8(stdout).map_err(|_| VerdictError::NotUtf8)?;
     let text = text.trim();
     if text.is_empty() {
-        return Err("no output".into());
+        return Err(VerdictError::Empty);
     }
     let (vote, reason) = if text.starts_with('{') {
-        let v: JsonVerdict = serde_json::from_str(text)
-            .map_err(|e| format!("unrecognised JSON verdict ({e}): {}", excerpt(text)))?;
+        let v: JsonVerdict = serde_json::from_str(text).map_err(|e| VerdictError::Json {
+            error: e.to_string(),
+            excerpt: excerpt(text),
+        })?;
         (v.vote, v.reason.filter(|r| !r.trim().is_empty()))
     } else {
         let line = text.lines().next().unwrap_or_default().trim();
@@ -415,7 +259,11 @@ pub fn parse_verdict(stdout: &[u8]) -> Result<(Vote, Option<Reason>), String> {
         let vote = match word {
             "yes" => Vote::Yes,
             "no" => Vote::No,
-            _ => return Err(format!("unrecognised output: {}", excerpt(text))),
+            _ => {
+                return Err(VerdictError::Unrecognised {
+                    excerpt: excerpt(text),
+                });
+            }
         };
         let rest = rest.trim();
         (vote, (!rest.is_empty()).then(|| rest.to_owned()))
@@ -423,7 +271,9 @@ pub fn parse_verdict(stdout: &[u8]) -> Result<(Vote, Option<Reason>), String> {
     let reason = reason
         .map(Reason::new)
         .transpose()
-        .map_err(|e| format!("invalid reason: {e}"))?;
+        .map_err(|e| VerdictError::Reason {
+            message: e.to_string(),
+        })?;
     Ok((vote, reason))
 }
 

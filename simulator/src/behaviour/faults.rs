@@ -19,7 +19,7 @@
 //!   from and to it, gossip and catch-up alike. The swarm should decide as before, the
 //!   slow member later.
 
-use super::Behaviour;
+use super::{Behaviour, FieldError};
 
 /// The most latency a slow member may add, per transmission.
 pub const MAX_EXTRA_MS: u64 = 60_000;
@@ -84,9 +84,9 @@ impl Schedule {
 
     /// Checks the schedule's fields; errors name the field under `field` (the node
     /// group's behaviour).
-    pub fn check(&self, field: &str) -> Result<(), (String, String)> {
+    pub fn check(&self, field: &str) -> Result<(), FieldError> {
         if self.extra_ms > MAX_EXTRA_MS {
-            return Err((
+            return Err(FieldError::new(
                 format!("{field}.extra_ms"),
                 format!("at most {MAX_EXTRA_MS}"),
             ));
@@ -94,7 +94,7 @@ impl Schedule {
         if let (Some(at), Some(r)) = (self.crash_at_ms, self.restart_at_ms)
             && r <= at
         {
-            return Err((
+            return Err(FieldError::new(
                 format!("{field}.restart_at_ms"),
                 "must be after at_ms".to_string(),
             ));
@@ -142,7 +142,7 @@ mod tests {
     fn bad_schedules_name_the_field() {
         let field = |b: &Behaviour| Schedule::of(b).check("nodes[2].behaviour").err();
         assert_eq!(
-            field(&crash(100, Some(100))).map(|e| e.0).as_deref(),
+            field(&crash(100, Some(100))).map(|e| e.field).as_deref(),
             Some("nodes[2].behaviour.restart_at_ms")
         );
         assert!(field(&crash(100, Some(101))).is_none());
@@ -151,7 +151,7 @@ mod tests {
             error_rate: 0.0,
         };
         assert_eq!(
-            field(&too_slow).map(|e| e.0).as_deref(),
+            field(&too_slow).map(|e| e.field).as_deref(),
             Some("nodes[2].behaviour.extra_ms")
         );
     }

@@ -6,7 +6,7 @@
 //!   votes YES on benign, NO on anomalous, wrong with probability `error_rate` (one RNG
 //!   draw per vote). This models an agent that is right except for random slips.
 //! * **`policy`**: the member votes as a node running the `policy` evaluator does
-//!   (`swarmvote_node::daemon::evaluator`), over the scenario's top-level `[evaluator]` table,
+//!   (the rules of `swarmvote_protocol::policy`, which the node runs too), over the scenario's top-level `[evaluator]` table,
 //!   written exactly as in a node's config (`kind = "policy"`, ordered
 //!   `[[evaluator.rules]]`). The first rule that matches the proposal's action and
 //!   payload decides the vote, and its `reason` goes into the ballot. For a proposal no
@@ -23,12 +23,10 @@
 //! every other behaviour is measured against; agreement and validity must hold.
 
 use serde::Deserialize;
-use swarmvote_node::daemon::evaluator::{
-    Evaluator, EvaluatorError, EvaluatorKind, EvaluatorSection,
-};
+use swarmvote_protocol::policy::{Checked, EvaluatorError, EvaluatorKind, EvaluatorSection, Rules};
 use swarmvote_protocol::{SignedProposal, Vote};
 
-use super::{Decision, flip, right_vote};
+use super::{Decision, FieldError, flip, right_vote};
 use crate::rng::SimRng;
 
 /// Who decides an honest member's vote.
@@ -63,21 +61,28 @@ pub fn oracle(anomalous: bool, error_rate: f64, rng: &mut SimRng) -> Vote {
     flip(right_vote(anomalous), rng.chance(error_rate))
 }
 
-/// The node's policy evaluator, compiled from a scenario's `[evaluator]` table.
-pub struct Policy(Evaluator);
+/// The node's policy rules, compiled from a scenario's `[evaluator]` table.
+pub struct Policy(Rules);
 
 impl Policy {
     /// Compiles `section`. Only `kind = "policy"` with at least one rule runs in the
     /// simulator (a `command` would need a process per vote, `manual` never votes).
-    /// Errors name the field at fault, as `(field, message)`.
-    pub fn new(section: &EvaluatorSection) -> Result<Self, (String, String)> {
+    /// Errors name the field at fault.
+    pub fn new(section: &EvaluatorSection) -> Result<Self, FieldError> {
+        let only_policy = || {
+            FieldError::new(
+                "evaluator.kind",
+                "only kind = \"policy\" runs in the simulator",
+            )
+        };
         if section.kind != EvaluatorKind::Policy {
-            return Err((
-                "evaluator.kind".to_string(),
-                "only kind = \"policy\" runs in the simulator".to_string(),
-            ));
+            return Err(only_policy());
         }
-        Evaluator::new(section).map(Self).map_err(|e| describe(&e))
+        // The node's own check, so a scenario's table is refused where a config would be.
+        match section.check().map_err(|e| describe(&e))? {
+            Checked::Policy(rules) => Ok(Self(rules)),
+            Checked::Manual | Checked::Command => Err(only_policy()),
+        }
     }
 
     /// The decision on `proposal` (ground truth `anomalous`): the first matching rule's
@@ -90,7 +95,7 @@ impl Policy {
         error_rate: f64,
         rng: &mut SimRng,
     ) -> Decision {
-        if let Some((vote, reason)) = self.0.evaluate(proposal) {
+        if let Some((vote, reason)) = self.0.decide(proposal.proposal()) {
             return Decision::Vote { vote, reason };
         }
         let vote = match unmatched {
@@ -104,26 +109,26 @@ impl Policy {
 }
 
 /// The dotted field an evaluator error is about, and what is wrong with it.
-fn describe(e: &EvaluatorError) -> (String, String) {
+fn describe(e: &EvaluatorError) -> FieldError {
     match e {
         EvaluatorError::Glob {
             index,
             field,
             message,
-        } => (format!("evaluator.rules[{index}].{field}"), message.clone()),
+        } => FieldError::new(format!("evaluator.rules[{index}].{field}"), message.clone()),
         EvaluatorError::Reason { index, message } => {
-            (format!("evaluator.rules[{index}].reason"), message.clone())
+            FieldError::new(format!("evaluator.rules[{index}].reason"), message.clone())
         }
-        EvaluatorError::NoRules => (
-            "evaluator.rules".to_string(),
-            "kind = \"policy\" needs at least one [[evaluator.rules]]".to_string(),
+        EvaluatorError::NoRules => FieldError::new(
+            "evaluator.rules",
+            "kind = \"policy\" needs at least one [[evaluator.rules]]",
         ),
-        EvaluatorError::WrongKind { field, kind } => (
+        EvaluatorError::WrongKind { field, kind } => FieldError::new(
             format!("evaluator.{field}"),
             format!("only used with kind = \"{kind}\""),
         ),
         // The kind is checked first, so these name fields a policy does not use.
-        other => ("evaluator".to_string(), other.to_string()),
+        other => FieldError::new("evaluator", other.to_string()),
     }
 }
 
@@ -279,7 +284,7 @@ mod tests {
 
     #[test]
     fn bad_evaluator_config_names_the_field() {
-        let field = |text: &str| Policy::new(&section(text)).err().map(|e| e.0);
+        let field = |text: &str| Policy::new(&section(text)).err().map(|e| e.field);
         assert_eq!(
             field("kind = \"policy\"").as_deref(),
             Some("evaluator.rules")

@@ -36,6 +36,27 @@ pub mod replayer;
 pub use flooder::MAX_FLOOD_PER_NODE;
 pub use honest::{HonestEvaluator, Policy, Unmatched};
 
+/// A scenario field whose value is unusable: the behaviours check their own fields, and
+/// the scenario names the file around it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    /// The field, as a dotted path.
+    pub field: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl FieldError {
+    /// The error for `field`.
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}
+
 /// How one node behaves.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
@@ -276,31 +297,14 @@ pub(crate) mod testkit {
         Config, Engine, Event, MessageTag, Output, PeerTag, Validation,
     };
     use swarmvote_protocol::{
-        Action, MemberName, Nonce, Payload, ProposalId, Roster, SecretKey, SignedProposal, SwarmId,
-        UnixMillis,
+        Action, Nonce, Payload, ProposalId, Roster, SecretKey, SignedProposal, UnixMillis,
     };
 
-    use crate::sim::{START_MS, member_key};
+    use crate::swarm::START_MS;
 
     /// `n` members' keys and their roster (swarm `sim`, quorum 2/3), as a run builds them.
     pub fn roster(n: u32) -> (Vec<SecretKey>, Roster) {
-        let keys: Vec<SecretKey> = (0..n).map(|i| member_key(1, i)).collect();
-        let members: Vec<_> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, k)| {
-                (
-                    MemberName::new(format!("n{i}")).unwrap(),
-                    k.public().unwrap(),
-                )
-            })
-            .collect();
-        let roster = Roster::new(
-            SwarmId::new("sim").unwrap(),
-            "2/3".parse().unwrap(),
-            members,
-        )
-        .unwrap();
+        let (roster, keys) = crate::swarm::roster(n as usize, "2/3".parse().unwrap(), 1).unwrap();
         (keys, roster)
     }
 

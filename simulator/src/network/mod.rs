@@ -3,8 +3,11 @@
 
 use std::collections::BTreeMap;
 
+mod config;
+
+pub use config::{Latency, LinkConfig, LinkOverride, NetworkConfig, PartitionConfig};
+
 use crate::rng::SimRng;
-use crate::scenario::{Latency, LinkConfig, NetworkConfig, PartitionConfig};
 
 /// A directed cut `from → to` active in `[start_us, end_us)`. The node lists are sorted,
 /// so a membership test is a binary search.

@@ -1,0 +1,213 @@
+//! What the model and live mode both check and count, written once so their reports mean
+//! the same: the workload's arrival times, each proposal's ground truth, the agreement,
+//! validity and honest-equivocation checks, and the outcome tallies. The report's types
+//! and tables are in [`crate::report`].
+
+use std::collections::BTreeMap;
+use std::fmt::Display;
+
+use swarmvote_protocol::{Status, UnixMillis, Verdict, VoterId};
+
+use crate::behaviour::Behaviour;
+use crate::report::{Proposals, Security, Violation, ViolationKind};
+use crate::rng::SimRng;
+use crate::scenario::Workload;
+
+/// Ground truth about one submitted proposal: the label the checks score outcomes by.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Truth {
+    /// Whether it should be blocked.
+    pub anomalous: bool,
+    /// The node that proposed it.
+    pub proposer: usize,
+    /// When it was made, in µs (virtual in the model, Unix in live mode).
+    pub created_us: u64,
+    /// When it expires.
+    pub expires_at: UnixMillis,
+}
+
+/// The workload's arrival offsets in µs from the start: the first `proposals` draws of
+/// `rng`, one exponential gap each, so the model and live mode propose at the same times
+/// for a seed.
+pub fn arrivals(workload: &Workload, rng: &mut SimRng) -> Vec<u64> {
+    let mut t = 0u64;
+    (0..workload.proposals)
+        .map(|_| {
+            t = t.saturating_add(gap_us(rng.exponential(workload.rate_per_sec)));
+            t
+        })
+        .collect()
+}
+
+/// A gap between proposal arrivals, in whole microseconds. Not capped at an hour as a
+/// latency draw is: at a low rate the Poisson process keeps its long gaps (the scenario
+/// bounds the average span).
+pub fn gap_us(gap_s: f64) -> u64 {
+    // The same arithmetic as a latency draw, so every gap under an hour is unchanged.
+    crate::network::ms_to_us_capped(gap_s * 1000.0, u64::MAX)
+}
+
+/// Honest members' voter ids, with their node numbers: whom an equivocation convicts.
+pub fn honest_voters<'a>(
+    behaviours: impl IntoIterator<Item = &'a Behaviour>,
+    voter: impl Fn(usize) -> Option<VoterId>,
+) -> BTreeMap<VoterId, usize> {
+    behaviours
+        .into_iter()
+        .enumerate()
+        .filter(|(_, b)| b.is_honest())
+        .filter_map(|(i, _)| voter(i).map(|v| (v, i)))
+        .collect()
+}
+
+/// What one node holds for one proposal, as the agreement check compares and names it.
+pub trait Held: PartialEq {
+    /// A short description for a violation's detail.
+    fn describe(&self) -> String;
+}
+
+/// Compares what node `r` (the reference) and node `i` hold, proposal by proposal
+/// (`None`: the node does not hold it), and reports every difference as an `agreement`
+/// violation. Returns whether any was found.
+pub fn disagreements<'a, P: Display, H: Held + 'a>(
+    seed: u64,
+    (r, i): (usize, usize),
+    pairs: impl IntoIterator<Item = (P, Option<&'a H>, Option<&'a H>)>,
+    violations: &mut Vec<Violation>,
+) -> bool {
+    let describe = |x: Option<&H>| x.map_or("nothing".to_string(), Held::describe);
+    let mut found = false;
+    for (proposal, a, b) in pairs {
+        if a != b {
+            found = true;
+            violations.push(Violation {
+                kind: ViolationKind::Agreement,
+                seed,
+                proposal: Some(proposal.to_string()),
+                detail: format!(
+                    "node n{r} holds {}, node n{i} holds {}",
+                    describe(a),
+                    describe(b)
+                ),
+            });
+        }
+    }
+    found
+}
+
+/// Reports an approval node `node` holds whose certificate is missing (`None`) or does
+/// not verify (`Some(Err)`) as a `validity` violation.
+pub fn check_certificate<E: Display>(
+    seed: u64,
+    node: usize,
+    proposal: impl Display,
+    verified: Option<Result<(), E>>,
+    violations: &mut Vec<Violation>,
+) {
+    let problem = match verified {
+        None => "approved without a certificate".to_string(),
+        Some(Ok(())) => return,
+        Some(Err(e)) => e.to_string(),
+    };
+    violations.push(Violation {
+        kind: ViolationKind::Validity,
+        seed,
+        proposal: Some(proposal.to_string()),
+        detail: format!("node n{node}: {problem}"),
+    });
+}
+
+/// Reports every (member, proposal) equivocation caught whose member is honest (the map
+/// gives honest members' node numbers) as an `honest_equivocation` violation; returns
+/// how many there were.
+pub fn honest_equivocations<'a, V: Ord + 'a, P: Display + 'a>(
+    evidence: impl IntoIterator<Item = &'a (V, P)>,
+    honest_voters: &BTreeMap<V, usize>,
+    seed: u64,
+    violations: &mut Vec<Violation>,
+) -> u64 {
+    let mut count = 0u64;
+    for (voter, proposal) in evidence {
+        if let Some(i) = honest_voters.get(voter) {
+            count = count.saturating_add(1);
+            violations.push(Violation {
+                kind: ViolationKind::HonestEquivocation,
+                seed,
+                proposal: Some(proposal.to_string()),
+                detail: format!("honest node n{i} signed both YES and NO"),
+            });
+        }
+    }
+    count
+}
+
+/// Counts one proposal's outcome as the reference node holds it (`None`: not held) at
+/// `now`, against its ground truth.
+pub fn count_outcome(
+    p: &mut Proposals,
+    x: &mut Security,
+    truth: &Truth,
+    verdict: Option<Verdict>,
+    now: UnixMillis,
+) {
+    match verdict.map(|v| v.status_at(now, truth.expires_at)) {
+        Some(Status::Approved) => p.approved = p.approved.saturating_add(1),
+        Some(Status::Rejected) => p.rejected = p.rejected.saturating_add(1),
+        Some(Status::Expired) => p.expired = p.expired.saturating_add(1),
+        Some(Status::Pending) => p.pending = p.pending.saturating_add(1),
+        None => p.missing = p.missing.saturating_add(1),
+    }
+    x.count_outcome(truth.anomalous, verdict);
+}
+
+/// Records one proposal's latencies from its creation: to the proposer's decision, if it
+/// decided, and to the last honest node's, only when every honest node decided.
+pub fn push_latencies(
+    created_us: u64,
+    proposer_at: Option<u64>,
+    honest_at: &[Option<u64>],
+    proposer: &mut Vec<u64>,
+    last_honest: &mut Vec<u64>,
+) {
+    if let Some(at) = proposer_at {
+        proposer.push(at.saturating_sub(created_us));
+    }
+    let all: Option<Vec<u64>> = honest_at.iter().copied().collect();
+    if let Some(last) = all.and_then(|t| t.into_iter().max()) {
+        last_honest.push(last.saturating_sub(created_us));
+    }
+}
+
+/// Members by behaviour label, in label order, as both reports list them.
+pub fn node_groups<'a>(behaviours: impl IntoIterator<Item = &'a Behaviour>) -> Vec<(String, u32)> {
+    let mut groups: BTreeMap<&'static str, u32> = BTreeMap::new();
+    for b in behaviours {
+        let c = groups.entry(b.label()).or_insert(0);
+        *c = c.saturating_add(1);
+    }
+    groups
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::network::{Latency, sample_us};
+
+    #[test]
+    fn arrival_gaps_are_not_capped_like_latencies() {
+        let mut rng = SimRng::new(1);
+        // Under an hour: the same microseconds as before, so reports do not move.
+        for gap_s in [0.0, 0.000_000_4, 0.123_456_789, 5.0, 3_599.999] {
+            let latency = Latency::Fixed { ms: gap_s * 1000.0 };
+            assert_eq!(gap_us(gap_s), sample_us(&latency, &mut rng), "{gap_s}");
+        }
+        // A latency stops at an hour; a gap of two hours between proposals stays two.
+        assert_eq!(gap_us(7_200.0), 7_200_000_000);
+        assert_eq!(gap_us(1e30), u64::MAX);
+        assert_eq!(gap_us(f64::NAN), 0);
+        assert_eq!(gap_us(-1.0), 0);
+    }
+}
