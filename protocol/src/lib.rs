@@ -78,11 +78,13 @@
     deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)
 )]
 
+pub mod catchup;
 pub mod certificate;
 pub mod codec;
 pub mod crypto;
 pub mod engine;
 pub mod evidence;
+pub mod gossip;
 pub mod ids;
 pub mod inbound;
 pub mod keyfile;
@@ -93,9 +95,10 @@ pub mod sigcache;
 pub mod tally;
 
 pub use certificate::{Certificate, CertificateError};
-pub use codec::{CodecError, Gossip, Kind};
+pub use codec::{CodecError, Kind};
 pub use crypto::{PublicKey, SecretKey, Signature, Verified};
 pub use evidence::{Equivocation, EvidenceError};
+pub use gossip::Gossip;
 pub use ids::{Action, MemberName, Nonce, ProposalId, RosterDigest, SwarmId, UnixMillis, VoterId};
 pub use inbound::Inbound;
 pub use message::{

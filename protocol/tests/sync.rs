@@ -13,6 +13,7 @@ use swarmvote_protocol::engine::{
     Config, Engine, Event, MAX_ENTRIES, MAX_FETCH, MAX_RANGES, MAX_REQUEST_RANGES, MessageTag,
     Output, PeerTag, Range, RangeSummary, RejectReason, SPLIT_THRESHOLD, SyncRequest, SyncResponse,
 };
+use swarmvote_protocol::gossip;
 use swarmvote_protocol::{
     Ballot, CodecError, Kind, ProposalId, Roster, SignedBallot, SignedProposal, UnixMillis, Vote,
 };
@@ -426,7 +427,7 @@ fn sync_messages_round_trip_and_are_not_gossip() {
         assert_eq!(bytes[1], 6);
         assert_eq!(&codec::decode::<SyncRequest>(&bytes).unwrap(), request);
         assert!(matches!(
-            codec::decode_gossip(&bytes),
+            gossip::decode_gossip(&bytes),
             Err(CodecError::UnexpectedKind {
                 found: Kind::SyncRequest,
                 ..
@@ -443,7 +444,7 @@ fn sync_messages_round_trip_and_are_not_gossip() {
         assert_eq!(bytes[1], 7);
         assert_eq!(&codec::decode::<SyncResponse>(&bytes).unwrap(), response);
         assert_eq!(
-            codec::decode_gossip(&bytes).unwrap_err(),
+            gossip::decode_gossip(&bytes).unwrap_err(),
             CodecError::UnexpectedKind {
                 expected: Kind::Proposal,
                 found: Kind::SyncResponse

@@ -38,18 +38,20 @@ mod sync;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, OnceLock};
 
+pub use crate::catchup::{Range, RangeSummary, SyncRequest, SyncResponse};
 pub use output::{
     Decision, Event, IgnoreReason, MessageTag, Output, PeerTag, Record, RejectReason, Validation,
 };
 pub use sync::{
-    MAX_ENTRIES, MAX_FETCH, MAX_ITEM_BALLOTS, MAX_RANGES, MAX_REQUEST_RANGES, MAX_SCAN, Range,
-    RangeSummary, SPLIT_THRESHOLD, SyncRequest, SyncResponse,
+    MAX_ENTRIES, MAX_FETCH, MAX_ITEM_BALLOTS, MAX_RANGES, MAX_REQUEST_RANGES, MAX_SCAN,
+    SPLIT_THRESHOLD,
 };
 
 use crate::certificate::Certificate;
-use crate::codec::{self, CodecError, Gossip};
+use crate::codec::{self, CodecError};
 use crate::crypto::{self, SecretKey, Verified};
 use crate::evidence::{Equivocation, EvidenceError};
+use crate::gossip::{self, Gossip};
 use crate::ids::{Action, Nonce, ProposalId, UnixMillis, VoterId};
 use crate::inbound::{Checked, Inbound};
 use crate::message::{
@@ -373,7 +375,7 @@ impl Engine {
         bytes: &[u8],
         inbound: Option<&Inbound>,
     ) -> Validation {
-        match codec::decode_gossip(bytes) {
+        match gossip::decode_gossip(bytes) {
             Err(e) => Validation::Reject(RejectReason::Malformed(e)),
             Ok(Gossip::Proposal(p)) => self.on_proposal(now, p, Sig::Unchecked(inbound)),
             Ok(Gossip::Ballot(b)) => self.on_ballot(now, peer, b, inbound),

@@ -19,9 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
-use serde::{Deserialize, Serialize};
-
 use super::{Engine, Entry, Event, PeerTag, Validation};
+use crate::catchup::{Range, RangeSummary, SyncRequest, SyncResponse};
 use crate::codec::{self, MAX_SYNC_BYTES};
 use crate::crypto;
 use crate::ids::{ProposalId, UnixMillis};
@@ -51,64 +50,6 @@ const MINUTE_MS: u64 = 60 * 1000;
 const HOUR_MS: u64 = 60 * MINUTE_MS;
 /// Room left in an Items response for the envelope, the variant and two length prefixes.
 const ITEMS_MARGIN: usize = 1024;
-
-/// A range of the key space (created_at, proposal id): proposals with
-/// `from <= created_at.0 < to` and whose id starts with `prefix` (0, 1 or 2 bytes).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Range {
-    /// First `created_at` included.
-    pub from: u64,
-    /// First `created_at` excluded.
-    pub to: u64,
-    /// Leading bytes of the proposal id: 0, 1 or 2 of them.
-    pub prefix: Vec<u8>,
-}
-
-/// A range with the sender's count and XOR of entry digests in it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RangeSummary {
-    /// The range.
-    pub range: Range,
-    /// Proposals the sender holds in it.
-    pub count: u32,
-    /// XOR of their entry digests (all zero for none).
-    pub digest: [u8; 32],
-}
-
-/// A catch-up request, sent point to point.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SyncRequest {
-    /// The sender's summaries. `complete` = these ranges cover every proposal the sender
-    /// holds (the top-level request); anything the receiver holds outside them is missing
-    /// at the sender.
-    Reconcile {
-        /// The sender's summaries.
-        ranges: Vec<RangeSummary>,
-        /// Whether they cover everything the sender holds.
-        complete: bool,
-    },
-    /// Send me these proposals and all their kept ballots.
-    Fetch(Vec<ProposalId>),
-}
-
-/// The answer to a [`SyncRequest`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SyncResponse {
-    /// Per-proposal digests for small mismatching ranges, and finer summaries for big ones.
-    Reconcile {
-        /// (id, entry digest) of proposals in small ranges that differ.
-        entries: Vec<(ProposalId, [u8; 32])>,
-        /// The responder's summaries of the sub-ranges of big ranges that differ.
-        ranges: Vec<RangeSummary>,
-    },
-    /// Requested proposals with their kept ballots (`tally.ballots()`).
-    Items {
-        /// The proposals.
-        proposals: Vec<SignedProposal>,
-        /// Their kept ballots.
-        ballots: Vec<SignedBallot>,
-    },
-}
 
 /// An index key's prefix part: (prefix length, first byte, second byte), unused bytes 0.
 type PrefixKey = (u8, u8, u8);
