@@ -9,10 +9,11 @@
 //! - [`dev`]: developer tooling: the local cluster harness, benchmarks and the crash test.
 //!
 //! [`api`] holds the HTTP API's types, shared by the server and the client; [`config`]
-//! is shared by all three.
+//! and [`keyfile`] (voter key files on disk) are shared by all three.
 
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dev;
+pub mod keyfile;

@@ -15,7 +15,7 @@ use swarmvote_node::cli::client::{
 };
 use swarmvote_node::config::{self, NodeConfig, Overrides};
 use swarmvote_node::daemon::store::Store;
-use swarmvote_protocol::keyfile;
+use swarmvote_node::keyfile;
 use swarmvote_protocol::{MemberName, PublicKey, Quorum, Roster, SecretKey, Status, SwarmId, Vote};
 
 /// Exit codes of every command.

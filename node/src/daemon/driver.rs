@@ -11,16 +11,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::{FutureExt, StreamExt};
 use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId, PublishError};
-use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, Swarm, identify};
 use swarmvote_protocol::engine::{
     CommandError, Engine, Event, IgnoreReason, MessageTag, Output, PeerTag, RejectReason,
-    SyncRequest, SyncResponse, Validation,
+    SyncRequest, SyncResponse, SyncTag, Validation,
 };
 use swarmvote_protocol::{
-    Action, Certificate, Nonce, Payload, ProposalId, Reason, SignedBallot, Status, UnixMillis,
-    Verdict, Vote, VoterId, codec,
+    Action, Certificate, Kind, Nonce, Payload, ProposalId, Reason, SignedBallot, Status,
+    UnixMillis, Verdict, Vote, VoterId, codec,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -52,6 +52,8 @@ const COMMAND_BATCH: usize = 256;
 const OUTBOX: usize = 10_000;
 /// Gossip messages awaiting their validation result.
 const PENDING_VALIDATIONS: usize = 10_000;
+/// Catch-up requests awaiting the engine's answer.
+const PENDING_ANSWERS: usize = 1_024;
 
 /// The wall clock as the engine wants it.
 pub fn now() -> UnixMillis {
@@ -317,12 +319,15 @@ pub struct Driver {
     admitted: BTreeSet<PeerId>,
     /// Refused peers still connected until our identify answer reaches them.
     refusing: Refusals,
-    pending: BTreeMap<MessageTag, (MessageId, PeerId, u8)>,
+    pending: BTreeMap<MessageTag, (MessageId, PeerId, Option<Kind>)>,
     next_message: u64,
     outbox: VecDeque<Vec<u8>>,
     tokens: f64,
     refilled: Instant,
     syncs: BTreeMap<OutboundRequestId, PeerId>,
+    /// Where to send each catch-up answer the engine has yet to output.
+    answers: BTreeMap<SyncTag, ResponseChannel<Vec<u8>>>,
+    next_sync: u64,
     redial: Vec<Redial>,
     stats: Stats,
     pending_replies: Vec<PendingReply>,
@@ -399,6 +404,8 @@ impl Driver {
                 tokens,
                 refilled: Instant::now(),
                 syncs: BTreeMap::new(),
+                answers: BTreeMap::new(),
+                next_sync: 0,
                 redial,
                 stats: Stats::default(),
                 pending_replies: Vec::new(),
@@ -529,8 +536,8 @@ impl Driver {
                     // not drained; drop the oldest rather than grow.
                     self.pending.pop_first();
                 }
-                // The frame is `[version][kind][body]`: the kind labels validation metrics.
-                let kind = message.data.get(1).copied().unwrap_or(0);
+                // The kind labels validation metrics; the engine judges undecodable bytes.
+                let kind = codec::kind_of(&message.data).ok();
                 self.pending
                     .insert(tag, (message_id, propagation_source, kind));
                 self.count_traffic("in", message.data.len());
@@ -697,6 +704,38 @@ impl Driver {
         }
     }
 
+    /// A new handle for one catch-up exchange.
+    fn sync_tag(&mut self) -> SyncTag {
+        self.next_sync = self.next_sync.wrapping_add(1);
+        SyncTag(self.next_sync)
+    }
+
+    /// Sends the engine's answer on the channel its request came with.
+    fn answer_sync(&mut self, peer: PeerTag, tag: SyncTag, response: &SyncResponse) {
+        let Some(channel) = self.answers.remove(&tag) else {
+            return;
+        };
+        match codec::encode(response) {
+            Ok(bytes) => {
+                let _ = self
+                    .swarm
+                    .behaviour_mut()
+                    .sync
+                    .send_response(channel, bytes);
+            }
+            Err(e) => {
+                warn!(peer = %self.peer_name(peer), error = %e, "cannot encode sync response");
+            }
+        }
+    }
+
+    /// Sends the engine's follow-up request to the peer that answered.
+    fn follow_up_sync(&mut self, peer: PeerTag, request: &SyncRequest) {
+        if let Some(&peer) = self.peers_by_tag.get(&peer) {
+            self.send_sync(peer, request);
+        }
+    }
+
     fn on_sync(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
@@ -704,8 +743,8 @@ impl Driver {
                     request, channel, ..
                 } => {
                     let tag = self.tag(peer);
-                    let response = match codec::decode::<SyncRequest>(&request) {
-                        Ok(req) => self.engine.handle_sync_request(now(), tag, &req),
+                    let req = match codec::decode::<SyncRequest>(&request) {
+                        Ok(req) => req,
                         Err(e) => {
                             warn!(%peer, error = %e, "invalid sync request");
                             self.count_sync("server", "failed");
@@ -713,16 +752,15 @@ impl Driver {
                         }
                     };
                     self.count_sync("server", "ok");
-                    match codec::encode(&response) {
-                        Ok(bytes) => {
-                            let _ = self
-                                .swarm
-                                .behaviour_mut()
-                                .sync
-                                .send_response(channel, bytes);
-                        }
-                        Err(e) => warn!(%peer, error = %e, "cannot encode sync response"),
+                    // The answer is an output: keep the channel until it is drained.
+                    if self.answers.len() >= PENDING_ANSWERS {
+                        // Only fills if outputs are not drained; drop the oldest (its
+                        // peer sees the request fail) rather than grow.
+                        self.answers.pop_first();
                     }
+                    let sync = self.sync_tag();
+                    self.answers.insert(sync, channel);
+                    self.engine.handle_sync_request(now(), tag, sync, &req);
                 }
                 request_response::Message::Response {
                     request_id,
@@ -733,10 +771,9 @@ impl Driver {
                     match codec::decode::<SyncResponse>(&response) {
                         Ok(resp) => {
                             self.count_sync("client", "ok");
-                            let follow = self.engine.handle_sync_response(now(), tag, resp);
-                            for request in follow {
-                                self.send_sync(peer, &request);
-                            }
+                            // Follow-ups are outputs, sent by `drain`.
+                            let sync = self.sync_tag();
+                            self.engine.handle_sync_response(now(), tag, sync, resp);
                         }
                         Err(e) => {
                             self.count_sync("client", "failed");
@@ -1303,6 +1340,14 @@ impl Driver {
                         self.publish_event(NodeEvent::Engine(e));
                     }
                     Output::Persist(_) => {}
+                    Output::SyncResponse {
+                        peer,
+                        tag,
+                        response,
+                    } => self.answer_sync(peer, tag, &response),
+                    Output::SyncRequest { peer, request, .. } => {
+                        self.follow_up_sync(peer, &request);
+                    }
                 }
             }
             let t = now();
@@ -1379,7 +1424,7 @@ impl Driver {
         let Some((id, source, kind)) = self.pending.remove(&tag) else {
             return;
         };
-        if kind == 2 {
+        if kind == Some(Kind::Ballot) {
             match &result {
                 Validation::Accept => {}
                 Validation::Reject(r) => Metrics::inc(

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
-use super::{Engine, Entry, Event, PeerTag, Validation};
+use super::{Engine, Entry, Event, Output, PeerTag, SyncTag, Validation};
 use crate::catchup::{Range, RangeSummary, SyncRequest, SyncResponse};
 use crate::codec::{self, MAX_SYNC_BYTES};
 use crate::crypto;
@@ -276,41 +276,54 @@ impl Engine {
         }
     }
 
-    /// Answers a peer's request. Never errors; bounded output.
+    /// Answers a peer's request: one [`Output::SyncResponse`] addressed to `peer` with
+    /// `tag`, after any output already queued. Never errors; bounded output.
     pub fn handle_sync_request(
         &mut self,
         _now: UnixMillis,
-        _peer: PeerTag,
+        peer: PeerTag,
+        tag: SyncTag,
         request: &SyncRequest,
-    ) -> SyncResponse {
-        match request {
+    ) {
+        let response = match request {
             SyncRequest::Reconcile { ranges, complete } => self.answer_reconcile(ranges, *complete),
             SyncRequest::Fetch(ids) => self.answer_fetch(ids),
-        }
+        };
+        self.outputs.push_back(Output::SyncResponse {
+            peer,
+            tag,
+            response,
+        });
     }
 
-    /// Consumes a peer's response. Returns the follow-up requests to send to the same
-    /// peer (a Fetch for proposals missing or different here, and/or a Reconcile with this
-    /// engine's summaries of the peer's finer ranges that still differ). Items are fed
+    /// Consumes a peer's response. The follow-up requests to send to the same peer (a
+    /// Fetch for proposals missing or different here, and/or a Reconcile with this
+    /// engine's summaries of the peer's finer ranges that still differ) leave as
+    /// [`Output::SyncRequest`]s with `tag`, after the outputs of the items. Items are fed
     /// through exactly the same checks as gossip (`peer` labels events and bounds the
     /// orphan buffer), producing the usual outputs (Persist records, Events incl.
     /// InvalidMessage for provably bad items, decisions), but no [`Output::Validation`]
     /// (there is no gossip message to validate).
-    ///
-    /// [`Output::Validation`]: super::Output::Validation
     pub fn handle_sync_response(
         &mut self,
         now: UnixMillis,
         peer: PeerTag,
+        tag: SyncTag,
         response: SyncResponse,
-    ) -> Vec<SyncRequest> {
-        match response {
+    ) {
+        let follow = match response {
             SyncResponse::Reconcile { entries, ranges } => self.follow_up(&entries, &ranges),
             SyncResponse::Items { proposals, ballots } => {
                 self.take_items(now, peer, proposals, ballots);
                 Vec::new()
             }
-        }
+        };
+        self.outputs
+            .extend(
+                follow
+                    .into_iter()
+                    .map(|request| Output::SyncRequest { peer, tag, request }),
+            );
     }
 
     fn summarise(&self, key: PrefixKey, range: &Range, budget: &mut Budget) -> Option<Sum> {
