@@ -6,9 +6,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::keyfile::{self, KeyFileError};
 use multiaddr::Multiaddr;
 use serde::{Deserialize, Serialize};
-use swarmvote_protocol::keyfile::{self, KeyFileError};
 use swarmvote_protocol::{Roster, RosterError, SecretKey};
 
 use crate::daemon::evaluator::EvaluatorSection;

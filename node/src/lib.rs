@@ -9,8 +9,8 @@
 //! - [`dev`]: developer tooling: the local cluster harness, benchmarks and the crash test.
 //!
 //! [`api`] holds the HTTP API's types, shared by the server and the client; [`config`]
-//! is shared by all three. [`assembly`] builds a whole node from its config, for `run`,
-//! the live simulator and tests alike.
+//! and [`keyfile`] (voter key files on disk) are shared by all three. [`assembly`] builds a
+//! whole node from its config, for `run`, the live simulator and tests alike.
 
 pub mod api;
 pub mod assembly;
@@ -18,3 +18,4 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dev;
+pub mod keyfile;

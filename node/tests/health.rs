@@ -18,8 +18,9 @@ use hmac::{KeyInit, Mac};
 use serde_json::{Value, json};
 use swarmvote_node::daemon::store::Store;
 use swarmvote_node::dev::cluster::{ApiClient, Cluster, free_port, wait_for};
+use swarmvote_node::keyfile;
 use swarmvote_protocol::engine::Record;
-use swarmvote_protocol::{Ballot, ProposalId, Vote, keyfile};
+use swarmvote_protocol::{Ballot, ProposalId, Vote};
 
 mod common;
 use common::{DEADLINE, cluster_with, ready_all};

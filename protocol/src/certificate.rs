@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::codec::{Kind, Message};
 use crate::crypto::Verified;
 use crate::ids::{ProposalId, VoterId};
 use crate::message::{SignedBallot, SignedProposal, VerifyError, Vote};
@@ -165,4 +166,8 @@ impl Certificate {
         }
         Ok(Verified::new(self, roster.digest()))
     }
+}
+
+impl Message for Certificate {
+    const KIND: Kind = Kind::Certificate;
 }

@@ -13,16 +13,15 @@
 //! Field validation (names, payload canonical JSON, reason length, validity window)
 //! happens inside deserialization, so a decoded message is always well-formed; whether it
 //! is *authentic* is [`verify`](crate::message::SignedBallot::verify)'s job.
+//!
+//! The codec knows no message type: it is generic over [`Message`], whose impls live
+//! beside their types, so every type above it can use it and it depends on none of them.
 
 use bincode::config;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::certificate::Certificate;
-use crate::engine::{SyncRequest, SyncResponse};
-use crate::evidence::Equivocation;
-use crate::message::{SignedBallot, SignedProposal};
-use crate::roster::MAX_MEMBERS;
+use crate::ids::MAX_MEMBERS;
 
 /// The envelope version this code writes and reads.
 pub const VERSION: u8 = 1;
@@ -43,19 +42,19 @@ const _: () = assert!(MAX_SYNC_BYTES <= LARGEST_BYTES);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[repr(u8)]
 pub enum Kind {
-    /// [`SignedProposal`].
+    /// [`SignedProposal`](crate::message::SignedProposal).
     Proposal = 1,
-    /// [`SignedBallot`].
+    /// [`SignedBallot`](crate::message::SignedBallot).
     Ballot = 2,
-    /// [`Equivocation`].
+    /// [`Equivocation`](crate::evidence::Equivocation).
     Equivocation = 3,
-    /// [`Certificate`].
+    /// [`Certificate`](crate::certificate::Certificate).
     Certificate = 4,
     /// [`Decision`](crate::engine::Decision), a storage record.
     Decision = 5,
-    /// [`SyncRequest`], catch-up between two peers.
+    /// [`SyncRequest`](crate::catchup::SyncRequest), catch-up between two peers.
     SyncRequest = 6,
-    /// [`SyncResponse`], catch-up between two peers.
+    /// [`SyncResponse`](crate::catchup::SyncResponse), catch-up between two peers.
     SyncResponse = 7,
 }
 
@@ -153,29 +152,10 @@ pub enum CodecError {
     },
 }
 
-/// A type that has its own envelope kind.
+/// A type that has its own envelope kind. Each impl lives beside its type.
 pub trait Message: Serialize + DeserializeOwned {
     /// Its kind byte.
     const KIND: Kind;
-}
-
-impl Message for SignedProposal {
-    const KIND: Kind = Kind::Proposal;
-}
-impl Message for SignedBallot {
-    const KIND: Kind = Kind::Ballot;
-}
-impl Message for Equivocation {
-    const KIND: Kind = Kind::Equivocation;
-}
-impl Message for Certificate {
-    const KIND: Kind = Kind::Certificate;
-}
-impl Message for SyncRequest {
-    const KIND: Kind = Kind::SyncRequest;
-}
-impl Message for SyncResponse {
-    const KIND: Kind = Kind::SyncResponse;
 }
 
 fn decode_with<M: Message, const LIMIT: usize>(
@@ -265,7 +245,8 @@ pub fn peek(bytes: &[u8]) -> Result<(Kind, &[u8]), CodecError> {
     Ok((kind, body))
 }
 
-fn decode_body<M: Message>(body: &[u8]) -> Result<M, CodecError> {
+/// Decodes the body of an envelope [`peek`] read, strictly.
+pub(crate) fn decode_body<M: Message>(body: &[u8]) -> Result<M, CodecError> {
     let kind = M::KIND;
     let (value, read) = decode_limited::<M>(body).map_err(|e| match e {
         bincode::error::DecodeError::UnexpectedEnd { .. } => CodecError::Truncated { kind },
@@ -304,46 +285,8 @@ pub fn decode<M: Message>(bytes: &[u8]) -> Result<M, CodecError> {
     decode_body(body)
 }
 
-/// Any message that travels over gossip.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Gossip {
-    /// A proposal.
-    Proposal(SignedProposal),
-    /// A ballot.
-    Ballot(SignedBallot),
-    /// Equivocation evidence.
-    Equivocation(Equivocation),
-}
-
-/// Decodes a gossip message of any gossip kind. Certificates, storage records and
-/// catch-up messages are not gossip and are refused, so the limit is always
-/// [`MAX_MESSAGE_BYTES`].
-pub fn decode_gossip(bytes: &[u8]) -> Result<Gossip, CodecError> {
-    if bytes.len() > MAX_MESSAGE_BYTES {
-        return Err(CodecError::TooLarge {
-            len: bytes.len(),
-            max: MAX_MESSAGE_BYTES,
-        });
-    }
-    let (kind, body) = peek(bytes)?;
-    Ok(match kind {
-        Kind::Proposal => Gossip::Proposal(decode_body(body)?),
-        Kind::Ballot => Gossip::Ballot(decode_body(body)?),
-        Kind::Equivocation => Gossip::Equivocation(decode_body(body)?),
-        Kind::Certificate | Kind::Decision | Kind::SyncRequest | Kind::SyncResponse => {
-            return Err(CodecError::UnexpectedKind {
-                expected: Kind::Proposal,
-                found: kind,
-            });
-        }
-    })
-}
-
-/// Encodes a gossip message.
-pub fn encode_gossip(message: &Gossip) -> Result<Vec<u8>, CodecError> {
-    match message {
-        Gossip::Proposal(m) => encode(m),
-        Gossip::Ballot(m) => encode(m),
-        Gossip::Equivocation(m) => encode(m),
-    }
+/// The kind of an encoded message, from its envelope (size, version and kind checked,
+/// body not read): what a driver labels a message with before the engine decodes it.
+pub fn kind_of(bytes: &[u8]) -> Result<Kind, CodecError> {
+    peek(bytes).map(|(kind, _)| kind)
 }

@@ -127,22 +127,6 @@ impl PublicKey {
         let sig = ed25519_dalek::Signature::from_bytes(&signature.0);
         self.key.verify_strict(msg, &sig).map_err(|_| BadSignature)
     }
-
-    /// Like [`PublicKey::verify`], answered from `cache` when this exact key, signature
-    /// and message verified before (see [`crate::sigcache`]).
-    pub fn verify_cached(
-        &self,
-        domain: Domain,
-        swarm: &SwarmId,
-        body: &[u8],
-        signature: &Signature,
-        cache: Option<&crate::sigcache::SignatureCache>,
-    ) -> Result<(), BadSignature> {
-        match cache {
-            Some(c) => c.verify(self, domain, swarm, body, signature),
-            None => self.verify(domain, swarm, body, signature),
-        }
-    }
 }
 
 impl TryFrom<VoterId> for PublicKey {

@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Deserializer, Serialize, de};
 
+use crate::codec::{Kind, Message};
 use crate::crypto::Verified;
 use crate::ids::{ProposalId, VoterId};
 use crate::message::{SignedBallot, VerifyError, Vote};
@@ -127,4 +128,8 @@ impl<'de> Deserialize<'de> for Equivocation {
         }
         Equivocation::new(raw.yes, raw.no).map_err(de::Error::custom)
     }
+}
+
+impl Message for Equivocation {
+    const KIND: Kind = Kind::Equivocation;
 }

@@ -10,6 +10,10 @@ use std::str::FromStr;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+/// The largest roster accepted. It bounds per-proposal state and certificate size, so
+/// it lives here, below both the roster and the codec.
+pub const MAX_MEMBERS: usize = 16_384;
+
 /// Why a textual id or name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {

@@ -2,13 +2,36 @@
 //! codec, the deterministic tally, quorum certificates, and the node's state machine
 //! (the engine) that both the node and the simulator drive.
 //!
-//! Nothing here opens a socket, reads a clock or draws OS randomness: time (`now`, in Unix
-//! milliseconds) and randomness (key seeds, nonces) are arguments. `protocol/clippy.toml`
-//! forbids reading either clock, the thread-local RNG and hash-ordered collections.
-//! The one exception to "no I/O" is [`keyfile`], which reads and writes key files for
-//! the binaries; nothing else calls it. [`policy`] holds the node's `[evaluator]` config
-//! section and its pure policy rules, so the simulator's policy members vote exactly as
-//! a node does.
+//! Nothing here opens a socket, touches a file, reads a clock or draws OS randomness:
+//! time (`now`, in Unix milliseconds) and randomness (key seeds, nonces) are arguments.
+//! `protocol/clippy.toml` forbids reading either clock, the thread-local RNG and
+//! hash-ordered collections. [`keyfile`] is the key file's text format only; the node
+//! reads and writes the files.
+//!
+//! # Layers
+//!
+//! Each module imports only from the layers below it (`tests/tests/layering.rs` checks
+//! that no two modules import each other, directly or around a circle):
+//!
+//! 1. [`ids`], [`quorum`]: identifiers, names, timestamps, limits, quorum rules.
+//! 2. [`crypto`], then [`keyfile`]: keys, signatures, domain separation; the key file text.
+//! 3. [`codec`]: the envelope, generic over [`codec::Message`], whose impls live beside
+//!    their types; it knows no message type.
+//! 4. [`sigcache`]: verified signatures, and a shared copy of what they signed.
+//! 5. [`roster`], then [`message`]: members; proposals and ballots.
+//! 6. [`evidence`], [`certificate`], then [`tally`]; [`inbound`], [`gossip`] (the gossip
+//!    kinds) and [`catchup`] (the catch-up wire messages) beside them.
+//! 7. [`policy`]: the node's `[evaluator]` config section and its pure policy rules, so
+//!    the simulator's policy members vote exactly as a node does.
+//! 8. [`engine`]: the state machine.
+//!
+//! # One output contract
+//!
+//! Every effect of an engine input leaves through
+//! [`Engine::poll_output`](engine::Engine::poll_output), in order: validations, records
+//! to persist, broadcasts, events, catch-up answers and follow-up requests alike. No
+//! input method returns something to send, so a driver that acts on outputs in the order
+//! they come persists a record before it acts on anything emitted after it.
 //!
 //! # Invariants
 //!
@@ -73,6 +96,10 @@
 //!     outputs as [`engine::Engine::handle_message`]. A message that fails is never
 //!     remembered. (`tests/engine.rs`:
 //!     `an_inbound_message_is_checked_once_and_every_engine_still_runs_its_own_checks`)
+//! 17. **One output contract.** A catch-up answer and a follow-up request leave the engine
+//!     only through `poll_output`, in the one queue, after the records of the inputs
+//!     handled before them. (`tests/sync.rs`:
+//!     `sync_answers_leave_through_poll_output_after_earlier_records`)
 
 // Checked arithmetic and no panicking index in the core; tests may index freely.
 #![cfg_attr(
@@ -80,11 +107,13 @@
     deny(clippy::arithmetic_side_effects, clippy::indexing_slicing)
 )]
 
+pub mod catchup;
 pub mod certificate;
 pub mod codec;
 pub mod crypto;
 pub mod engine;
 pub mod evidence;
+pub mod gossip;
 pub mod ids;
 pub mod inbound;
 pub mod keyfile;
@@ -96,9 +125,10 @@ pub mod sigcache;
 pub mod tally;
 
 pub use certificate::{Certificate, CertificateError};
-pub use codec::{CodecError, Gossip, Kind};
+pub use codec::{CodecError, Kind};
 pub use crypto::{PublicKey, SecretKey, Signature, Verified};
 pub use evidence::{Equivocation, EvidenceError};
+pub use gossip::Gossip;
 pub use ids::{Action, MemberName, Nonce, ProposalId, RosterDigest, SwarmId, UnixMillis, VoterId};
 pub use inbound::Inbound;
 pub use message::{

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::codec;
+use crate::codec::{self, Kind, Message};
 use crate::crypto::{self, Domain, SecretKey, Signature, Verified};
 use crate::ids::{Action, Nonce, ProposalId, RosterDigest, SwarmId, UnixMillis, VoterId};
 use crate::roster::{MemberIndex, Roster};
@@ -621,8 +621,11 @@ impl SignedBallot {
     ) -> Result<Verified<Arc<SignedBallot>>, VerifyError> {
         let voter = self.ballot.voter;
         let member = self.admit(roster, None)?;
+        let b = &self.ballot;
+        let msg = crypto::signing_bytes(Domain::Ballot, &b.swarm, &codec::encode_body(b));
+        let signature = self.signature;
         let shared = cache
-            .verify_ballot(&member.key, self)
+            .verify_shared(&member.key, &msg, &signature, self)
             .map_err(|_| VerifyError::BadSignature { signer: voter })?;
         Ok(Verified::new(shared, roster.digest()))
     }
@@ -680,6 +683,14 @@ impl SignedBallot {
             )
             .map_err(|_| VerifyError::BadSignature { signer: b.voter })
     }
+}
+
+impl Message for SignedProposal {
+    const KIND: Kind = Kind::Proposal;
+}
+
+impl Message for SignedBallot {
+    const KIND: Kind = Kind::Ballot;
 }
 
 #[cfg(test)]

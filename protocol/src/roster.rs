@@ -29,8 +29,7 @@ use crate::crypto::{self, Domain, KeyError, PublicKey};
 use crate::ids::{IdError, MemberName, RosterDigest, SwarmId, VoterId};
 use crate::quorum::{Quorum, QuorumError};
 
-/// The largest roster accepted. It bounds per-proposal state and certificate size.
-pub const MAX_MEMBERS: usize = 16_384;
+pub use crate::ids::MAX_MEMBERS;
 
 /// Why a roster was refused. Errors about one member name it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -21,16 +21,20 @@
 //! engine its own; the simulator gives one cache to every engine of a run, which is what
 //! "verify each distinct signature once per run" means. It is `Send + Sync`. For a
 //! ballot it also keeps the verified ballot itself, behind an `Arc`, and hands that copy
-//! out on a hit (through [`SignedBallot::verify_shared`]), so engines sharing a cache share
+//! out on a hit (through
+//! [`SignedBallot::verify_shared`](crate::message::SignedBallot::verify_shared)), so engines sharing a cache share
 //! their ballots too.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::codec;
 use crate::crypto::{self, Domain, PublicKey, Signature};
 use crate::ids::SwarmId;
-use crate::message::SignedBallot;
+
+/// A verified value kept beside its key. The cache sits below the message types, so it
+/// holds them as `Any`; the key covers the domain, so one key only ever holds one type.
+type Shared = Arc<dyn Any + Send + Sync>;
 
 /// Entries kept by an engine's own cache unless told otherwise: about 4 MiB, enough for
 /// every ballot of a few hundred proposals in a few-hundred-member swarm.
@@ -53,8 +57,8 @@ pub struct CacheStats {
 #[derive(Debug)]
 struct Inner {
     half: usize,
-    current: BTreeMap<[u8; 32], Option<Arc<SignedBallot>>>,
-    previous: BTreeMap<[u8; 32], Option<Arc<SignedBallot>>>,
+    current: BTreeMap<[u8; 32], Option<Shared>>,
+    previous: BTreeMap<[u8; 32], Option<Shared>>,
     hits: u64,
     misses: u64,
 }
@@ -128,46 +132,64 @@ impl SignatureCache {
         result
     }
 
-    /// Checks a ballot's signature by `key` like [`SignatureCache::verify`] and returns
-    /// the ballot behind an `Arc`: on a hit, the copy the cache already holds (the one
-    /// other engines sharing this cache hold too), so `ballot` itself is dropped.
-    pub(crate) fn verify_ballot(
+    /// Checks `signature` by `key` over `msg` (built by [`crypto::signing_bytes`]) like
+    /// [`SignatureCache::verify`] and returns `value` behind an `Arc`: on a hit, the copy
+    /// the cache already holds (the one other engines sharing this cache hold too), so
+    /// `value` itself is dropped.
+    pub(crate) fn verify_shared<T: Any + Send + Sync>(
         &self,
         key: &PublicKey,
-        ballot: SignedBallot,
-    ) -> Result<Arc<SignedBallot>, crypto::BadSignature> {
-        let b = ballot.ballot();
-        let msg = crypto::signing_bytes(Domain::Ballot, &b.swarm, &codec::encode_body(b));
-        let id = cache_key(key, ballot.signature(), &msg);
-        if let Ok(mut g) = self.inner.lock() {
-            match g.lookup(&id) {
-                Some(Some(shared)) => return Ok(shared),
-                Some(None) => {
-                    // Verified through the plain path: keep this copy from now on.
-                    let shared = Arc::new(ballot);
-                    g.insert(id, Some(Arc::clone(&shared)));
-                    return Ok(shared);
-                }
-                None => {}
+        msg: &[u8],
+        signature: &Signature,
+        value: T,
+    ) -> Result<Arc<T>, crypto::BadSignature> {
+        let id = cache_key(key, signature, msg);
+        if let Ok(mut g) = self.inner.lock()
+            && let Some(held) = g.lookup(&id)
+        {
+            if let Some(shared) = held.and_then(|h| h.downcast::<T>().ok()) {
+                return Ok(shared);
             }
+            // Verified through the plain path: keep this copy from now on.
+            let shared = Arc::new(value);
+            g.insert(id, Some(Arc::clone(&shared) as Shared));
+            return Ok(shared);
         }
-        let result = key.verify_signing_bytes(&msg, ballot.signature());
-        let shared = Arc::new(ballot);
+        let result = key.verify_signing_bytes(msg, signature);
+        let shared = Arc::new(value);
         if let Ok(mut g) = self.inner.lock() {
             g.misses = g.misses.saturating_add(1);
             if result.is_ok() {
-                g.insert(id, Some(Arc::clone(&shared)));
+                g.insert(id, Some(Arc::clone(&shared) as Shared));
             }
         }
         result.map(|()| shared)
     }
 }
 
+impl PublicKey {
+    /// Like [`PublicKey::verify`], answered from `cache` when this exact key, signature
+    /// and message verified before (see [`crate::sigcache`]).
+    pub fn verify_cached(
+        &self,
+        domain: Domain,
+        swarm: &SwarmId,
+        body: &[u8],
+        signature: &Signature,
+        cache: Option<&SignatureCache>,
+    ) -> Result<(), crypto::BadSignature> {
+        match cache {
+            Some(c) => c.verify(self, domain, swarm, body, signature),
+            None => self.verify(domain, swarm, body, signature),
+        }
+    }
+}
+
 impl Inner {
     /// `Some(value)` if `id` is held: `Some(None)` for a signature verified through
-    /// the plain path, `Some(Some(ballot))` for a ballot.
+    /// the plain path, `Some(Some(shared))` for a value kept with it.
     #[allow(clippy::option_option)] // the two levels mean different things, see above
-    fn lookup(&mut self, id: &[u8; 32]) -> Option<Option<Arc<SignedBallot>>> {
+    fn lookup(&mut self, id: &[u8; 32]) -> Option<Option<Shared>> {
         let found = if let Some(v) = self.current.get(id) {
             Some(v.clone())
         } else if let Some(v) = self.previous.remove(id) {
@@ -183,7 +205,7 @@ impl Inner {
         found
     }
 
-    fn insert(&mut self, id: [u8; 32], value: Option<Arc<SignedBallot>>) {
+    fn insert(&mut self, id: [u8; 32], value: Option<Shared>) {
         if self.current.len() >= self.half && !self.current.contains_key(&id) {
             self.previous = std::mem::take(&mut self.current);
         }

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use common::*;
 use proptest::prelude::*;
 use swarmvote_protocol::codec::{self, MAX_MESSAGE_BYTES};
+use swarmvote_protocol::gossip;
 use swarmvote_protocol::{
     Action, Ballot, Certificate, CodecError, Equivocation, Gossip, Kind, Nonce, Payload, Proposal,
     Reason, Roster, SignedBallot, SignedProposal, UnixMillis, Vote,
@@ -256,7 +257,7 @@ fn trailing_bytes_are_rejected() {
         }
     );
     assert!(matches!(
-        codec::decode_gossip(&bytes),
+        gossip::decode_gossip(&bytes),
         Err(CodecError::TrailingBytes { .. })
     ));
 }
@@ -274,7 +275,7 @@ fn unknown_versions_and_kinds_are_rejected() {
         let mut bad = good.clone();
         bad[1] = k;
         assert_eq!(
-            codec::decode_gossip(&bad).unwrap_err(),
+            gossip::decode_gossip(&bad).unwrap_err(),
             CodecError::UnknownKind { found: k }
         );
     }
@@ -288,11 +289,11 @@ fn unknown_versions_and_kinds_are_rejected() {
     ));
     // Certificates do not travel as gossip.
     assert!(matches!(
-        codec::decode_gossip(&vector("certificate")),
+        gossip::decode_gossip(&vector("certificate")),
         Err(CodecError::UnexpectedKind { .. })
     ));
     assert!(matches!(
-        codec::decode_gossip(&[]),
+        gossip::decode_gossip(&[]),
         Err(CodecError::NoEnvelope { len: 0 })
     ));
 }
@@ -314,7 +315,7 @@ fn oversized_messages_are_rejected_without_allocating() {
         bytes, 0,
         "decode allocated {bytes} bytes for an oversized input"
     );
-    let (result, bytes) = allocated_by(|| codec::decode_gossip(&huge));
+    let (result, bytes) = allocated_by(|| gossip::decode_gossip(&huge));
     assert!(matches!(result, Err(CodecError::TooLarge { .. })));
     assert_eq!(bytes, 0);
 
@@ -450,7 +451,7 @@ proptest! {
         prop_assert_eq!(&back, &p);
         prop_assert_eq!(back.id(), p.id());
         prop_assert_eq!(codec::encode(&back).unwrap(), bytes.clone());
-        prop_assert_eq!(codec::decode_gossip(&bytes).unwrap(), Gossip::Proposal(p.clone()));
+        prop_assert_eq!(gossip::decode_gossip(&bytes).unwrap(), Gossip::Proposal(p.clone()));
         // JSON too, and the payload appears as JSON, not bytes.
         let json = serde_json::to_string(&p).unwrap();
         let back: SignedProposal = serde_json::from_str(&json).unwrap();
@@ -471,11 +472,11 @@ proptest! {
 
     #[test]
     fn random_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let _ = codec::decode_gossip(&bytes);
+        let _ = gossip::decode_gossip(&bytes);
         let _ = codec::decode::<Certificate>(&bytes);
         let mut framed = vec![codec::VERSION, (bytes.len() % 4) as u8 + 1];
         framed.extend_from_slice(&bytes);
-        let _ = codec::decode_gossip(&framed);
+        let _ = gossip::decode_gossip(&framed);
         let _ = codec::decode::<Certificate>(&framed);
     }
 }

@@ -12,7 +12,9 @@ use swarmvote_protocol::codec::{self, MAX_SYNC_BYTES};
 use swarmvote_protocol::engine::{
     Config, Engine, Event, MAX_ENTRIES, MAX_FETCH, MAX_RANGES, MAX_REQUEST_RANGES, MessageTag,
     Output, PeerTag, Range, RangeSummary, RejectReason, SPLIT_THRESHOLD, SyncRequest, SyncResponse,
+    SyncTag,
 };
+use swarmvote_protocol::gossip;
 use swarmvote_protocol::{
     Ballot, CodecError, Kind, ProposalId, Roster, SignedBallot, SignedProposal, UnixMillis, Vote,
 };
@@ -29,6 +31,50 @@ fn engine(r: &Roster, i: u32) -> Engine {
 
 fn drain(e: &mut Engine) -> Vec<Output> {
     std::iter::from_fn(|| e.poll_output()).collect()
+}
+
+/// `e`'s answer to `request` from `peer`: its one output, addressed back with the tag.
+fn answer(e: &mut Engine, now: UnixMillis, peer: PeerTag, request: &SyncRequest) -> SyncResponse {
+    e.handle_sync_request(now, peer, SyncTag(41), request);
+    let mut outputs = drain(e);
+    assert_eq!(outputs.len(), 1, "answering changes nothing: {outputs:?}");
+    match outputs.pop() {
+        Some(Output::SyncResponse {
+            peer: to,
+            tag: SyncTag(41),
+            response,
+        }) if to == peer => response,
+        other => panic!("not an answer to {peer:?}: {other:?}"),
+    }
+}
+
+/// Hands `response` from `peer` to `e`: its other outputs, and the follow-ups, which come
+/// last, addressed back with the tag.
+fn respond(
+    e: &mut Engine,
+    now: UnixMillis,
+    peer: PeerTag,
+    response: SyncResponse,
+) -> (Vec<Output>, Vec<SyncRequest>) {
+    e.handle_sync_response(now, peer, SyncTag(42), response);
+    let mut outputs = drain(e);
+    let first = outputs
+        .iter()
+        .position(|o| matches!(o, Output::SyncRequest { .. }))
+        .unwrap_or(outputs.len());
+    let follow = outputs
+        .split_off(first)
+        .into_iter()
+        .map(|o| match o {
+            Output::SyncRequest {
+                peer: to,
+                tag: SyncTag(42),
+                request,
+            } if to == peer => request,
+            other => panic!("a follow-up to {peer:?} expected, found {other:?}"),
+        })
+        .collect();
+    (outputs, follow)
 }
 
 fn deliver(e: &mut Engine, now: UnixMillis, bytes: &[u8]) {
@@ -81,8 +127,7 @@ fn pull(
         stats.round_trips += 1;
         assert!(stats.round_trips < 100, "no convergence");
         let request: SyncRequest = codec::decode(&codec::encode(&request).unwrap()).unwrap();
-        let response = responder.handle_sync_request(now, PeerTag(1), &request);
-        assert!(drain(responder).is_empty(), "answering changes nothing");
+        let response = answer(responder, now, PeerTag(1), &request);
         check_caps(&response);
         if let SyncResponse::Reconcile { ranges, .. } = &response {
             stats.split_seen |= !ranges.is_empty();
@@ -91,8 +136,7 @@ fn pull(
         assert!(bytes.len() <= MAX_SYNC_BYTES);
         stats.largest_response = stats.largest_response.max(bytes.len());
         let response: SyncResponse = codec::decode(&bytes).unwrap();
-        let follow = requester.handle_sync_response(now, PeerTag(2), response);
-        let outputs = drain(requester);
+        let (outputs, follow) = respond(requester, now, PeerTag(2), response);
         assert!(
             !outputs
                 .iter()
@@ -259,7 +303,7 @@ fn equal_engines_have_nothing_to_say() {
     let request = a.sync_request(now);
     assert!(matches!(&request, SyncRequest::Reconcile { ranges, .. } if !ranges.is_empty()));
     assert_eq!(
-        b.handle_sync_request(now, PeerTag(1), &request),
+        answer(&mut b, now, PeerTag(1), &request),
         SyncResponse::Reconcile {
             entries: Vec::new(),
             ranges: Vec::new()
@@ -273,8 +317,7 @@ fn equal_engines_have_nothing_to_say() {
         now,
         &codec::encode(&ballot(&p, 4, Vote::Yes)).unwrap(),
     );
-    let SyncResponse::Reconcile { entries, ranges } =
-        b.handle_sync_request(now, PeerTag(1), &request)
+    let SyncResponse::Reconcile { entries, ranges } = answer(&mut b, now, PeerTag(1), &request)
     else {
         panic!("not a reconcile response");
     };
@@ -322,7 +365,8 @@ fn forged_items_are_rejected_and_reported() {
     let bad_proposal =
         SignedProposal::from_parts(other.proposal().clone(), *p.signature()).unwrap();
     let peer = PeerTag(7);
-    let follow = b.handle_sync_response(
+    let (outputs, follow) = respond(
+        &mut b,
         now,
         peer,
         SyncResponse::Items {
@@ -331,7 +375,6 @@ fn forged_items_are_rejected_and_reported() {
         },
     );
     assert!(follow.is_empty());
-    let outputs = drain(&mut b);
     let invalid: Vec<&RejectReason> = outputs
         .iter()
         .filter_map(|o| match o {
@@ -356,7 +399,8 @@ fn forged_items_are_rejected_and_reported() {
     assert_eq!(b.proposals().count(), 1);
 
     // A valid ballot in the same kind of response does count, and is persisted.
-    b.handle_sync_response(
+    let (outputs, _) = respond(
+        &mut b,
         now,
         peer,
         SyncResponse::Items {
@@ -364,7 +408,6 @@ fn forged_items_are_rejected_and_reported() {
             ballots: vec![ballot(&p, 2, Vote::Yes)],
         },
     );
-    let outputs = drain(&mut b);
     assert!(outputs.iter().any(|o| matches!(
         o,
         Output::Event(Event::BallotAccepted {
@@ -426,7 +469,7 @@ fn sync_messages_round_trip_and_are_not_gossip() {
         assert_eq!(bytes[1], 6);
         assert_eq!(&codec::decode::<SyncRequest>(&bytes).unwrap(), request);
         assert!(matches!(
-            codec::decode_gossip(&bytes),
+            gossip::decode_gossip(&bytes),
             Err(CodecError::UnexpectedKind {
                 found: Kind::SyncRequest,
                 ..
@@ -443,7 +486,7 @@ fn sync_messages_round_trip_and_are_not_gossip() {
         assert_eq!(bytes[1], 7);
         assert_eq!(&codec::decode::<SyncResponse>(&bytes).unwrap(), response);
         assert_eq!(
-            codec::decode_gossip(&bytes).unwrap_err(),
+            gossip::decode_gossip(&bytes).unwrap_err(),
             CodecError::UnexpectedKind {
                 expected: Kind::Proposal,
                 found: Kind::SyncResponse
@@ -533,7 +576,8 @@ fn oversized_requests_get_capped_answers() {
     // whole-space ranges (each answered with a split). Both caps bind.
     let mut ranges: Vec<RangeSummary> = times.iter().map(|&t| tiny(t)).collect();
     ranges.resize(100_000, everything());
-    let response = e.handle_sync_request(
+    let response = answer(
+        &mut e,
         now,
         peer,
         &SyncRequest::Reconcile {
@@ -554,7 +598,8 @@ fn oversized_requests_get_capped_answers() {
     let mut ranges: Vec<RangeSummary> = (0..MAX_REQUEST_RANGES as u64).map(tiny).collect();
     ranges.resize(100_000, everything());
     assert_eq!(
-        e.handle_sync_request(
+        answer(
+            &mut e,
             now,
             peer,
             &SyncRequest::Reconcile {
@@ -572,7 +617,7 @@ fn oversized_requests_get_capped_answers() {
     let ids: Vec<ProposalId> = e.proposals().map(|v| v.proposal().id()).collect();
     let many: Vec<ProposalId> = ids.iter().copied().cycle().take(100_000).collect();
     let SyncResponse::Items { proposals, ballots } =
-        e.handle_sync_request(now, peer, &SyncRequest::Fetch(many))
+        answer(&mut e, now, peer, &SyncRequest::Fetch(many))
     else {
         panic!("not items");
     };
@@ -588,7 +633,8 @@ fn oversized_requests_get_capped_answers() {
             (ProposalId::from_bytes(b), [1; 32])
         })
         .collect();
-    let follow = other.handle_sync_response(
+    let (_, follow) = respond(
+        &mut other,
         now,
         peer,
         SyncResponse::Reconcile {
@@ -629,5 +675,54 @@ fn dropped_proposals_leave_the_summaries() {
             ranges: Vec::new(),
             complete: true
         }
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// One output contract.
+// ---------------------------------------------------------------------------------------
+
+/// Invariant 17: a catch-up answer and a follow-up leave the engine only through
+/// `poll_output`, in the one queue, after the records of inputs handled before them.
+#[test]
+fn sync_answers_leave_through_poll_output_after_earlier_records() {
+    let (r, msgs) = pool();
+    let now = UnixMillis(T0 + 10 * MINUTE);
+    let mut a = engine(r, 0);
+    let mut b = engine(r, 1);
+    let p: SignedProposal = codec::decode(&msgs[0]).unwrap();
+    // b takes a proposal and, before its outputs are drained, a's request.
+    b.handle_message(now, PeerTag(99), MessageTag(0), &msgs[0]);
+    b.handle_sync_request(now, PeerTag(1), SyncTag(5), &a.sync_request(now));
+    let outputs = drain(&mut b);
+    let persisted = outputs
+        .iter()
+        .rposition(|o| matches!(o, Output::Persist(_)))
+        .expect("the proposal is persisted");
+    let Some(Output::SyncResponse {
+        peer: PeerTag(1),
+        tag: SyncTag(5),
+        response,
+    }) = outputs.last()
+    else {
+        panic!("the answer comes last: {outputs:?}");
+    };
+    assert!(persisted < outputs.len() - 1);
+    assert_eq!(
+        outputs
+            .iter()
+            .filter(|o| matches!(o, Output::SyncResponse { .. }))
+            .count(),
+        1
+    );
+    // The follow-up to that answer leaves the same way, with the response's tag.
+    a.handle_sync_response(now, PeerTag(2), SyncTag(6), response.clone());
+    assert_eq!(
+        drain(&mut a),
+        vec![Output::SyncRequest {
+            peer: PeerTag(2),
+            tag: SyncTag(6),
+            request: SyncRequest::Fetch(vec![p.id()]),
+        }]
     );
 }

@@ -13,7 +13,7 @@ use swarmvote_protocol::crypto::sha256;
 use swarmvote_protocol::engine::EngineError;
 use swarmvote_protocol::engine::{
     Config, Engine, Event, IgnoreReason, MessageTag, Output, PeerTag, SyncRequest, SyncResponse,
-    Validation,
+    SyncTag, Validation,
 };
 use swarmvote_protocol::{
     Action, Certificate, Inbound, Nonce, Payload, ProposalId, Roster, SecretKey, SignatureCache,
@@ -118,6 +118,11 @@ struct SyncMsg<T> {
     body: T,
     id: [u8; 32],
     round: u32,
+}
+
+/// The catch-up round a [`SyncTag`] carries (see `send_catch_up`).
+fn round_of(tag: SyncTag) -> u32 {
+    u32::try_from(tag.0).unwrap_or(MAX_SYNC_ROUNDS)
 }
 
 /// An event's place in the queue: its time in the high 64 bits and its sequence number
@@ -714,19 +719,10 @@ impl Sim {
                 let Some(engine) = self.engine(to) else {
                     return;
                 };
-                let response = engine.handle_sync_request(now, PeerTag(from as u64), &request);
+                // The tag carries the round, so the answer (an output) keeps it.
+                let tag = SyncTag(u64::from(round));
+                engine.handle_sync_request(now, PeerTag(from as u64), tag, &request);
                 self.drain(to, None);
-                if let Ok(bytes) = codec::encode(&response) {
-                    self.send_sync(to, from, bytes.len(), sha256(&bytes), |id| {
-                        Ev::SyncResp(Box::new(SyncMsg {
-                            to: from,
-                            from: to,
-                            body: response,
-                            id,
-                            round,
-                        }))
-                    });
-                }
             }
             Ev::SyncResp(m) => {
                 let SyncMsg {
@@ -744,13 +740,9 @@ impl Sim {
                 let Some(engine) = self.engine(to) else {
                     return;
                 };
-                let follow = engine.handle_sync_response(now, PeerTag(from as u64), response);
+                let tag = SyncTag(u64::from(round));
+                engine.handle_sync_response(now, PeerTag(from as u64), tag, response);
                 self.drain(to, None);
-                if round < MAX_SYNC_ROUNDS {
-                    for request in follow {
-                        self.sync_request(to, from, request, round.saturating_add(1));
-                    }
-                }
             }
             Ev::Judge(j) => {
                 let Judging {
@@ -977,6 +969,9 @@ impl Sim {
             Some(e) => std::iter::from_fn(|| e.poll_output()).collect(),
             None => return,
         };
+        // Catch-up messages go out after the tick is scheduled, as they did when the
+        // engine returned them after its outputs: the event order stays the same.
+        let mut catch_up = Vec::new();
         for out in outputs {
             match out {
                 Output::Validation { result, .. } => match (result, msg) {
@@ -998,9 +993,47 @@ impl Sim {
                 }
                 Output::Broadcast(bytes) => self.publish(i, &bytes, None),
                 Output::Event(e) => self.on_event(i, e),
+                out @ (Output::SyncResponse { .. } | Output::SyncRequest { .. }) => {
+                    catch_up.push(out);
+                }
             }
         }
         self.schedule_tick(i);
+        for out in catch_up {
+            self.send_catch_up(i, out);
+        }
+    }
+
+    /// Sends node `i`'s catch-up output to its peer. The tag is the exchange's round: an
+    /// answer keeps it, a follow-up starts the next one, up to [`MAX_SYNC_ROUNDS`].
+    fn send_catch_up(&mut self, i: usize, out: Output) {
+        match out {
+            Output::SyncResponse {
+                peer,
+                tag,
+                response,
+            } => {
+                let (to, round) = (peer.0 as usize, round_of(tag));
+                if let Ok(bytes) = codec::encode(&response) {
+                    self.send_sync(i, to, bytes.len(), sha256(&bytes), |id| {
+                        Ev::SyncResp(Box::new(SyncMsg {
+                            to,
+                            from: i,
+                            body: response,
+                            id,
+                            round,
+                        }))
+                    });
+                }
+            }
+            Output::SyncRequest { peer, tag, request } => {
+                let round = round_of(tag);
+                if round < MAX_SYNC_ROUNDS {
+                    self.sync_request(i, peer.0 as usize, request, round.saturating_add(1));
+                }
+            }
+            _ => {}
+        }
     }
 
     fn schedule_tick(&mut self, i: usize) {

@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use swarmvote_protocol::{SecretKey, keyfile};
+use swarmvote_node::keyfile;
+use swarmvote_protocol::SecretKey;
 
 /// `swarmvote keygen`'s arguments.
 #[derive(clap::Args)]

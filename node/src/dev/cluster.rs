@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use swarmvote_protocol::keyfile;
+use crate::keyfile;
 use swarmvote_protocol::{MemberName, Quorum, Roster, SecretKey, SwarmId, VoterId};
 
 use crate::daemon::identity;

@@ -4,18 +4,26 @@
 //!
 //! * [`Engine::handle_message`]: bytes from a peer ([`Engine::handle_inbound`] for a
 //!   message several engines receive, which they then decode and verify once);
+//! * [`Engine::handle_sync_request`] and [`Engine::handle_sync_response`]: catch-up
+//!   messages from a peer;
 //! * [`Engine::propose`] and [`Engine::vote`]: local commands;
 //! * [`Engine::tick`]: time passing.
 //!
-//! After each input the driver drains [`Engine::poll_output`] until it returns `None`,
-//! acting on each [`Output`] in order: report a [`Validation`] to gossipsub, store a
-//! [`Record`], publish a broadcast, report an [`Event`]. [`Engine::poll_timeout`] says
-//! when to tick next.
+//! **One output contract.** Every effect of an input leaves through
+//! [`Engine::poll_output`], in order: the driver drains it until it returns `None`,
+//! acting on each [`Output`] as it comes: report a [`Validation`] to gossipsub, store a
+//! [`Record`], publish a broadcast, report an [`Event`], answer a catch-up request or
+//! send a follow-up. Input methods return only what the caller asked about (an id, a
+//! refusal), never something to send. Queries ([`Engine::sync_request`],
+//! [`Engine::poll_timeout`], the read accessors) change nothing and are answered
+//! directly. [`Engine::poll_timeout`] says when to tick next.
 //!
 //! **Catch-up.** Gossip is best effort; two peers that missed messages converge by
 //! exchanging [`SyncRequest`]s and [`SyncResponse`]s point to point (see the `sync`
-//! module): [`Engine::sync_request`], [`Engine::handle_sync_request`],
-//! [`Engine::handle_sync_response`].
+//! module). The driver asks [`Engine::sync_request`] what to send a peer; the answer to
+//! a peer's request ([`Output::SyncResponse`]) and the follow-ups to a peer's answer
+//! ([`Output::SyncRequest`]) come out of [`Engine::poll_output`] after any record the
+//! same input produced, each with the driver's [`SyncTag`].
 //!
 //! **Order contract.** This node's own ballot is emitted as [`Record::OwnBallot`] before
 //! it is emitted as a broadcast. The driver must make that record durable before it acts
@@ -38,18 +46,21 @@ mod sync;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::{Arc, OnceLock};
 
+pub use crate::catchup::{Range, RangeSummary, SyncRequest, SyncResponse};
 pub use output::{
-    Decision, Event, IgnoreReason, MessageTag, Output, PeerTag, Record, RejectReason, Validation,
+    Decision, Event, IgnoreReason, MessageTag, Output, PeerTag, Record, RejectReason, SyncTag,
+    Validation,
 };
 pub use sync::{
-    MAX_ENTRIES, MAX_FETCH, MAX_ITEM_BALLOTS, MAX_RANGES, MAX_REQUEST_RANGES, MAX_SCAN, Range,
-    RangeSummary, SPLIT_THRESHOLD, SyncRequest, SyncResponse,
+    MAX_ENTRIES, MAX_FETCH, MAX_ITEM_BALLOTS, MAX_RANGES, MAX_REQUEST_RANGES, MAX_SCAN,
+    SPLIT_THRESHOLD,
 };
 
 use crate::certificate::Certificate;
-use crate::codec::{self, CodecError, Gossip};
+use crate::codec::{self, CodecError};
 use crate::crypto::{self, SecretKey, Verified};
 use crate::evidence::{Equivocation, EvidenceError};
+use crate::gossip::{self, Gossip};
 use crate::ids::{Action, Nonce, ProposalId, UnixMillis, VoterId};
 use crate::inbound::{Checked, Inbound};
 use crate::message::{
@@ -175,7 +186,50 @@ pub struct RestoreReport {
     /// Decision times restored.
     pub decisions: usize,
     /// Records that did not verify against the roster, and why.
-    pub skipped: Vec<String>,
+    pub skipped: Vec<SkippedRecord>,
+}
+
+/// A stored record [`Engine::restore`] left out, and why. Its text names the record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SkippedRecord {
+    /// A proposal that does not verify.
+    #[error("proposal {proposal}: {error}")]
+    Proposal {
+        /// Its id.
+        proposal: ProposalId,
+        /// Why it does not verify.
+        error: VerifyError,
+    },
+    /// An own ballot signed by another voter than this node.
+    #[error("own ballot on {proposal}: signed by another voter")]
+    OwnBallotByAnother {
+        /// The proposal it is on.
+        proposal: ProposalId,
+    },
+    /// An own ballot that does not verify.
+    #[error("own ballot on {proposal}: {error}")]
+    OwnBallot {
+        /// The proposal it is on.
+        proposal: ProposalId,
+        /// Why it does not verify.
+        error: VerifyError,
+    },
+    /// A peer's ballot that does not verify.
+    #[error("ballot on {proposal}: {error}")]
+    Ballot {
+        /// The proposal it is on.
+        proposal: ProposalId,
+        /// Why it does not verify.
+        error: VerifyError,
+    },
+    /// Evidence that is not evidence.
+    #[error("evidence on {proposal}: {error}")]
+    Evidence {
+        /// The proposal it is about.
+        proposal: ProposalId,
+        /// Why it is refused.
+        error: EvidenceError,
+    },
 }
 
 struct Entry {
@@ -373,7 +427,7 @@ impl Engine {
         bytes: &[u8],
         inbound: Option<&Inbound>,
     ) -> Validation {
-        match codec::decode_gossip(bytes) {
+        match gossip::decode_gossip(bytes) {
             Err(e) => Validation::Reject(RejectReason::Malformed(e)),
             Ok(Gossip::Proposal(p)) => self.on_proposal(now, p, Sig::Unchecked(inbound)),
             Ok(Gossip::Ballot(b)) => self.on_ballot(now, peer, b, inbound),
@@ -598,7 +652,10 @@ impl Engine {
                     self.insert_proposal(now, v, false);
                     report.proposals = report.proposals.saturating_add(1);
                 }
-                Err(e) => report.skipped.push(format!("proposal {id}: {e}")),
+                Err(error) => report.skipped.push(SkippedRecord::Proposal {
+                    proposal: id,
+                    error,
+                }),
             }
         }
         for b in own {
@@ -606,7 +663,7 @@ impl Engine {
             if b.ballot().voter != self.me {
                 report
                     .skipped
-                    .push(format!("own ballot on {id}: signed by another voter"));
+                    .push(SkippedRecord::OwnBallotByAnother { proposal: id });
                 continue;
             }
             match b.clone().verify(&self.roster) {
@@ -617,7 +674,10 @@ impl Engine {
                     }
                     report.own_ballots = report.own_ballots.saturating_add(1);
                 }
-                Err(e) => report.skipped.push(format!("own ballot on {id}: {e}")),
+                Err(error) => report.skipped.push(SkippedRecord::OwnBallot {
+                    proposal: id,
+                    error,
+                }),
             }
         }
         for b in ballots {
@@ -628,7 +688,10 @@ impl Engine {
                     report.ballots = report.ballots.saturating_add(1);
                 }
                 Ok(_) => {}
-                Err(e) => report.skipped.push(format!("ballot on {id}: {e}")),
+                Err(error) => report.skipped.push(SkippedRecord::Ballot {
+                    proposal: id,
+                    error,
+                }),
             }
         }
         for e in evidence {
@@ -642,7 +705,10 @@ impl Engine {
                     }
                     report.evidence = report.evidence.saturating_add(1);
                 }
-                Err(err) => report.skipped.push(format!("evidence on {id}: {err}")),
+                Err(error) => report.skipped.push(SkippedRecord::Evidence {
+                    proposal: id,
+                    error,
+                }),
             }
         }
         let ids: Vec<ProposalId> = self.entries.keys().copied().collect();

@@ -1,9 +1,11 @@
-//! What the engine hands back to its driver: validations, records, broadcasts, events.
+//! What the engine hands back to its driver: validations, records, broadcasts, events and
+//! catch-up messages.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catchup::{SyncRequest, SyncResponse};
 use crate::codec::{CodecError, Kind, Message};
 use crate::evidence::{Equivocation, EvidenceError};
 use crate::ids::{Action, ProposalId, UnixMillis, VoterId};
@@ -19,6 +21,12 @@ pub struct PeerTag(pub u64);
 /// The driver's handle for one received message, echoed back with its validation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct MessageTag(pub u64);
+
+/// The driver's handle for one catch-up exchange, echoed back with what the engine sends
+/// in it: the answer to a request (so the driver finds the channel to answer on), or the
+/// follow-ups to a response.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct SyncTag(pub u64);
 
 /// Why a message was ignored: not a fault, but nothing to forward.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -218,4 +226,23 @@ pub enum Output {
     Broadcast(Vec<u8>),
     /// Report this.
     Event(Event),
+    /// Answer the catch-up request the driver handed in with `tag`.
+    SyncResponse {
+        /// The peer that asked.
+        peer: PeerTag,
+        /// The driver's handle for that request.
+        tag: SyncTag,
+        /// The answer.
+        response: SyncResponse,
+    },
+    /// Send this catch-up request to `peer`: a follow-up to the response the driver handed
+    /// in with `tag`.
+    SyncRequest {
+        /// The peer that answered.
+        peer: PeerTag,
+        /// The driver's handle for that response.
+        tag: SyncTag,
+        /// The follow-up.
+        request: SyncRequest,
+    },
 }

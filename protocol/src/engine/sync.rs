@@ -19,9 +19,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Bound;
 
-use serde::{Deserialize, Serialize};
-
-use super::{Engine, Entry, Event, PeerTag, Validation};
+use super::{Engine, Entry, Event, Output, PeerTag, SyncTag, Validation};
+use crate::catchup::{Range, RangeSummary, SyncRequest, SyncResponse};
 use crate::codec::{self, MAX_SYNC_BYTES};
 use crate::crypto;
 use crate::ids::{ProposalId, UnixMillis};
@@ -51,64 +50,6 @@ const MINUTE_MS: u64 = 60 * 1000;
 const HOUR_MS: u64 = 60 * MINUTE_MS;
 /// Room left in an Items response for the envelope, the variant and two length prefixes.
 const ITEMS_MARGIN: usize = 1024;
-
-/// A range of the key space (created_at, proposal id): proposals with
-/// `from <= created_at.0 < to` and whose id starts with `prefix` (0, 1 or 2 bytes).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Range {
-    /// First `created_at` included.
-    pub from: u64,
-    /// First `created_at` excluded.
-    pub to: u64,
-    /// Leading bytes of the proposal id: 0, 1 or 2 of them.
-    pub prefix: Vec<u8>,
-}
-
-/// A range with the sender's count and XOR of entry digests in it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RangeSummary {
-    /// The range.
-    pub range: Range,
-    /// Proposals the sender holds in it.
-    pub count: u32,
-    /// XOR of their entry digests (all zero for none).
-    pub digest: [u8; 32],
-}
-
-/// A catch-up request, sent point to point.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SyncRequest {
-    /// The sender's summaries. `complete` = these ranges cover every proposal the sender
-    /// holds (the top-level request); anything the receiver holds outside them is missing
-    /// at the sender.
-    Reconcile {
-        /// The sender's summaries.
-        ranges: Vec<RangeSummary>,
-        /// Whether they cover everything the sender holds.
-        complete: bool,
-    },
-    /// Send me these proposals and all their kept ballots.
-    Fetch(Vec<ProposalId>),
-}
-
-/// The answer to a [`SyncRequest`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum SyncResponse {
-    /// Per-proposal digests for small mismatching ranges, and finer summaries for big ones.
-    Reconcile {
-        /// (id, entry digest) of proposals in small ranges that differ.
-        entries: Vec<(ProposalId, [u8; 32])>,
-        /// The responder's summaries of the sub-ranges of big ranges that differ.
-        ranges: Vec<RangeSummary>,
-    },
-    /// Requested proposals with their kept ballots (`tally.ballots()`).
-    Items {
-        /// The proposals.
-        proposals: Vec<SignedProposal>,
-        /// Their kept ballots.
-        ballots: Vec<SignedBallot>,
-    },
-}
 
 /// An index key's prefix part: (prefix length, first byte, second byte), unused bytes 0.
 type PrefixKey = (u8, u8, u8);
@@ -335,41 +276,54 @@ impl Engine {
         }
     }
 
-    /// Answers a peer's request. Never errors; bounded output.
+    /// Answers a peer's request: one [`Output::SyncResponse`] addressed to `peer` with
+    /// `tag`, after any output already queued. Never errors; bounded output.
     pub fn handle_sync_request(
         &mut self,
         _now: UnixMillis,
-        _peer: PeerTag,
+        peer: PeerTag,
+        tag: SyncTag,
         request: &SyncRequest,
-    ) -> SyncResponse {
-        match request {
+    ) {
+        let response = match request {
             SyncRequest::Reconcile { ranges, complete } => self.answer_reconcile(ranges, *complete),
             SyncRequest::Fetch(ids) => self.answer_fetch(ids),
-        }
+        };
+        self.outputs.push_back(Output::SyncResponse {
+            peer,
+            tag,
+            response,
+        });
     }
 
-    /// Consumes a peer's response. Returns the follow-up requests to send to the same
-    /// peer (a Fetch for proposals missing or different here, and/or a Reconcile with this
-    /// engine's summaries of the peer's finer ranges that still differ). Items are fed
+    /// Consumes a peer's response. The follow-up requests to send to the same peer (a
+    /// Fetch for proposals missing or different here, and/or a Reconcile with this
+    /// engine's summaries of the peer's finer ranges that still differ) leave as
+    /// [`Output::SyncRequest`]s with `tag`, after the outputs of the items. Items are fed
     /// through exactly the same checks as gossip (`peer` labels events and bounds the
     /// orphan buffer), producing the usual outputs (Persist records, Events incl.
     /// InvalidMessage for provably bad items, decisions), but no [`Output::Validation`]
     /// (there is no gossip message to validate).
-    ///
-    /// [`Output::Validation`]: super::Output::Validation
     pub fn handle_sync_response(
         &mut self,
         now: UnixMillis,
         peer: PeerTag,
+        tag: SyncTag,
         response: SyncResponse,
-    ) -> Vec<SyncRequest> {
-        match response {
+    ) {
+        let follow = match response {
             SyncResponse::Reconcile { entries, ranges } => self.follow_up(&entries, &ranges),
             SyncResponse::Items { proposals, ballots } => {
                 self.take_items(now, peer, proposals, ballots);
                 Vec::new()
             }
-        }
+        };
+        self.outputs
+            .extend(
+                follow
+                    .into_iter()
+                    .map(|request| Output::SyncRequest { peer, tag, request }),
+            );
     }
 
     fn summarise(&self, key: PrefixKey, range: &Range, budget: &mut Budget) -> Option<Sum> {

@@ -44,8 +44,8 @@ pub fn gap_us(rate_per_s: f64) -> u64 {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
-    use swarmvote_protocol::codec;
     use swarmvote_protocol::engine::{Event, RejectReason, Validation};
+    use swarmvote_protocol::gossip;
 
     use super::*;
     use crate::behaviour::testkit;
@@ -58,7 +58,7 @@ mod tests {
             let g = garbage(&mut rng);
             assert!((16..=128).contains(&g.len()) && g.len().is_multiple_of(16));
             lengths.insert(g.len());
-            assert!(codec::decode_gossip(&g).is_err(), "{}", hex::encode(&g));
+            assert!(gossip::decode_gossip(&g).is_err(), "{}", hex::encode(&g));
         }
         assert_eq!(lengths.len(), 8, "every size occurs");
     }

@@ -11,7 +11,7 @@
 //! a provable fault: a node may hear other swarms' traffic). The report counts
 //! `replayed_sent`, and `invalid_rejected` and `ignored` go up; tallies do not change.
 
-use swarmvote_protocol::{ProposalId, SignedBallot, SwarmId, VoterId, codec};
+use swarmvote_protocol::{ProposalId, SignedBallot, SwarmId, VoterId, gossip};
 
 use crate::rng::SimRng;
 
@@ -28,7 +28,7 @@ pub fn replays(
     known: impl IntoIterator<Item = ProposalId>,
     rng: &mut SimRng,
 ) -> Option<Vec<SignedBallot>> {
-    let Ok(codec::Gossip::Ballot(b)) = codec::decode_gossip(bytes) else {
+    let Ok(gossip::Gossip::Ballot(b)) = gossip::decode_gossip(bytes) else {
         return None;
     };
     if b.ballot().voter == own {
@@ -59,7 +59,7 @@ mod tests {
     use serde_json::json;
     use swarmvote_protocol::engine::{IgnoreReason, RejectReason, Validation};
     use swarmvote_protocol::message::VerifyError;
-    use swarmvote_protocol::{Ballot, Vote};
+    use swarmvote_protocol::{Ballot, Vote, codec};
 
     use super::*;
     use crate::behaviour::testkit;

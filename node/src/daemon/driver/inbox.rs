@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use libp2p::PeerId;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 use swarmvote_protocol::engine::{MessageTag, Validation};
+use swarmvote_protocol::{Kind, codec};
 
 use super::Driver;
 use super::telemetry::{ignore_label, reject_label};
@@ -18,7 +19,7 @@ const PENDING_VALIDATIONS: usize = 10_000;
 /// Gossip messages the engine has not yet validated.
 #[derive(Default)]
 pub(super) struct Inbox {
-    pending: BTreeMap<MessageTag, (MessageId, PeerId, u8)>,
+    pending: BTreeMap<MessageTag, (MessageId, PeerId, Option<Kind>)>,
     next_message: u64,
 }
 
@@ -34,7 +35,7 @@ impl Inbox {
         let Some((id, source, kind)) = self.pending.remove(&tag) else {
             return;
         };
-        if kind == 2 {
+        if kind == Some(Kind::Ballot) {
             match &result {
                 Validation::Accept => {}
                 Validation::Reject(r) => Metrics::inc(
@@ -76,8 +77,8 @@ impl Driver {
             // not drained; drop the oldest rather than grow.
             self.inbox.pending.pop_first();
         }
-        // The frame is `[version][kind][body]`: the kind labels validation metrics.
-        let kind = message.data.get(1).copied().unwrap_or(0);
+        // The kind labels validation metrics; the engine judges undecodable bytes.
+        let kind = codec::kind_of(&message.data).ok();
         self.inbox
             .pending
             .insert(tag, (message_id, propagation_source, kind));

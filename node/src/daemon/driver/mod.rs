@@ -26,10 +26,13 @@ mod telemetry;
 use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
-use libp2p::gossipsub;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, Swarm, identify};
-use swarmvote_protocol::engine::{CommandError, Engine, Event, MessageTag, Output, Validation};
+use libp2p::{gossipsub, request_response};
+use swarmvote_protocol::engine::{
+    CommandError, Engine, Event, MessageTag, Output, PeerTag, SyncRequest, SyncResponse, SyncTag,
+    Validation,
+};
 use swarmvote_protocol::{Nonce, SignedBallot, Verdict};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
@@ -48,6 +51,7 @@ use crate::daemon::evaluator::{CommandVerdict, Evaluator};
 use crate::daemon::executor::{Done, Executor};
 use crate::daemon::health::Thresholds;
 use crate::daemon::metrics::Metrics;
+use crate::daemon::network::codec::SyncCodec;
 use crate::daemon::network::{self, Behaviour, BehaviourEvent};
 use crate::daemon::persist::{self, Durable};
 use crate::daemon::store::{Store, StoreError};
@@ -375,8 +379,12 @@ impl Driver {
     fn drain(&mut self) -> Result<(), StoreError> {
         // Evaluator votes can produce more outputs; loop until quiet.
         loop {
+            let behaviour = self.swarm.behaviour_mut();
             let mut net = Net {
-                gossipsub: &mut self.swarm.behaviour_mut().gossipsub,
+                gossipsub: &mut behaviour.gossipsub,
+                sync: &mut behaviour.sync,
+                syncs: &mut self.syncs,
+                peers: &self.peers,
                 outbox: &mut self.outbox,
                 inbox: &mut self.inbox,
                 telemetry: &mut self.telemetry,
@@ -469,11 +477,18 @@ trait Effects {
     fn validation(&mut self, tag: MessageTag, result: Validation);
     /// Sends a reply that waited for durability.
     fn reply(&mut self, reply: PendingReply);
+    /// Answers a peer's catch-up request.
+    fn sync_answer(&mut self, peer: PeerTag, tag: SyncTag, response: SyncResponse);
+    /// Sends a follow-up catch-up request.
+    fn sync_request(&mut self, peer: PeerTag, request: SyncRequest);
 }
 
 /// The driver's network, borrowed for one drain round.
 struct Net<'a> {
     gossipsub: &'a mut gossipsub::Behaviour,
+    sync: &'a mut request_response::Behaviour<SyncCodec>,
+    syncs: &'a mut Syncs,
+    peers: &'a Peers,
     outbox: &'a mut Outbox,
     inbox: &'a mut Inbox,
     telemetry: &'a mut Telemetry,
@@ -495,6 +510,15 @@ impl Effects for Net<'_> {
                 let _ = tx.send(result);
             }
         }
+    }
+
+    fn sync_answer(&mut self, peer: PeerTag, tag: SyncTag, response: SyncResponse) {
+        self.syncs
+            .answer(self.sync, self.peers, peer, tag, &response);
+    }
+
+    fn sync_request(&mut self, peer: PeerTag, request: SyncRequest) {
+        self.syncs.follow_up(self.sync, self.peers, peer, &request);
     }
 }
 
@@ -520,6 +544,12 @@ fn drain_round(
             Output::Broadcast(bytes) => effects.broadcast(bytes),
             Output::Event(e) => events.push(e),
             Output::Persist(_) => {}
+            Output::SyncResponse {
+                peer,
+                tag,
+                response,
+            } => effects.sync_answer(peer, tag, response),
+            Output::SyncRequest { peer, request, .. } => effects.sync_request(peer, request),
         }
     }
     Ok(events)

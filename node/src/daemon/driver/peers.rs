@@ -58,6 +58,11 @@ impl Peers {
         self.admitted.remove(peer);
     }
 
+    /// The libp2p peer behind a tag, while it is known.
+    pub(super) fn peer_id(&self, tag: PeerTag) -> Option<PeerId> {
+        self.by_tag.get(&tag).copied()
+    }
+
     pub(super) fn name(&self, tag: PeerTag) -> String {
         self.by_tag
             .get(&tag)

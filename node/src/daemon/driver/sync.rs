@@ -4,18 +4,81 @@
 use std::collections::BTreeMap;
 
 use libp2p::PeerId;
-use libp2p::request_response::{self, OutboundRequestId};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use swarmvote_protocol::codec;
-use swarmvote_protocol::engine::{SyncRequest, SyncResponse};
+use swarmvote_protocol::engine::{PeerTag, SyncRequest, SyncResponse, SyncTag};
 use tracing::{debug, warn};
 
 use super::Driver;
+use super::peers::Peers;
 use crate::daemon::clock::now;
+use crate::daemon::network::codec::SyncCodec;
 
-/// Our catch-up rounds in flight.
+/// Peers' catch-up requests awaiting the engine's answer.
+const PENDING_ANSWERS: usize = 1_024;
+
+/// The libp2p side of catch-up.
+type Transport = request_response::Behaviour<SyncCodec>;
+
+/// Our catch-up rounds in flight, and the peers' rounds the engine has yet to answer.
 #[derive(Default)]
 pub(super) struct Syncs {
     inflight: BTreeMap<OutboundRequestId, PeerId>,
+    /// Where to send each answer the engine has yet to output.
+    answers: BTreeMap<SyncTag, ResponseChannel<Vec<u8>>>,
+    next: u64,
+}
+
+impl Syncs {
+    /// A new handle for one catch-up exchange.
+    fn tag(&mut self) -> SyncTag {
+        self.next = self.next.wrapping_add(1);
+        SyncTag(self.next)
+    }
+
+    /// Sends one request of ours.
+    fn send(&mut self, transport: &mut Transport, peer: PeerId, request: &SyncRequest) {
+        match codec::encode(request) {
+            Ok(bytes) => {
+                let id = transport.send_request(&peer, bytes);
+                self.inflight.insert(id, peer);
+            }
+            Err(e) => warn!(%peer, error = %e, "cannot encode sync request"),
+        }
+    }
+
+    /// Sends the engine's answer on the channel its request came with.
+    pub(super) fn answer(
+        &mut self,
+        transport: &mut Transport,
+        peers: &Peers,
+        peer: PeerTag,
+        tag: SyncTag,
+        response: &SyncResponse,
+    ) {
+        let Some(channel) = self.answers.remove(&tag) else {
+            return;
+        };
+        match codec::encode(response) {
+            Ok(bytes) => {
+                let _ = transport.send_response(channel, bytes);
+            }
+            Err(e) => warn!(peer = %peers.name(peer), error = %e, "cannot encode sync response"),
+        }
+    }
+
+    /// Sends the engine's follow-up request to the peer that answered.
+    pub(super) fn follow_up(
+        &mut self,
+        transport: &mut Transport,
+        peers: &Peers,
+        peer: PeerTag,
+        request: &SyncRequest,
+    ) {
+        if let Some(peer) = peers.peer_id(peer) {
+            self.send(transport, peer, request);
+        }
+    }
 }
 
 impl Driver {
@@ -36,13 +99,8 @@ impl Driver {
     }
 
     fn send_sync(&mut self, peer: PeerId, request: &SyncRequest) {
-        match codec::encode(request) {
-            Ok(bytes) => {
-                let id = self.swarm.behaviour_mut().sync.send_request(&peer, bytes);
-                self.syncs.inflight.insert(id, peer);
-            }
-            Err(e) => warn!(%peer, error = %e, "cannot encode sync request"),
-        }
+        self.syncs
+            .send(&mut self.swarm.behaviour_mut().sync, peer, request);
     }
 
     pub(super) fn on_sync(&mut self, event: request_response::Event<Vec<u8>, Vec<u8>>) {
@@ -52,8 +110,8 @@ impl Driver {
                     request, channel, ..
                 } => {
                     let tag = self.peers.tag(peer);
-                    let response = match codec::decode::<SyncRequest>(&request) {
-                        Ok(req) => self.engine.handle_sync_request(now(), tag, &req),
+                    let req = match codec::decode::<SyncRequest>(&request) {
+                        Ok(req) => req,
                         Err(e) => {
                             warn!(%peer, error = %e, "invalid sync request");
                             self.count_sync("server", "failed");
@@ -61,16 +119,15 @@ impl Driver {
                         }
                     };
                     self.count_sync("server", "ok");
-                    match codec::encode(&response) {
-                        Ok(bytes) => {
-                            let _ = self
-                                .swarm
-                                .behaviour_mut()
-                                .sync
-                                .send_response(channel, bytes);
-                        }
-                        Err(e) => warn!(%peer, error = %e, "cannot encode sync response"),
+                    // The answer is an output: keep the channel until the drain sends it.
+                    if self.syncs.answers.len() >= PENDING_ANSWERS {
+                        // Only fills if outputs are not drained; drop the oldest (its
+                        // peer sees the request fail) rather than grow.
+                        self.syncs.answers.pop_first();
                     }
+                    let sync = self.syncs.tag();
+                    self.syncs.answers.insert(sync, channel);
+                    self.engine.handle_sync_request(now(), tag, sync, &req);
                 }
                 request_response::Message::Response {
                     request_id,
@@ -81,10 +138,9 @@ impl Driver {
                     match codec::decode::<SyncResponse>(&response) {
                         Ok(resp) => {
                             self.count_sync("client", "ok");
-                            let follow = self.engine.handle_sync_response(now(), tag, resp);
-                            for request in follow {
-                                self.send_sync(peer, &request);
-                            }
+                            // Follow-ups are outputs, sent by the drain.
+                            let sync = self.syncs.tag();
+                            self.engine.handle_sync_response(now(), tag, sync, resp);
                         }
                         Err(e) => {
                             self.count_sync("client", "failed");

@@ -67,6 +67,14 @@ impl Effects for FakeNet {
             }
         }
     }
+
+    fn sync_answer(&mut self, _: PeerTag, _: SyncTag, _: SyncResponse) {
+        self.log.borrow_mut().push(Op::Broadcast);
+    }
+
+    fn sync_request(&mut self, _: PeerTag, _: SyncRequest) {
+        self.log.borrow_mut().push(Op::Broadcast);
+    }
 }
 
 /// A two-member swarm (both must approve) from member 0's side, with one proposal of its own.
