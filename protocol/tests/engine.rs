@@ -808,3 +808,32 @@ fn an_inbound_message_is_checked_once_and_every_engine_still_runs_its_own_checks
     ));
     assert!(!gi.is_checked());
 }
+
+/// Restore names each record it skips, and why, in the text the node logs.
+#[test]
+fn restore_names_the_records_it_skips() {
+    let r = roster(3, "2/3");
+    let p = proposal(&r);
+    let id = p.id();
+    let mut e = engine(&r, 0);
+    let report = e.restore(
+        UnixMillis(T0.0 + 100),
+        vec![
+            Record::Proposal(std::sync::Arc::new(p.clone())),
+            Record::OwnBallot(std::sync::Arc::new(ballot(&p, 1, Vote::Yes))),
+            Record::Ballot(std::sync::Arc::new(ballot(&p, 4, Vote::Yes))),
+        ],
+    );
+    assert_eq!(report.proposals, 1);
+    let texts: Vec<String> = report.skipped.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        texts,
+        vec![
+            format!("own ballot on {id}: signed by another voter"),
+            format!(
+                "ballot on {id}: signer {} is not a member of the roster",
+                key(4).voter_id()
+            ),
+        ]
+    );
+}
