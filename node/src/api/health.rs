@@ -35,7 +35,6 @@ impl Reason {
 
 /// Per-member counts over the window (plus anything seen since the last evaluation).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
 pub struct Counts {
     /// Ballots against the outcome.
     pub dissent: u32,
