@@ -12,7 +12,8 @@ use std::time::Instant;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Value, json};
-use swarmvote_node::cli::client::{Locator, NodeClient, SseEvent};
+use swarmvote_node::cli::client::{Locator, NodeClient};
+use swarmvote_node::cli::sse::SseEvent;
 use swarmvote_node::dev::cluster::{ApiClient, Cluster};
 
 mod common;

@@ -278,7 +278,7 @@ fn circles(krate: &CrateSrc) -> Vec<String> {
             }
             seen
         };
-        for (a, _) in &adj {
+        for a in adj.keys() {
             if reach(a).contains(*a) {
                 let members: Vec<String> = reach(a)
                     .into_iter()

@@ -1,3 +1,8 @@
-//! The operator's side: an HTTP client for a running node and the renderers of its answers.
+//! The operator's side: an HTTP client for a running node, its event stream, offline
+//! certificate checks, and the renderings of its answers.
 
+pub mod certificate;
 pub mod client;
+pub mod render;
+pub mod sse;
+pub mod watch;

@@ -3,7 +3,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use swarmvote_node::cli::client::{ClientError, Locator, Names, NodeClient};
+use swarmvote_node::cli::client::{ClientError, Locator, NodeClient};
+use swarmvote_node::cli::render::Names;
 use swarmvote_node::config::{self, NodeConfig, Overrides};
 
 /// How a client command finds its node.

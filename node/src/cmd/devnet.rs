@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
-use swarmvote_node::cli::client::{self, Names, ReportView};
+use swarmvote_node::api::ProposalReport;
+use swarmvote_node::cli::certificate::verify_certificate_file;
+use swarmvote_node::cli::render::{Names, status_word};
 use swarmvote_node::dev::cluster::{ApiClient, Cluster, ClusterError, ClusterOptions, ClusterSpec};
 use swarmvote_protocol::{Quorum, Status, Vote};
 
@@ -662,7 +664,10 @@ fn demo(
                 &format!("{} to decide", node.name),
                 || Ok(c.proposal(&id)?.filter(|r| r["status"] != "pending")),
             )?;
-            statuses.push((node.name.clone(), ReportView::from_json(&report)?.status));
+            statuses.push((
+                node.name.clone(),
+                ProposalReport::from_json(&report)?.status,
+            ));
         }
         // The proposer's view once every ballot arrived (a decision needs only some).
         let report = wait_until(stop, Duration::from_secs(5), "every ballot", || {
@@ -676,7 +681,7 @@ fn demo(
                 .context("the proposer forgot its proposal"),
             _ => Err(e),
         })?;
-        let view = ReportView::from_json(&report)?;
+        let view = ProposalReport::from_json(&report)?;
         out.line(&format!("ballots at {proposer_name}:"));
         let mut ballots: Vec<_> = view.ballots.iter().map(|b| b.ballot()).collect();
         ballots.sort_by_key(|b| names.of(&b.voter));
@@ -689,7 +694,7 @@ fn demo(
             out.line(&format!("  {:<8} {vote}  {reason}", names.of(&b.voter)));
         }
         let t = &view.tally;
-        let verdict = client::status_word(view.status).to_uppercase();
+        let verdict = status_word(view.status).to_uppercase();
         let everywhere = statuses.iter().all(|(_, s)| *s == view.status);
         out.line(&out.bold(&format!(
             "verdict: {verdict}  ({} yes, {} no; n = {}, q = {}){}",
@@ -710,15 +715,15 @@ fn demo(
         if !everywhere {
             let list: Vec<_> = statuses
                 .iter()
-                .map(|(name, s)| format!("{name} {}", client::status_word(*s)))
+                .map(|(name, s)| format!("{name} {}", status_word(*s)))
                 .collect();
             bail!("the nodes disagree: {}", list.join(", "));
         }
         if view.status != case.expect {
             bail!(
                 "expected {}, got {}: the devnet's policies did not hold",
-                client::status_word(case.expect),
-                client::status_word(view.status)
+                status_word(case.expect),
+                status_word(view.status)
             );
         }
         match view.status {
@@ -731,7 +736,7 @@ fn demo(
                 let text = serde_json::to_string_pretty(&cert)?;
                 std::fs::write(&path, text)
                     .with_context(|| format!("{}: cannot write", path.display()))?;
-                let checked = client::verify_certificate_file(&path, &roster_path)
+                let checked = verify_certificate_file(&path, &roster_path)
                     .with_context(|| format!("certificate of {id}"))?;
                 let signers: Vec<_> = checked.signers.iter().map(|s| s.name.as_str()).collect();
                 out.line(&out.bold(&format!(

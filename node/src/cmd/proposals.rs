@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use swarmvote_node::cli::client::{
-    self, ListQuery, NodeClient, PageView, ReportView, parse_proposal_id, render_list,
-};
+use swarmvote_node::api::{ProposalPage, ProposalReport};
+use swarmvote_node::cli::certificate::verify_certificate_file;
+use swarmvote_node::cli::client::{self, ListQuery, NodeClient, parse_proposal_id};
+use swarmvote_node::cli::render::render_list;
 use swarmvote_protocol::{Status, Vote};
 
 use super::client::{NodeArgs, emit, emit_json};
@@ -242,7 +243,7 @@ pub fn list(args: ProposalsArgs) -> anyhow::Result<u8> {
         emit_json(&serde_json::json!({ "proposals": rows }))?;
         return Ok(0);
     }
-    let page = PageView::from_json(&serde_json::json!({ "proposals": rows }))?;
+    let page = ProposalPage::from_json(&serde_json::json!({ "proposals": rows }))?;
     let mut text = render_list(&page.proposals, &node.names());
     if let (Some(c), false) = (next, all) {
         text.push_str(&format!("more: --cursor {c} (or --all)\n"));
@@ -259,7 +260,7 @@ pub fn show(args: ShowArgs) -> anyhow::Result<u8> {
     if json {
         emit_json(&report)?;
     } else {
-        emit(&ReportView::from_json(&report)?.render(&node.names()))?;
+        emit(&ProposalReport::from_json(&report)?.render(&node.names()))?;
     }
     Ok(0)
 }
@@ -275,7 +276,7 @@ pub fn cert(args: CertArgs) -> anyhow::Result<u8> {
 /// `swarmvote verify-cert`: offline, no node needed.
 pub fn verify_cert(args: VerifyCertArgs) -> anyhow::Result<u8> {
     let VerifyCertArgs { file, roster, json } = args;
-    let summary = client::verify_certificate_file(&file, &roster)?;
+    let summary = verify_certificate_file(&file, &roster)?;
     if json {
         emit_json(&summary)?;
     } else {
@@ -333,7 +334,7 @@ fn propose_and_wait(
         std::thread::sleep(left.min(Duration::from_millis(250)));
         report = client.proposal(&id)?;
     }
-    let view = ReportView::from_json(&report)?;
+    let view = ProposalReport::from_json(&report)?;
     if json {
         emit_json(&serde_json::json!({ "id": id, "proposal": report }))?;
     } else {

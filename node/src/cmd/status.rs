@@ -2,7 +2,8 @@
 
 use std::io::Write;
 
-use swarmvote_node::cli::client::{self, Flow, WatchOptions, render_event, render_status};
+use swarmvote_node::cli::render::{render_event, render_status};
+use swarmvote_node::cli::watch::{self, Flow, WatchOptions};
 
 use super::client::{NodeArgs, emit, emit_json};
 
@@ -46,7 +47,7 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<u8> {
         retries,
         ..WatchOptions::default()
     };
-    client::watch(
+    watch::watch(
         &node.locator(),
         &options,
         &mut |event| {

@@ -1,0 +1,193 @@
+//! Offline certificate checks: a certificate file verified against a roster, and what
+//! it proves.
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use serde::Serialize;
+use serde_json::Value;
+use swarmvote_protocol::{
+    Certificate, CertificateError, ProposalId, SignedBallot, SignedProposal, VoterId,
+};
+
+use super::client::ClientError;
+use super::render::{format_time, indent_json};
+use crate::config;
+
+/// Largest certificate file `verify-cert` reads.
+pub const MAX_CERTIFICATE_FILE: u64 = 32 * 1024 * 1024;
+
+/// A signer of a verified certificate.
+#[derive(Clone, Debug, Serialize)]
+pub struct Signer {
+    /// Its roster name.
+    pub name: String,
+    /// Its voter id.
+    pub voter: VoterId,
+    /// Its reason, if it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What a verified certificate proves.
+#[derive(Clone, Debug, Serialize)]
+pub struct CertificateSummary {
+    /// The approved proposal.
+    pub proposal: ProposalId,
+    /// The swarm.
+    pub swarm: String,
+    /// The roster digest it commits to.
+    pub roster: String,
+    /// The action.
+    pub action: String,
+    /// The payload.
+    pub payload: Value,
+    /// The proposer's name.
+    pub proposer: String,
+    /// Creation time (unix ms).
+    pub created_at: u64,
+    /// Expiry (unix ms).
+    pub expires_at: u64,
+    /// Members.
+    pub n: u32,
+    /// YES votes needed.
+    pub q: u32,
+    /// The YES signers.
+    pub signers: Vec<Signer>,
+}
+
+impl fmt::Display for CertificateSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "certificate ok")?;
+        writeln!(f, "proposal   {}", self.proposal)?;
+        writeln!(f, "swarm      {} (roster {})", self.swarm, self.roster)?;
+        writeln!(f, "action     {}", self.action)?;
+        writeln!(f, "payload    {}", indent_json(&self.payload))?;
+        writeln!(f, "proposer   {}", self.proposer)?;
+        writeln!(f, "created    {}", format_time(self.created_at))?;
+        writeln!(f, "expires    {}", format_time(self.expires_at))?;
+        writeln!(
+            f,
+            "quorum     {} of {} signed yes (q = {})",
+            self.signers.len(),
+            self.n,
+            self.q
+        )?;
+        for s in &self.signers {
+            match &s.reason {
+                Some(r) => writeln!(f, "  {:<16} {}  {r:?}", s.name, s.voter)?,
+                None => writeln!(f, "  {:<16} {}", s.name, s.voter)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Reads a certificate file (at most [`MAX_CERTIFICATE_FILE`] bytes) and checks it
+/// against a roster file, offline. Every error names the file and the field, ballot or
+/// rule at fault.
+pub fn verify_certificate_file(
+    cert_path: &Path,
+    roster_path: &Path,
+) -> Result<CertificateSummary, ClientError> {
+    let bad = |message: String| ClientError::BadFile {
+        path: cert_path.to_owned(),
+        message,
+    };
+    let read = |source| ClientError::Read {
+        path: cert_path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(cert_path).map_err(read)?;
+    let size = file.metadata().map_err(read)?.len();
+    if size > MAX_CERTIFICATE_FILE {
+        return Err(bad(format!(
+            "{size} bytes; a certificate file may be at most {MAX_CERTIFICATE_FILE} bytes (32 MiB)"
+        )));
+    }
+    // The cap again while reading: the file may grow, or be a pipe.
+    let mut bytes = Vec::new();
+    file.take(MAX_CERTIFICATE_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read)?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_CERTIFICATE_FILE {
+        return Err(bad(format!(
+            "more than {MAX_CERTIFICATE_FILE} bytes; a certificate file may be at most 32 MiB"
+        )));
+    }
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let cert = parse_certificate(&value).map_err(bad)?;
+    let roster = config::load_roster(roster_path)?;
+    let name = |v: &VoterId| {
+        roster.member(v).map_or_else(
+            || format!("non-member {}", v.short()),
+            |m| m.name.to_string(),
+        )
+    };
+    if let Err(e) = cert.clone().verify(&roster) {
+        let who = match &e {
+            CertificateError::NotYes { voter, .. }
+            | CertificateError::DuplicateVoter { voter, .. } => format!(" ({})", name(voter)),
+            _ => String::new(),
+        };
+        return Err(bad(format!(
+            "does not verify against roster {}: {e}{who}",
+            roster_path.display()
+        )));
+    }
+    let p = cert.proposal().proposal();
+    Ok(CertificateSummary {
+        proposal: cert.proposal().id(),
+        swarm: p.swarm.to_string(),
+        roster: p.roster.to_string(),
+        action: p.action.to_string(),
+        payload: p.payload.to_value(),
+        proposer: name(&p.proposer),
+        created_at: p.created_at.0,
+        expires_at: p.expires_at.0,
+        n: roster.len(),
+        q: roster.required(),
+        signers: cert
+            .ballots()
+            .iter()
+            .map(|b| Signer {
+                name: name(&b.ballot().voter),
+                voter: b.ballot().voter,
+                reason: b.ballot().reason.as_ref().map(|r| r.to_string()),
+            })
+            .collect(),
+    })
+}
+
+/// Deserialises a certificate; on failure, finds the part at fault so the message can
+/// name it (serde's own message for a nested value has no path).
+fn parse_certificate(value: &Value) -> Result<Certificate, String> {
+    let whole = match serde_json::from_value::<Certificate>(value.clone()) {
+        Ok(c) => return Ok(c),
+        Err(e) => e.to_string(),
+    };
+    let Some(obj) = value.as_object() else {
+        return Err("expected a JSON object with `proposal` and `ballots`".into());
+    };
+    for field in ["proposal", "ballots"] {
+        if !obj.contains_key(field) {
+            return Err(format!("missing field `{field}`"));
+        }
+    }
+    if let Some(extra) = obj.keys().find(|k| *k != "proposal" && *k != "ballots") {
+        return Err(format!("unknown field `{extra}`"));
+    }
+    if let Err(e) = serde_json::from_value::<SignedProposal>(value["proposal"].clone()) {
+        return Err(format!("field `proposal`: {e}"));
+    }
+    let Some(ballots) = value["ballots"].as_array() else {
+        return Err("field `ballots`: expected an array".into());
+    };
+    for (i, b) in ballots.iter().enumerate() {
+        if let Err(e) = serde_json::from_value::<SignedBallot>(b.clone()) {
+            return Err(format!("ballots[{i}]: {e}"));
+        }
+    }
+    Err(whole)
+}
