@@ -1,7 +1,7 @@
 //! The event stream (`GET /v1/events`): each Server-Sent Event's `data:` is one
 //! [`Numbered`] as JSON, its `event:` the `type` field and its `id:` the `id` field.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use swarmvote_protocol::engine::Event;
 use swarmvote_protocol::{ProposalId, UnixMillis, VoterId};
 use utoipa::ToSchema;
@@ -10,7 +10,7 @@ use super::{Counts, Reason};
 
 /// Something that happened on this node, for the event stream: an engine event or a
 /// change of a member's health.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(untagged)]
 pub enum NodeEvent {
     /// From the engine.
@@ -20,7 +20,7 @@ pub enum NodeEvent {
 }
 
 /// A member's health changed.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum HealthEvent {
     /// It crossed a threshold.
@@ -30,7 +30,7 @@ pub enum HealthEvent {
 }
 
 /// The details of a health change.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct HealthChange {
     /// The member.
     pub voter: VoterId,
@@ -50,7 +50,7 @@ pub struct HealthChange {
 
 /// An event with its stream id. Ids grow by one per event and start at the node's
 /// start time in µs, so they keep growing across restarts.
-#[derive(Clone, Debug, Serialize, ToSchema)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Numbered {
     /// The stream id.
     pub id: u64,

@@ -5,12 +5,14 @@ use std::fmt::Write as _;
 
 use std::collections::BTreeSet;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use swarmvote_protocol::engine::Event;
 use swarmvote_protocol::{Roster, Status, VoterId};
 
 use crate::api::{
-    ExecutionRecord, ProposalPage, ProposalReport, ProposalSummary, StatusReport, VoterHealthReport,
+    ExecutionRecord, HealthEvent, NodeEvent, Numbered, ProposalPage, ProposalReport,
+    ProposalSummary, StatusReport, VoterHealthReport,
 };
 
 use super::client::ClientError;
@@ -34,12 +36,6 @@ impl Names {
             .as_ref()
             .and_then(|r| r.member(v))
             .map_or_else(|| v.short(), |m| m.name.to_string())
-    }
-
-    /// Like [`Names::of`] for a voter id given as JSON text.
-    pub fn of_str(&self, v: &str) -> String {
-        v.parse::<VoterId>()
-            .map_or_else(|_| v.to_owned(), |id| self.of(&id))
     }
 }
 
@@ -347,73 +343,93 @@ fn render_health(out: &mut String, s: &StatusReport) {
 
 /// One human line for an event of the stream.
 pub fn render_event(e: &SseEvent, names: &Names) -> String {
-    let Ok(d) = serde_json::from_str::<Value>(&e.data) else {
-        return format!("{:<16} {}", e.event, e.data);
-    };
-    let id = d["proposal"].as_str().unwrap_or("?");
-    let s = |k: &str| d[k].as_str().unwrap_or("?").to_owned();
-    let n = |k: &str| {
-        d[k].as_u64()
-            .map_or_else(|| "?".to_owned(), |x| x.to_string())
-    };
-    let detail = match e.event.as_str() {
-        "proposal_seen" => format!(
-            "{id}  {} by {}{}",
-            s("action"),
-            names.of_str(&s("proposer")),
-            if d["local"] == true { " (here)" } else { "" }
-        ),
-        "ballot_accepted" => format!(
-            "{id}  {} voted {}{}",
-            names.of_str(&s("voter")),
-            s("vote"),
-            if d["own"] == true { " (this node)" } else { "" }
-        ),
-        "decided" => format!(
-            "{id}  {} {}  yes {} no {}  after {} ms{}",
-            s("action"),
-            s("verdict"),
-            n("yes"),
-            n("no"),
-            n("latency_ms"),
-            if d["conflicting"] == true {
-                "  CONFLICTING"
-            } else {
-                ""
-            }
-        ),
-        "equivocation" => {
-            let voter = d["evidence"]["yes"]["ballot"]["voter"]
-                .as_str()
-                .unwrap_or("?");
-            let proposal = d["evidence"]["yes"]["ballot"]["proposal"]
-                .as_str()
-                .unwrap_or("?");
-            format!("{proposal}  {} signed both yes and no", names.of_str(voter))
+    let when = e.id.as_deref().unwrap_or("-");
+    let numbered = match serde_json::from_str::<Numbered>(&e.data) {
+        Ok(n) => n,
+        // An event this client does not know (a newer node): shown as it came.
+        Err(_) if serde_json::from_str::<Value>(&e.data).is_ok() => {
+            return format!("{when}  {:<16} {}", e.event, e.data);
         }
-        "invalid_message" => format!("peer {}: {}", d["peer"], d["reason"]),
-        "expired" => id.to_owned(),
-        "voter_degraded" | "voter_recovered" => {
-            let reasons: Vec<&str> = d["reasons"]
-                .as_array()
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
+        Err(_) => return format!("{:<16} {}", e.event, e.data),
+    };
+    let detail = match &numbered.event {
+        NodeEvent::Engine(Event::ProposalSeen {
+            proposal,
+            proposer,
+            action,
+            local,
+            ..
+        }) => format!(
+            "{}  {action} by {}{}",
+            wire(proposal),
+            names.of(proposer),
+            if *local { " (here)" } else { "" }
+        ),
+        NodeEvent::Engine(Event::BallotAccepted {
+            proposal,
+            voter,
+            vote,
+            own,
+            ..
+        }) => format!(
+            "{}  {} voted {}{}",
+            wire(proposal),
+            names.of(voter),
+            wire(vote),
+            if *own { " (this node)" } else { "" }
+        ),
+        NodeEvent::Engine(Event::Decided {
+            proposal,
+            action,
+            verdict,
+            yes,
+            no,
+            latency_ms,
+            conflicting,
+        }) => format!(
+            "{}  {action} {}  yes {yes} no {no}  after {latency_ms} ms{}",
+            wire(proposal),
+            wire(verdict),
+            if *conflicting { "  CONFLICTING" } else { "" }
+        ),
+        NodeEvent::Engine(Event::Equivocation { evidence }) => format!(
+            "{}  {} signed both yes and no",
+            wire(&evidence.proposal()),
+            names.of(&evidence.voter())
+        ),
+        NodeEvent::Engine(Event::InvalidMessage { peer, reason }) => {
+            format!("peer {}: {}", peer.0, json(reason))
+        }
+        NodeEvent::Engine(Event::Expired { proposal }) => wire(proposal),
+        NodeEvent::Health(h) => {
+            let (word, change) = match h {
+                HealthEvent::VoterDegraded(c) => ("degraded:", c),
+                HealthEvent::VoterRecovered(c) => ("recovered, was", c),
+            };
+            let reasons: Vec<String> = change.reasons.iter().map(wire).collect();
             format!(
-                "{}  {} {}  (window {})",
-                s("name"),
-                if e.event == "voter_degraded" {
-                    "degraded:"
-                } else {
-                    "recovered, was"
-                },
+                "{}  {word} {}  (window {})",
+                change.name,
                 reasons.join(", "),
-                n("window")
+                change.window
             )
         }
-        _ => e.data.clone(),
     };
-    let when = e.id.as_deref().unwrap_or("-");
     format!("{when}  {:<16} {detail}", e.event)
+}
+
+/// A value as its JSON string reads (the API's spelling of ids, votes and verdicts).
+fn wire<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(e) => format!("<{e}>"),
+    }
+}
+
+/// A value as compact JSON.
+fn json<T: Serialize>(v: &T) -> String {
+    serde_json::to_string(v).unwrap_or_else(|e| format!("<{e}>"))
 }
 
 #[cfg(test)]
@@ -421,6 +437,102 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
+
+    /// Each event kind as the server sends it, rendered as `watch` prints it.
+    #[test]
+    fn events_render_from_the_api_types() {
+        use swarmvote_protocol::codec::CodecError;
+        use swarmvote_protocol::engine::{PeerTag, RejectReason};
+        use swarmvote_protocol::{Action, ProposalId, UnixMillis, Verdict};
+
+        use crate::api::{Counts, HealthChange, Reason};
+
+        let id: ProposalId = "ab".repeat(32).parse().unwrap();
+        let voter: VoterId = "cd".repeat(32).parse().unwrap();
+        let short = voter.short();
+        let names = Names::new(None);
+        let sse = |n: u64, event: NodeEvent| {
+            let numbered = Numbered { id: n, event };
+            let data = serde_json::to_string(&numbered).unwrap();
+            let kind = serde_json::from_str::<Value>(&data).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            render_event(
+                &SseEvent {
+                    id: Some(n.to_string()),
+                    event: kind,
+                    data,
+                },
+                &names,
+            )
+        };
+        let action = Action::new("fs.delete").unwrap();
+        let cases = [
+            (
+                NodeEvent::Engine(Event::ProposalSeen {
+                    proposal: id,
+                    proposer: voter,
+                    action: action.clone(),
+                    created_at: UnixMillis(1),
+                    expires_at: UnixMillis(2),
+                    local: true,
+                }),
+                format!("1  proposal_seen    {id}  fs.delete by {short} (here)"),
+            ),
+            (
+                NodeEvent::Engine(Event::Decided {
+                    proposal: id,
+                    action,
+                    verdict: Verdict::Approved,
+                    yes: 2,
+                    no: 1,
+                    latency_ms: 7,
+                    conflicting: true,
+                }),
+                format!(
+                    "1  decided          {id}  fs.delete approved  yes 2 no 1  after 7 ms  CONFLICTING"
+                ),
+            ),
+            (
+                NodeEvent::Engine(Event::InvalidMessage {
+                    peer: PeerTag(3),
+                    reason: RejectReason::Malformed(CodecError::UnknownKind { found: 9 }.into()),
+                }),
+                "1  invalid_message  peer 3: {\"malformed\":\"unknown message kind 9\"}".to_owned(),
+            ),
+            (
+                NodeEvent::Engine(Event::Expired { proposal: id }),
+                format!("1  expired          {id}"),
+            ),
+            (
+                NodeEvent::Health(HealthEvent::VoterDegraded(HealthChange {
+                    voter,
+                    name: "node2".into(),
+                    reasons: vec![Reason::Dissent, Reason::Missed],
+                    counts: Counts::default(),
+                    window: 20,
+                    evidence: vec![id],
+                    at: UnixMillis(5),
+                })),
+                "1  voter_degraded   node2  degraded: dissent, missed  (window 20)".to_owned(),
+            ),
+        ];
+        for (event, want) in cases {
+            assert_eq!(sse(1, event), want);
+        }
+        // Not JSON, and JSON of an event this client does not know: shown as they came.
+        let raw = |data: &str| SseEvent {
+            id: Some("9".into()),
+            event: "new_kind".into(),
+            data: data.into(),
+        };
+        assert_eq!(render_event(&raw("x"), &names), "new_kind         x");
+        assert_eq!(
+            render_event(&raw("{\"a\":1}"), &names),
+            "9  new_kind         {\"a\":1}"
+        );
+    }
 
     #[test]
     fn times_are_utc() {

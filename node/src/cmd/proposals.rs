@@ -10,7 +10,7 @@ use swarmvote_node::api::{ProposalPage, ProposalReport};
 use swarmvote_node::cli::certificate::verify_certificate_file;
 use swarmvote_node::cli::client::{self, ListQuery, NodeClient, parse_proposal_id};
 use swarmvote_node::cli::render::render_list;
-use swarmvote_protocol::{Status, Vote};
+use swarmvote_protocol::{SignedBallot, Status, Vote};
 
 use super::client::{NodeArgs, emit, emit_json};
 
@@ -186,10 +186,11 @@ pub fn vote(args: VoteArgs) -> anyhow::Result<u8> {
     if json {
         emit_json(&ballot)?;
     } else {
-        let voter = ballot["ballot"]["voter"].as_str().unwrap_or("?");
+        let signed: SignedBallot =
+            serde_json::from_value(ballot).context("the node's answer is not a signed ballot")?;
         emit(&format!(
             "{} voted {vote} on {id}\n",
-            node.names().of_str(voter)
+            node.names().of(&signed.ballot().voter)
         ))?;
     }
     Ok(0)

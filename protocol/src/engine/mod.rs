@@ -49,8 +49,8 @@ use std::sync::{Arc, OnceLock};
 
 pub use crate::catchup::{Range, RangeSummary, SyncRequest, SyncResponse};
 pub use output::{
-    Decision, Event, IgnoreReason, MessageTag, Output, PeerTag, Record, RejectReason, SyncTag,
-    Validation,
+    Decision, Event, IgnoreReason, MessageTag, Output, PeerTag, Record, RejectReason, Reported,
+    SyncTag, Validation,
 };
 pub use restore::{RestoreReport, SkippedRecord};
 pub use sync::{
@@ -370,7 +370,7 @@ impl Engine {
         inbound: Option<&Inbound>,
     ) -> Validation {
         match gossip::decode_gossip(bytes) {
-            Err(e) => Validation::Reject(RejectReason::Malformed(e)),
+            Err(e) => Validation::Reject(RejectReason::Malformed(e.into())),
             Ok(Gossip::Proposal(p)) => self.on_proposal(now, p, Sig::Unchecked(inbound)),
             Ok(Gossip::Ballot(b)) => self.on_ballot(now, peer, b, inbound),
             Ok(Gossip::Equivocation(e)) => self.on_evidence(now, peer, e),
@@ -818,7 +818,7 @@ impl Engine {
                 source: VerifyError::WrongSwarm { .. },
                 ..
             }) => return Validation::Ignore(IgnoreReason::OtherSwarm),
-            Err(err) => return Validation::Reject(RejectReason::InvalidEvidence(err)),
+            Err(err) => return Validation::Reject(RejectReason::InvalidEvidence(err.into())),
         };
         let (yes, no) = split_evidence(verified);
         if self.entries.contains_key(&id) {

@@ -55,15 +55,53 @@ pub enum IgnoreReason {
     Capacity,
 }
 
+/// An error as this engine found it, or as its message was read back from an event
+/// stream. Either way it shows, and serializes, as its message, so an event keeps one
+/// JSON form whoever reads it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Reported<E> {
+    /// Found by this engine.
+    Found(E),
+    /// Its message, read back.
+    Text(String),
+}
+
+impl<E> From<E> for Reported<E> {
+    fn from(e: E) -> Self {
+        Reported::Found(e)
+    }
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for Reported<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Reported::Found(e) => e.fmt(f),
+            Reported::Text(t) => f.write_str(t),
+        }
+    }
+}
+
+impl<E: std::fmt::Display> Serialize for Reported<E> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de, E> Deserialize<'de> for Reported<E> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(Reported::Text)
+    }
+}
+
 /// Why a message was rejected: a provable fault of whoever signed or sent it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RejectReason {
     /// The bytes do not decode.
     #[error("malformed: {0}")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    Malformed(#[serde(serialize_with = "as_display")] CodecError),
+    Malformed(Reported<CodecError>),
     /// A signature does not verify.
     #[error("bad signature from {signer}")]
     BadSignature {
@@ -79,11 +117,7 @@ pub enum RejectReason {
     /// Equivocation evidence that is not evidence.
     #[error("invalid evidence: {0}")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
-    InvalidEvidence(#[serde(serialize_with = "as_display")] EvidenceError),
-}
-
-fn as_display<T: std::fmt::Display, S: serde::Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(v)
+    InvalidEvidence(Reported<EvidenceError>),
 }
 
 /// The verdict on one peer message, for gossipsub's validation.
@@ -137,7 +171,7 @@ impl Record {
 }
 
 /// Something that happened, for logs, metrics and the API.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Event {
