@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
-use swarmvote_node::api::ProposalReport;
 use swarmvote_node::cli::certificate::verify_certificate_file;
 use swarmvote_node::cli::render::{Names, status_word};
 use swarmvote_node::dev::cluster::{ApiClient, Cluster, ClusterError, ClusterOptions, ClusterSpec};
@@ -662,26 +661,26 @@ fn demo(
                 stop,
                 DECIDE_TIMEOUT,
                 &format!("{} to decide", node.name),
-                || Ok(c.proposal(&id)?.filter(|r| r["status"] != "pending")),
+                || {
+                    Ok(c.proposal_report(&id)?
+                        .filter(|r| r.status != Status::Pending))
+                },
             )?;
-            statuses.push((
-                node.name.clone(),
-                ProposalReport::from_json(&report)?.status,
-            ));
+            statuses.push((node.name.clone(), report.status));
         }
         // The proposer's view once every ballot arrived (a decision needs only some).
         let report = wait_until(stop, Duration::from_secs(5), "every ballot", || {
             Ok(proposer
-                .proposal(&id)?
-                .filter(|r| r["ballots"].as_array().is_some_and(|b| b.len() >= n)))
+                .proposal_report(&id)?
+                .filter(|r| r.ballots.len() >= n))
         })
         .or_else(|e| match e.downcast_ref::<ClusterError>() {
             Some(ClusterError::Timeout { .. }) => proposer
-                .proposal(&id)?
+                .proposal_report(&id)?
                 .context("the proposer forgot its proposal"),
             _ => Err(e),
         })?;
-        let view = ProposalReport::from_json(&report)?;
+        let view = report;
         out.line(&format!("ballots at {proposer_name}:"));
         let mut ballots: Vec<_> = view.ballots.iter().map(|b| b.ballot()).collect();
         ballots.sort_by_key(|b| names.of(&b.voter));

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use swarmvote_node::api::{ProposalPage, ProposalReport};
+use swarmvote_node::api::{ProposalPage, ProposalReport, Proposed};
 use swarmvote_node::cli::certificate::verify_certificate_file;
 use swarmvote_node::cli::client::{self, ListQuery, NodeClient, parse_proposal_id};
 use swarmvote_node::cli::render::render_list;
@@ -158,10 +158,9 @@ pub fn propose(args: ProposeArgs) -> anyhow::Result<u8> {
         if json {
             emit_json(&answer)?;
         } else {
-            let id = answer["id"]
-                .as_str()
-                .context("the node's answer has no id")?;
-            emit(&format!("{id}\n"))?;
+            let proposed: Proposed =
+                serde_json::from_value(answer).context("the node's answer is not a proposal id")?;
+            emit(&format!("{}\n", proposed.id))?;
         }
         return Ok(0);
     }
@@ -224,7 +223,9 @@ pub fn list(args: ProposalsArgs) -> anyhow::Result<u8> {
         limit,
         cursor,
     };
+    // The rows as the node sent them (for --json) and as the API's types (to render).
     let mut rows: Vec<serde_json::Value> = Vec::new();
+    let mut summaries = Vec::new();
     let mut seen_cursors = std::collections::BTreeSet::new();
     let next = loop {
         let page = client.list(&query)?;
@@ -232,9 +233,10 @@ pub fn list(args: ProposalsArgs) -> anyhow::Result<u8> {
             emit_json(&page)?;
             return Ok(0);
         }
+        let typed = ProposalPage::from_json(&page)?;
         rows.extend(page["proposals"].as_array().cloned().unwrap_or_default());
-        let next = page["next_cursor"].as_str().map(str::to_owned);
-        match next {
+        summaries.extend(typed.proposals);
+        match typed.next_cursor {
             // A cursor seen before would loop forever.
             Some(c) if all && seen_cursors.insert(c.clone()) => query.cursor = Some(c),
             other => break other,
@@ -244,8 +246,7 @@ pub fn list(args: ProposalsArgs) -> anyhow::Result<u8> {
         emit_json(&serde_json::json!({ "proposals": rows }))?;
         return Ok(0);
     }
-    let page = ProposalPage::from_json(&serde_json::json!({ "proposals": rows }))?;
-    let mut text = render_list(&page.proposals, &node.names());
+    let mut text = render_list(&summaries, &node.names());
     if let (Some(c), false) = (next, all) {
         text.push_str(&format!("more: --cursor {c} (or --all)\n"));
     }
@@ -320,22 +321,28 @@ fn propose_and_wait(
         ttl_ms,
         Some(timeout.min(client::MAX_SERVER_WAIT_MS)),
     )?;
-    let id = parse_proposal_id(
-        answer["id"]
-            .as_str()
-            .context("the node's answer has no id")?,
-    )?;
-    let mut report = answer["proposal"].clone();
+    let mut report = answer
+        .get("proposal")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    let proposed: Proposed =
+        serde_json::from_value(answer).context("the node's answer is not a proposal")?;
+    let id = proposed.id;
+    let mut view = proposed.proposal;
     // The server waits at most 300 s per request; poll for the rest of a longer timeout.
-    while report["status"] == "pending" || report.is_null() {
+    while view.as_ref().is_none_or(|v| v.status == Status::Pending) {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             break;
         }
         std::thread::sleep(left.min(Duration::from_millis(250)));
         report = client.proposal(&id)?;
+        view = Some(ProposalReport::from_json(&report)?);
     }
-    let view = ProposalReport::from_json(&report)?;
+    let view = match view {
+        Some(v) => v,
+        None => ProposalReport::from_json(&report)?,
+    };
     if json {
         emit_json(&serde_json::json!({ "id": id, "proposal": report }))?;
     } else {

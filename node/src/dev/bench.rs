@@ -98,16 +98,23 @@ const POLICY_YES: &str =
 fn traffic(clients: &[ApiClient]) -> Result<(f64, f64, f64), ClusterError> {
     let mut sum = (0.0, 0.0, 0.0);
     for c in clients {
-        let t = &c.status()?["traffic"];
-        sum.0 += t["messages_out"].as_f64().unwrap_or(0.0);
-        sum.1 += t["bytes_out"].as_f64().unwrap_or(0.0);
-        sum.2 += t["messages_in"].as_f64().unwrap_or(0.0);
+        let t = c.status_report()?.traffic;
+        // Counts far below 2^53, so exact as f64.
+        #[allow(clippy::cast_precision_loss)]
+        {
+            sum.0 += t.messages_out as f64;
+            sum.1 += t.bytes_out as f64;
+            sum.2 += t.messages_in as f64;
+        }
     }
     Ok(sum)
 }
 
 fn approved(client: &ApiClient) -> Result<u64, ClusterError> {
-    Ok(client.status()?["counts"]["approved"].as_u64().unwrap_or(0))
+    let counts = client.status_report()?.counts;
+    Ok(counts
+        .get("approved")
+        .map_or(0, |n| u64::try_from(*n).unwrap_or(u64::MAX)))
 }
 
 /// Runs the benchmark.
@@ -150,7 +157,7 @@ pub fn run(spec: &BenchSpec<'_>) -> Result<BenchReport, ClusterError> {
         let mut stamps = Vec::new();
         for c in &clients {
             let at = wait_for(&format!("{id} decided at every node"), deadline, || {
-                Ok(c.proposal(&id)?.and_then(|p| p["decided_at_us"].as_u64()))
+                Ok(c.proposal_report(&id)?.and_then(|p| p.decided_at_us))
             })?;
             stamps.push(at.saturating_sub(start));
         }

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStderr, ChildStdout, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::api::{ProposalReport, Proposed, StatusReport};
 use crate::keyfile;
 use swarmvote_protocol::{MemberName, Quorum, Roster, SecretKey, SwarmId, VoterId};
 
@@ -553,13 +554,10 @@ impl Cluster {
             };
             // Briefly: until the node has bound its API port, whatever holds that port
             // may accept the connection and never answer.
-            let Ok(status) = client.with_timeout(PROBE_TIMEOUT).status() else {
+            let Ok(status) = client.with_timeout(PROBE_TIMEOUT).status_report() else {
                 return Ok(None);
             };
-            let admitted = status["peers"]
-                .as_array()
-                .map(|a| a.iter().filter(|p| p["admitted"] == true).count())
-                .unwrap_or(0);
+            let admitted = status.peers.iter().filter(|p| p.admitted).count();
             Ok((admitted >= peers).then_some(client))
         })
     }
@@ -789,6 +787,21 @@ impl ApiClient {
         self.ok("GET", "/v1/status", None)
     }
 
+    /// `GET /v1/status`, decoded as the API's type.
+    pub fn status_report(&self) -> Result<StatusReport, ClusterError> {
+        self.decode("status", self.status()?)
+    }
+
+    /// Decodes an answer as one of the API's types; a mismatch names the node and what.
+    fn decode<T: serde::de::DeserializeOwned>(
+        &self,
+        what: &str,
+        json: serde_json::Value,
+    ) -> Result<T, ClusterError> {
+        serde_json::from_value(json)
+            .map_err(|e| self.err(format!("{what}: not the API's answer: {e}")))
+    }
+
     /// `POST /v1/proposals`; returns the id.
     pub fn propose(
         &self,
@@ -798,10 +811,8 @@ impl ApiClient {
     ) -> Result<String, ClusterError> {
         let body = serde_json::json!({ "action": action, "payload": payload, "ttl_ms": ttl_ms });
         let json = self.ok("POST", "/v1/proposals", Some(&body))?;
-        json["id"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| self.err(format!("no id in {json}")))
+        let proposed: Proposed = self.decode("propose", json)?;
+        Ok(proposed.id.to_string())
     }
 
     /// `POST /v1/proposals/{id}/vote`.
@@ -821,6 +832,13 @@ impl ApiClient {
             404 => Ok(None),
             s => Err(self.err(format!("GET proposal: HTTP {s}: {json}"))),
         }
+    }
+
+    /// `GET /v1/proposals/{id}`, decoded as the API's type, or `None` if unknown.
+    pub fn proposal_report(&self, id: &str) -> Result<Option<ProposalReport>, ClusterError> {
+        self.proposal(id)?
+            .map(|json| self.decode("proposal", json))
+            .transpose()
     }
 
     /// `GET /v1/proposals/{id}/certificate`.
