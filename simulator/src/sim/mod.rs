@@ -4,7 +4,6 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};
 
-use dary_heap::QuaternaryHeap;
 use radix_heap::RadixHeapMap;
 use std::rc::Rc;
 
@@ -16,19 +15,16 @@ use swarmvote_protocol::engine::{
     SyncTag, Validation,
 };
 use swarmvote_protocol::{
-    Action, Certificate, Inbound, Nonce, Payload, ProposalId, Roster, SecretKey, SignatureCache,
-    Status, UnixMillis, Verdict, VoterId, codec,
+    Action, Nonce, Payload, ProposalId, Roster, SecretKey, SignatureCache, Status, UnixMillis,
+    Verdict, VoterId, codec,
 };
 
 use crate::behaviour::{
     Decision, FieldError, Judge, Policy, equivocator, flooder, forger, replayer,
 };
-use crate::checks::{self, Held, Truth};
+use crate::checks::{self, Truth};
 use crate::network::{Fate, Mesh, Network, Topology};
-use crate::report::{
-    self, Invariants, Percentiles, Proposals, Report, Security, Storage, Trace, Traffic,
-    per_decision,
-};
+use crate::report::{Proposals, Report, Storage, Traffic};
 use crate::rng::SimRng;
 use crate::scenario;
 use crate::scenario::{Behaviour, MAX_FLOOD_PER_NODE, Scenario};
@@ -36,6 +32,12 @@ use crate::storage::Store;
 use crate::swarm::{self, MembersError};
 // Where they were first defined; they belong to every run, model or live.
 pub use crate::swarm::{START_MS, member_key};
+
+mod copies;
+mod finish;
+
+use copies::{Msg, copy_key, copy_offsets};
+
 /// Follow-up round trips allowed in one catch-up exchange (the engine converges in a
 /// handful; this only stops a runaway).
 const MAX_SYNC_ROUNDS: u32 = 64;
@@ -235,149 +237,6 @@ pub struct Sim {
     /// Whether gossip copies wait in their message's queue (see [`Msg::pending`]) rather
     /// than each in the run's queue.
     copy_queues: bool,
-}
-
-/// One gossip message of the run and where its copies are.
-///
-/// The per-node state is stored message-major: the copies of one message are sent and
-/// delivered close together in time, so they touch one small bitset instead of a
-/// thousand nodes' separate sets.
-struct Msg {
-    /// Its bytes, shared by every copy (and checked once for every engine).
-    inbound: Rc<Inbound>,
-    /// SHA-256 of the bytes: gossipsub's content-addressed message id.
-    id: [u8; 32],
-    /// gossipsub's duplicate cache, one bit per node: nodes that have received it (or
-    /// published it). A crash clears the node's bit in every message.
-    seen: Vec<u64>,
-    /// For stable nodes: the earliest arrival among the copies queued to the node, in
-    /// microseconds after `base` ([`NONE`] if none), while copies are in flight; empty
-    /// otherwise. Four bytes a node: at 10,000 nodes thousands of messages are in
-    /// flight at once.
-    first: Vec<u32>,
-    /// When copies last started to be in flight (the time base of `first` and
-    /// `pending`).
-    base: u64,
-    /// The sequence number base of `pending`, set with `base`.
-    base_seq: u64,
-    /// Copies queued and not yet delivered.
-    in_flight: u32,
-    /// The copies queued, earliest first: 16 bytes each, where an event in the run's
-    /// queue costs 32. Only the earliest stands in the run's queue, as an [`Ev::Copies`]
-    /// with the copy's own (time, sequence) key, so events run in the same order as if
-    /// every copy were queued there. Entries are ([`copy_key`], to, from), in a 4-ary
-    /// heap: a node's four children share a cache line, and thousands of messages'
-    /// queues are live at once.
-    pending: CopyQueue,
-    /// The (time, sequence) key of this message's valid [`Ev::Copies`] in the run's
-    /// queue, if any.
-    cursor: Option<(u64, u64)>,
-}
-
-/// One message's queued copies (see [`Msg::pending`]).
-type CopyQueue = QuaternaryHeap<Reverse<(u64, u32, u32)>>;
-
-/// A copy's key in its message's queue: its time and sequence number as offsets from the
-/// message's bases, so keys order like the events they stand for.
-fn copy_key(at_off: u32, seq_off: u32) -> u64 {
-    (u64::from(at_off) << 32) | u64::from(seq_off)
-}
-
-/// The (time offset, sequence offset) of a [`copy_key`].
-fn copy_offsets(key: u64) -> (u64, u64) {
-    (key >> 32, key & u64::from(u32::MAX))
-}
-
-/// No copy queued (see [`Msg::first`]).
-const NONE: u32 = u32::MAX;
-
-impl Msg {
-    fn new(bytes: &[u8], id: [u8; 32]) -> Self {
-        Self {
-            inbound: Rc::new(Inbound::new(bytes)),
-            id,
-            seen: Vec::new(),
-            first: Vec::new(),
-            base: 0,
-            base_seq: 0,
-            in_flight: 0,
-            pending: CopyQueue::new(),
-            cursor: None,
-        }
-    }
-
-    /// Marks node `i` as having it; true if it had not.
-    fn see(&mut self, i: usize) -> bool {
-        let (word, bit) = (i / 64, 1u64 << (i % 64));
-        if self.seen.len() <= word {
-            self.seen.resize(word.saturating_add(1), 0);
-        }
-        match self.seen.get_mut(word) {
-            Some(w) if *w & bit == 0 => {
-                *w |= bit;
-                true
-            }
-            _ => false,
-        }
-    }
-
-    fn seen_by(&self, i: usize) -> bool {
-        self.seen
-            .get(i / 64)
-            .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
-    }
-
-    /// Node `i` crashed: it no longer remembers this message.
-    fn forget(&mut self, i: usize) {
-        if let Some(w) = self.seen.get_mut(i / 64) {
-            *w &= !(1u64 << (i % 64));
-        }
-    }
-
-    /// The earliest queued arrival at node `i`, if any.
-    fn first_at(&self, i: usize) -> Option<u64> {
-        let offset = self.first.get(i).copied().filter(|&t| t != NONE)?;
-        Some(self.base.saturating_add(u64::from(offset)))
-    }
-
-    /// Records `at` as the earliest queued arrival at node `i`. A time too far after
-    /// `base` to record is left out: that copy is then never used to settle a later
-    /// one, which only means fewer copies are settled early.
-    fn set_first(&mut self, i: usize, at: u64, nodes: usize) {
-        if self.first.is_empty() {
-            self.first = vec![NONE; nodes];
-        }
-        let offset = at
-            .checked_sub(self.base)
-            .and_then(|d| u32::try_from(d).ok())
-            .filter(|&d| d != NONE);
-        if let (Some(t), Some(d)) = (self.first.get_mut(i), offset) {
-            *t = d;
-        }
-    }
-
-    /// A copy is about to be queued at sequence number `seq`: the first of a new flight
-    /// sets the bases.
-    fn take_off(&mut self, now: u64, seq: u64) {
-        if self.in_flight == 0 {
-            self.base = now;
-            self.base_seq = seq;
-        }
-        self.in_flight = self.in_flight.saturating_add(1);
-    }
-
-    /// One queued copy to node `i` was taken off the queue.
-    fn landed(&mut self, i: usize) {
-        if let Some(t) = self.first.get_mut(i) {
-            *t = NONE;
-        }
-        self.in_flight = self.in_flight.saturating_sub(1);
-        if self.in_flight == 0 {
-            // Nothing in flight, so no entry is set and no copy is queued: both can go.
-            self.first = Vec::new();
-            self.pending = CopyQueue::new();
-        }
-    }
 }
 
 /// The seed of a run's mesh stream: SHA-256 of a label and the run's seed, so the mesh
@@ -1489,189 +1348,10 @@ impl Sim {
             .collect();
         digests.len() <= 1
     }
-
-    fn finish(mut self) -> Report {
-        let seed = self.seed;
-        let honest = self.honest_up();
-        let engines: Vec<(usize, &Engine)> = honest
-            .iter()
-            .filter_map(|&i| {
-                self.nodes
-                    .get(i)
-                    .and_then(|n| n.engine.as_ref())
-                    .map(|e| (i, e))
-            })
-            .collect();
-        let mut violations = Vec::new();
-
-        // Agreement: every honest node up holds what the first one holds.
-        let fingerprint = |e: &Engine| -> BTreeMap<ProposalId, Ballots> {
-            e.proposals()
-                .map(|v| {
-                    let mut bytes = Vec::new();
-                    for b in v.tally().ballots() {
-                        bytes.extend_from_slice(&codec::encode(b).unwrap_or_default());
-                    }
-                    (
-                        v.proposal().id(),
-                        Ballots(v.tally().verdict(), sha256(&bytes)),
-                    )
-                })
-                .collect()
-        };
-        if let Some(&(r, reference)) = engines.first() {
-            let want = fingerprint(reference);
-            let reference_digest = reference.tallies_digest();
-            for &(i, e) in engines.iter().skip(1) {
-                if e.tallies_digest() == reference_digest {
-                    continue;
-                }
-                let got = fingerprint(e);
-                let ids: BTreeSet<&ProposalId> = want.keys().chain(got.keys()).collect();
-                let pairs = ids.into_iter().map(|id| (id, want.get(id), got.get(id)));
-                if !checks::disagreements(seed, (r, i), pairs, &mut violations) {
-                    violations.push(report::Violation {
-                        kind: report::ViolationKind::Agreement,
-                        seed,
-                        proposal: None,
-                        detail: format!("tallies digests of n{r} and n{i} differ"),
-                    });
-                }
-            }
-        }
-
-        // Validity: every approval an honest node holds has a certificate that verifies.
-        // Nodes that agree hold equal certificates, and whether one verifies depends on
-        // its contents and the roster alone, so each distinct certificate is checked once.
-        // Per proposal: each distinct certificate seen and whether it verified.
-        type Verified = Vec<(Certificate, Result<(), String>)>;
-        let mut checked: BTreeMap<ProposalId, Verified> = BTreeMap::new();
-        for &(i, e) in &engines {
-            for v in e.proposals() {
-                if v.tally().verdict() != Verdict::Approved {
-                    continue;
-                }
-                let id = v.proposal().id();
-                let verified = v.certificate().map(|c| {
-                    let seen = checked.entry(id).or_default();
-                    match seen.iter().find(|(known, _)| *known == c) {
-                        Some((_, result)) => result.clone(),
-                        None => {
-                            let result = c
-                                .clone()
-                                .verify_cached(&self.roster, &self.sigs)
-                                .map(|_| ())
-                                .map_err(|err| err.to_string());
-                            seen.push((c, result.clone()));
-                            result
-                        }
-                    }
-                });
-                checks::check_certificate(seed, i, id, verified, &mut violations);
-            }
-        }
-
-        // No honest member may ever be caught equivocating.
-        let honest_voters = checks::honest_voters(self.nodes.iter().map(|n| &n.behaviour), |i| {
-            self.nodes.get(i).map(|n| n.voter)
-        });
-        let by_honest =
-            checks::honest_equivocations(&self.evidence, &honest_voters, seed, &mut violations);
-
-        // Outcomes as the reference node holds them.
-        let now = UnixMillis(START_MS.saturating_add(self.end_us / 1000));
-        let mut p = std::mem::take(&mut self.counters.proposals);
-        let mut x = Security::default();
-        let mut proposer_lat = Vec::new();
-        let mut last_lat = Vec::new();
-        for (id, t) in &self.truth {
-            let verdict = engines
-                .first()
-                .and_then(|(_, e)| e.proposal(id))
-                .map(|v| v.tally().verdict());
-            checks::count_outcome(&mut p, &mut x, t, verdict, now);
-            if let Some(per_node) = self.decided.get(id) {
-                let honest_at: Vec<Option<u64>> = honest
-                    .iter()
-                    .map(|i| per_node.get(i).map(|d| d.0))
-                    .collect();
-                checks::push_latencies(
-                    t.created_us,
-                    per_node.get(&t.proposer).map(|d| d.0),
-                    &honest_at,
-                    &mut proposer_lat,
-                    &mut last_lat,
-                );
-            }
-        }
-        x.finish_block_rate();
-        x.equivocations_detected = u64::try_from(self.evidence.len()).unwrap_or(u64::MAX);
-        x.equivocations_by_honest = by_honest;
-        x.invalid_rejected = self.counters.invalid_rejected;
-        x.forged_sent = self.counters.forged_sent;
-        x.ignored = self.counters.ignored;
-        x.replayed_sent = self.counters.replayed_sent;
-        x.garbage_sent = self.counters.garbage_sent;
-
-        let mut traffic = std::mem::take(&mut self.counters.traffic);
-        let decisions = p.approved.saturating_add(p.rejected);
-        let msgs = traffic
-            .gossip_messages
-            .saturating_add(traffic.sync_messages);
-        let bytes = traffic.gossip_bytes.saturating_add(traffic.sync_bytes);
-        traffic.messages_per_decision = per_decision(msgs, decisions);
-        traffic.bytes_per_decision = per_decision(bytes, decisions);
-        traffic.converge_after_heal_ms = self
-            .converged_us
-            .map(|c| report::ms(c.saturating_sub(self.net.last_heal_us())));
-
-        let mut storage = std::mem::take(&mut self.counters.storage);
-        storage.records_lost = self.nodes.iter().map(|n| n.store.lost()).sum();
-
-        Report {
-            scenario: self.scenario.name.clone(),
-            seed,
-            nodes: checks::node_groups(self.nodes.iter().map(|n| &n.behaviour)),
-            n: self.roster.len(),
-            q: self.roster.required(),
-            duration_ms: self.end_us / 1000,
-            proposals: p,
-            latency: report::Latency {
-                proposer: Percentiles::of(proposer_lat),
-                last_honest: Percentiles::of(last_lat),
-            },
-            security: x,
-            traffic,
-            storage,
-            invariants: Invariants::from_violations(
-                u32::try_from(honest.len()).unwrap_or(u32::MAX),
-                violations,
-            ),
-            trace: Trace {
-                events: self.trace_events,
-                hash: hex::encode(self.trace.finalize()),
-            },
-        }
-    }
 }
 
 /// The gap between two garbage messages at `rate_per_s` (at least 1 us, so a huge rate
 /// cannot stall virtual time).
 fn flood_gap_us(rate_per_s: f64) -> u64 {
     flooder::gap_us(rate_per_s)
-}
-
-/// What a node holds for one proposal, as the model compares it: the verdict and a
-/// digest of the ballots.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Ballots(Verdict, [u8; 32]);
-
-impl Held for Ballots {
-    fn describe(&self) -> String {
-        format!(
-            "{:?} with ballots {}",
-            self.0,
-            hex::encode(self.1.get(..4).unwrap_or_default())
-        )
-    }
 }

@@ -1,0 +1,194 @@
+//! The end of a run: the invariants checked on every honest node up, and the report.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use sha2::Digest;
+use swarmvote_protocol::crypto::sha256;
+use swarmvote_protocol::engine::Engine;
+use swarmvote_protocol::{Certificate, ProposalId, UnixMillis, Verdict, codec};
+
+use super::Sim;
+use crate::checks::{self, Held};
+use crate::report::{self, Invariants, Percentiles, Report, Security, Trace, per_decision};
+use crate::swarm::START_MS;
+
+impl Sim {
+    pub(super) fn finish(mut self) -> Report {
+        let seed = self.seed;
+        let honest = self.honest_up();
+        let engines: Vec<(usize, &Engine)> = honest
+            .iter()
+            .filter_map(|&i| {
+                self.nodes
+                    .get(i)
+                    .and_then(|n| n.engine.as_ref())
+                    .map(|e| (i, e))
+            })
+            .collect();
+        let mut violations = Vec::new();
+
+        // Agreement: every honest node up holds what the first one holds.
+        let fingerprint = |e: &Engine| -> BTreeMap<ProposalId, Ballots> {
+            e.proposals()
+                .map(|v| {
+                    let mut bytes = Vec::new();
+                    for b in v.tally().ballots() {
+                        bytes.extend_from_slice(&codec::encode(b).unwrap_or_default());
+                    }
+                    (
+                        v.proposal().id(),
+                        Ballots(v.tally().verdict(), sha256(&bytes)),
+                    )
+                })
+                .collect()
+        };
+        if let Some(&(r, reference)) = engines.first() {
+            let want = fingerprint(reference);
+            let reference_digest = reference.tallies_digest();
+            for &(i, e) in engines.iter().skip(1) {
+                if e.tallies_digest() == reference_digest {
+                    continue;
+                }
+                let got = fingerprint(e);
+                let ids: BTreeSet<&ProposalId> = want.keys().chain(got.keys()).collect();
+                let pairs = ids.into_iter().map(|id| (id, want.get(id), got.get(id)));
+                if !checks::disagreements(seed, (r, i), pairs, &mut violations) {
+                    violations.push(report::Violation {
+                        kind: report::ViolationKind::Agreement,
+                        seed,
+                        proposal: None,
+                        detail: format!("tallies digests of n{r} and n{i} differ"),
+                    });
+                }
+            }
+        }
+
+        // Validity: every approval an honest node holds has a certificate that verifies.
+        // Nodes that agree hold equal certificates, and whether one verifies depends on
+        // its contents and the roster alone, so each distinct certificate is checked once.
+        // Per proposal: each distinct certificate seen and whether it verified.
+        type Verified = Vec<(Certificate, Result<(), String>)>;
+        let mut checked: BTreeMap<ProposalId, Verified> = BTreeMap::new();
+        for &(i, e) in &engines {
+            for v in e.proposals() {
+                if v.tally().verdict() != Verdict::Approved {
+                    continue;
+                }
+                let id = v.proposal().id();
+                let verified = v.certificate().map(|c| {
+                    let seen = checked.entry(id).or_default();
+                    match seen.iter().find(|(known, _)| *known == c) {
+                        Some((_, result)) => result.clone(),
+                        None => {
+                            let result = c
+                                .clone()
+                                .verify_cached(&self.roster, &self.sigs)
+                                .map(|_| ())
+                                .map_err(|err| err.to_string());
+                            seen.push((c, result.clone()));
+                            result
+                        }
+                    }
+                });
+                checks::check_certificate(seed, i, id, verified, &mut violations);
+            }
+        }
+
+        // No honest member may ever be caught equivocating.
+        let honest_voters = checks::honest_voters(self.nodes.iter().map(|n| &n.behaviour), |i| {
+            self.nodes.get(i).map(|n| n.voter)
+        });
+        let by_honest =
+            checks::honest_equivocations(&self.evidence, &honest_voters, seed, &mut violations);
+
+        // Outcomes as the reference node holds them.
+        let now = UnixMillis(START_MS.saturating_add(self.end_us / 1000));
+        let mut p = std::mem::take(&mut self.counters.proposals);
+        let mut x = Security::default();
+        let mut proposer_lat = Vec::new();
+        let mut last_lat = Vec::new();
+        for (id, t) in &self.truth {
+            let verdict = engines
+                .first()
+                .and_then(|(_, e)| e.proposal(id))
+                .map(|v| v.tally().verdict());
+            checks::count_outcome(&mut p, &mut x, t, verdict, now);
+            if let Some(per_node) = self.decided.get(id) {
+                let honest_at: Vec<Option<u64>> = honest
+                    .iter()
+                    .map(|i| per_node.get(i).map(|d| d.0))
+                    .collect();
+                checks::push_latencies(
+                    t.created_us,
+                    per_node.get(&t.proposer).map(|d| d.0),
+                    &honest_at,
+                    &mut proposer_lat,
+                    &mut last_lat,
+                );
+            }
+        }
+        x.finish_block_rate();
+        x.equivocations_detected = u64::try_from(self.evidence.len()).unwrap_or(u64::MAX);
+        x.equivocations_by_honest = by_honest;
+        x.invalid_rejected = self.counters.invalid_rejected;
+        x.forged_sent = self.counters.forged_sent;
+        x.ignored = self.counters.ignored;
+        x.replayed_sent = self.counters.replayed_sent;
+        x.garbage_sent = self.counters.garbage_sent;
+
+        let mut traffic = std::mem::take(&mut self.counters.traffic);
+        let decisions = p.approved.saturating_add(p.rejected);
+        let msgs = traffic
+            .gossip_messages
+            .saturating_add(traffic.sync_messages);
+        let bytes = traffic.gossip_bytes.saturating_add(traffic.sync_bytes);
+        traffic.messages_per_decision = per_decision(msgs, decisions);
+        traffic.bytes_per_decision = per_decision(bytes, decisions);
+        traffic.converge_after_heal_ms = self
+            .converged_us
+            .map(|c| report::ms(c.saturating_sub(self.net.last_heal_us())));
+
+        let mut storage = std::mem::take(&mut self.counters.storage);
+        storage.records_lost = self.nodes.iter().map(|n| n.store.lost()).sum();
+
+        Report {
+            scenario: self.scenario.name.clone(),
+            seed,
+            nodes: checks::node_groups(self.nodes.iter().map(|n| &n.behaviour)),
+            n: self.roster.len(),
+            q: self.roster.required(),
+            duration_ms: self.end_us / 1000,
+            proposals: p,
+            latency: report::Latency {
+                proposer: Percentiles::of(proposer_lat),
+                last_honest: Percentiles::of(last_lat),
+            },
+            security: x,
+            traffic,
+            storage,
+            invariants: Invariants::from_violations(
+                u32::try_from(honest.len()).unwrap_or(u32::MAX),
+                violations,
+            ),
+            trace: Trace {
+                events: self.trace_events,
+                hash: hex::encode(self.trace.finalize()),
+            },
+        }
+    }
+}
+
+/// What a node holds for one proposal, as the model compares it: the verdict and a
+/// digest of the ballots.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Ballots(Verdict, [u8; 32]);
+
+impl Held for Ballots {
+    fn describe(&self) -> String {
+        format!(
+            "{:?} with ballots {}",
+            self.0,
+            hex::encode(self.1.get(..4).unwrap_or_default())
+        )
+    }
+}
