@@ -11,6 +11,16 @@
 //! [`api`] holds the HTTP API's types, shared by the server and the client; [`config`]
 //! and [`keyfile`] (voter key files on disk) are shared by all three. [`assembly`] builds a
 //! whole node from its config, for `run`, the live simulator and tests alike.
+//!
+//! How bytes move through a running node:
+//!
+//! ```text
+//! gossip, catch-up, API ──> driver ──> engine.handle_*() ──> engine.poll_output()
+//!                                                              │ records, broadcasts,
+//!                                                              │ sync answers, events
+//!                              persist (own ballots fsync'd) <─┘
+//!                              then broadcast, answer, reply, log, publish events
+//! ```
 
 pub mod api;
 pub mod assembly;

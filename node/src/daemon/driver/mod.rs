@@ -7,10 +7,10 @@
 //! commands with one-shot replies.
 //!
 //! This module holds the select loop, the dispatch of inputs and the drain; each concern
-//! it dispatches to keeps its state in its own module: [`peers`] (tags, admission,
-//! refusals), [`sync`] (catch-up), [`inbox`] (gossip validation), [`outbox`] (rate-limited
-//! publishing, bootstrap redial), [`queries`] (the API's questions), [`events`] (the API's
-//! event stream), [`telemetry`] (log lines, metrics, health) and [`executions`] (the
+//! it dispatches to keeps its state in its own module: `peers` (tags, admission,
+//! refusals), `sync` (catch-up), `inbox` (gossip validation), `outbox` (rate-limited
+//! publishing, bootstrap redial), `queries` (the API's questions), `events` (the API's
+//! event stream), `telemetry` (log lines, metrics, health) and `executions` (the
 //! executor's outcomes, recorded).
 
 mod events;
