@@ -562,46 +562,13 @@ impl Sim {
         match ev {
             Ev::Copies { msg } => self.on_copies(msg, key),
             Ev::Gossip { to, from, msg } => self.on_gossip(to as usize, from as usize, msg),
-            Ev::SyncReq(m) => {
-                let SyncMsg {
-                    to,
-                    from,
-                    body: request,
-                    id,
-                    round,
-                } = *m;
-                if !self.is_up(to) {
-                    return;
-                }
-                self.log(to, Kind::SyncReq, &id);
-                let now = self.now();
-                let Some(engine) = self.engine(to) else {
-                    return;
-                };
-                // The tag carries the round, so the answer (an output) keeps it.
-                let tag = SyncTag(u64::from(round));
-                engine.handle_sync_request(now, PeerTag(from as u64), tag, &request);
-                self.drain(to, None);
-            }
+            Ev::SyncReq(m) => self.on_sync(*m, Kind::SyncReq, |engine, now, peer, tag, request| {
+                engine.handle_sync_request(now, peer, tag, &request);
+            }),
             Ev::SyncResp(m) => {
-                let SyncMsg {
-                    to,
-                    from,
-                    body: response,
-                    id,
-                    round,
-                } = *m;
-                if !self.is_up(to) {
-                    return;
-                }
-                self.log(to, Kind::SyncResp, &id);
-                let now = self.now();
-                let Some(engine) = self.engine(to) else {
-                    return;
-                };
-                let tag = SyncTag(u64::from(round));
-                engine.handle_sync_response(now, PeerTag(from as u64), tag, response);
-                self.drain(to, None);
+                self.on_sync(*m, Kind::SyncResp, |engine, now, peer, tag, response| {
+                    engine.handle_sync_response(now, peer, tag, response);
+                })
             }
             Ev::Judge(j) => {
                 let Judging {
@@ -697,6 +664,40 @@ impl Sim {
 
     /// How long a member takes to judge: the workload's fixed delay, or a draw from its
     /// distribution (only then is the RNG drawn, so runs without one are unchanged).
+    /// A catch-up message arrives at a node that is up: logged, handed to its engine
+    /// under a tag that carries the round (so the answer, an output, keeps it), and the
+    /// engine drained.
+    fn on_sync<T>(
+        &mut self,
+        m: SyncMsg<T>,
+        kind: Kind,
+        handle: impl FnOnce(&mut Engine, UnixMillis, PeerTag, SyncTag, T),
+    ) {
+        let SyncMsg {
+            to,
+            from,
+            body,
+            id,
+            round,
+        } = m;
+        if !self.is_up(to) {
+            return;
+        }
+        self.log(to, kind, &id);
+        let now = self.now();
+        let Some(engine) = self.engine(to) else {
+            return;
+        };
+        handle(
+            engine,
+            now,
+            PeerTag(from as u64),
+            SyncTag(u64::from(round)),
+            body,
+        );
+        self.drain(to, None);
+    }
+
     fn eval_delay_us(&mut self) -> u64 {
         let w = &self.scenario.workload;
         match &w.eval_delay {
