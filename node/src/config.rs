@@ -100,6 +100,13 @@ pub struct ApiSection {
     /// Allow a non-loopback `listen` address.
     #[serde(default)]
     pub allow_remote: bool,
+    /// Serve MCP (Streamable HTTP) at `/mcp` on this listener, behind the same token.
+    #[serde(default = "yes")]
+    pub mcp: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_api_listen() -> String {
@@ -112,6 +119,7 @@ impl Default for ApiSection {
             listen: default_api_listen(),
             token: None,
             allow_remote: false,
+            mcp: true,
         }
     }
 }

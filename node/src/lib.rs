@@ -29,3 +29,4 @@ pub mod config;
 pub mod daemon;
 pub mod dev;
 pub mod keyfile;
+pub mod mcp;

@@ -75,6 +75,14 @@ enum Command {
 cannot be read); the message names the file, field or ballot at fault. 2 usage error."
     )]
     VerifyCert(cmd::proposals::VerifyCertArgs),
+    /// Serve the node's tools to an AI agent over MCP on standard input and output (for
+    /// MCP clients that start servers as child processes).
+    #[command(
+        after_help = "The node must be running; every tool call goes through its \
+HTTP API. A running node also serves MCP over Streamable HTTP at /mcp on its API listener. \
+Exit codes: 0 the client closed the session, 1 error, 2 usage error."
+    )]
+    Mcp(cmd::mcp::McpArgs),
     /// Start a local swarm of real nodes on 127.0.0.1 and stream their logs; with
     /// --demo, show a benign and a dangerous proposal decided, then stop.
     #[command(
@@ -107,6 +115,7 @@ fn main() -> ExitCode {
             }
             cmd::run::start(&args).map(|()| 0)
         }
+        Command::Mcp(args) => cmd::mcp::run(&args),
         Command::Devnet(args) => cmd::dev::devnet(&args),
         Command::Propose(args) => cmd::proposals::propose(args),
         Command::Vote(args) => cmd::proposals::vote(args),

@@ -17,6 +17,7 @@ pub use execution::{ExecutionRecord, ExecutionState};
 pub use health::{Counts, Reason, VoterHealth};
 pub use proposals::{ProposalPage, ProposalReport, ProposalSummary, Proposed};
 pub use requests::{
-    DEFAULT_LIMIT, DEFAULT_TTL_MS, EventsQuery, ListQuery, MAX_WAIT_MS, ProposeBody, VoteBody,
+    DEFAULT_LIMIT, DEFAULT_TTL_MS, EventsQuery, ListQuery, MAX_WAIT_MS, ProposalQuery, ProposeBody,
+    VoteBody,
 };
 pub use status::{PeerReport, StatusReport, Traffic, VoterHealthReport};

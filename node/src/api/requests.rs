@@ -1,5 +1,5 @@
 //! What clients send: the bodies of `POST /v1/proposals` and `POST /v1/proposals/{id}/vote`
-//! and the queries of `GET /v1/proposals` and `GET /v1/events`, with the bounds the
+//! and the queries of `GET /v1/proposals`, `GET /v1/proposals/{id}` and `GET /v1/events`, with the bounds the
 //! server enforces.
 
 use serde::{Deserialize, Serialize};
@@ -68,6 +68,17 @@ pub struct ListQuery {
     /// The `next_cursor` of the previous page.
     #[param(pattern = "^[0-9]{1,20}-[0-9a-fA-F]{64}$")]
     pub cursor: Option<String>,
+}
+
+/// `GET /v1/proposals/{id}` query.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ProposalQuery {
+    /// Answer only once the proposal is decided or expired, or after this many ms
+    /// (longer waits are shortened to 300000). Absent: answer at once.
+    #[param(minimum = 0)]
+    pub wait_ms: Option<u64>,
 }
 
 /// `GET /v1/events` query.

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 use swarmvote_protocol::{
-    Certificate, CertificateError, ProposalId, SignedBallot, SignedProposal, VoterId,
+    Certificate, CertificateError, ProposalId, Roster, SignedBallot, SignedProposal, VoterId,
 };
 
 use super::client::ClientError;
@@ -117,24 +117,33 @@ pub fn verify_certificate_file(
         )));
     }
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let cert = parse_certificate(&value).map_err(bad)?;
     let roster = config::load_roster(roster_path)?;
+    verify_certificate(&value, &roster, &roster_path.display().to_string()).map_err(bad)
+}
+
+/// Checks a certificate, as JSON, against `roster` (called `roster_name` in messages).
+/// The error names the field, ballot or rule at fault.
+pub fn verify_certificate(
+    value: &Value,
+    roster: &Roster,
+    roster_name: &str,
+) -> Result<CertificateSummary, String> {
+    let cert = parse_certificate(value)?;
     let name = |v: &VoterId| {
         roster.member(v).map_or_else(
             || format!("non-member {}", v.short()),
             |m| m.name.to_string(),
         )
     };
-    if let Err(e) = cert.clone().verify(&roster) {
+    if let Err(e) = cert.clone().verify(roster) {
         let who = match &e {
             CertificateError::NotYes { voter, .. }
             | CertificateError::DuplicateVoter { voter, .. } => format!(" ({})", name(voter)),
             _ => String::new(),
         };
-        return Err(bad(format!(
-            "does not verify against roster {}: {e}{who}",
-            roster_path.display()
-        )));
+        return Err(format!(
+            "does not verify against roster {roster_name}: {e}{who}"
+        ));
     }
     let p = cert.proposal().proposal();
     Ok(CertificateSummary {

@@ -374,6 +374,15 @@ impl NodeClient {
     }
 
     fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, ClientError> {
+        self.get_within(path, query, REQUEST_TIMEOUT)
+    }
+
+    fn get_within(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        timeout: Duration,
+    ) -> Result<Value, ClientError> {
         let what = format!("GET {path}");
         let mut request = self
             .agent
@@ -384,7 +393,7 @@ impl NodeClient {
         }
         let result = request
             .config()
-            .timeout_per_call(Some(REQUEST_TIMEOUT))
+            .timeout_per_call(Some(timeout))
             .build()
             .call();
         self.finish(&what, result)
@@ -466,6 +475,17 @@ impl NodeClient {
     /// `GET /v1/proposals/{id}`: the full report.
     pub fn proposal(&self, id: &ProposalId) -> Result<Value, ClientError> {
         self.get(&format!("/v1/proposals/{id}"), &[])
+    }
+
+    /// `GET /v1/proposals/{id}?wait_ms=`: the report once the proposal is decided or
+    /// expired, or as it is after `wait_ms` (the server waits at most 300 s).
+    pub fn proposal_decided(&self, id: &ProposalId, wait_ms: u64) -> Result<Value, ClientError> {
+        let wait_ms = wait_ms.min(MAX_SERVER_WAIT_MS);
+        self.get_within(
+            &format!("/v1/proposals/{id}"),
+            &[("wait_ms", wait_ms.to_string())],
+            REQUEST_TIMEOUT + Duration::from_millis(wait_ms),
+        )
     }
 
     /// `GET /v1/proposals/{id}/certificate`.

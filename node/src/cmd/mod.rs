@@ -7,6 +7,7 @@ pub mod config;
 pub mod dev;
 pub mod devnet;
 pub mod keys;
+pub mod mcp;
 pub mod proposals;
 pub mod roster;
 pub mod run;
@@ -28,8 +29,13 @@ pub fn colours_wanted() -> bool {
 /// Installs the log subscriber: `RUST_LOG` filtering (default `info`), text or JSON lines
 /// on stderr, colours only as [`colours_wanted`] says.
 pub fn init_logging(format: LogFormat) {
+    init_logging_at(format, "info");
+}
+
+/// [`init_logging`] with another default level.
+pub fn init_logging_at(format: LogFormat, default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use swarmvote_node::assembly::{self, Knobs, Node, identity_path};
+use swarmvote_node::cli::client::Endpoint;
 use swarmvote_node::config::{NodeConfig, Overrides};
 use swarmvote_node::daemon::http;
 use swarmvote_node::daemon::identity;
@@ -130,7 +131,21 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     };
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let (down_tx, down_rx) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, http::router(client, metrics, token, down_rx))
+    let mcp_stop = tokio_util::sync::CancellationToken::new();
+    let mcp = config.api.mcp.then(|| {
+        swarmvote_node::mcp::http_service(
+            Endpoint {
+                addr: swarmvote_node::mcp::loopback_of(api_addr),
+                addr_from: "the node's own API listener".into(),
+                token: token.clone(),
+                token_from: "the node itself".into(),
+                data_dir: config.data_dir.clone(),
+                roster_file: Some(config.roster_file.clone()),
+            },
+            mcp_stop.clone(),
+        )
+    });
+    let server = axum::serve(listener, http::router(client, metrics, token, down_rx, mcp))
         .with_graceful_shutdown(async {
             let _ = api_stopped.await;
         });
@@ -152,6 +167,7 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let result = driver.run(shutdown).await;
     // End open event streams first, or graceful shutdown would wait for them.
     let _ = down_tx.send(true);
+    mcp_stop.cancel();
     let _ = stop_api.send(());
     let _ = api_task.await;
     if let Some(t) = metrics_task {

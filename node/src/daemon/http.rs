@@ -20,7 +20,7 @@ use utoipa::OpenApi;
 
 use crate::api::{
     DEFAULT_LIMIT, ErrorBody, ErrorDetail, EventsQuery, ListQuery, NodeEvent, Numbered,
-    ProposalPage, ProposalReport, ProposeBody, Proposed, StatusReport, VoteBody,
+    ProposalPage, ProposalQuery, ProposalReport, ProposeBody, Proposed, StatusReport, VoteBody,
 };
 pub use crate::api::{DEFAULT_TTL_MS, MAX_WAIT_MS};
 use crate::daemon::driver::{Client, ListFilter, Stopped};
@@ -140,12 +140,19 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/proposals/{id}/vote"),
 ];
 
-/// Builds the router.
+/// The MCP service mounted at `/mcp` (see [`crate::mcp`]).
+pub type McpService = rmcp::transport::streamable_http_server::StreamableHttpService<
+    crate::mcp::Tools,
+    rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
+>;
+
+/// Builds the router; with `mcp`, it also serves MCP at `/mcp`, behind the same token.
 pub fn router(
     client: Client,
     metrics: Metrics,
     token: String,
     shutdown: tokio::sync::watch::Receiver<bool>,
+    mcp: Option<McpService>,
 ) -> Router {
     let state = AppState {
         client,
@@ -153,7 +160,11 @@ pub fn router(
         token,
         shutdown,
     };
-    Router::new()
+    let routes = match mcp {
+        Some(service) => Router::new().nest_service(crate::mcp::PATH, service),
+        None => Router::new(),
+    };
+    routes
         .route("/metrics", get(metrics_text))
         .route("/v1/proposals", post(propose).get(list))
         .route("/v1/events", get(events))
@@ -300,27 +311,35 @@ async fn propose(
     let payload = Payload::from_value(&body.payload).map_err(CommandError::from)?;
     let ttl = body.ttl_ms.unwrap_or(DEFAULT_TTL_MS);
     // Subscribe first, so a fast decision is not missed.
-    let mut events = state.client.subscribe();
+    let events = state.client.subscribe();
     let id = state.client.propose(action, payload, ttl).await??;
-    let Some(wait) = body.wait_ms else {
-        return Ok((StatusCode::CREATED, Json(Proposed { id, proposal: None })));
+    let proposal = match body.wait_ms {
+        None => None,
+        Some(wait) => wait_decided(&state.client, events, id, wait).await?,
     };
-    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait.min(MAX_WAIT_MS));
+    Ok((StatusCode::CREATED, Json(Proposed { id, proposal })))
+}
+
+/// The proposal once it is decided or expired, or as it is after `wait_ms` (at most
+/// [`MAX_WAIT_MS`]). `events` must be subscribed before the proposal can be decided.
+async fn wait_decided(
+    client: &Client,
+    mut events: tokio::sync::broadcast::Receiver<Numbered>,
+    id: ProposalId,
+    wait_ms: u64,
+) -> Result<Option<ProposalReport>, ApiError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(wait_ms.min(MAX_WAIT_MS));
     loop {
         // Already decided (also covers events missed while lagging).
-        if let Some(r) = state.client.get(id).await?
-            && r.status != swarmvote_protocol::Status::Pending
+        let report = client.get(id).await?;
+        if report
+            .as_ref()
+            .is_none_or(|r| r.status != swarmvote_protocol::Status::Pending)
         {
-            return Ok((
-                StatusCode::CREATED,
-                Json(Proposed {
-                    id,
-                    proposal: Some(r),
-                }),
-            ));
+            return Ok(report);
         }
         match tokio::time::timeout_at(deadline, events.recv()).await {
-            Err(_) => break,
+            Err(_) => return Ok(client.get(id).await?),
             Ok(Ok(n)) => {
                 let ours = matches!(
                     &n.event,
@@ -335,8 +354,6 @@ async fn propose(
             Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return Err(Stopped.into()),
         }
     }
-    let proposal = state.client.get(id).await?;
-    Ok((StatusCode::CREATED, Json(Proposed { id, proposal })))
 }
 
 /// `GET /v1/proposals`.
@@ -471,9 +488,12 @@ async fn events(
     get,
     path = "/v1/proposals/{id}",
     summary = "One proposal with its tally, ballots, evidence and execution result",
-    params(("id" = ProposalId, Path, description = "The proposal id (64 hex digits)")),
+    params(
+        ("id" = ProposalId, Path, description = "The proposal id (64 hex digits)"),
+        ProposalQuery,
+    ),
     responses(
-        (status = 200, description = "The proposal", body = ProposalReport),
+        (status = 200, description = "The proposal (with `wait_ms`: once decided or expired, or as it is when the wait ended)", body = ProposalReport),
         (status = 400, description = "Invalid id", body = ErrorBody),
         (status = 401, description = "Missing or wrong token", body = ErrorBody),
         (status = 404, description = "Unknown proposal", body = ErrorBody),
@@ -483,9 +503,18 @@ async fn events(
 async fn proposal(
     State(state): State<AppState>,
     UrlPath(id): UrlPath<String>,
+    query: Result<axum::extract::Query<ProposalQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
-    match state.client.get(id).await? {
+    let axum::extract::Query(q) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    let report = match q.wait_ms {
+        None => state.client.get(id).await?,
+        Some(wait) => {
+            let events = state.client.subscribe();
+            wait_decided(&state.client, events, id, wait).await?
+        }
+    };
+    match report {
         Some(r) => Ok(Json(r).into_response()),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -647,6 +676,7 @@ mod tests {
             Metrics::default(),
             "t".into(),
             shutdown,
+            None,
         )
     }
 
