@@ -85,6 +85,12 @@ expected), 1 error (a node failed, or a --demo verdict was wrong), 130 --demo in
 2 usage error."
     )]
     Devnet(cmd::devnet::DevnetArgs),
+    /// A gate in front of commands (`gate exec`, like sudo for agents) and agent tool
+    /// calls (`gate hook`, for Claude Code's PreToolUse hook).
+    Gate {
+        #[command(subcommand)]
+        command: cmd::gate::GateCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -116,6 +122,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::status::status(args),
         Command::Cert(args) => cmd::proposals::cert(args),
         Command::VerifyCert(args) => cmd::proposals::verify_cert(args),
+        Command::Gate { command } => cmd::gate::run(command),
         Command::Init(args) => offline(|| cmd::run::init(&args)),
         Command::Keygen(args) => offline(|| cmd::keys::keygen(&args.out)),
         Command::Roster { command } => offline(|| cmd::roster::run(command)),

@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Serialize;
 use serde_json::Value;
 use swarmvote_protocol::{
-    Certificate, CertificateError, ProposalId, SignedBallot, SignedProposal, VoterId,
+    Certificate, CertificateError, ProposalId, Roster, SignedBallot, SignedProposal, VoterId,
 };
 
 use super::client::ClientError;
@@ -117,24 +117,47 @@ pub fn verify_certificate_file(
         )));
     }
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
-    let cert = parse_certificate(&value).map_err(bad)?;
     let roster = config::load_roster(roster_path)?;
+    verify_certificate(&value, &roster).map_err(|e| match e {
+        CertificateFault::Malformed(m) => bad(m),
+        CertificateFault::Invalid(m) => bad(format!(
+            "does not verify against roster {}: {m}",
+            roster_path.display()
+        )),
+    })
+}
+
+/// Why a certificate was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CertificateFault {
+    /// It is not a certificate; the message names the part at fault.
+    #[error("not a certificate: {0}")]
+    Malformed(String),
+    /// Its signatures or quorum do not hold for the roster; the message names the
+    /// ballot or rule at fault.
+    #[error("does not verify: {0}")]
+    Invalid(String),
+}
+
+/// Checks a certificate (as JSON) against a roster, offline, and says what it proves.
+pub fn verify_certificate(
+    value: &Value,
+    roster: &Roster,
+) -> Result<CertificateSummary, CertificateFault> {
+    let cert = parse_certificate(value).map_err(CertificateFault::Malformed)?;
     let name = |v: &VoterId| {
         roster.member(v).map_or_else(
             || format!("non-member {}", v.short()),
             |m| m.name.to_string(),
         )
     };
-    if let Err(e) = cert.clone().verify(&roster) {
+    if let Err(e) = cert.clone().verify(roster) {
         let who = match &e {
             CertificateError::NotYes { voter, .. }
             | CertificateError::DuplicateVoter { voter, .. } => format!(" ({})", name(voter)),
             _ => String::new(),
         };
-        return Err(bad(format!(
-            "does not verify against roster {}: {e}{who}",
-            roster_path.display()
-        )));
+        return Err(CertificateFault::Invalid(format!("{e}{who}")));
     }
     let p = cert.proposal().proposal();
     Ok(CertificateSummary {
