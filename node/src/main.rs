@@ -12,7 +12,8 @@ use swarmvote_node::config::LogFormat;
 /// Exit codes of every command.
 const EXIT_CODES: &str = "Exit codes: 0 success, 1 error (the message names the file, field, node or \
 proposal at fault), 2 command-line usage error; `propose --wait` also exits 3 when the \
-proposal is rejected and 4 when it expired or is still pending at --timeout-ms.";
+proposal is rejected and 4 when it expired or is still pending at --timeout-ms; `gate exec` \
+exits with its program's code, or 80-84 when the program did not run (see its --help).";
 
 /// A peer-to-peer voting gate for the critical actions of autonomous agents.
 #[derive(Parser)]
