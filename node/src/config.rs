@@ -13,6 +13,7 @@ use swarmvote_protocol::{Roster, RosterError, SecretKey};
 
 use crate::daemon::evaluator::EvaluatorSection;
 use crate::daemon::executor::ExecutorSection;
+use crate::gate::GateSection;
 
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -427,6 +428,8 @@ struct ConfigFile {
     health: HealthSection,
     #[serde(default)]
     webhook: Option<WebhookSection>,
+    #[serde(default)]
+    gate: GateSection,
 }
 
 fn default_listen() -> Vec<String> {
@@ -495,6 +498,8 @@ pub struct NodeConfig {
     /// `[webhook]`, with `secret_file` resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookSection>,
+    /// `[gate]`: which agent tool calls `swarmvote gate hook` sends to the swarm.
+    pub gate: GateSection,
 }
 
 impl NodeConfig {
@@ -555,6 +560,7 @@ impl NodeConfig {
             metrics: file.metrics,
             health: file.health,
             webhook: file.webhook,
+            gate: file.gate,
         };
         let mut config = config;
         config.network.identity_file = Some(match config.network.identity_file.take() {
@@ -598,6 +604,11 @@ impl NodeConfig {
             program(&mut a.command);
         }
         config.check_telemetry(path, &resolve)?;
+        config.gate.check().map_err(|e| ConfigError::Field {
+            path: path.to_owned(),
+            field: e.field,
+            message: e.message,
+        })?;
         let origin = |from_cli: bool| if from_cli { cli } else { path };
         for (i, a) in config.listen.iter().enumerate() {
             check_multiaddr(
@@ -888,6 +899,36 @@ mod tests {
             let err = NodeConfig::parse(&format!("{GOOD}\n{bad}"), path, &Overrides::default())
                 .unwrap_err();
             assert!(err.to_string().contains(field), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_gate_section_parses_and_its_errors_name_file_and_field() {
+        let path = Path::new("/srv/node/node.toml");
+        let c = NodeConfig::parse(GOOD, path, &Overrides::default()).unwrap();
+        assert_eq!(c.gate, GateSection::default());
+        let text = format!(
+            "{GOOD}\n[gate]\ndeadline_s = 20\n[[gate.rules]]\ntool = \"Bash\"\n\
+             field = \"command\"\nmatch = [\"rm -rf *\"]\naction = \"shell.exec\"\n"
+        );
+        let c = NodeConfig::parse(&text, path, &Overrides::default()).unwrap();
+        assert_eq!((c.gate.deadline_s, c.gate.rules.len()), (20, 1));
+        assert!(c.to_toml().contains("[[gate.rules]]"), "{}", c.to_toml());
+        for (bad, field) in [
+            ("[gate]\ndeadline_s = 0\n", "field `gate.deadline_s`"),
+            (
+                "[[gate.rules]]\ntool = \"Bash\"\nfield = \"command\"\naction = \"a\"\n",
+                "field `gate.rules[0].match`",
+            ),
+            ("[gate]\ndeadline = 3\n", "deadline"),
+        ] {
+            let err = NodeConfig::parse(&format!("{GOOD}\n{bad}"), path, &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("/srv/node/node.toml") && err.contains(field),
+                "{bad}: {err}"
+            );
         }
     }
 

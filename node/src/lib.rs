@@ -8,6 +8,9 @@
 //! - [`cli`]: the operator's side, the HTTP client and its renderers.
 //! - [`dev`]: developer tooling: the local cluster harness, benchmarks and the crash test.
 //!
+//! [`gate`] is the agents' side: `swarmvote gate exec` and the tool-call hook, on top of
+//! the client.
+//!
 //! [`api`] holds the HTTP API's types, shared by the server and the client; [`config`]
 //! and [`keyfile`] (voter key files on disk) are shared by all three. [`assembly`] builds a
 //! whole node from its config, for `run`, the live simulator and tests alike.
@@ -28,5 +31,6 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dev;
+pub mod gate;
 pub mod keyfile;
 pub mod mcp;

@@ -12,7 +12,8 @@ use swarmvote_node::config::LogFormat;
 /// Exit codes of every command.
 const EXIT_CODES: &str = "Exit codes: 0 success, 1 error (the message names the file, field, node or \
 proposal at fault), 2 command-line usage error; `propose --wait` also exits 3 when the \
-proposal is rejected and 4 when it expired or is still pending at --timeout-ms.";
+proposal is rejected and 4 when it expired or is still pending at --timeout-ms; `gate exec` \
+exits with its program's code, or 80-84 when the program did not run (see its --help).";
 
 /// A peer-to-peer voting gate for the critical actions of autonomous agents.
 #[derive(Parser)]
@@ -93,6 +94,12 @@ expected), 1 error (a node failed, or a --demo verdict was wrong), 130 --demo in
 2 usage error."
     )]
     Devnet(cmd::devnet::DevnetArgs),
+    /// A gate in front of commands (`gate exec`, like sudo for agents) and agent tool
+    /// calls (`gate hook`, for Claude Code's PreToolUse hook).
+    Gate {
+        #[command(subcommand)]
+        command: cmd::gate::GateCommand,
+    },
     /// Benchmarks.
     Bench {
         #[command(subcommand)]
@@ -125,6 +132,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::status::status(args),
         Command::Cert(args) => cmd::proposals::cert(args),
         Command::VerifyCert(args) => cmd::proposals::verify_cert(args),
+        Command::Gate { command } => cmd::gate::run(command),
         Command::Init(args) => offline(|| cmd::run::init(&args)),
         Command::Keygen(args) => offline(|| cmd::keys::keygen(&args.out)),
         Command::Roster { command } => offline(|| cmd::roster::run(command)),

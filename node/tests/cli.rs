@@ -330,4 +330,5 @@ fn the_example_configs_are_valid() {
     )
     .unwrap();
     assert_eq!(config.bootstrap.len(), 2);
+    assert_eq!(config.gate.rules.len(), 3);
 }

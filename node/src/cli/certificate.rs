@@ -118,17 +118,33 @@ pub fn verify_certificate_file(
     }
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
     let roster = config::load_roster(roster_path)?;
-    verify_certificate(&value, &roster, &roster_path.display().to_string()).map_err(bad)
+    verify_certificate(&value, &roster).map_err(|e| match e {
+        CertificateFault::Malformed(m) => bad(m),
+        CertificateFault::Invalid(m) => bad(format!(
+            "does not verify against roster {}: {m}",
+            roster_path.display()
+        )),
+    })
 }
 
-/// Checks a certificate, as JSON, against `roster` (called `roster_name` in messages).
-/// The error names the field, ballot or rule at fault.
+/// Why a certificate was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CertificateFault {
+    /// It is not a certificate; the message names the part at fault.
+    #[error("not a certificate: {0}")]
+    Malformed(String),
+    /// Its signatures or quorum do not hold for the roster; the message names the
+    /// ballot or rule at fault.
+    #[error("does not verify: {0}")]
+    Invalid(String),
+}
+
+/// Checks a certificate (as JSON) against a roster, offline, and says what it proves.
 pub fn verify_certificate(
     value: &Value,
     roster: &Roster,
-    roster_name: &str,
-) -> Result<CertificateSummary, String> {
-    let cert = parse_certificate(value)?;
+) -> Result<CertificateSummary, CertificateFault> {
+    let cert = parse_certificate(value).map_err(CertificateFault::Malformed)?;
     let name = |v: &VoterId| {
         roster.member(v).map_or_else(
             || format!("non-member {}", v.short()),
@@ -141,9 +157,7 @@ pub fn verify_certificate(
             | CertificateError::DuplicateVoter { voter, .. } => format!(" ({})", name(voter)),
             _ => String::new(),
         };
-        return Err(format!(
-            "does not verify against roster {roster_name}: {e}{who}"
-        ));
+        return Err(CertificateFault::Invalid(format!("{e}{who}")));
     }
     let p = cert.proposal().proposal();
     Ok(CertificateSummary {

@@ -4,13 +4,13 @@
 use std::io::{self, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::Value;
-use swarmvote_protocol::{ProposalId, Vote};
+use swarmvote_protocol::{ProposalId, Status, Vote};
 
-use crate::api::{ErrorBody, ProposeBody, VoteBody};
+use crate::api::{ErrorBody, ProposalReport, ProposeBody, Proposed, VoteBody};
 
 use super::sse::SseReader;
 use crate::config::{ConfigError, NodeConfig, Overrides};
@@ -267,6 +267,20 @@ pub struct NodeClient {
     base: String,
     agent: ureq::Agent,
     stream_agent: ureq::Agent,
+    /// No request runs past this (for callers that must answer in time).
+    deadline: Option<Instant>,
+}
+
+/// A proposal submitted and followed until it was decided or expired, or the caller's
+/// deadline passed ([`NodeClient::propose_and_follow`]).
+#[derive(Clone, Debug)]
+pub struct Followed {
+    /// The proposal's id.
+    pub id: ProposalId,
+    /// The last report, as the node sent it.
+    pub raw: Value,
+    /// The same, decoded; its status is pending only if the deadline passed first.
+    pub report: ProposalReport,
 }
 
 type HttpResult = Result<ureq::http::Response<ureq::Body>, ureq::Error>;
@@ -291,6 +305,25 @@ impl NodeClient {
             endpoint,
             agent,
             stream_agent,
+            deadline: None,
+        }
+    }
+
+    /// The same client, whose requests all end by `deadline` (a request still running
+    /// then fails as a transport error).
+    pub fn with_deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// `timeout`, shortened to what is left before the deadline (at least 1 ms: a zero
+    /// timeout would mean none).
+    fn bounded(&self, timeout: Duration) -> Duration {
+        match self.deadline {
+            Some(d) => timeout
+                .min(d.saturating_duration_since(Instant::now()))
+                .max(Duration::from_millis(1)),
+            None => timeout,
         }
     }
 
@@ -393,7 +426,7 @@ impl NodeClient {
         }
         let result = request
             .config()
-            .timeout_per_call(Some(timeout))
+            .timeout_per_call(Some(self.bounded(timeout)))
             .build()
             .call();
         self.finish(&what, result)
@@ -411,7 +444,7 @@ impl NodeClient {
             .post(format!("{}{path}", self.base))
             .header("Authorization", &self.auth())
             .config()
-            .timeout_per_call(Some(timeout))
+            .timeout_per_call(Some(self.bounded(timeout)))
             .build()
             .send_json(body);
         self.finish(&what, result)
@@ -435,6 +468,56 @@ impl NodeClient {
         let timeout =
             REQUEST_TIMEOUT + Duration::from_millis(wait_ms.unwrap_or(0).min(MAX_SERVER_WAIT_MS));
         self.post("/v1/proposals", &body, timeout)
+    }
+
+    /// Submits a proposal and follows it until it is decided or expired, or `deadline`
+    /// passes (then the report says pending). The server waits for the decision in the
+    /// submitting request (at most 300 s); for a later deadline the rest is polled.
+    pub fn propose_and_follow(
+        &self,
+        action: &str,
+        payload: Value,
+        ttl_ms: Option<u64>,
+        deadline: Instant,
+    ) -> Result<Followed, ClientError> {
+        let left = |now: Instant| deadline.saturating_duration_since(now);
+        // The server answers a little before the deadline, so that its answer arrives
+        // in time (the request itself may be bounded by the deadline); polling covers
+        // the rest.
+        let before = left(Instant::now());
+        let margin = (before / 10).min(Duration::from_secs(1));
+        let wait_ms = u64::try_from((before - margin).as_millis()).unwrap_or(u64::MAX);
+        let answer = self.propose(
+            action,
+            payload,
+            ttl_ms,
+            Some(wait_ms.min(MAX_SERVER_WAIT_MS)),
+        )?;
+        let mut raw = answer
+            .get("proposal")
+            .cloned()
+            .unwrap_or(serde_json::Value::Null);
+        let proposed: Proposed =
+            serde_json::from_value(answer).map_err(|e| ClientError::Decode {
+                what: "POST /v1/proposals".into(),
+                detail: e.to_string(),
+            })?;
+        let id = proposed.id;
+        let mut report = proposed.proposal;
+        loop {
+            if let Some(r) = report.take() {
+                let done = |r: ProposalReport, raw: Value| Followed { id, raw, report: r };
+                if r.status != Status::Pending || left(Instant::now()).is_zero() {
+                    return Ok(done(r, raw));
+                }
+                std::thread::sleep(left(Instant::now()).min(Duration::from_millis(250)));
+                if left(Instant::now()).is_zero() {
+                    return Ok(done(r, raw));
+                }
+            }
+            raw = self.proposal(&id)?;
+            report = Some(ProposalReport::from_json(&raw)?);
+        }
     }
 
     /// `POST /v1/proposals/{id}/vote`: the signed ballot.

@@ -1,11 +1,12 @@
 //! The binary's commands, one file per group: the node (`run`, `init`), keys, rosters,
-//! configs, the store, the client commands (proposals, status), and the developer's
+//! configs, the store, the client commands (proposals, status, gate), and the developer's
 //! (devnet, bench, debug).
 
 pub mod client;
 pub mod config;
 pub mod dev;
 pub mod devnet;
+pub mod gate;
 pub mod keys;
 pub mod mcp;
 pub mod proposals;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use swarmvote_node::api::{ProposalPage, ProposalReport, Proposed};
 use swarmvote_node::cli::certificate::verify_certificate_file;
-use swarmvote_node::cli::client::{self, ListQuery, NodeClient, parse_proposal_id};
+use swarmvote_node::cli::client::{Followed, ListQuery, NodeClient, parse_proposal_id};
 use swarmvote_node::cli::render::render_list;
 use swarmvote_protocol::{SignedBallot, Status, Vote};
 
@@ -288,7 +288,7 @@ pub fn verify_cert(args: VerifyCertArgs) -> anyhow::Result<u8> {
 }
 
 /// `--payload`: JSON text, or `@FILE`.
-fn read_payload(arg: &str) -> anyhow::Result<serde_json::Value> {
+pub fn read_payload(arg: &str) -> anyhow::Result<serde_json::Value> {
     let (text, origin) = match arg.strip_prefix('@') {
         Some(path) => {
             // Far above the node's limits (it answers 413 with the exact one).
@@ -315,36 +315,13 @@ fn propose_and_wait(
 ) -> anyhow::Result<u8> {
     let timeout = timeout_ms.unwrap_or(60_000);
     let deadline = Instant::now() + Duration::from_millis(timeout);
-    let answer = client.propose(
-        action,
-        payload,
-        ttl_ms,
-        Some(timeout.min(client::MAX_SERVER_WAIT_MS)),
-    )?;
-    let mut report = answer
-        .get("proposal")
-        .cloned()
-        .unwrap_or(serde_json::Value::Null);
-    let proposed: Proposed =
-        serde_json::from_value(answer).context("the node's answer is not a proposal")?;
-    let id = proposed.id;
-    let mut view = proposed.proposal;
-    // The server waits at most 300 s per request; poll for the rest of a longer timeout.
-    while view.as_ref().is_none_or(|v| v.status == Status::Pending) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break;
-        }
-        std::thread::sleep(left.min(Duration::from_millis(250)));
-        report = client.proposal(&id)?;
-        view = Some(ProposalReport::from_json(&report)?);
-    }
-    let view = match view {
-        Some(v) => v,
-        None => ProposalReport::from_json(&report)?,
-    };
+    let Followed {
+        id,
+        raw,
+        report: view,
+    } = client.propose_and_follow(action, payload, ttl_ms, deadline)?;
     if json {
-        emit_json(&serde_json::json!({ "id": id, "proposal": report }))?;
+        emit_json(&serde_json::json!({ "id": id, "proposal": raw }))?;
     } else {
         let mut text = format!("{id}\n");
         if view.status == Status::Pending {

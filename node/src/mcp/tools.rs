@@ -323,37 +323,35 @@ signers, or valid false with the reason.",
                 .map_err(|e| format!("invalid argument roster: not a roster: {e}"))?,
             None => self.link.roster()?,
         };
-        Ok(Json(
-            match verify_certificate(&args.certificate, &roster, &roster_name) {
-                Ok(s) => Verification {
-                    valid: true,
-                    error: None,
-                    id: Some(s.proposal.to_string()),
-                    action: Some(s.action),
-                    payload: Some(s.payload),
-                    proposer: Some(s.proposer),
-                    needed: Some(s.q),
-                    signers: s
-                        .signers
-                        .into_iter()
-                        .map(|g| SignerView {
-                            name: g.name,
-                            reason: g.reason,
-                        })
-                        .collect(),
-                },
-                Err(error) => Verification {
-                    valid: false,
-                    error: Some(error),
-                    id: None,
-                    action: None,
-                    payload: None,
-                    proposer: None,
-                    needed: None,
-                    signers: Vec::new(),
-                },
+        Ok(Json(match verify_certificate(&args.certificate, &roster) {
+            Ok(s) => Verification {
+                valid: true,
+                error: None,
+                id: Some(s.proposal.to_string()),
+                action: Some(s.action),
+                payload: Some(s.payload),
+                proposer: Some(s.proposer),
+                needed: Some(s.q),
+                signers: s
+                    .signers
+                    .into_iter()
+                    .map(|g| SignerView {
+                        name: g.name,
+                        reason: g.reason,
+                    })
+                    .collect(),
             },
-        ))
+            Err(fault) => Verification {
+                valid: false,
+                error: Some(format!("{fault} (roster {roster_name})")),
+                id: None,
+                action: None,
+                payload: None,
+                proposer: None,
+                needed: None,
+                signers: Vec::new(),
+            },
+        }))
     }
 }
 

@@ -1,0 +1,202 @@
+//! `swarmvote gate`: a gate in front of commands (`gate exec`, like `sudo` for agents)
+//! and agent tool calls (`gate hook`, Claude Code's `PreToolUse`).
+//!
+//! Both ask the same question through the node's API: submit a proposal, follow it until
+//! it is decided, it expires or the caller's deadline passes, and, when it is approved,
+//! fetch its quorum certificate and verify it locally against the roster. An approval
+//! whose certificate does not verify, or proves another proposal, counts for nothing.
+//!
+//! - [`rules`]: `[gate]` in the node config (which tool calls are critical);
+//! - [`hook`]: the agent hook's event in and answer out;
+//! - [`exec`]: running the gated program and its exit codes.
+
+pub mod exec;
+pub mod hook;
+pub mod rules;
+
+use std::fmt::Write as _;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use swarmvote_protocol::{Payload, ProposalId, Roster, Status, Vote};
+
+use crate::api::ProposalReport;
+use crate::cli::certificate::{CertificateSummary, verify_certificate};
+use crate::cli::client::{ClientError, Followed, NodeClient};
+use crate::cli::render::Names;
+
+pub use rules::{GateConfigError, GateRules, GateSection, Unmatched};
+
+/// How a gated request ended, when the node answered.
+#[derive(Clone, Debug)]
+pub enum Verdict {
+    /// Approved, with a certificate that verifies against the roster and proves this
+    /// very proposal.
+    Approved {
+        /// The proposal.
+        id: ProposalId,
+        /// Its report.
+        report: Box<ProposalReport>,
+        /// The certificate, as the node sent it.
+        certificate: Value,
+        /// What the certificate proves.
+        summary: Box<CertificateSummary>,
+    },
+    /// Rejected by a quorum of NO votes.
+    Rejected {
+        /// The proposal.
+        id: ProposalId,
+        /// Its report (ballots with reasons).
+        report: Box<ProposalReport>,
+    },
+    /// Expired undecided.
+    Expired {
+        /// The proposal.
+        id: ProposalId,
+        /// Its report.
+        report: Box<ProposalReport>,
+    },
+    /// Still pending at the caller's deadline.
+    Undecided {
+        /// The proposal.
+        id: ProposalId,
+        /// Its report.
+        report: Box<ProposalReport>,
+    },
+}
+
+/// Why a gated request got no verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    /// The node could not be reached, refused the token or the request, or answered
+    /// something unexpected.
+    #[error("{0}")]
+    Client(#[from] ClientError),
+    /// The node says approved, but its certificate does not hold: nothing may run.
+    #[error("proposal {id} is reported approved, but its certificate is refused: {reason}")]
+    Certificate {
+        /// The proposal.
+        id: ProposalId,
+        /// What is wrong with the certificate.
+        reason: String,
+    },
+}
+
+/// What the gate asks for.
+#[derive(Clone, Debug)]
+pub struct Request<'a> {
+    /// The action.
+    pub action: &'a str,
+    /// The payload.
+    pub payload: Value,
+    /// Proposal lifetime, ms (`None`: the node's default).
+    pub ttl_ms: Option<u64>,
+    /// When to stop waiting for the decision; no request to the node runs past it.
+    pub deadline: Instant,
+}
+
+/// Proposes `request` through `client` and follows it to a verdict; an approval is
+/// checked against `roster` before it is believed.
+pub fn seek_approval(
+    client: NodeClient,
+    roster: &Roster,
+    request: Request<'_>,
+) -> Result<Verdict, GateError> {
+    let client = client.with_deadline(request.deadline);
+    let Followed { id, report, .. } = client.propose_and_follow(
+        request.action,
+        request.payload.clone(),
+        request.ttl_ms,
+        request.deadline,
+    )?;
+    let report = Box::new(report);
+    Ok(match report.status {
+        Status::Rejected => Verdict::Rejected { id, report },
+        Status::Expired => Verdict::Expired { id, report },
+        Status::Pending => Verdict::Undecided { id, report },
+        Status::Approved => {
+            let certificate = client.certificate(&id)?;
+            let summary = check_certificate(&certificate, roster, id, &request)
+                .map_err(|reason| GateError::Certificate { id, reason })?;
+            Verdict::Approved {
+                id,
+                report,
+                certificate,
+                summary: Box::new(summary),
+            }
+        }
+    })
+}
+
+/// The certificate verifies against the roster, proves proposal `id` with the requested
+/// action and payload, and has not expired.
+fn check_certificate(
+    certificate: &Value,
+    roster: &Roster,
+    id: ProposalId,
+    request: &Request<'_>,
+) -> Result<CertificateSummary, String> {
+    let summary = verify_certificate(certificate, roster).map_err(|e| e.to_string())?;
+    if summary.proposal != id {
+        return Err(format!("it proves proposal {}, not {id}", summary.proposal));
+    }
+    if summary.action != request.action {
+        return Err(format!(
+            "it approves action {:?}, not {:?}",
+            summary.action, request.action
+        ));
+    }
+    let same_payload = match (
+        Payload::from_value(&summary.payload),
+        Payload::from_value(&request.payload),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    };
+    if !same_payload {
+        return Err("it approves another payload than the one requested".into());
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0);
+    if now >= summary.expires_at {
+        return Err(format!(
+            "the proposal expired at {} (unix ms); an approval is good only until then",
+            summary.expires_at
+        ));
+    }
+    Ok(summary)
+}
+
+/// `2 yes, 1 no (n = 3, q = 2)`.
+pub fn tally_text(report: &ProposalReport) -> String {
+    let t = &report.tally;
+    format!(
+        "{} yes, {} no (n = {}, q = {})",
+        t.yes.len(),
+        t.no.len(),
+        t.n,
+        t.q
+    )
+}
+
+/// The NO ballots as `name: "reason"` (or `name: no reason given`).
+pub fn no_reasons(report: &ProposalReport, names: &Names) -> Vec<String> {
+    report
+        .ballots
+        .iter()
+        .map(|b| b.ballot())
+        .filter(|b| b.vote == Vote::No)
+        .map(|b| {
+            let mut line = names.of(&b.voter);
+            match &b.reason {
+                Some(r) => {
+                    let _ = write!(line, ": {:?}", r.as_str());
+                }
+                None => line.push_str(": no reason given"),
+            }
+            line
+        })
+        .collect()
+}
