@@ -49,7 +49,8 @@ pub struct Percentiles {
     pub max_us: u64,
 }
 
-fn percentiles(mut v: Vec<u64>) -> Percentiles {
+/// Percentiles of samples in µs.
+pub fn percentiles(mut v: Vec<u64>) -> Percentiles {
     v.sort_unstable();
     let at = |q: usize| {
         let i = v.len().saturating_mul(q) / 100;
@@ -92,7 +93,8 @@ pub struct BenchReport {
     pub retries: usize,
 }
 
-const POLICY_YES: &str =
+/// An evaluator section that votes YES on everything.
+pub const POLICY_YES: &str =
     "[evaluator]\nkind = \"policy\"\n[[evaluator.rules]]\naction = \"*\"\nvote = \"yes\"\n";
 
 fn traffic(clients: &[ApiClient]) -> Result<(f64, f64, f64), ClusterError> {
