@@ -31,8 +31,8 @@ pub struct ProposeAction {
     /// letters, digits, '.', '_', '-', ':' and '/'.
     pub action: String,
     /// Its details, any JSON value (at most 32 KiB as canonical JSON), such as
-    /// `{"path": "/backup/db"}`. Voters judge the action by it.
-    #[serde(default)]
+    /// `{"path": "/backup/db"}`. Voters judge the action by it. Default `{}`.
+    #[serde(default = "empty_object")]
     pub payload: Value,
     /// Seconds the swarm has to decide before the proposal expires (default 60, at most
     /// 604800).
@@ -42,6 +42,10 @@ pub struct ProposeAction {
     /// 300). Keep it below your client's tool-call timeout.
     #[serde(default)]
     pub wait_s: Option<u64>,
+}
+
+fn empty_object() -> Value {
+    Value::Object(serde_json::Map::new())
 }
 
 /// `await_decision` arguments.
