@@ -1,5 +1,5 @@
 //! The binary's commands, one file per group: the node (`run`, `init`), keys, rosters,
-//! configs, the store, the client commands (proposals, status), and the developer's
+//! configs, Rego policies, the store, the client commands (proposals, status), and the developer's
 //! (devnet, bench, debug).
 
 pub mod client;
@@ -7,6 +7,7 @@ pub mod config;
 pub mod dev;
 pub mod devnet;
 pub mod keys;
+pub mod policy;
 pub mod proposals;
 pub mod roster;
 pub mod run;
