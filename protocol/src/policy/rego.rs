@@ -438,4 +438,41 @@ mod tests {
             Err(RegoError::Compile { .. })
         ));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// The same proposal and policy give the same vote and reason: twice, from a
+        /// second compilation of the same text, and on another thread.
+        #[test]
+        fn the_same_proposal_and_policy_always_give_the_same_verdict(
+            action in "(fs|db|iam|k8s|svc)\\.(delete|drop|grant|query|move)",
+            path in "/(backup|tmp|backups|srv)(/[a-z.]{0,6}){0,3}",
+            name in "(prod|staging|dev)-[a-z]{0,5}",
+            role in "(admin|reader|Cluster-Admin|writer)(:[a-z]{1,4})?",
+            sql in "(DROP|drop|SELECT|Grant) (TABLE|database|x) [a-z]{1,6}",
+            env in "(prod|production|dev)",
+            paths in proptest::collection::vec("/[a-z]{1,4}(/[a-z]{1,3})?", 0..3),
+            created_at in 0u64..4_000_000_000_000,
+        ) {
+            let first = policy(EXAMPLE);
+            let input = json!({
+                "id": "ab".repeat(32), "action": action,
+                "payload": {"path": path, "name": name, "role": role, "sql": sql, "database": name, "env": env, "paths": paths},
+                "proposer": {"name": "alice", "key": "cd".repeat(32)},
+                "created_at": created_at, "expires_at": created_at + 60_000,
+            });
+            let a = first.decide(&input);
+            proptest::prop_assert!(matches!(a, Ok(Some(_))), "{a:?}");
+            proptest::prop_assert_eq!(&first.decide(&input), &a);
+            proptest::prop_assert_eq!(&policy(EXAMPLE).decide(&input), &a);
+            let other = std::thread::spawn({
+                let (p, input) = (first.clone(), input.clone());
+                move || p.decide(&input)
+            })
+            .join()
+            .unwrap();
+            proptest::prop_assert_eq!(&other, &a);
+        }
+    }
 }
