@@ -372,4 +372,107 @@ mod tests {
             Some("evaluator.rules[0].reason")
         );
     }
+
+    /// Five members voting by the example Rego policy, read from the shipped scenario.
+    fn rego_scenario() -> crate::Scenario {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../configs/scenarios/policy-guard-rego.toml");
+        let mut s = crate::Scenario::load(&path).unwrap();
+        s.workload.proposals = 30;
+        s
+    }
+
+    #[test]
+    fn a_rego_swarm_votes_by_its_policy_with_reasons_and_the_same_every_run() {
+        let s = rego_scenario();
+        assert!(
+            s.rego_source
+                .as_deref()
+                .is_some_and(|t| t.contains("package swarmvote"))
+        );
+        let r = crate::run(s.clone(), 7).unwrap();
+        assert!(r.invariants.hold(), "{:?}", r.invariants.violations);
+        let sec = &r.security;
+        // Backups, production drops and admin grants are blocked; `net.allow 0.0.0.0/0`
+        // is the policy's blind spot; nothing benign is refused.
+        assert!(sec.anomalous > 0 && sec.blocked > 0, "{sec:?}");
+        assert_eq!(sec.false_rejections, 0, "{sec:?}");
+        assert_eq!(sec.blocked + sec.false_approvals, sec.anomalous, "{sec:?}");
+        // The same seed, the same report, byte for byte.
+        assert_eq!(crate::run(s, 7).unwrap().to_json(), r.to_json());
+    }
+
+    #[test]
+    fn the_rego_member_votes_the_policys_verdict_and_reason() {
+        let s = rego_scenario();
+        let policy = Policy::new(s.evaluator.as_ref().unwrap(), s.rego_source.as_deref()).unwrap();
+        let (keys, roster) = testkit::roster(3);
+        let mut engine = testkit::engine(&keys, &roster);
+        let (_, backup) = testkit::propose(
+            &mut engine,
+            "fs.delete",
+            json!({"path": "/backup/1.tar"}),
+            1,
+        );
+        let (_, fine) =
+            testkit::propose(&mut engine, "service.restart", json!({"name": "web-1"}), 2);
+        let mut rng = SimRng::new(1);
+        assert_eq!(
+            policy.decide(seen(&backup), Unmatched::Yes, false, 0.0, &mut rng),
+            Decision::Vote {
+                vote: Vote::No,
+                reason: Some(
+                    Reason::new("/backup/1.tar is a backup: backups are protected").unwrap()
+                )
+            }
+        );
+        assert!(matches!(
+            policy.decide(seen(&fine), Unmatched::No, true, 0.0, &mut rng),
+            Decision::Vote {
+                vote: Vote::Yes,
+                ..
+            }
+        ));
+        // A policy that fails is no verdict: `unmatched` decides, as for undefined.
+        let looping = "package swarmvote\ndecision := {\"vote\": \"yes\"} if count([1 | some i in numbers.range(1, 2000); some j in numbers.range(1, 2000); i != j]) > 0\n";
+        let section = section("kind = \"rego\"\npolicy = \"loop.rego\"");
+        let policy = Policy::new(&section, Some(looping)).unwrap();
+        assert_eq!(
+            policy.decide(seen(&fine), Unmatched::Abstain, false, 0.0, &mut rng),
+            Decision::Abstain
+        );
+    }
+
+    #[test]
+    fn bad_rego_config_names_the_policy_field() {
+        let field = |text: &str, source: Option<&str>| {
+            Policy::new(&section(text), source)
+                .err()
+                .map(|e| (e.field, e.message))
+        };
+        let (f, _) = field("kind = \"rego\"", None).unwrap();
+        assert_eq!(f, "evaluator.policy");
+        let (f, m) = field(
+            "kind = \"rego\"\npolicy = \"p.rego\"",
+            Some("package swarmvote\ndecision := {\n"),
+        )
+        .unwrap();
+        assert_eq!(f, "evaluator.policy");
+        assert!(m.starts_with("p.rego:"), "{m}");
+        let (f, _) = field(
+            "kind = \"policy\"\npolicy = \"p.rego\"\n[[rules]]\naction = \"a\"\nvote = \"no\"",
+            None,
+        )
+        .unwrap();
+        assert_eq!(f, "evaluator.policy");
+        // A scenario whose policy file cannot be read is refused when it is parsed.
+        let text = "name = \"r\"\nquorum = \"2/3\"\n[[nodes]]\ncount = 3\nbehaviour = { kind = \"honest\", evaluator = \"policy\" }\n[evaluator]\nkind = \"rego\"\npolicy = \"no-such.rego\"\n[workload]\nproposals = 1\nrate_per_sec = 1.0\n";
+        let e = crate::Scenario::parse("/nonexistent/s.toml", text)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("evaluator.policy") && e.contains("/nonexistent/no-such.rego"),
+            "{e}"
+        );
+    }
 }
