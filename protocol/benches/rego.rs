@@ -1,6 +1,7 @@
 //! Benchmarks of the `rego` evaluator: one verdict of the example policy
-//! (`configs/policies/swarmvote.rego`) per proposal, as a node evaluates it, and the
-//! one-off compilation.
+//! (`configs/policies/swarmvote.rego`) per proposal, as a node evaluates it; a policy
+//! that runs into the instruction cap (the most a proposal can cost); and the one-off
+//! compilation.
 //!
 //! Run with `cargo bench -p swarmvote-protocol --bench rego`.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -54,6 +55,18 @@ fn rego(c: &mut Criterion) {
             })
         });
     }
+    // The worst a policy can cost a node per proposal: running into the instruction cap.
+    let looping = RegoPolicy::compile(
+        "loop.rego",
+        "package swarmvote\ndecision := {\"vote\": \"yes\"} if count([1 | some i in numbers.range(1, 2000); some j in numbers.range(1, 2000); i != j]) > 0\n",
+        DEFAULT_ENTRYPOINT,
+    )
+    .unwrap();
+    let (_, p) = &cases[1];
+    let input = proposal_input(p.id(), p.proposal(), Some("node0"));
+    g.bench_function("decide/at_cap", |b| {
+        b.iter(|| black_box(looping.decide(black_box(&input)).unwrap_err()))
+    });
     g.bench_function("compile", |b| {
         b.iter(|| {
             RegoPolicy::compile("swarmvote.rego", black_box(EXAMPLE), DEFAULT_ENTRYPOINT).unwrap()
