@@ -487,7 +487,7 @@ pub struct NodeConfig {
     pub log: LogSection,
     /// `[network]`, with `identity_file` resolved.
     pub network: NetworkSection,
-    /// `[evaluator]`, with a relative program path resolved.
+    /// `[evaluator]`, with a relative program or policy path resolved.
     pub evaluator: EvaluatorSection,
     /// `[executor]`, with relative program paths resolved.
     pub executor: ExecutorSection,
@@ -575,6 +575,8 @@ impl NodeConfig {
                     message: format!("{p:?} is not a peer id ({e})"),
                 })?;
         }
+        // The Rego policy file, like every other path, is relative to the config file.
+        config.evaluator.policy = config.evaluator.policy.take().map(resolve);
         crate::daemon::evaluator::Evaluator::new(&config.evaluator).map_err(|e| {
             ConfigError::Field {
                 path: path.to_owned(),

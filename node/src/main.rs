@@ -41,6 +41,11 @@ enum Command {
         #[command(subcommand)]
         command: cmd::config::ConfigCommand,
     },
+    /// Test a Rego policy offline, against sample proposals.
+    Policy {
+        #[command(subcommand)]
+        command: cmd::policy::PolicyCommand,
+    },
     /// Inspect a node's data dir.
     Store {
         #[command(subcommand)]
@@ -137,6 +142,7 @@ fn main() -> ExitCode {
         Command::Keygen(args) => offline(|| cmd::keys::keygen(&args.out)),
         Command::Roster { command } => offline(|| cmd::roster::run(command)),
         Command::Config { command } => offline(|| cmd::config::run(command)),
+        Command::Policy { command } => offline(|| cmd::policy::run(command)),
         Command::Store { command } => offline(|| cmd::store::run(command)),
         Command::Bench { command } => offline(|| cmd::dev::bench(command)),
         Command::Debug { command } => offline(|| cmd::dev::debug(command)),

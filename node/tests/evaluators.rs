@@ -233,7 +233,10 @@ fn a_command_evaluator_votes_with_its_reason_in_both_output_forms() {
     assert_eq!(input["id"], id.as_str());
     assert_eq!(input["action"], "fs.delete");
     assert_eq!(input["payload"], serde_json::json!({"path": "/tmp/y"}));
-    assert_eq!(input["proposer"], voter(&c, 0).as_str());
+    assert_eq!(
+        input["proposer"],
+        serde_json::json!({"name": "node0", "key": voter(&c, 0)})
+    );
     let (created, expires) = (
         input["created_at"].as_u64().unwrap(),
         input["expires_at"].as_u64().unwrap(),

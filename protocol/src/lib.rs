@@ -21,8 +21,9 @@
 //! 5. [`roster`], then [`message`]: members; proposals and ballots.
 //! 6. [`evidence`], [`certificate`], then [`tally`]; [`inbound`], [`gossip`] (the gossip
 //!    kinds) and [`catchup`] (the catch-up wire messages) beside them.
-//! 7. [`policy`]: the node's `[evaluator]` config section and its pure policy rules, so
-//!    the simulator's policy members vote exactly as a node does.
+//! 7. [`policy`]: the node's `[evaluator]` config section, its pure policy rules and Rego
+//!    policies (on regorus, deterministic), so the simulator's policy members vote
+//!    exactly as a node does.
 //! 8. [`engine`]: the state machine.
 //!
 //! # One output contract

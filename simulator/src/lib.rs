@@ -91,7 +91,7 @@
 //! node group; each family is a documented, tested module of [`mod@behaviour`] holding its
 //! decision and message-construction logic, which the simulation calls:
 //! [`behaviour::honest`] (the ground-truth oracle with an error rate, or the node's
-//! `policy` evaluator over the scenario's `[evaluator]` rules), [`behaviour::drift`],
+//! `policy` or `rego` evaluator over the scenario's `[evaluator]` table), [`behaviour::drift`],
 //! [`behaviour::faults`] (offline, crash and restart, slow), [`behaviour::compromised`]
 //! (a stolen key: YES on every anomaly), [`behaviour::colluding`] (a bloc that flips on
 //! one shared coin), [`behaviour::equivocator`] (bypasses its engine's guard and signs

@@ -38,6 +38,7 @@ use swarmvote_node::daemon::clock;
 use swarmvote_node::daemon::driver::{Client, ListFilter};
 use swarmvote_node::daemon::evaluator::EvaluatorSection;
 use swarmvote_node::daemon::executor::ExecutorSection;
+use swarmvote_node::gate::GateSection;
 use swarmvote_protocol::crypto::sha256;
 use swarmvote_protocol::engine::Event;
 use swarmvote_protocol::{
@@ -1040,6 +1041,7 @@ async fn start_node(
         metrics: MetricsSection::default(),
         health: HealthSection::default(),
         webhook: None,
+        gate: GateSection::default(),
         data_dir,
     };
     let knobs = Knobs {

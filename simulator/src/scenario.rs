@@ -77,9 +77,14 @@ pub struct Scenario {
     #[serde(default)]
     pub testing: Testing,
     /// The node's policy evaluator, in the node's config format (`kind = "policy"` and
-    /// `[[evaluator.rules]]`), for honest members with `evaluator = "policy"`.
+    /// `[[evaluator.rules]]`, or `kind = "rego"` and `policy = "file.rego"`), for honest
+    /// members with `evaluator = "policy"`.
     #[serde(default)]
     pub evaluator: Option<EvaluatorSection>,
+    /// The text of a `rego` evaluator's policy file, read when the scenario is parsed
+    /// (the path resolved against the scenario file's directory), so a run reads no file.
+    #[serde(skip)]
+    pub rego_source: Option<String>,
 }
 
 /// Test-only knobs that break the honest nodes' engines on purpose, to prove the
@@ -247,19 +252,50 @@ impl Scenario {
         Self::parse(&shown, &text)
     }
 
-    /// Parses and checks scenario text; `path` names it in errors.
+    /// Parses and checks scenario text; `path` names it in errors, and a `rego`
+    /// evaluator's relative policy path is resolved against its directory.
     pub fn parse(path: &str, text: &str) -> Result<Self, ScenarioError> {
-        let s: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+        let mut s: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
             path: path.to_string(),
             message: e.to_string().trim_end().to_string(),
         })?;
-        s.check()
-            .map_err(|FieldError { field, message }| ScenarioError::Invalid {
-                path: path.to_string(),
-                field,
-                message,
-            })?;
+        let invalid = |FieldError { field, message }| ScenarioError::Invalid {
+            path: path.to_string(),
+            field,
+            message,
+        };
+        s.read_rego_policy(Path::new(path)).map_err(invalid)?;
+        s.check().map_err(invalid)?;
         Ok(s)
+    }
+
+    /// Reads a `rego` evaluator's policy file into [`Scenario::rego_source`].
+    fn read_rego_policy(&mut self, scenario_file: &Path) -> Result<(), FieldError> {
+        let Some(section) = self.evaluator.as_mut() else {
+            return Ok(());
+        };
+        let Some(policy) = section.policy.as_mut() else {
+            return Ok(());
+        };
+        if section.kind != swarmvote_protocol::policy::EvaluatorKind::Rego {
+            // The check refuses the field, naming it.
+            return Ok(());
+        }
+        if policy.is_relative()
+            && let Some(dir) = scenario_file.parent()
+        {
+            *policy = dir.join(&*policy);
+        }
+        let text = std::fs::File::open(&*policy)
+            .and_then(swarmvote_protocol::policy::read_source)
+            .map_err(|e| {
+                FieldError::new(
+                    "evaluator.policy",
+                    format!("cannot read {}: {e}", policy.display()),
+                )
+            })?;
+        self.rego_source = Some(text);
+        Ok(())
     }
 
     /// Every node's behaviour, by index.
@@ -327,14 +363,14 @@ impl Scenario {
                 } if self.evaluator.is_none() => {
                     return bad(
                         &format!("{field}.evaluator"),
-                        "\"policy\" needs an [evaluator] table with kind = \"policy\" and [[evaluator.rules]]",
+                        "\"policy\" needs an [evaluator] table: kind = \"policy\" and [[evaluator.rules]], or kind = \"rego\" and policy",
                     );
                 }
                 _ => {}
             }
         }
         if let Some(section) = &self.evaluator {
-            Policy::new(section)?;
+            Policy::new(section, self.rego_source.as_deref())?;
             if !self.nodes.iter().any(|g| g.behaviour.uses_policy()) {
                 return bad(
                     "evaluator",
@@ -647,7 +683,7 @@ mod tests {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|x| x == "toml") {
                 let s = Scenario::load(&path).unwrap();
-                let policy = s.name == "policy-guard";
+                let policy = s.name.starts_with("policy-guard");
                 assert_eq!(s.evaluator.is_some(), policy, "{}", s.name);
                 count += 1;
             }

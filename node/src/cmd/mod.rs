@@ -1,6 +1,6 @@
 //! The binary's commands, one file per group: the node (`run`, `init`), keys, rosters,
-//! configs, the store, the client commands (proposals, status, gate), and the developer's
-//! (devnet, bench, debug).
+//! configs, Rego policies, the store, the client commands (proposals, status, mcp, gate),
+//! and the developer's (devnet, bench, debug).
 
 pub mod client;
 pub mod config;
@@ -9,6 +9,7 @@ pub mod devnet;
 pub mod gate;
 pub mod keys;
 pub mod mcp;
+pub mod policy;
 pub mod proposals;
 pub mod roster;
 pub mod run;

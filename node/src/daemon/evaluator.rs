@@ -1,13 +1,19 @@
-//! How a node votes on its own: `manual` (never), `policy` (ordered rules) or `command`
-//! (an external program).
+//! How a node votes on its own: `manual` (never), `policy` (ordered rules), `rego` (a Rego
+//! policy) or `command` (an external program).
 //!
-//! The config section and the policy rules are pure and live in
-//! [`swarmvote_protocol::policy`] (the simulator votes by them too); this module runs them,
-//! and runs the `command` evaluator.
+//! The config section, the policy rules and Rego evaluation are pure and live in
+//! [`swarmvote_protocol::policy`] (the simulator votes by them too); this module reads the
+//! Rego policy file, runs them, and runs the `command` evaluator.
+//!
+//! A `rego` policy is compiled once, at start, and evaluated inline for each proposal
+//! (bounded by an instruction cap, so a few milliseconds at worst). A policy error
+//! (evaluation failed, ran past the cap, or answered something other than a verdict)
+//! casts no vote and logs a warning naming the policy file and line.
 //!
 //! A `command` evaluator runs a program (no shell) once per proposal, asynchronously, with
-//! the proposal as JSON on stdin: `{"id", "action", "payload", "proposer", "created_at",
-//! "expires_at"}` (ids in hex, times in unix ms, the payload as a JSON value). Its stdout
+//! the proposal as JSON on stdin: `{"id", "action", "payload", "proposer": {"name",
+//! "key"}, "created_at", "expires_at"}` ([`proposal_input`]: ids and keys in hex, times in
+//! unix ms, the payload as a JSON value). Its stdout
 //! is either a first line `yes` or `no`, optionally followed by whitespace and a reason,
 //! or a single JSON object `{"vote": "yes"|"no", "reason": "..."}` (no other fields).
 //! Anything else, a non-zero exit, a failure to start or running past `timeout_ms` (the
@@ -17,11 +23,12 @@
 //! warning says so). A verdict goes back to the driver, which votes through the engine's
 //! own-vote guard like any other vote.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
-use swarmvote_protocol::policy::{Checked, Rules};
+use swarmvote_protocol::policy::{Checked, RegoPolicy, Rules, proposal_input, read_source};
 use swarmvote_protocol::{ProposalId, Reason, SignedProposal, Vote};
 use tokio::sync::{Semaphore, mpsc};
 use tracing::{debug, warn};
@@ -62,27 +69,41 @@ struct CommandRunner {
 /// A compiled evaluator.
 pub struct Evaluator {
     rules: Option<Rules>,
+    rego: Option<RegoPolicy>,
     command: Option<CommandRunner>,
 }
 
+/// Reads a Rego policy file, bounded (a file too large is refused by its size).
+pub fn read_policy(path: &Path) -> Result<String, String> {
+    std::fs::File::open(path)
+        .and_then(read_source)
+        .map_err(|e| e.to_string())
+}
+
 impl Evaluator {
-    /// Compiles the config section.
+    /// Compiles the config section, reading a `rego` policy file (a path as given: the
+    /// config resolves it).
     pub fn new(section: &EvaluatorSection) -> Result<Self, EvaluatorError> {
-        match section.check()? {
-            Checked::Manual => Ok(Self {
-                rules: None,
-                command: None,
-            }),
+        let none = Self {
+            rules: None,
+            rego: None,
+            command: None,
+        };
+        match section.check_with(&read_policy)? {
+            Checked::Manual => Ok(none),
             Checked::Policy(rules) => Ok(Self {
                 rules: Some(rules),
-                command: None,
+                ..none
+            }),
+            Checked::Rego(policy) => Ok(Self {
+                rego: Some(policy),
+                ..none
             }),
             Checked::Command => {
                 // Every queued evaluation may hold a verdict: the channel never blocks a
                 // finished evaluation for long.
                 let (tx, rx) = mpsc::channel(MAX_RUNNING);
                 Ok(Self {
-                    rules: None,
                     command: Some(CommandRunner {
                         argv: section.command.clone().into(),
                         timeout: Duration::from_millis(section.timeout_ms),
@@ -91,18 +112,28 @@ impl Evaluator {
                         tx,
                         rx,
                     }),
+                    ..none
                 })
             }
         }
     }
 
-    /// The vote this node casts on its own now, if a policy rule matches. A `command`
-    /// evaluator starts its program here and returns `None`; its verdict comes later from
-    /// [`Evaluator::next_verdict`]. Call it from within the tokio runtime.
-    pub fn evaluate(&self, proposal: &SignedProposal) -> Option<(Vote, Option<Reason>)> {
+    /// The vote this node casts on its own now, if a policy rule matches or the Rego
+    /// policy answers. `proposer_name` is the proposer's roster name, for the evaluators'
+    /// input. A `command` evaluator starts its program here and returns `None`; its
+    /// verdict comes later from [`Evaluator::next_verdict`]. Call it from within the tokio
+    /// runtime.
+    pub fn evaluate(
+        &self,
+        proposal: &SignedProposal,
+        proposer_name: Option<&str>,
+    ) -> Option<(Vote, Option<Reason>)> {
         if let Some(runner) = &self.command {
-            runner.start(proposal);
+            runner.start(proposal, proposer_name);
             return None;
+        }
+        if let Some(policy) = &self.rego {
+            return decide_rego(policy, proposal, proposer_name);
         }
         self.rules.as_ref()?.decide(proposal.proposal())
     }
@@ -122,8 +153,37 @@ impl Evaluator {
     }
 }
 
+/// The Rego policy's verdict; an error casts no vote and warns (the error names the
+/// policy file and line).
+fn decide_rego(
+    policy: &RegoPolicy,
+    proposal: &SignedProposal,
+    proposer_name: Option<&str>,
+) -> Option<(Vote, Option<Reason>)> {
+    let id = proposal.id();
+    let input = proposal_input(id, proposal.proposal(), proposer_name);
+    match policy.decide(&input) {
+        Ok(verdict) => {
+            if verdict.is_none() {
+                debug!(proposal = %id.short(), policy = policy.file(), "rego policy has no opinion");
+            }
+            verdict
+        }
+        Err(e) => {
+            warn!(
+                proposal = %id.short(),
+                action = %proposal.proposal().action,
+                policy = policy.file(),
+                error = %e,
+                "rego policy cast no vote"
+            );
+            None
+        }
+    }
+}
+
 impl CommandRunner {
-    fn start(&self, proposal: &SignedProposal) {
+    fn start(&self, proposal: &SignedProposal, proposer_name: Option<&str>) {
         let id = proposal.id();
         let p = proposal.proposal();
         let Ok(slot) = Arc::clone(&self.slots).try_acquire_owned() else {
@@ -139,14 +199,7 @@ impl CommandRunner {
             warn!(proposal = %id.short(), "no async runtime for the evaluator (no vote)");
             return;
         };
-        let input = serde_json::json!({
-            "id": id.to_string(),
-            "action": p.action.as_str(),
-            "payload": p.payload.to_value(),
-            "proposer": p.proposer.to_string(),
-            "created_at": p.created_at.0,
-            "expires_at": p.expires_at.0,
-        });
+        let input = proposal_input(id, p, proposer_name);
         let mut stdin = input.to_string().into_bytes();
         stdin.push(b'\n');
         let action = p.action.to_string();

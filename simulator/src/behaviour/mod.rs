@@ -19,7 +19,7 @@
 //! | [`flooder`] | `flooder`: random garbage bytes at a rate |
 
 use serde::Deserialize;
-use swarmvote_protocol::{ProposalId, Reason, SignedProposal, Vote};
+use swarmvote_protocol::{ProposalId, Reason, Vote};
 
 use crate::rng::SimRng;
 
@@ -34,7 +34,7 @@ pub mod honest;
 pub mod replayer;
 
 pub use flooder::MAX_FLOOD_PER_NODE;
-pub use honest::{HonestEvaluator, Policy, Unmatched};
+pub use honest::{HonestEvaluator, Policy, Seen, Unmatched};
 
 /// A scenario field whose value is unusable: the behaviours check their own fields, and
 /// the scenario names the file around it.
@@ -237,8 +237,8 @@ impl Judge {
     }
 
     /// What a member with `behaviour` does about `proposal`, whose ground truth is
-    /// `anomalous`. `seen` is the signed proposal as the member's engine holds it (the
-    /// policy evaluator reads its action and payload).
+    /// `anomalous`. `seen` is the signed proposal as the member's engine holds it, with
+    /// its proposer's roster name (the policy evaluator reads them).
     ///
     /// The RNG draws, in order, are part of the run's determinism: one `chance` for an
     /// oracle vote (honest, drift, crash, slow), one per (bloc, proposal) for the first
@@ -248,7 +248,7 @@ impl Judge {
         behaviour: &Behaviour,
         proposal: ProposalId,
         anomalous: bool,
-        seen: Option<&SignedProposal>,
+        seen: Option<Seen<'_>>,
         rng: &mut SimRng,
     ) -> Decision {
         match behaviour {

@@ -20,7 +20,7 @@ use swarmvote_protocol::{
 };
 
 use crate::behaviour::{
-    Decision, FieldError, Judge, Policy, equivocator, flooder, forger, replayer,
+    Decision, FieldError, Judge, Policy, Seen, equivocator, flooder, forger, replayer,
 };
 use crate::checks::{self, Truth};
 use crate::network::{Fate, Mesh, Network, Topology};
@@ -332,7 +332,11 @@ impl Sim {
             .max(65_536);
         // The policy evaluator of honest members with `evaluator = "policy"` (checked at
         // load; checked again here for scenarios built in code).
-        let policy = scenario.evaluator.as_ref().map(Policy::new).transpose()?;
+        let policy = scenario
+            .evaluator
+            .as_ref()
+            .map(|section| Policy::new(section, scenario.rego_source.as_deref()))
+            .transpose()?;
         let mut sim = Self {
             scenario,
             seed,
@@ -1232,14 +1236,22 @@ impl Sim {
         };
         let Some(n) = self.nodes.get(i) else { return };
         // The policy evaluator reads the proposal as this member's engine holds it.
-        let seen = n.engine.as_ref().and_then(|e| e.proposal(&proposal));
-        let decision = self.judging.decide(
-            &n.behaviour,
-            proposal,
-            truth.anomalous,
-            seen.as_ref().map(|v| v.proposal()),
-            &mut self.rng,
-        );
+        let held = n
+            .engine
+            .as_ref()
+            .and_then(|e| Some((e.proposal(&proposal)?, e.roster())));
+        let seen = held.as_ref().map(|(view, roster)| {
+            let proposal = view.proposal();
+            Seen {
+                proposal,
+                proposer_name: roster
+                    .member(&proposal.proposal().proposer)
+                    .map(|m| m.name.as_str()),
+            }
+        });
+        let decision =
+            self.judging
+                .decide(&n.behaviour, proposal, truth.anomalous, seen, &mut self.rng);
         let (vote, reason) = match decision {
             Decision::Vote { vote, reason } => (vote, reason),
             Decision::Equivocate => return self.equivocate(i, proposal),

@@ -403,7 +403,13 @@ impl Driver {
             for e in events {
                 if let Event::ProposalSeen { proposal, .. } = &e
                     && let Some(view) = self.engine.proposal(proposal)
-                    && let Some((vote, reason)) = self.evaluator.evaluate(view.proposal())
+                    && let Some((vote, reason)) = self.evaluator.evaluate(
+                        view.proposal(),
+                        self.engine
+                            .roster()
+                            .member(&view.proposal().proposal().proposer)
+                            .map(|m| m.name.as_str()),
+                    )
                 {
                     votes.push((*proposal, vote, reason));
                 }
