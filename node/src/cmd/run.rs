@@ -132,19 +132,24 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
     let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
     let (down_tx, down_rx) = tokio::sync::watch::channel(false);
     let mcp_stop = tokio_util::sync::CancellationToken::new();
-    let mcp = config.api.mcp.then(|| {
-        swarmvote_node::mcp::http_service(
-            Endpoint {
-                addr: swarmvote_node::mcp::loopback_of(api_addr),
-                addr_from: "the node's own API listener".into(),
-                token: token.clone(),
-                token_from: "the node itself".into(),
-                data_dir: config.data_dir.clone(),
-                roster_file: Some(config.roster_file.clone()),
-            },
-            mcp_stop.clone(),
+    let mcp = if config.api.mcp {
+        axum::Router::new().nest_service(
+            swarmvote_node::mcp::PATH,
+            swarmvote_node::mcp::http_service(
+                Endpoint {
+                    addr: swarmvote_node::mcp::loopback_of(api_addr),
+                    addr_from: "the node's own API listener".into(),
+                    token: token.clone(),
+                    token_from: "the node itself".into(),
+                    data_dir: config.data_dir.clone(),
+                    roster_file: Some(config.roster_file.clone()),
+                },
+                mcp_stop.clone(),
+            ),
         )
-    });
+    } else {
+        axum::Router::new()
+    };
     let server = axum::serve(listener, http::router(client, metrics, token, down_rx, mcp))
         .with_graceful_shutdown(async {
             let _ = api_stopped.await;

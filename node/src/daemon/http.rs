@@ -140,19 +140,14 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/v1/proposals/{id}/vote"),
 ];
 
-/// The MCP service mounted at `/mcp` (see [`crate::mcp`]).
-pub type McpService = rmcp::transport::streamable_http_server::StreamableHttpService<
-    crate::mcp::Tools,
-    rmcp::transport::streamable_http_server::session::local::LocalSessionManager,
->;
-
-/// Builds the router; with `mcp`, it also serves MCP at `/mcp`, behind the same token.
+/// Builds the router. `extra` routes (the MCP service at `/mcp`) are served behind the
+/// same token and body limit.
 pub fn router(
     client: Client,
     metrics: Metrics,
     token: String,
     shutdown: tokio::sync::watch::Receiver<bool>,
-    mcp: Option<McpService>,
+    extra: Router,
 ) -> Router {
     let state = AppState {
         client,
@@ -160,11 +155,7 @@ pub fn router(
         token,
         shutdown,
     };
-    let routes = match mcp {
-        Some(service) => Router::new().nest_service(crate::mcp::PATH, service),
-        None => Router::new(),
-    };
-    routes
+    Router::new()
         .route("/metrics", get(metrics_text))
         .route("/v1/proposals", post(propose).get(list))
         .route("/v1/events", get(events))
@@ -173,9 +164,10 @@ pub fn router(
         .route("/v1/proposals/{id}/certificate", get(certificate))
         .route("/v1/status", get(status))
         .route("/v1/openapi.json", get(openapi_json))
+        .with_state(state.clone())
+        .merge(extra)
         .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(middleware::from_fn_with_state(state.clone(), auth))
-        .with_state(state)
+        .layer(middleware::from_fn_with_state(state, auth))
 }
 
 /// The router of the separate metrics listener (`[metrics] listen`): only `GET /metrics`,
@@ -676,7 +668,7 @@ mod tests {
             Metrics::default(),
             "t".into(),
             shutdown,
-            None,
+            Router::new(),
         )
     }
 

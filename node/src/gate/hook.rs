@@ -21,9 +21,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use swarmvote_protocol::Payload;
 
-use super::rules::{Critical, GateRules, Unmatched};
 use super::{GateError, Verdict, no_reasons, tally_text};
 use crate::cli::render::Names;
+use crate::config::gate::{Critical, GateRules, Unmatched};
 
 /// The largest event read (a `Write` carries the whole file).
 pub const MAX_EVENT_BYTES: u64 = 16 * 1024 * 1024;
@@ -191,7 +191,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
-    use crate::gate::rules::GateSection;
+    use crate::config::gate::GateSection;
     use serde_json::json;
 
     fn rules(unmatched: Unmatched) -> GateRules {

@@ -6,13 +6,12 @@
 //! fetch its quorum certificate and verify it locally against the roster. An approval
 //! whose certificate does not verify, or proves another proposal, counts for nothing.
 //!
-//! - [`rules`]: `[gate]` in the node config (which tool calls are critical);
+//! - [`crate::config::gate`]: `[gate]` in the node config (which tool calls are critical);
 //! - [`hook`]: the agent hook's event in and answer out;
 //! - [`exec`]: running the gated program and its exit codes.
 
 pub mod exec;
 pub mod hook;
-pub mod rules;
 
 use std::fmt::Write as _;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -25,7 +24,7 @@ use crate::cli::certificate::{CertificateSummary, verify_certificate};
 use crate::cli::client::{ClientError, Followed, NodeClient};
 use crate::cli::render::Names;
 
-pub use rules::{GateConfigError, GateRules, GateSection, Unmatched};
+pub use crate::config::gate::{GateConfigError, GateRules, GateSection, Unmatched};
 
 /// How a gated request ended, when the node answered.
 #[derive(Clone, Debug)]

@@ -13,7 +13,9 @@ use swarmvote_protocol::{Roster, RosterError, SecretKey};
 
 use crate::daemon::evaluator::EvaluatorSection;
 use crate::daemon::executor::ExecutorSection;
-use crate::gate::GateSection;
+pub mod gate;
+
+use self::gate::GateSection;
 
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
