@@ -101,6 +101,12 @@
 //!     only through `poll_output`, in the one queue, after the records of the inputs
 //!     handled before them. (`tests/sync.rs`:
 //!     `sync_answers_leave_through_poll_output_after_earlier_records`)
+//! 18. **Deterministic policies.** A Rego policy's verdict depends only on the policy and
+//!     the proposal: no clock, network or randomness is reachable from a policy, and its
+//!     cap counts instructions, not time, so every node and the simulator vote alike.
+//!     (`policy/rego.rs`: `the_same_proposal_and_policy_always_give_the_same_verdict`,
+//!     `builtins_that_reach_outside_do_not_compile`,
+//!     `a_policy_that_runs_too_long_stops_at_the_instruction_cap`)
 
 // Checked arithmetic and no panicking index in the core; tests may index freely.
 #![cfg_attr(
