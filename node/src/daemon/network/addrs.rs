@@ -70,12 +70,15 @@ pub fn check(addr: &Multiaddr, purpose: Use) -> Result<(), AddrError> {
     }
 }
 
-/// Whether `addr` names a loopback or unspecified IP (an address only its own host, or
-/// nobody, can dial).
+/// Whether `addr` names a loopback or unspecified IP, or the name `localhost` (an
+/// address only its own host, or nobody, can dial).
 pub fn is_local(addr: &Multiaddr) -> bool {
     match addr.iter().next() {
         Some(Protocol::Ip4(ip)) => ip.is_loopback() || ip.is_unspecified(),
         Some(Protocol::Ip6(ip)) => ip.is_loopback() || ip.is_unspecified(),
+        Some(Protocol::Dns(name) | Protocol::Dns4(name) | Protocol::Dns6(name)) => {
+            name.trim_end_matches('.').eq_ignore_ascii_case("localhost")
+        }
         _ => false,
     }
 }
@@ -146,7 +149,9 @@ mod tests {
             ("/ip4/0.0.0.0/tcp/1", true),
             ("/ip6/::1/tcp/1", true),
             ("/ip4/10.0.0.2/tcp/1", false),
-            ("/dns4/localhost/tcp/1", false),
+            ("/dns4/localhost/tcp/1", true),
+            ("/dns/LOCALHOST./tcp/1", true),
+            ("/dns4/host.example/tcp/1", false),
         ] {
             assert_eq!(is_local(&a.parse().unwrap()), local, "{a}");
         }

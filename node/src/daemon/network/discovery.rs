@@ -81,8 +81,8 @@ pub fn behaviour(local: PeerId, identify_version: &str) -> kad::Behaviour<Memory
 }
 
 /// The addresses of an admitted peer worth giving to others: dialable by our
-/// transport, without a peer id, and loopback or unspecified ones only when the peer
-/// sees us on loopback too (it then runs on our host). At most
+/// transport, without a peer id, and loopback ones only when the peer reached us on
+/// loopback too (it then runs on our host; a dial of `/dns4/localhost` counts). At most
 /// [`MAX_ADDRS_PER_PEER`].
 pub fn peer_addrs(listen: &[Multiaddr], observed_us: &Multiaddr) -> Vec<Multiaddr> {
     let same_host = addrs::is_local(observed_us);
