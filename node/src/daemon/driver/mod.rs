@@ -324,7 +324,8 @@ impl Driver {
                 error,
             } => {
                 // A configured peer's failure is logged (rate-limited) by `bootstrap`.
-                if !self.bootstrap.failed(connection_id, &error) {
+                let configured = self.bootstrap.failed(connection_id, &error);
+                if !configured {
                     debug!(peer = ?peer_id, %error, "dial failed");
                 }
             }
