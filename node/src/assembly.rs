@@ -246,8 +246,13 @@ fn build_swarm(
         idle_timeout: Duration::from_secs(config.network.idle_timeout_secs),
         max_connections: config.network.max_connections,
         mdns: config.network.mdns,
+        discovery: config.network.discovery,
     };
     let mut swarm = network::build(keypair, roster, &settings)?;
+    for addr in &config.network.external_addresses {
+        // Announced by identify, and from there through discovery.
+        swarm.add_external_address(parse("external address", addr)?);
+    }
     for addr in &config.listen {
         let ma: Multiaddr = parse("listen address", addr)?;
         swarm

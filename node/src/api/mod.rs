@@ -20,4 +20,4 @@ pub use requests::{
     DEFAULT_LIMIT, DEFAULT_TTL_MS, EventsQuery, ListQuery, MAX_WAIT_MS, ProposalQuery, ProposeBody,
     VoteBody,
 };
-pub use status::{PeerReport, StatusReport, Traffic, VoterHealthReport};
+pub use status::{PeerReport, StatusReport, Traffic, UnreachablePeer, VoterHealthReport};

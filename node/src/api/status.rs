@@ -1,4 +1,5 @@
-//! The node's status: identity, roster, peers, counts, traffic and members' health.
+//! The node's status: identity, roster, peers (and the configured ones unreachable),
+//! counts, traffic and members' health.
 
 use std::collections::BTreeMap;
 
@@ -32,6 +33,9 @@ pub struct StatusReport {
     pub peers: Vec<PeerReport>,
     /// Peers in the gossip mesh.
     pub mesh_peers: usize,
+    /// Configured (bootstrap) peers whose last dial failed and that are not connected.
+    #[serde(default)]
+    pub unreachable: Vec<UnreachablePeer>,
     /// Proposals in memory by status (`pending`, `approved`, `rejected`, `expired`).
     pub counts: BTreeMap<String, usize>,
     /// Ballots waiting for their proposal.
@@ -68,6 +72,19 @@ pub struct PeerReport {
     pub admitted: bool,
     /// Its gossipsub score.
     pub score: Option<f64>,
+}
+
+/// A configured peer this node cannot reach.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UnreachablePeer {
+    /// Its address, as configured.
+    pub address: String,
+    /// Its peer id, if the address names it or it was connected before.
+    pub peer_id: Option<String>,
+    /// Failed dials since the last success.
+    pub failures: u64,
+    /// Why the last dial failed.
+    pub error: String,
 }
 
 /// Gossip traffic of this node (application payloads; libp2p framing not included).

@@ -282,6 +282,17 @@ pub fn render_status_report(s: &StatusReport) -> String {
             }
         );
     }
+    for u in &s.unreachable {
+        let _ = writeln!(
+            out,
+            "unreachable  {} ({} failed dials): {}",
+            u.peer_id
+                .as_ref()
+                .map_or_else(|| u.address.clone(), |id| format!("{id} at {}", u.address)),
+            u.failures,
+            u.error
+        );
+    }
     // The server lists every status; one it left out has no proposals.
     let count = |k: &str| s.counts.get(k).copied().unwrap_or(0);
     let _ = writeln!(

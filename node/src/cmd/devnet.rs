@@ -212,6 +212,7 @@ pub fn run(args: &DevnetArgs, binary: &Path, colours: bool) -> anyhow::Result<u8
             swarm_id: "devnet".to_owned(),
             status_interval_secs: 10,
             log_filter: std::env::var("RUST_LOG").ok(),
+            ..ClusterOptions::default()
         },
     )?;
     let marker = Marker {

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use crate::keyfile::{self, KeyFileError};
 use multiaddr::Multiaddr;
+
+use crate::daemon::network::addrs::{self, Use};
 use serde::{Deserialize, Serialize};
 use swarmvote_protocol::{Roster, RosterError, SecretKey};
 
@@ -177,6 +179,18 @@ pub struct NetworkSection {
     /// Peer ids never to talk to (for tests that split a swarm).
     #[serde(default)]
     pub blocklist: Vec<String>,
+    /// Addresses peers should dial to reach this node, announced to them (for a host
+    /// behind NAT or in a container), such as `/dns4/host.example/tcp/7000`.
+    #[serde(default)]
+    pub external_addresses: Vec<String>,
+    /// Find the other members through the members we know (Kademlia on a protocol
+    /// name private to the swarm and roster).
+    #[serde(default = "default_discovery")]
+    pub discovery: bool,
+}
+
+fn default_discovery() -> bool {
+    true
 }
 
 fn default_idle() -> u64 {
@@ -202,6 +216,8 @@ impl Default for NetworkSection {
             sync_interval_secs: default_sync_interval(),
             publish_rate: default_publish_rate(),
             blocklist: Vec::new(),
+            external_addresses: Vec::new(),
+            discovery: default_discovery(),
         }
     }
 }
@@ -619,6 +635,7 @@ impl NodeConfig {
                 a,
                 origin(!overrides.listen.is_empty()),
                 &format!("listen[{i}]"),
+                Use::Listen,
             )?;
         }
         if config.listen.is_empty() {
@@ -633,6 +650,15 @@ impl NodeConfig {
                 a,
                 origin(!overrides.bootstrap.is_empty()),
                 &format!("bootstrap[{i}]"),
+                Use::Dial,
+            )?;
+        }
+        for (i, a) in config.network.external_addresses.iter().enumerate() {
+            check_multiaddr(
+                a,
+                path,
+                &format!("network.external_addresses[{i}]"),
+                Use::Announce,
             )?;
         }
         let api = config
@@ -760,14 +786,19 @@ pub fn load_roster(path: &Path) -> Result<Roster, ConfigError> {
     })
 }
 
-fn check_multiaddr(addr: &str, path: &Path, field: &str) -> Result<(), ConfigError> {
-    addr.parse::<Multiaddr>()
-        .map(|_| ())
-        .map_err(|e| ConfigError::Field {
-            path: path.to_owned(),
-            field: field.to_owned(),
-            message: format!("{addr:?} is not a multiaddr like /ip4/127.0.0.1/tcp/7000 ({e})"),
-        })
+/// Checks that `addr` parses and that the transport can use it for `purpose`.
+fn check_multiaddr(addr: &str, path: &Path, field: &str, purpose: Use) -> Result<(), ConfigError> {
+    let err = |message: String| ConfigError::Field {
+        path: path.to_owned(),
+        field: field.to_owned(),
+        message,
+    };
+    let parsed = addr.parse::<Multiaddr>().map_err(|e| {
+        err(format!(
+            "{addr:?} is not a multiaddr like /ip4/127.0.0.1/tcp/7000 ({e})"
+        ))
+    })?;
+    addrs::check(&parsed, purpose).map_err(|e| err(format!("{addr:?}: {e}")))
 }
 
 #[cfg(test)]
@@ -962,6 +993,69 @@ mod tests {
         // The secret never appears in Debug output or the rendered config.
         w.secret = Some("0123456789abcdef-inline".into());
         assert!(!format!("{w:?}").contains("inline"));
+    }
+
+    #[test]
+    fn addresses_the_transport_cannot_use_are_refused_naming_field_and_address() {
+        let path = Path::new("node.toml");
+        let with = |listen: &str, bootstrap: &str, network: &str| {
+            let text = format!(
+                "data_dir = \"d\"\nkey_file = \"k\"\nroster_file = \"r\"\nlisten = [{listen}]\nbootstrap = [{bootstrap}]\n[api]\nlisten = \"127.0.0.1:7100\"\n[network]\n{network}\n"
+            );
+            NodeConfig::parse(&text, path, &Overrides::default()).map_err(|e| e.to_string())
+        };
+        let good = "\"/ip4/0.0.0.0/tcp/7000\"";
+        let c = with(
+            good,
+            "\"/dns4/localhost/tcp/7001\", \"/dns/a.example/tcp/7002\", \"/ip6/::1/tcp/7003\"",
+            "external_addresses = [\"/dns4/host.example/tcp/7000\"]",
+        )
+        .unwrap();
+        assert_eq!(
+            c.network.external_addresses,
+            ["/dns4/host.example/tcp/7000"]
+        );
+        assert!(c.network.discovery, "discovery is on by default");
+        for (listen, bootstrap, network, field, addr) in [
+            (
+                good,
+                "\"/dns4/a/tcp/1\", \"/ip4/1.2.3.4/tcp/2\", \"/ip4/1.2.3.4/udp/7000/quic-v1\"",
+                "",
+                "bootstrap[2]",
+                "/ip4/1.2.3.4/udp/7000/quic-v1",
+            ),
+            (
+                good,
+                "\"/unix/tmp%2Fs\"",
+                "",
+                "bootstrap[0]",
+                "/unix/tmp%2Fs",
+            ),
+            (good, "\"/memory/4\"", "", "bootstrap[0]", "/memory/4"),
+            (good, "\"/ip4/1.2.3.4\"", "", "bootstrap[0]", "/ip4/1.2.3.4"),
+            (
+                "\"/dns4/localhost/tcp/7000\"",
+                "",
+                "",
+                "listen[0]",
+                "/dns4/localhost/tcp/7000",
+            ),
+            (
+                good,
+                "",
+                "external_addresses = [\"/ip4/1.2.3.4/udp/1\"]",
+                "network.external_addresses[0]",
+                "/ip4/1.2.3.4/udp/1",
+            ),
+        ] {
+            let err = with(listen, bootstrap, network).unwrap_err();
+            assert!(
+                err.contains(&format!("field `{field}`")) && err.contains(addr),
+                "{field}: {err}"
+            );
+        }
+        let err = with(good, "", "discovery = \"yes\"").unwrap_err();
+        assert!(err.contains("discovery"), "{err}");
     }
 
     #[test]

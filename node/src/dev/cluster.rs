@@ -249,6 +249,24 @@ pub struct ClusterOptions {
     pub status_interval_secs: u64,
     /// `RUST_LOG` for the nodes; by default `$SWARMVOTE_NODE_LOG`, else `info`.
     pub log_filter: Option<String>,
+    /// Which peers each node's `bootstrap` lists.
+    pub bootstrap: Bootstrap,
+}
+
+/// Which peers each node of a cluster is told about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Bootstrap {
+    /// Every other node, by IP address.
+    #[default]
+    All,
+    /// Only node `seed` (which is told about nobody); the others must discover each
+    /// other. With `by_name`, the address is `/dns4/localhost/tcp/PORT`.
+    Seed {
+        /// The node every other one bootstraps from.
+        seed: usize,
+        /// Name the seed by DNS instead of by IP address.
+        by_name: bool,
+    },
 }
 
 impl Default for ClusterOptions {
@@ -257,6 +275,7 @@ impl Default for ClusterOptions {
             swarm_id: "local".to_owned(),
             status_interval_secs: 2,
             log_filter: None,
+            bootstrap: Bootstrap::All,
         }
     }
 }
@@ -323,8 +342,17 @@ impl Cluster {
             let bootstrap: Vec<String> = ports
                 .iter()
                 .enumerate()
-                .filter(|(j, _)| *j != i)
-                .map(|(_, (p, _))| format!("\"/ip4/127.0.0.1/tcp/{p}\""))
+                .filter_map(|(j, (p, _))| match options.bootstrap {
+                    Bootstrap::All => (j != i).then(|| format!("\"/ip4/127.0.0.1/tcp/{p}\"")),
+                    Bootstrap::Seed { seed, by_name } => (j == seed && i != seed).then(|| {
+                        let host = if by_name {
+                            "dns4/localhost"
+                        } else {
+                            "ip4/127.0.0.1"
+                        };
+                        format!("\"/{host}/tcp/{p}\"")
+                    }),
+                })
                 .collect();
             let (p2p_key, _) = identity::load_or_create(&dir.join("data").join("p2p.key"))
                 .map_err(|e| setup(&e))?;

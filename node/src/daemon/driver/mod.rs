@@ -9,10 +9,13 @@
 //! This module holds the select loop, the dispatch of inputs and the drain; each concern
 //! it dispatches to keeps its state in its own module: `peers` (tags, admission,
 //! refusals), `sync` (catch-up), `inbox` (gossip validation), `outbox` (rate-limited
-//! publishing, bootstrap redial), `queries` (the API's questions), `events` (the API's
+//! publishing), `bootstrap` (configured peers: redial, failures), `discovery` (finding
+//! the other members), `queries` (the API's questions), `events` (the API's
 //! event stream), `telemetry` (log lines, metrics, health) and `executions` (the
 //! executor's outcomes, recorded).
 
+mod bootstrap;
+mod discovery;
 mod events;
 pub(crate) mod executions;
 mod handle;
@@ -38,10 +41,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
+use self::bootstrap::Bootstrap;
 use self::events::EventLog;
 pub use self::handle::{Client, Command, ListFilter, Stopped};
 use self::inbox::Inbox;
-use self::outbox::{Bootstrap, Outbox};
+use self::outbox::Outbox;
 use self::peers::Peers;
 use self::sync::Syncs;
 use self::telemetry::Telemetry;
@@ -52,6 +56,7 @@ use crate::daemon::executor::{Done, Executor};
 use crate::daemon::health::Thresholds;
 use crate::daemon::metrics::Metrics;
 use crate::daemon::network::codec::SyncCodec;
+use crate::daemon::network::discovery::Pace;
 use crate::daemon::network::{self, Behaviour, BehaviourEvent};
 use crate::daemon::persist::{self, Durable};
 use crate::daemon::store::{Store, StoreError};
@@ -111,6 +116,8 @@ pub struct Driver {
     inbox: Inbox,
     outbox: Outbox,
     bootstrap: Bootstrap,
+    /// When to look for members, and when to dial those found again.
+    pace: Pace,
     syncs: Syncs,
     telemetry: Telemetry,
     /// Replies waiting for the next drain to make what they report durable.
@@ -159,6 +166,7 @@ impl Driver {
                 inbox: Inbox::default(),
                 outbox: Outbox::new(topic, settings.publish_rate),
                 bootstrap: Bootstrap::new(&settings.bootstrap),
+                pace: discovery::pace(),
                 syncs: Syncs::default(),
                 telemetry,
                 pending_replies: Vec::new(),
@@ -229,6 +237,7 @@ impl Driver {
                 _ = housekeeping.tick() => {
                     self.block_refused();
                     self.bootstrap.redial(&mut self.swarm);
+                    self.walk();
                     self.outbox.flush(&mut self.swarm.behaviour_mut().gossipsub, &mut self.telemetry);
                     self.settle_due(false);
                 }
@@ -284,32 +293,41 @@ impl Driver {
                     let _ = self.swarm.dial(addr);
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.on_kad(event),
             SwarmEvent::NewListenAddr { address, .. } => {
                 info!(address = %address, "listening");
             }
             SwarmEvent::ConnectionEstablished {
-                peer_id, endpoint, ..
+                peer_id,
+                connection_id,
+                endpoint,
+                ..
             } => {
                 debug!(peer = %peer_id, addr = %endpoint.get_remote_address(), "connected");
-                if let libp2p::core::ConnectedPoint::Dialer { address, .. } = &endpoint {
-                    self.bootstrap.connected(address);
-                }
+                self.bootstrap.established(connection_id, peer_id);
+                self.pace.connected(&peer_id);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                endpoint,
+                connection_id,
                 num_established,
                 ..
             } => {
-                if let libp2p::core::ConnectedPoint::Dialer { address, .. } = &endpoint {
-                    self.bootstrap.closed(address);
-                }
+                self.bootstrap.closed(connection_id);
                 if num_established == 0 {
                     self.on_disconnected(peer_id);
                 }
             }
-            SwarmEvent::OutgoingConnectionError { error, .. } => {
-                debug!(%error, "dial failed");
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                peer_id,
+                error,
+            } => {
+                // A configured peer's failure is logged (rate-limited) by `bootstrap`.
+                let configured = self.bootstrap.failed(connection_id, &error);
+                if !configured {
+                    debug!(peer = ?peer_id, %error, "dial failed");
+                }
             }
             SwarmEvent::ListenerError { error, .. } => warn!(%error, "listener error"),
             _ => {}

@@ -1,17 +1,13 @@
 //! Broadcasts on their way out: a bounded queue drained at the configured rate (a token
-//! bucket), kept while no peer is subscribed; and the bootstrap peers, redialled with
-//! backoff while disconnected.
+//! bucket), kept while no peer is subscribed.
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
 use libp2p::gossipsub::{self, IdentTopic, PublishError};
-use libp2p::{Multiaddr, Swarm};
 use tokio::time::Instant;
-use tracing::{debug, warn};
+use tracing::warn;
 
 use super::telemetry::Telemetry;
-use crate::daemon::network::Behaviour;
 
 /// Broadcasts waiting for peers or for the rate limit.
 const OUTBOX: usize = 10_000;
@@ -88,69 +84,6 @@ impl Outbox {
                     warn!(error = %e, "publish failed; dropping the message");
                     self.tokens -= 1.0;
                 }
-            }
-        }
-    }
-}
-
-struct Redial {
-    addr: Multiaddr,
-    connected: bool,
-    next: Instant,
-    backoff: Duration,
-}
-
-/// The bootstrap peers, redialled with backoff while disconnected.
-pub(super) struct Bootstrap {
-    peers: Vec<Redial>,
-}
-
-impl Bootstrap {
-    pub(super) fn new(addrs: &[Multiaddr]) -> Self {
-        let peers = addrs
-            .iter()
-            .map(|addr| Redial {
-                addr: addr.clone(),
-                connected: false,
-                next: Instant::now(),
-                backoff: Duration::from_millis(250),
-            })
-            .collect();
-        Self { peers }
-    }
-
-    /// We dialled `address` successfully.
-    pub(super) fn connected(&mut self, address: &Multiaddr) {
-        for r in &mut self.peers {
-            if &r.addr == address {
-                r.connected = true;
-                r.backoff = Duration::from_millis(250);
-            }
-        }
-    }
-
-    /// A connection we dialled to `address` closed.
-    pub(super) fn closed(&mut self, address: &Multiaddr) {
-        for r in &mut self.peers {
-            if &r.addr == address {
-                r.connected = false;
-                r.next = Instant::now() + r.backoff;
-            }
-        }
-    }
-
-    /// Dials every disconnected bootstrap peer whose backoff is over.
-    pub(super) fn redial(&mut self, swarm: &mut Swarm<Behaviour>) {
-        let t = Instant::now();
-        for r in &mut self.peers {
-            if r.connected || t < r.next {
-                continue;
-            }
-            r.next = t + r.backoff;
-            r.backoff = (r.backoff * 2).min(Duration::from_secs(30));
-            let addr = r.addr.clone();
-            if let Err(e) = swarm.dial(addr.clone()) {
-                debug!(%addr, error = %e, "dial");
             }
         }
     }

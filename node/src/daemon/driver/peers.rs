@@ -77,11 +77,13 @@ impl Driver {
             return;
         }
         if info.protocol_version == self.peers.version {
-            if self.peers.admitted.insert(peer) {
+            let new = self.peers.admitted.insert(peer);
+            if new {
                 debug!(%peer, "peer admitted");
                 self.check_quorum_connectivity();
                 self.sync_with(peer);
             }
+            self.discovered_by_identify(peer, info, new);
         } else if info.protocol_version.starts_with("/swarmvote/") {
             warn!(
                 %peer,
@@ -118,6 +120,9 @@ impl Driver {
         debug!(%peer, "disconnected");
         if self.peers.refusing.closed(&peer) {
             self.swarm.behaviour_mut().blocked.block_peer(peer);
+        }
+        if self.peers.admitted.contains(&peer) {
+            self.pace.changed(Instant::now().into_std());
         }
         self.peers.forget(&peer);
         self.check_quorum_connectivity();

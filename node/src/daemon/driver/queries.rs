@@ -132,6 +132,7 @@ impl Driver {
             q: roster.required(),
             peers,
             mesh_peers: gossip.mesh_peers(&self.outbox.topic().hash()).count(),
+            unreachable: self.bootstrap.unreachable(&self.swarm),
             counts,
             orphans: self.engine.orphan_count(),
             last_decision_ms: self.telemetry.stats.last_decision_ms,

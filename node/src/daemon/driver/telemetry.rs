@@ -313,6 +313,7 @@ impl Driver {
         info!(
             peers = s.peers.len(),
             mesh = s.mesh_peers,
+            unreachable = s.unreachable.len(),
             pending = count("pending"),
             approved = count("approved"),
             rejected = count("rejected"),

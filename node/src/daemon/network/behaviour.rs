@@ -5,7 +5,7 @@
 use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
-    allow_block_list, connection_limits, gossipsub, identify, mdns, ping, request_response,
+    allow_block_list, connection_limits, gossipsub, identify, kad, mdns, ping, request_response,
 };
 
 use super::codec::SyncCodec;
@@ -27,4 +27,6 @@ pub struct Behaviour {
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
     /// LAN discovery, when enabled.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Member discovery, when enabled.
+    pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
 }

@@ -1,13 +1,16 @@
 //! The libp2p stack: TCP + noise + yamux, gossipsub for proposals and ballots,
 //! request-response for catch-up, identify (carrying the roster digest) and ping,
-//! connection limits, a block list, and optional mDNS.
+//! connection limits, a block list, optional mDNS, and Kademlia discovery (see
+//! [`discovery`]). Addresses may name hosts by DNS (`/dns`, `/dns4`, `/dns6`).
 //!
 //! Gossipsub runs with `MessageAuthenticity::Anonymous`: our messages carry their own
 //! ed25519 signatures, and libp2p's per-message signing would only cost time. Message ids
 //! are a hash of the content, so the same ballot is one message however it travels.
 //! Every message is validated by the engine before it is forwarded.
 
+pub mod addrs;
 pub mod codec;
+pub mod discovery;
 pub mod refusals;
 
 use std::collections::{HashMap, HashSet};
@@ -27,6 +30,7 @@ use libp2p::{
 use swarmvote_protocol::codec::MAX_MESSAGE_BYTES;
 use swarmvote_protocol::crypto::sha256;
 use swarmvote_protocol::{Roster, SwarmId};
+use tracing::warn;
 
 use self::codec::{PROTOCOL, SyncCodec};
 
@@ -44,6 +48,8 @@ pub struct NetworkSettings {
     pub max_connections: u32,
     /// Discover peers on the LAN with mDNS.
     pub mdns: bool,
+    /// Discover members through the members we know (Kademlia).
+    pub discovery: bool,
 }
 
 mod behaviour;
@@ -137,6 +143,13 @@ pub fn build(
     // Built before the swarm, so its errors keep their types (the swarm builder would
     // box them).
     let behaviour = behaviour(&keypair, roster, settings)?;
+    let (dns, dns_opts, fallback) = addrs::resolver();
+    if let Some(why) = fallback {
+        warn!(
+            error = %why,
+            "no usable DNS servers in /etc/resolv.conf; names resolve through /etc/hosts only"
+        );
+    }
     let built = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -144,6 +157,7 @@ pub fn build(
             noise::Config::new,
             yamux::Config::default,
         )?
+        .with_dns_config(dns, dns_opts)
         .with_behaviour(|_| behaviour);
     let builder = match built {
         Ok(builder) => builder,
@@ -155,7 +169,7 @@ pub fn build(
 }
 
 /// Gossipsub (scored, validating, subscribed to the swarm's topic), catch-up,
-/// identify, ping, connection limits, the block list and optional mDNS.
+/// identify, ping, connection limits, the block list, optional mDNS and discovery.
 fn behaviour(
     key: &Keypair,
     roster: &Roster,
@@ -187,7 +201,7 @@ fn behaviour(
         request_response::Config::default().with_request_timeout(Duration::from_secs(20)),
     );
     let identify = identify::Behaviour::new(
-        identify::Config::new(version, key.public())
+        identify::Config::new(version.clone(), key.public())
             .with_agent_version(format!("swarmvote/{}", env!("CARGO_PKG_VERSION"))),
     );
     let limits = connection_limits::Behaviour::new(
@@ -204,6 +218,9 @@ fn behaviour(
     } else {
         None
     };
+    let kad = settings
+        .discovery
+        .then(|| discovery::behaviour(key.public().to_peer_id(), &version));
     Ok(Behaviour {
         gossipsub,
         sync,
@@ -212,5 +229,6 @@ fn behaviour(
         limits,
         blocked: allow_block_list::Behaviour::default(),
         mdns: Toggle::from(mdns),
+        kad: Toggle::from(kad),
     })
 }
