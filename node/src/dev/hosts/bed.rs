@@ -183,6 +183,12 @@ impl Bed {
         self.write_rules()
     }
 
+    /// Makes cuts reset the TCP connections over them (see [`NetFaults::reset`]).
+    pub fn reset_on_cut(&mut self, reset: bool) -> Result<(), HostsError> {
+        self.faults.reset = reset;
+        self.write_rules()
+    }
+
     /// Starts every node.
     pub fn start_all(&mut self) -> Result<(), HostsError> {
         self.started = Instant::now();

@@ -82,6 +82,10 @@ pub struct NetFaults {
     pub loss: u8,
     /// Whether nodes may dial each other directly, bypassing the relays.
     pub direct_dials: bool,
+    /// Whether a cut resets the TCP connections over it at once (as a host that is
+    /// gone does), instead of silently dropping their packets until it heals (the
+    /// default, after which the connections may carry on as if nothing happened).
+    pub reset: bool,
 }
 
 impl NetFaults {
@@ -135,6 +139,11 @@ impl NetFaults {
         );
         for (from, _) in self.cuts.iter().filter(|(_, to)| *to == me) {
             if let Some(ip) = ips.get(*from) {
+                if self.reset {
+                    s.push_str(&format!(
+                        "\t\tip saddr {ip} meta l4proto tcp reject with tcp reset\n"
+                    ));
+                }
                 s.push_str(&format!("\t\tip saddr {ip} drop\n"));
             }
         }
