@@ -1,6 +1,7 @@
 //! What the model and live mode both check and count, written once so their reports mean
 //! the same: the workload's arrival times, each proposal's ground truth, the agreement,
-//! validity and honest-equivocation checks, and the outcome tallies. The report's types
+//! validity, honest-equivocation and lost-ballot checks (the last used by the multi-host
+//! test bed), and the outcome tallies. The report's types
 //! and tables are in [`crate::report`].
 
 use std::collections::BTreeMap;
@@ -139,6 +140,28 @@ pub fn honest_equivocations<'a, V: Ord + 'a, P: Display + 'a>(
         }
     }
     count
+}
+
+/// Reports an own ballot that node `node` reported earlier (`earlier`) and no longer
+/// holds unchanged (`now`; `None`: gone) as a `lost_ballot` violation: a ballot once
+/// broadcast must survive restarts, or the node could vote again, differently.
+pub fn lost_ballot<B: PartialEq + std::fmt::Debug>(
+    seed: u64,
+    node: usize,
+    proposal: impl Display,
+    earlier: &B,
+    now: Option<&B>,
+    violations: &mut Vec<Violation>,
+) {
+    if now == Some(earlier) {
+        return;
+    }
+    violations.push(Violation {
+        kind: ViolationKind::LostBallot,
+        seed,
+        proposal: Some(proposal.to_string()),
+        detail: format!("node n{node} reported its ballot {earlier:?} and now holds {now:?}"),
+    });
 }
 
 /// Counts one proposal's outcome as the reference node holds it (`None`: not held) at

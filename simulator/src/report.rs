@@ -244,6 +244,9 @@ pub enum ViolationKind {
     Validity,
     /// An honest member signed both YES and NO.
     HonestEquivocation,
+    /// A node no longer holds its own ballot, or holds another, after it reported one
+    /// (checked by the multi-host test bed, whose nodes restart on their data dirs).
+    LostBallot,
 }
 
 impl std::fmt::Display for ViolationKind {
@@ -252,6 +255,7 @@ impl std::fmt::Display for ViolationKind {
             Self::Agreement => "agreement",
             Self::Validity => "validity",
             Self::HonestEquivocation => "honest_equivocation",
+            Self::LostBallot => "lost_ballot",
         })
     }
 }
@@ -259,7 +263,7 @@ impl std::fmt::Display for ViolationKind {
 /// One invariant violation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
-    /// `agreement`, `validity` or `honest_equivocation`.
+    /// `agreement`, `validity`, `honest_equivocation` or `lost_ballot`.
     pub kind: ViolationKind,
     /// The seed that reproduces it.
     pub seed: u64,

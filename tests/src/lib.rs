@@ -1,6 +1,11 @@
-//! End-to-end tests that span the workspace. The crate has no code of its own: its
-//! `tests/` run one scenario through the simulator's deterministic model and through real
-//! node stacks (the node crate's engine, sled store and libp2p networking, in one
-//! process) and check that both reach the same outcomes. Per-crate tests live in each
-//! crate's own `tests/`; multi-process tests of the `swarmvote` binary live in
-//! `node/tests/`, where cargo can hand them the binary's path.
+//! End-to-end tests that span the workspace. Its `tests/` run one scenario through the
+//! simulator's deterministic model and through real node stacks and check that both
+//! reach the same outcomes (`model_vs_live`), and run real `swarmvote run` processes in
+//! network namespaces under partitions, latency, loss, pauses and kills (`netbed`,
+//! needing root). The library holds what the bed's tests record and check: the
+//! [`history`] of a run and the [`checker`] over it, built on the simulator's checks.
+//! Per-crate tests live in each crate's own `tests/`; other multi-process tests of the
+//! `swarmvote` binary live in `node/tests/`.
+
+pub mod checker;
+pub mod history;

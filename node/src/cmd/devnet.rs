@@ -55,6 +55,14 @@ pub struct DevnetArgs {
     /// ballots and tallies, verify the approval's certificate, then stop.
     #[arg(long)]
     pub demo: bool,
+    /// Put each node in its own network namespace with its own address on a bridge, as
+    /// if on its own host (needs root, iproute2 and nftables).
+    #[arg(long, conflicts_with_all = ["dir", "keep"])]
+    pub hosts: bool,
+    /// With --hosts: split the nodes in two while proposals arrive, print what each side
+    /// decides, heal, and show every node agree; then stop.
+    #[arg(long, requires = "hosts", conflicts_with = "demo")]
+    pub partition_demo: bool,
 }
 
 /// `devnet.toml`: what this dir holds, so a later run can reuse it.
@@ -103,13 +111,13 @@ impl Out {
 /// SIGINT and SIGTERM, noted by a listener thread: the first stops the devnet, a
 /// second kills the nodes that are still stopping.
 #[derive(Clone)]
-struct Stop {
+pub(crate) struct Stop {
     signal: Arc<OnceLock<&'static str>>,
     count: Arc<AtomicUsize>,
 }
 
 impl Stop {
-    fn listen() -> anyhow::Result<Self> {
+    pub(crate) fn listen() -> anyhow::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -143,7 +151,7 @@ impl Stop {
         Ok(stop)
     }
 
-    fn signalled(&self) -> Option<&'static str> {
+    pub(crate) fn signalled(&self) -> Option<&'static str> {
         if self.count() > 0 {
             self.signal.get().copied()
         } else {
@@ -172,6 +180,9 @@ pub fn run(args: &DevnetArgs, binary: &Path, colours: bool) -> anyhow::Result<u8
         .quorum
         .parse()
         .with_context(|| format!("--quorum {}", args.quorum))?;
+    if args.hosts {
+        return super::devnet_hosts::run(args, binary, &quorum);
+    }
     let stop = Stop::listen()?;
 
     let temp = match &args.dir {
@@ -305,7 +316,7 @@ fn quorum_required(quorum: &Quorum, n: usize) -> anyhow::Result<usize> {
 
 /// The `[evaluator]` section of a node: guardians refuse to delete anything under
 /// /backup; every node approves everything else.
-fn policy_toml(guardian: bool) -> String {
+pub(crate) fn policy_toml(guardian: bool) -> String {
     let mut text = String::from("[evaluator]\nkind = \"policy\"\n");
     if guardian {
         for path in ["/backup", "/backup/**"] {

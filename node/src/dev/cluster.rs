@@ -93,6 +93,38 @@ pub fn free_port() -> Result<u16, ClusterError> {
     Ok(l.local_addr().map_err(io("find a free port"))?.port())
 }
 
+/// Every node on 127.0.0.1 with two free ports, bootstrapping with every other.
+fn local_placement(nodes: usize, bootstrap: Bootstrap) -> Result<Vec<Placement>, ClusterError> {
+    let ports = (0..nodes)
+        .map(|_| Ok((free_port()?, free_port()?)))
+        .collect::<Result<Vec<_>, ClusterError>>()?;
+    Ok(ports
+        .iter()
+        .enumerate()
+        .map(|(i, &(p2p_port, api_port))| Placement {
+            ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            p2p_port,
+            api_port,
+            bootstrap: ports
+                .iter()
+                .enumerate()
+                .filter_map(|(j, (p, _))| match bootstrap {
+                    Bootstrap::All => (j != i).then(|| format!("/ip4/127.0.0.1/tcp/{p}")),
+                    Bootstrap::Seed { seed, by_name } => (j == seed && i != seed).then(|| {
+                        let host = if by_name {
+                            "dns4/localhost"
+                        } else {
+                            "ip4/127.0.0.1"
+                        };
+                        format!("/{host}/tcp/{p}")
+                    }),
+                })
+                .collect(),
+            prefix: Vec::new(),
+        })
+        .collect())
+}
+
 /// One node of the cluster.
 pub struct ClusterNode {
     /// Its roster name.
@@ -111,6 +143,8 @@ pub struct ClusterNode {
     pub voter: VoterId,
     /// Its stderr log.
     pub log: PathBuf,
+    /// The command `swarmvote run` is started under ([`Placement::prefix`]).
+    pub prefix: Vec<String>,
     child: Option<Child>,
     /// Started by [`Cluster::start`] (logging to `log`), so the harness may start it again
     /// on other ports if one was taken (see [`Cluster::wait_ready`]).
@@ -251,6 +285,9 @@ pub struct ClusterOptions {
     pub log_filter: Option<String>,
     /// Which peers each node's `bootstrap` lists.
     pub bootstrap: Bootstrap,
+    /// Where each node lives, one entry per node; empty: all on 127.0.0.1 with free
+    /// ports, bootstrapping as `bootstrap` says (the default).
+    pub placement: Vec<Placement>,
 }
 
 /// Which peers each node of a cluster is told about.
@@ -269,6 +306,23 @@ pub enum Bootstrap {
     },
 }
 
+/// Where one node lives when it is not on 127.0.0.1 (see
+/// [`crate::dev::hosts`]): its own address, its ports, whom it dials first, and the
+/// command its `swarmvote run` is started under (such as `ip netns exec NS`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placement {
+    /// The address its libp2p and API listeners bind.
+    pub ip: std::net::IpAddr,
+    /// Its libp2p port.
+    pub p2p_port: u16,
+    /// Its API port.
+    pub api_port: u16,
+    /// Its `bootstrap` multiaddrs.
+    pub bootstrap: Vec<String>,
+    /// The program and arguments that `swarmvote run` is appended to; empty: none.
+    pub prefix: Vec<String>,
+}
+
 impl Default for ClusterOptions {
     fn default() -> Self {
         Self {
@@ -276,6 +330,7 @@ impl Default for ClusterOptions {
             status_interval_secs: 2,
             log_filter: None,
             bootstrap: Bootstrap::All,
+            placement: Vec::new(),
         }
     }
 }
@@ -331,35 +386,42 @@ impl Cluster {
         let roster_path = spec.dir.join("roster.toml");
         std::fs::write(&roster_path, roster.to_toml()).map_err(io("write roster"))?;
 
-        let ports = (0..spec.nodes)
-            .map(|_| Ok((free_port()?, free_port()?)))
-            .collect::<Result<Vec<_>, ClusterError>>()?;
+        if !options.placement.is_empty() && options.placement.len() != spec.nodes {
+            return Err(ClusterError::Setup(format!(
+                "{} placements for {} nodes",
+                options.placement.len(),
+                spec.nodes
+            )));
+        }
+        let placement = if options.placement.is_empty() {
+            local_placement(spec.nodes, options.bootstrap)?
+        } else {
+            options.placement.clone()
+        };
         let mut nodes = Vec::new();
         for (i, key) in keys.iter().enumerate() {
             let dir = spec.dir.join(format!("node{i}"));
-            let (p2p_port, api_port) = ports.get(i).copied().unwrap_or_default();
-            let p2p = format!("/ip4/127.0.0.1/tcp/{p2p_port}");
-            let bootstrap: Vec<String> = ports
-                .iter()
-                .enumerate()
-                .filter_map(|(j, (p, _))| match options.bootstrap {
-                    Bootstrap::All => (j != i).then(|| format!("\"/ip4/127.0.0.1/tcp/{p}\"")),
-                    Bootstrap::Seed { seed, by_name } => (j == seed && i != seed).then(|| {
-                        let host = if by_name {
-                            "dns4/localhost"
-                        } else {
-                            "ip4/127.0.0.1"
-                        };
-                        format!("\"/{host}/tcp/{p}\"")
-                    }),
-                })
-                .collect();
+            let here = placement
+                .get(i)
+                .cloned()
+                .ok_or_else(|| ClusterError::Setup(format!("no placement for node {i}")))?;
+            let ip_proto = if here.ip.is_ipv4() { "ip4" } else { "ip6" };
+            let p2p = format!("/{ip_proto}/{}/tcp/{}", here.ip, here.p2p_port);
+            let api_addr = SocketAddr::new(here.ip, here.api_port);
+            let bootstrap: Vec<String> =
+                here.bootstrap.iter().map(|a| format!("\"{a}\"")).collect();
             let (p2p_key, _) = identity::load_or_create(&dir.join("data").join("p2p.key"))
                 .map_err(|e| setup(&e))?;
             let config = format!(
-                "data_dir = \"data\"\nkey_file = \"voter.key\"\nroster_file = \"{}\"\nlisten = [\"{p2p}\"]\nbootstrap = [{}]\n\n[api]\nlisten = \"127.0.0.1:{api_port}\"\n\n[log]\nstatus_interval_secs = {}\n\n{}\n",
+                "data_dir = \"data\"\nkey_file = \"voter.key\"\nroster_file = \"{}\"\nlisten = [\"{p2p}\"]\nbootstrap = [{}]\n\n[api]\nlisten = \"{api_addr}\"\n{}\n[log]\nstatus_interval_secs = {}\n\n{}\n",
                 roster_path.display(),
                 bootstrap.join(", "),
+                // A node on its own address (a test bed's namespace) serves its API there.
+                if here.ip.is_loopback() {
+                    ""
+                } else {
+                    "allow_remote = true\n"
+                },
                 options.status_interval_secs,
                 (spec.extra)(i)
             );
@@ -371,9 +433,10 @@ impl Cluster {
                 dir,
                 config: config_path,
                 p2p,
-                api: SocketAddr::from(([127, 0, 0, 1], api_port)),
+                api: api_addr,
                 peer_id: p2p_key.public().to_peer_id().to_string(),
                 voter: key.voter_id(),
+                prefix: here.prefix,
                 child: None,
                 logs_to_file: false,
             });
@@ -431,7 +494,15 @@ impl Cluster {
         if node.running() {
             return Ok(None);
         }
-        let child = Command::new(&binary)
+        let mut command = match node.prefix.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(&binary);
+                c
+            }
+            None => Command::new(&binary),
+        };
+        let child = command
             .arg("run")
             .arg("--config")
             .arg(&node.config)

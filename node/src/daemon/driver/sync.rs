@@ -17,6 +17,23 @@ use crate::daemon::network::codec::SyncCodec;
 /// Peers' catch-up requests awaiting the engine's answer.
 const PENDING_ANSWERS: usize = 1_024;
 
+/// Test-only switch: set to `1`, the node never starts a catch-up round (it still
+/// answers peers'), so the test bed can show that its checker catches a node that
+/// missed what was decided while it was cut off.
+pub const NO_CATCHUP_ENV: &str = "SWARMVOTE_TEST_NO_CATCHUP";
+
+/// Whether [`NO_CATCHUP_ENV`] is set, read once.
+fn catchup_disabled() -> bool {
+    static DISABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DISABLED.get_or_init(|| {
+        let off = std::env::var(NO_CATCHUP_ENV).is_ok_and(|v| v == "1");
+        if off {
+            warn!("catch-up disabled by {NO_CATCHUP_ENV}: a test-only switch");
+        }
+        off
+    })
+}
+
 /// The libp2p side of catch-up.
 type Transport = request_response::Behaviour<SyncCodec>;
 
@@ -90,6 +107,9 @@ impl Driver {
     }
 
     pub(super) fn sync_with(&mut self, peer: PeerId) {
+        if catchup_disabled() {
+            return;
+        }
         // One round at a time per peer.
         if self.syncs.inflight.values().any(|p| *p == peer) {
             return;
