@@ -17,9 +17,10 @@ use crate::daemon::network::codec::SyncCodec;
 /// Peers' catch-up requests awaiting the engine's answer.
 const PENDING_ANSWERS: usize = 1_024;
 
-/// Test-only switch: set to `1`, the node never starts a catch-up round (it still
-/// answers peers'), so the test bed can show that its checker catches a node that
-/// missed what was decided while it was cut off.
+/// Test-only switch: set to `1`, the node never asks a peer for anything, neither a
+/// periodic round nor the engine's follow-ups (such as fetching the proposal of an
+/// orphan ballot); it still answers peers. The test bed uses it to show that its checker
+/// catches nodes that missed what was decided while they were cut off.
 pub const NO_CATCHUP_ENV: &str = "SWARMVOTE_TEST_NO_CATCHUP";
 
 /// Whether [`NO_CATCHUP_ENV`] is set, read once.
@@ -92,6 +93,9 @@ impl Syncs {
         peer: PeerTag,
         request: &SyncRequest,
     ) {
+        if catchup_disabled() {
+            return;
+        }
         if let Some(peer) = peers.peer_id(peer) {
             self.send(transport, peer, request);
         }

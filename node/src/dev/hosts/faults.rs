@@ -140,8 +140,11 @@ impl NetFaults {
         for (from, _) in self.cuts.iter().filter(|(_, to)| *to == me) {
             if let Some(ip) = ips.get(*from) {
                 if self.reset {
+                    // Let the other side's resets in, or the cut, being symmetric, would
+                    // swallow them and the connections would only stall, not end.
                     s.push_str(&format!(
-                        "\t\tip saddr {ip} meta l4proto tcp reject with tcp reset\n"
+                        "\t\tip saddr {ip} tcp flags & rst == rst accept\n\
+                         \t\tip saddr {ip} meta l4proto tcp reject with tcp reset\n"
                     ));
                 }
                 s.push_str(&format!("\t\tip saddr {ip} drop\n"));
