@@ -11,7 +11,7 @@
 //! `SWARMVOTE_NEMESIS_MINUTES=5 cargo test -p swarmvote-tests --test netbed nemesis -- --ignored --nocapture`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -534,6 +534,15 @@ fn nemesis() {
         h.refused.len(),
         v.len()
     );
+    // Why proposals were refused: a paused node's API times out, a killed one refuses.
+    let mut why: BTreeMap<String, usize> = BTreeMap::new();
+    for (_, e) in &h.refused {
+        let short: String = e.chars().take(60).collect();
+        *why.entry(short).or_default() += 1;
+    }
+    for (reason, count) in &why {
+        println!("  refused {count:>4}: {reason}");
+    }
     for (at, f) in &bed.injected {
         println!("  {at:>8.1?}  {f}");
     }
