@@ -487,7 +487,7 @@ fn nemesis() {
         "nemesis: seed {seed}, {minutes} minutes (SWARMVOTE_NEMESIS_SEED={seed} repeats the choices)"
     );
     let mut rng = Rng(seed | 1);
-    let (mut bed, clients) = bed(5, "3/5", &[]);
+    let (mut bed, _) = bed(5, "3/5", &[]);
     let mut h = History::default();
     let end = Duration::from_secs_f64(minutes * 60.0);
     let mut schedule = Vec::new();
@@ -505,19 +505,22 @@ fn nemesis() {
         if Instant::now() >= next {
             let at = (tick % 5) as usize;
             let running = bed.cluster.nodes.get_mut(at).is_some_and(|n| n.running());
-            if running {
+            // A fresh client each time: a restarted node has a new API token.
+            if running && let Ok(client) = bed.client(at) {
                 let action = if tick % 4 == 3 {
                     "deny.call"
                 } else {
                     "net.call"
                 };
-                h.propose(&clients[at], at, action, TTL);
+                h.propose(&client, at, action, TTL);
             }
             tick += 1;
             next += Duration::from_millis(1_000);
             // Observe one node per proposal, round robin, to keep the run light.
             let o = (tick % 5) as usize;
-            h.observe(o, &clients[o]);
+            if let Ok(client) = bed.client(o) {
+                h.observe(o, &client);
+            }
         }
         Ok(())
     })

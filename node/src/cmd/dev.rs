@@ -52,6 +52,10 @@ pub enum DebugCommand {
 /// `swarmvote devnet`: its own exit codes (130 when the demo is interrupted).
 pub fn devnet(args: &DevnetArgs) -> anyhow::Result<u8> {
     let binary = std::env::current_exe().context("cannot find this binary")?;
+    if args.hosts {
+        let quorum = devnet::quorum_of(args)?;
+        return super::devnet_hosts::run(args, &binary, &quorum);
+    }
     devnet::run(args, &binary, super::colours_wanted())
 }
 

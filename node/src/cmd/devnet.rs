@@ -169,20 +169,22 @@ impl Stop {
 #[error("interrupted by {0}")]
 struct Interrupted(&'static str);
 
-/// `swarmvote devnet`. Returns the exit code.
+/// `--nodes` and `--quorum`, checked (shared with `devnet --hosts`).
+pub(crate) fn quorum_of(args: &DevnetArgs) -> anyhow::Result<Quorum> {
+    if args.nodes == 0 {
+        bail!("--nodes: at least 1");
+    }
+    args.quorum
+        .parse()
+        .with_context(|| format!("--quorum {}", args.quorum))
+}
+
+/// `swarmvote devnet` on 127.0.0.1 (`--hosts` is [`super::devnet_hosts`]). Returns the
+/// exit code.
 pub fn run(args: &DevnetArgs, binary: &Path, colours: bool) -> anyhow::Result<u8> {
     let out = Out { colours };
     let nodes = usize::from(args.nodes);
-    if nodes == 0 {
-        bail!("--nodes: at least 1");
-    }
-    let quorum: Quorum = args
-        .quorum
-        .parse()
-        .with_context(|| format!("--quorum {}", args.quorum))?;
-    if args.hosts {
-        return super::devnet_hosts::run(args, binary, &quorum);
-    }
+    let quorum = quorum_of(args)?;
     let stop = Stop::listen()?;
 
     let temp = match &args.dir {
