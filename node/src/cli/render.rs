@@ -412,6 +412,14 @@ pub fn render_event(e: &SseEvent, names: &Names) -> String {
             format!("peer {}: {}", peer.0, json(reason))
         }
         NodeEvent::Engine(Event::Expired { proposal }) => wire(proposal),
+        NodeEvent::Engine(Event::Doppelganger { proposal, vote, .. }) => format!(
+            "{}  DOPPELGANGER: a {} signed with this node's key elsewhere",
+            wire(proposal),
+            vote.map_or_else(
+                || "proposal".to_string(),
+                |v| format!("{} ballot", wire(&v))
+            )
+        ),
         NodeEvent::Health(h) => {
             let (word, change) = match h {
                 HealthEvent::VoterDegraded(c) => ("degraded:", c),

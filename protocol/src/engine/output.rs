@@ -232,6 +232,21 @@ pub enum Event {
         /// What was wrong.
         reason: RejectReason,
     },
+    /// A valid proposal or ballot signed with this node's own voter key that this node
+    /// did not sign: another instance of the key is running (or ran, from a copy of the
+    /// key with another data dir). The engine only reports it; its own echoes (the exact
+    /// messages it signed, back from gossip or catch-up) and records handed to
+    /// [`Engine::restore`](super::Engine::restore) never raise it. A driver should stop
+    /// signing at once.
+    Doppelganger {
+        /// The proposal concerned (the one signed, or the one voted on).
+        proposal: ProposalId,
+        /// The ballot's vote; `None` when the message is the proposal itself.
+        vote: Option<Vote>,
+        /// The peer it came from, when known (ballots released from the orphan buffer
+        /// have lost it).
+        peer: Option<PeerTag>,
+    },
     /// A proposal was still pending at its expiry.
     Expired {
         /// The proposal.
