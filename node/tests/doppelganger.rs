@@ -154,3 +154,120 @@ fn a_node_in_its_window_answers_votes_503_and_votes_after_it() {
     .unwrap();
     c.stop_all(Duration::from_secs(10)).unwrap();
 }
+
+fn swarmvote(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_swarmvote"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_exported_history_imported_on_a_new_machine_refuses_a_contradicting_vote() {
+    let dir = tempfile::tempdir().unwrap();
+    // Node 3 is the new machine node 0's key moves to.
+    let mut c = cluster_with(dir.path(), 4, "3/4", &|_| String::new());
+    for i in 0..3 {
+        c.start(i).unwrap();
+    }
+    let clients: Vec<_> = (0..3)
+        .map(|i| c.wait_ready(i, 2, DEADLINE).unwrap())
+        .collect();
+    let id = clients[0]
+        .propose(
+            "fs.delete",
+            serde_json::json!({ "path": "/tmp/y" }),
+            600_000,
+        )
+        .unwrap();
+    let (status, body) = clients[0].vote(&id, "yes").unwrap();
+    assert_eq!(status, 200, "{body}");
+    wait_for("node 1 holds node 0's ballot", DEADLINE, || {
+        Ok(clients[1].proposal_report(&id)?.filter(|r| {
+            r.ballots
+                .iter()
+                .any(|b| b.ballot().voter == c.nodes[0].voter)
+        }))
+    })
+    .unwrap();
+    // Node 1's ballot too, so that node 3 is seen to catch up below.
+    let (status, body) = clients[1].vote(&id, "yes").unwrap();
+    assert_eq!(status, 200, "{body}");
+    wait_for("node 2 holds both ballots", DEADLINE, || {
+        Ok(clients[2]
+            .proposal_report(&id)?
+            .filter(|r| r.ballots.len() == 2))
+    })
+    .unwrap();
+    c.stop(0, Duration::from_secs(10)).unwrap();
+
+    let out = swarmvote(&[
+        "store".as_ref(),
+        "export-votes".as_ref(),
+        "--config".as_ref(),
+        c.nodes[0].config.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let history: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(history["format"], "swarmvote-signing-history");
+    assert_eq!(history["version"], 1);
+    assert_eq!(history["ballots"].as_array().unwrap().len(), 1);
+    assert_eq!(history["proposals"].as_array().unwrap().len(), 1);
+
+    std::fs::copy(
+        c.nodes[0].dir.join("voter.key"),
+        c.nodes[3].dir.join("voter.key"),
+    )
+    .unwrap();
+    let import = |file: &Path| {
+        swarmvote(&[
+            "store".as_ref(),
+            "import-votes".as_ref(),
+            "--config".as_ref(),
+            c.nodes[3].config.as_os_str(),
+            file.as_os_str(),
+        ])
+    };
+    // A forged history (the vote changed after signing) is refused, naming the ballot.
+    let forged = dir.path().join("forged.json");
+    let text = serde_json::to_string(&history).unwrap();
+    assert!(text.contains("\"vote\":\"yes\""), "{text}");
+    std::fs::write(&forged, text.replace("\"vote\":\"yes\"", "\"vote\":\"no\"")).unwrap();
+    let out = import(&forged);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("ballot 0") && err.contains("signature"),
+        "{err}"
+    );
+    // The real one goes in.
+    let good = dir.path().join("votes.json");
+    std::fs::write(&good, serde_json::to_vec(&history).unwrap()).unwrap();
+    let out = import(&good);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The new machine starts with the old one's guard: the contradicting vote is refused,
+    // and the old ballots that come back from peers raise no doppelganger alarm.
+    c.start(3).unwrap();
+    let new = c.wait_ready(3, 2, DEADLINE).unwrap();
+    let (status, body) = new.vote(&id, "no").unwrap();
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"]["code"], "already_voted", "{body}");
+    let (status, body) = new.vote(&id, "yes").unwrap();
+    assert_eq!(status, 200, "{body}");
+    wait_for("node 3 caught up", DEADLINE, || {
+        Ok(new.proposal_report(&id)?.filter(|r| r.ballots.len() == 2))
+    })
+    .unwrap();
+    assert!(c.nodes[3].running(), "{}", c.nodes[3].log_text());
+    assert!(!c.nodes[3].log_text().contains("doppelganger: a message"));
+    c.stop_all(Duration::from_secs(10)).unwrap();
+}
