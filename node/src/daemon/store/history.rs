@@ -74,9 +74,9 @@ pub enum HistoryError {
     #[error("the history is for swarm {found:?}, this node is in swarm {expected:?}")]
     Swarm {
         /// This node's swarm.
-        expected: SwarmId,
+        expected: String,
         /// The document's.
-        found: SwarmId,
+        found: String,
     },
     /// Signed under another roster.
     #[error("the history is for roster {found}, this node's roster is {expected}")]
@@ -116,7 +116,7 @@ pub enum HistoryError {
         /// The proposal concerned.
         proposal: ProposalId,
         /// Why.
-        source: VerifyError,
+        source: Box<VerifyError>,
     },
     /// Two ballots on one proposal in the document.
     #[error("ballot {index}: a second ballot on proposal {proposal}")]
@@ -205,7 +205,7 @@ pub fn import(
                 what: "proposal",
                 index,
                 proposal,
-                source,
+                source: Box::new(source),
             })?;
     }
     let mut seen = std::collections::BTreeSet::new();
@@ -228,7 +228,7 @@ pub fn import(
                 what: "ballot",
                 index,
                 proposal,
-                source,
+                source: Box::new(source),
             })?;
         if !seen.insert(proposal) {
             return Err(HistoryError::Duplicate { index, proposal });
@@ -276,8 +276,8 @@ fn check_header(
     }
     if history.swarm != *roster.swarm() {
         return Err(HistoryError::Swarm {
-            expected: roster.swarm().clone(),
-            found: history.swarm.clone(),
+            expected: roster.swarm().to_string(),
+            found: history.swarm.to_string(),
         });
     }
     if history.roster_digest != roster.digest() {
@@ -293,4 +293,174 @@ fn check_header(
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::panic)]
+    use std::sync::Arc;
+
+    use swarmvote_protocol::{
+        Action, Ballot, MemberName, Nonce, Payload, Proposal, Quorum, SecretKey,
+    };
+
+    use super::*;
+
+    fn keys() -> [SecretKey; 2] {
+        [SecretKey::from_seed([1; 32]), SecretKey::from_seed([2; 32])]
+    }
+
+    fn roster(swarm: &str) -> Roster {
+        let k = keys();
+        Roster::new(
+            SwarmId::new(swarm).unwrap(),
+            "1".parse::<Quorum>().unwrap(),
+            vec![
+                (MemberName::new("a").unwrap(), k[0].public().unwrap()),
+                (MemberName::new("b").unwrap(), k[1].public().unwrap()),
+            ],
+        )
+        .unwrap()
+    }
+
+    fn proposal(r: &Roster, by: &SecretKey, n: u8) -> SignedProposal {
+        Proposal {
+            swarm: r.swarm().clone(),
+            roster: r.digest(),
+            proposer: by.voter_id(),
+            action: Action::new("deploy").unwrap(),
+            payload: Payload::from_json_text("{}").unwrap(),
+            created_at: UnixMillis(1_000),
+            expires_at: UnixMillis(61_000),
+            nonce: Nonce([n; 16]),
+        }
+        .sign(by)
+        .unwrap()
+    }
+
+    fn ballot(r: &Roster, by: &SecretKey, p: &SignedProposal, vote: Vote) -> SignedBallot {
+        Ballot {
+            swarm: r.swarm().clone(),
+            proposal: p.id(),
+            voter: by.voter_id(),
+            vote,
+            reason: None,
+        }
+        .sign(by)
+    }
+
+    /// A data dir holding member a's proposal and ballot, and member b's ballot.
+    fn source(dir: &std::path::Path) -> (Store, SignedProposal, SignedBallot) {
+        let r = roster("t");
+        let [a, b] = keys();
+        let (mut store, _) = Store::open(dir).unwrap();
+        let p = proposal(&r, &a, 1);
+        let mine = ballot(&r, &a, &p, Vote::Yes);
+        store.apply(&Record::Proposal(Arc::new(p.clone()))).unwrap();
+        store
+            .apply(&Record::OwnBallot(Arc::new(mine.clone())))
+            .unwrap();
+        let theirs = ballot(&r, &b, &p, Vote::No);
+        store.apply(&Record::Ballot(Arc::new(theirs))).unwrap();
+        store.sync().unwrap();
+        (store, p, mine)
+    }
+
+    #[test]
+    fn a_history_round_trips_and_holds_only_our_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, p, mine) = source(&dir.path().join("old"));
+        let r = roster("t");
+        let me = keys()[0].voter_id();
+        let doc = export(&store, &r, me, UnixMillis(2_000)).unwrap();
+        assert_eq!(
+            (doc.proposals.clone(), doc.ballots.clone()),
+            (vec![p], vec![mine.clone()])
+        );
+        let json = serde_json::to_string(&doc).unwrap();
+        let back: SigningHistory = serde_json::from_str(&json).unwrap();
+        let (mut fresh, _) = Store::open(&dir.path().join("new")).unwrap();
+        let report = import(&mut fresh, &r, me, back.clone()).unwrap();
+        assert_eq!(
+            (report.proposals, report.ballots, report.already_held),
+            (1, 1, 0)
+        );
+        assert_eq!(
+            fresh.own_ballot(&mine.ballot().proposal).unwrap(),
+            Some(mine)
+        );
+        // Importing again changes nothing.
+        let again = import(&mut fresh, &r, me, back).unwrap();
+        assert_eq!((again.ballots, again.already_held), (0, 1));
+    }
+
+    #[test]
+    fn a_bad_history_is_refused_by_name_and_nothing_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, p, _) = source(&dir.path().join("old"));
+        let r = roster("t");
+        let [a, b] = keys();
+        let doc = export(&store, &r, a.voter_id(), UnixMillis(2_000)).unwrap();
+        let (mut fresh, _) = Store::open(&dir.path().join("new")).unwrap();
+        let refused = |fresh: &mut Store, roster: &Roster, voter, doc| {
+            let e = import(fresh, roster, voter, doc).unwrap_err();
+            assert!(fresh.load().unwrap().is_empty(), "written despite {e}");
+            e
+        };
+        let mut bad = doc.clone();
+        bad.version = 2;
+        assert!(matches!(
+            refused(&mut fresh, &r, a.voter_id(), bad),
+            HistoryError::Version { found: 2 }
+        ));
+        assert!(matches!(
+            refused(&mut fresh, &r, b.voter_id(), doc.clone()),
+            HistoryError::Voter { .. }
+        ));
+        assert!(matches!(
+            refused(&mut fresh, &roster("other"), a.voter_id(), doc.clone()),
+            HistoryError::Swarm { .. }
+        ));
+        // Another member's ballot slipped in.
+        let mut bad = doc.clone();
+        bad.ballots.push(ballot(&r, &b, &p, Vote::No));
+        let e = refused(&mut fresh, &r, a.voter_id(), bad);
+        assert!(matches!(e, HistoryError::NotOurs { index: 1, .. }), "{e}");
+        // A ballot whose vote was changed after signing.
+        let mut bad = doc.clone();
+        let no = ballot(&r, &a, &p, Vote::No);
+        let forged = SignedBallot::from_parts(
+            Ballot {
+                vote: Vote::Yes,
+                ..no.ballot().clone()
+            },
+            no.signature().clone(),
+        );
+        bad.ballots = vec![forged];
+        let e = refused(&mut fresh, &r, a.voter_id(), bad);
+        assert!(e.to_string().contains("ballot 0"), "{e}");
+        // Two ballots on one proposal.
+        let mut bad = doc.clone();
+        bad.ballots.push(ballot(&r, &a, &p, Vote::No));
+        assert!(matches!(
+            refused(&mut fresh, &r, a.voter_id(), bad),
+            HistoryError::Duplicate { index: 1, .. }
+        ));
+        // A data dir that voted the other way.
+        fresh
+            .apply(&Record::OwnBallot(Arc::new(ballot(&r, &a, &p, Vote::No))))
+            .unwrap();
+        let e = import(&mut fresh, &r, a.voter_id(), doc).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                HistoryError::Conflict {
+                    stored: Vote::No,
+                    imported: Vote::Yes,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+    }
 }
