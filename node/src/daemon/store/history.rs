@@ -434,7 +434,7 @@ mod tests {
                 vote: Vote::Yes,
                 ..no.ballot().clone()
             },
-            no.signature().clone(),
+            *no.signature(),
         );
         bad.ballots = vec![forged];
         let e = refused(&mut fresh, &r, a.voter_id(), bad);
