@@ -413,12 +413,9 @@ pub fn render_event(e: &SseEvent, names: &Names) -> String {
         }
         NodeEvent::Engine(Event::Expired { proposal }) => wire(proposal),
         NodeEvent::Engine(Event::Doppelganger { proposal, vote, .. }) => format!(
-            "{}  DOPPELGANGER: a {} signed with this node's key elsewhere",
+            "{}  DOPPELGANGER: a {} ballot signed with this node's key elsewhere",
             wire(proposal),
-            vote.map_or_else(
-                || "proposal".to_string(),
-                |v| format!("{} ballot", wire(&v))
-            )
+            wire(vote)
         ),
         NodeEvent::Health(h) => {
             let (word, change) = match h {

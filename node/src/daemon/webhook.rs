@@ -134,18 +134,18 @@ pub fn health_body(
     })
 }
 
-/// The body POSTed when another instance of this node's voter key is detected. `vote`
-/// is `None` when the message was a proposal; `peer` names where it came from.
+/// The body POSTed when another instance of this node's voter key is detected: the
+/// ballot in its name it did not sign, and `peer`, where it came from.
 pub fn doppelganger_body(
     proposal: &swarmvote_protocol::ProposalId,
-    vote: Option<swarmvote_protocol::Vote>,
+    vote: swarmvote_protocol::Vote,
     peer: &str,
     node: &NodeInfo,
 ) -> serde_json::Value {
     serde_json::json!({
         "event": "doppelganger_detected",
         "proposal": proposal,
-        "message": if vote.is_some() { "ballot" } else { "proposal" },
+        "message": "ballot",
         "vote": vote,
         "peer": peer,
         "node": {

@@ -725,16 +725,10 @@ impl Engine {
         if self.over_capacity(&proposer).is_some() {
             return Validation::Ignore(IgnoreReason::Capacity);
         }
-        // Our own proposals are in `entries` from the moment we sign them until past
-        // retention (and older ones were ignored above), so a new one in our name was
-        // signed elsewhere.
-        if proposer == self.me {
-            self.event(Event::Doppelganger {
-                proposal: id,
-                vote: None,
-                peer: Some(peer),
-            });
-        }
+        // A proposal in our name that we do not hold is no proof of another instance:
+        // proposals are not synced before they are broadcast (own ballots are), so a
+        // crash can lose our own. Only ballots raise `Event::Doppelganger`.
+        let _ = peer;
         self.insert_proposal(now, verified, false);
         self.check_decision(now, &id);
         Validation::Accept
@@ -985,7 +979,7 @@ impl Engine {
         }
         self.event(Event::Doppelganger {
             proposal: inner.proposal,
-            vote: Some(inner.vote),
+            vote: inner.vote,
             peer,
         });
     }

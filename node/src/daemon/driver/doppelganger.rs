@@ -113,7 +113,7 @@ impl Guard {
         engine: &mut Engine,
         event: &Event,
         now: Instant,
-    ) -> Option<(ProposalId, Option<Vote>, Option<PeerTag>)> {
+    ) -> Option<(ProposalId, Vote, Option<PeerTag>)> {
         let Event::Doppelganger {
             proposal,
             vote,

@@ -406,7 +406,7 @@ impl Driver {
                 peer,
             } => error!(
                 proposal = %proposal.short(),
-                message = vote.map_or_else(|| "proposal".to_string(), |v| format!("ballot {v}")),
+                message = %format!("ballot {vote}"),
                 peer = %peer.map_or_else(|| "unknown".to_string(), |p| self.peers.name(p)),
                 voter = %self.engine.voter_id().short(),
                 "doppelganger: a message signed with this node's voter key that this node did not sign"
