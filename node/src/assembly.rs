@@ -223,6 +223,7 @@ pub fn assemble(config: &NodeConfig, knobs: Knobs) -> Result<Node, AssemblyError
             health: thresholds,
             health_grace: Duration::from_millis(config.health.grace_ms),
             webhook: webhook_settings.map(|s| Webhook::start(s, metrics.clone())),
+            doppelganger_listen: Duration::from_secs(config.doppelganger.listen_secs),
         },
     );
     Ok(Node {

@@ -11,7 +11,8 @@ use swarmvote_node::config::LogFormat;
 
 /// Exit codes of every command.
 const EXIT_CODES: &str = "Exit codes: 0 success, 1 error (the message names the file, field, node or \
-proposal at fault), 2 command-line usage error; `propose --wait` also exits 3 when the \
+proposal at fault), 2 command-line usage error; `run` exits 5 when another instance of its \
+voter key signed (doppelganger protection); `propose --wait` also exits 3 when the \
 proposal is rejected and 4 when it expired or is still pending at --timeout-ms; `gate exec` \
 exits with its program's code, or 80-84 when the program did not run (see its --help).";
 
@@ -125,7 +126,7 @@ fn main() -> ExitCode {
                 eprintln!("error: the process that started this node has exited");
                 return ExitCode::FAILURE;
             }
-            cmd::run::start(&args).map(|()| 0)
+            cmd::run::start(&args)
         }
         Command::Mcp(args) => cmd::mcp::run(&args),
         Command::Devnet(args) => cmd::dev::devnet(&args),

@@ -5,7 +5,8 @@
 //! always in before the decision. For the equivocation, the test signs a NO ballot with
 //! node2's key itself (a stolen key) and plants it in node1's store while node1 is
 //! stopped: an engine never signs against its own tally, so a real node cannot be made
-//! to equivocate on cue. node0 POSTs health changes to a webhook server in this test,
+//! to equivocate on cue (node2, receiving that ballot in its name, stops with exit code 5
+//! by doppelganger protection and is restarted). node0 POSTs health changes to a webhook server in this test,
 //! which checks every HMAC; node1's webhook points at a closed port.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -341,6 +342,17 @@ fn a_dissenter_and_an_equivocator_are_reported_by_signed_webhooks_and_recover() 
     // node0 approves it, so it settles into the window.
     let (status, body) = n0.vote(&e1, "yes").unwrap();
     assert_eq!(status, 200, "{body}");
+    // node2 received the NO in its name too: doppelganger protection stops it (exit 5).
+    // Its operator restarts it; the stored NO no longer raises the alarm.
+    let exit = wait_for(
+        "node2 stops on the ballot it did not sign",
+        DEADLINE,
+        || Ok(c.nodes[2].exit_status()),
+    )
+    .unwrap();
+    assert_eq!(exit.code(), Some(5), "{}", c.nodes[2].log_text());
+    c.start(2).unwrap();
+    let n2 = &c.wait_ready(2, 2, DEADLINE).unwrap();
 
     // 4. The equivocation leaves the window after 4 more settled proposals.
     for _ in 0..4 {

@@ -116,6 +116,7 @@ fn the_unit_has_every_required_setting() {
         "later filters only take away: {filters:?}"
     );
     assert_eq!(one(&unit, "Service", "Restart"), "on-failure");
+    assert_eq!(one(&unit, "Service", "RestartPreventExitStatus"), "5");
     let nofile: u64 = one(&unit, "Service", "LimitNOFILE").parse().unwrap();
     assert!(nofile >= 4096, "LimitNOFILE={nofile}");
     assert_eq!(one(&unit, "Service", "KillSignal"), "SIGTERM");

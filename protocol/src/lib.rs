@@ -107,6 +107,13 @@
 //!     (`policy/rego.rs`: `the_same_proposal_and_policy_always_give_the_same_verdict`,
 //!     `builtins_that_reach_outside_do_not_compile`,
 //!     `a_policy_that_runs_too_long_stops_at_the_instruction_cap`)
+//! 19. **Doppelganger alarm.** A valid ballot signed with the engine's own key that it
+//!     did not sign raises [`engine::Event::Doppelganger`] (from gossip, catch-up or the
+//!     orphan buffer); its own messages echoed back, the records it was restored from,
+//!     and proposals in its name (a crash can lose one of its own) never do.
+//!     (`tests/doppelganger.rs`:
+//!     `the_alarm_fires_exactly_when_a_foreign_ballot_in_our_name_arrives`,
+//!     `a_restored_own_ballot_whose_proposal_comes_back_after_its_echo_raises_nothing`)
 
 // Checked arithmetic and no panicking index in the core; tests may index freely.
 #![cfg_attr(

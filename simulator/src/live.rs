@@ -32,7 +32,8 @@ use serde::Serialize;
 use swarmvote_node::api::{NodeEvent, Numbered};
 use swarmvote_node::assembly::{self, Knobs, Node};
 use swarmvote_node::config::{
-    ApiSection, HealthSection, LogSection, MetricsSection, NetworkSection, NodeConfig,
+    ApiSection, DoppelgangerSection, HealthSection, LogSection, MetricsSection, NetworkSection,
+    NodeConfig,
 };
 use swarmvote_node::daemon::clock;
 use swarmvote_node::daemon::driver::{Client, ListFilter};
@@ -554,7 +555,11 @@ struct LiveNode {
     client: Client,
     /// Dropping or sending stops the driver.
     stop: Option<oneshot::Sender<()>>,
-    driver: Option<JoinHandle<Result<(), swarmvote_node::daemon::store::StoreError>>>,
+    driver: Option<
+        JoinHandle<
+            Result<swarmvote_node::daemon::driver::Exit, swarmvote_node::daemon::store::StoreError>,
+        >,
+    >,
     /// Removed after the driver stopped.
     dir: Option<tempfile::TempDir>,
 }
@@ -1040,6 +1045,9 @@ async fn start_node(
         executor: ExecutorSection::default(),
         metrics: MetricsSection::default(),
         health: HealthSection::default(),
+        // Every live node has its own key: no start-up window, so it votes at once as
+        // the simulated nodes do (the check on every message still runs).
+        doppelganger: DoppelgangerSection { listen_secs: 0 },
         webhook: None,
         gate: GateSection::default(),
         data_dir,

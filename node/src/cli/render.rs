@@ -412,6 +412,11 @@ pub fn render_event(e: &SseEvent, names: &Names) -> String {
             format!("peer {}: {}", peer.0, json(reason))
         }
         NodeEvent::Engine(Event::Expired { proposal }) => wire(proposal),
+        NodeEvent::Engine(Event::Doppelganger { proposal, vote, .. }) => format!(
+            "{}  DOPPELGANGER: a {} ballot signed with this node's key elsewhere",
+            wire(proposal),
+            wire(vote)
+        ),
         NodeEvent::Health(h) => {
             let (word, change) = match h {
                 HealthEvent::VoterDegraded(c) => ("degraded:", c),

@@ -7,10 +7,11 @@ use anyhow::{Context, bail};
 use swarmvote_node::assembly::{self, Knobs, Node, identity_path};
 use swarmvote_node::cli::client::Endpoint;
 use swarmvote_node::config::{NodeConfig, Overrides};
+use swarmvote_node::daemon::driver::{DOPPELGANGER_EXIT_CODE, Exit};
 use swarmvote_node::daemon::http;
 use swarmvote_node::daemon::identity;
 use swarmvote_node::daemon::store::Store;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 /// The arguments of `swarmvote run` and `swarmvote init`.
 #[derive(clap::Args)]
@@ -75,8 +76,8 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     }
 }
 
-/// Runs the node until SIGINT or SIGTERM.
-async fn run(config: NodeConfig) -> anyhow::Result<()> {
+/// Runs the node until SIGINT or SIGTERM, or a doppelganger alarm; returns the exit code.
+async fn run(config: NodeConfig) -> anyhow::Result<u8> {
     let shutdown = shutdown_signal();
     let Node {
         driver,
@@ -182,14 +183,24 @@ async fn run(config: NodeConfig) -> anyhow::Result<()> {
         let _ = std::fs::remove_file(path);
     }
     let _ = std::fs::remove_file(&addr_file);
-    result?;
-    info!("stopped");
-    Ok(())
+    match result? {
+        Exit::Stopped => {
+            info!("stopped");
+            Ok(0)
+        }
+        Exit::Doppelganger => {
+            error!(
+                code = DOPPELGANGER_EXIT_CODE,
+                "stopped: another instance of this voter key is signing; stop one of them before starting this node again"
+            );
+            Ok(DOPPELGANGER_EXIT_CODE)
+        }
+    }
 }
 
 /// `swarmvote run`: loads the config (before logging is set up, so its errors go to
-/// stderr plainly), then runs the node on a one-worker runtime.
-pub fn start(args: &ConfigArgs) -> anyhow::Result<()> {
+/// stderr plainly), then runs the node on a one-worker runtime. Returns the exit code.
+pub fn start(args: &ConfigArgs) -> anyhow::Result<u8> {
     let config = NodeConfig::load(&args.config, &args.overrides)?;
     super::init_logging(config.log.format);
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -1,11 +1,14 @@
-//! `swarmvote store info`: open a data dir (taking its lock) and say what it holds.
+//! `swarmvote store info`: open a data dir (taking its lock) and say what it holds;
+//! `store export-votes` and `store import-votes`: a stopped node's signing history (see
+//! [`swarmvote_node::daemon::store::history`]).
 
 use std::path::{Path, PathBuf};
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::Subcommand;
 use swarmvote_node::config::{NodeConfig, Overrides};
-use swarmvote_node::daemon::store::Store;
+use swarmvote_node::daemon::store::{Store, history};
+use swarmvote_protocol::{Roster, VoterId};
 
 #[derive(Subcommand)]
 pub enum StoreCommand {
@@ -23,13 +26,73 @@ pub enum StoreCommand {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Print this node's signing history (its own proposals and ballots) as JSON, for
+    /// `import-votes` on the machine its voter key moves to. The node must be stopped.
+    ExportVotes {
+        /// The node config (its data dir, key and roster).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Add a signing history written by `export-votes` to this node's data dir, after
+    /// checking every signature, the swarm, the roster and the voter, and that nothing
+    /// in it contradicts a ballot the data dir holds. The node must be stopped.
+    ImportVotes {
+        /// The node config (its data dir, key and roster).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The history file (`-`: standard input).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 /// Runs a `store` subcommand.
 pub fn run(command: StoreCommand) -> anyhow::Result<()> {
     match command {
         StoreCommand::Info { config, data_dir } => info(config.as_deref(), data_dir.as_deref()),
+        StoreCommand::ExportVotes { config } => export_votes(&config),
+        StoreCommand::ImportVotes { config, file } => import_votes(&config, &file),
     }
+}
+
+/// The config's data dir (opened, locked) and its roster and voter.
+fn open_node(config: &Path) -> anyhow::Result<(Store, Roster, VoterId)> {
+    let config = NodeConfig::load(config, &Overrides::default())?;
+    let (roster, key) = config.load_identity()?;
+    let (store, _) = Store::open(&config.data_dir)?;
+    Ok((store, roster, key.voter_id()))
+}
+
+fn export_votes(config: &Path) -> anyhow::Result<()> {
+    let (store, roster, voter) = open_node(config)?;
+    let now = swarmvote_node::daemon::clock::now();
+    let doc = history::export(&store, &roster, voter, now)?;
+    let text = serde_json::to_string_pretty(&doc).context("cannot render the history")?;
+    println!("{text}");
+    tracing::info!(
+        proposals = doc.proposals.len(),
+        ballots = doc.ballots.len(),
+        "signing history exported"
+    );
+    Ok(())
+}
+
+fn import_votes(config: &Path, file: &Path) -> anyhow::Result<()> {
+    let text = if file == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("{}: cannot read", file.display()))?
+    };
+    let doc: history::SigningHistory = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a signing history", file.display()))?;
+    let (mut store, roster, voter) = open_node(config)?;
+    let report = history::import(&mut store, &roster, voter, doc)
+        .with_context(|| format!("{}: refused; nothing was written", file.display()))?;
+    println!(
+        "imported {} proposals and {} ballots ({} already held)",
+        report.proposals, report.ballots, report.already_held
+    );
+    Ok(())
 }
 
 fn info(config: Option<&Path>, data_dir: Option<&Path>) -> anyhow::Result<()> {

@@ -236,6 +236,34 @@ pub struct MetricsSection {
     pub allow_remote: bool,
 }
 
+/// `[doppelganger]`: protection against running one voter key twice. At start the node
+/// signs nothing for `listen_secs` while it watches gossip and catch-up for messages
+/// signed with its key that it did not sign; seeing one then, or at any later time,
+/// stops its signing and the node exits with code 5.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoppelgangerSection {
+    /// Seconds to listen before the first signature; 0 turns the window off (the
+    /// check on every message still runs).
+    #[serde(default = "default_listen_secs")]
+    pub listen_secs: u64,
+}
+
+/// The longest start-up window `config check` accepts: an hour.
+pub const MAX_LISTEN_SECS: u64 = 3600;
+
+fn default_listen_secs() -> u64 {
+    6
+}
+
+impl Default for DoppelgangerSection {
+    fn default() -> Self {
+        Self {
+            listen_secs: default_listen_secs(),
+        }
+    }
+}
+
 /// `[health]`: degraded-voter detection (see `crate::daemon::health`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -445,6 +473,8 @@ struct ConfigFile {
     #[serde(default)]
     health: HealthSection,
     #[serde(default)]
+    doppelganger: DoppelgangerSection,
+    #[serde(default)]
     webhook: Option<WebhookSection>,
     #[serde(default)]
     gate: GateSection,
@@ -513,6 +543,8 @@ pub struct NodeConfig {
     pub metrics: MetricsSection,
     /// `[health]`.
     pub health: HealthSection,
+    /// `[doppelganger]`.
+    pub doppelganger: DoppelgangerSection,
     /// `[webhook]`, with `secret_file` resolved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub webhook: Option<WebhookSection>,
@@ -577,6 +609,7 @@ impl NodeConfig {
             executor: file.executor,
             metrics: file.metrics,
             health: file.health,
+            doppelganger: file.doppelganger,
             webhook: file.webhook,
             gate: file.gate,
         };
@@ -686,7 +719,8 @@ impl NodeConfig {
         Ok(config)
     }
 
-    /// Checks `[metrics]`, `[health]` and `[webhook]`; resolves `webhook.secret_file`.
+    /// Checks `[metrics]`, `[health]`, `[doppelganger]` and `[webhook]`; resolves
+    /// `webhook.secret_file`.
     fn check_telemetry(
         &mut self,
         path: &Path,
@@ -718,6 +752,15 @@ impl NodeConfig {
             };
             field(&format!("health.{name}"), e.to_string())
         })?;
+        if self.doppelganger.listen_secs > MAX_LISTEN_SECS {
+            return Err(field(
+                "doppelganger.listen_secs",
+                format!(
+                    "{} is more than {MAX_LISTEN_SECS} seconds; a few seconds suffice (0 turns the window off)",
+                    self.doppelganger.listen_secs
+                ),
+            ));
+        }
         if let Some(w) = &mut self.webhook {
             if !w.url.starts_with("http://") {
                 return Err(field(
@@ -875,6 +918,32 @@ mod tests {
                 "[[executor.actions]]\naction = \"a\"\ncommand = [\"/x\"]\ncolour = 1\n",
                 "colour",
             ),
+        ] {
+            let err = NodeConfig::parse(&format!("{GOOD}\n{bad}"), path, &Overrides::default())
+                .unwrap_err();
+            assert!(err.to_string().contains(field), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_doppelganger_section_defaults_parses_and_is_checked() {
+        let path = Path::new("/srv/node/node.toml");
+        let c = NodeConfig::parse(GOOD, path, &Overrides::default()).unwrap();
+        assert_eq!(c.doppelganger.listen_secs, 6);
+        let c = NodeConfig::parse(
+            &format!("{GOOD}\n[doppelganger]\nlisten_secs = 0\n"),
+            path,
+            &Overrides::default(),
+        )
+        .unwrap();
+        assert_eq!(c.doppelganger.listen_secs, 0);
+        for (bad, field) in [
+            (
+                "[doppelganger]\nlisten_secs = 7200\n",
+                "doppelganger.listen_secs",
+            ),
+            ("[doppelganger]\nlisten = 3\n", "listen"),
+            ("[doppelganger]\nlisten_secs = -1\n", "listen_secs"),
         ] {
             let err = NodeConfig::parse(&format!("{GOOD}\n{bad}"), path, &Overrides::default())
                 .unwrap_err();

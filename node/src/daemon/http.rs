@@ -14,7 +14,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use swarmvote_protocol::engine::{CommandError, Event};
+use swarmvote_protocol::engine::{CommandError, Event, Pause};
 use swarmvote_protocol::{Action, Certificate, Payload, ProposalId, Reason, SignedBallot};
 use utoipa::OpenApi;
 
@@ -81,6 +81,12 @@ impl From<CommandError> for ApiError {
             CommandError::Decided { .. } => (StatusCode::CONFLICT, "decided"),
             CommandError::Expired { .. } => (StatusCode::CONFLICT, "expired"),
             CommandError::Capacity { .. } => (StatusCode::TOO_MANY_REQUESTS, "capacity"),
+            CommandError::Paused {
+                pause: Pause::Listening,
+            } => (StatusCode::SERVICE_UNAVAILABLE, "doppelganger_listening"),
+            CommandError::Paused {
+                pause: Pause::Doppelganger,
+            } => (StatusCode::SERVICE_UNAVAILABLE, "doppelganger_detected"),
             CommandError::Codec(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             CommandError::Message(m) => match m {
                 swarmvote_protocol::MessageError::PayloadTooLarge { .. } => {

@@ -120,6 +120,9 @@ pub struct Metrics {
     pub syncs: Family<SyncLabel, Counter>,
     /// Equivocations detected.
     pub equivocations: Counter,
+    /// 1 once another instance of this node's voter key was detected (the node then stops
+    /// signing and exits), else 0.
+    pub doppelganger_detected: Gauge,
     /// Executor runs, by result.
     pub executions: Family<ResultLabel, Counter>,
     /// 1 if the member is degraded, else 0.
@@ -156,6 +159,7 @@ impl Metrics {
             gossip_bytes: Family::default(),
             syncs: Family::default(),
             equivocations: Counter::default(),
+            doppelganger_detected: Gauge::default(),
             executions: Family::default(),
             voter_degraded: Family::default(),
             voter_window: Family::default(),
@@ -233,6 +237,11 @@ impl Metrics {
             "equivocations",
             "Equivocations detected",
             m.equivocations.clone(),
+        );
+        r.register(
+            "doppelganger_detected",
+            "1 once another instance of this node's voter key was detected",
+            m.doppelganger_detected.clone(),
         );
         r.register(
             "executions",

@@ -1,4 +1,5 @@
-//! Webhook delivery for health transitions: a bounded queue and one worker task.
+//! Webhook delivery for health transitions and doppelganger alarms: a bounded queue and
+//! one worker task.
 //!
 //! The driver only calls [`Webhook::send`], with a body from [`health_body`], which never blocks: it appends to a bounded
 //! queue (dropping the oldest, counted and logged, when full) and wakes the worker. The
@@ -130,6 +131,30 @@ pub fn health_body(
             "swarm": node.swarm,
         },
         "at": change.at,
+    })
+}
+
+/// The body POSTed when another instance of this node's voter key is detected: the
+/// ballot in its name it did not sign, and `peer`, where it came from.
+pub fn doppelganger_body(
+    proposal: &swarmvote_protocol::ProposalId,
+    vote: swarmvote_protocol::Vote,
+    peer: &str,
+    node: &NodeInfo,
+) -> serde_json::Value {
+    serde_json::json!({
+        "event": "doppelganger_detected",
+        "proposal": proposal,
+        "message": "ballot",
+        "vote": vote,
+        "peer": peer,
+        "node": {
+            "name": node.name,
+            "voter": node.voter,
+            "peer_id": node.peer_id,
+            "swarm": node.swarm,
+        },
+        "at": now(),
     })
 }
 

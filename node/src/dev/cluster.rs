@@ -288,6 +288,9 @@ pub struct ClusterOptions {
     /// Where each node lives, one entry per node; empty: all on 127.0.0.1 with free
     /// ports, bootstrapping as `bootstrap` says (the default).
     pub placement: Vec<Placement>,
+    /// `[doppelganger] listen_secs` of every node. 0 by default: every node of a
+    /// cluster has its own key, and tests and demos want votes at once.
+    pub doppelganger_listen_secs: u64,
 }
 
 /// Which peers each node of a cluster is told about.
@@ -331,6 +334,7 @@ impl Default for ClusterOptions {
             log_filter: None,
             bootstrap: Bootstrap::All,
             placement: Vec::new(),
+            doppelganger_listen_secs: 0,
         }
     }
 }
@@ -413,7 +417,7 @@ impl Cluster {
             let (p2p_key, _) = identity::load_or_create(&dir.join("data").join("p2p.key"))
                 .map_err(|e| setup(&e))?;
             let config = format!(
-                "data_dir = \"data\"\nkey_file = \"voter.key\"\nroster_file = \"{}\"\nlisten = [\"{p2p}\"]\nbootstrap = [{}]\n\n[api]\nlisten = \"{api_addr}\"\n{}\n[log]\nstatus_interval_secs = {}\n\n{}\n",
+                "data_dir = \"data\"\nkey_file = \"voter.key\"\nroster_file = \"{}\"\nlisten = [\"{p2p}\"]\nbootstrap = [{}]\n\n[api]\nlisten = \"{api_addr}\"\n{}\n[log]\nstatus_interval_secs = {}\n\n[doppelganger]\nlisten_secs = {}\n\n{}\n",
                 roster_path.display(),
                 bootstrap.join(", "),
                 // A node on its own address (a test bed's namespace) serves its API there.
@@ -423,6 +427,7 @@ impl Cluster {
                     "allow_remote = true\n"
                 },
                 options.status_interval_secs,
+                options.doppelganger_listen_secs,
                 (spec.extra)(i)
             );
             let config_path = dir.join("node.toml");

@@ -172,6 +172,24 @@ pub enum CommandError {
         /// Proposals open now.
         open: usize,
     },
+    /// The driver paused signing (see [`Engine::pause_signing`]).
+    #[error("{pause}")]
+    Paused {
+        /// Why.
+        pause: Pause,
+    },
+}
+
+/// Why a driver stopped its engine from signing (doppelganger protection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Pause {
+    /// Listening at start for another instance of this voter key before signing
+    /// anything.
+    #[error("not signing yet: listening for another instance of this voter key")]
+    Listening,
+    /// Another instance of this voter key was seen; this node signs nothing more.
+    #[error("not signing: another instance of this voter key is signing (doppelganger detected)")]
+    Doppelganger,
 }
 
 struct Entry {
@@ -252,6 +270,8 @@ pub struct Engine {
     sigs: SignatureCache,
     /// Test-only: `vote` signs a contradicting ballot instead of refusing.
     guard_off: bool,
+    /// Set by the driver: `vote` and `propose` sign nothing while it is.
+    paused: Option<Pause>,
 }
 
 impl Engine {
@@ -290,6 +310,7 @@ impl Engine {
             outputs: VecDeque::new(),
             sigs,
             guard_off: false,
+            paused: None,
         })
     }
 
@@ -325,6 +346,24 @@ impl Engine {
         self.guard_off = true;
     }
 
+    /// Stops [`Engine::vote`] and [`Engine::propose`] from signing (they answer
+    /// [`CommandError::Paused`]) until [`Engine::resume_signing`]. Everything else runs
+    /// as before. The driver's doppelganger protection uses it: the time to wait, and
+    /// what to do on [`Event::Doppelganger`], are its choice.
+    pub fn pause_signing(&mut self, pause: Pause) {
+        self.paused = Some(pause);
+    }
+
+    /// Lets [`Engine::vote`] and [`Engine::propose`] sign again.
+    pub fn resume_signing(&mut self) {
+        self.paused = None;
+    }
+
+    /// Why signing is paused, if it is.
+    pub fn paused(&self) -> Option<Pause> {
+        self.paused
+    }
+
     // -----------------------------------------------------------------------------------
     // Inputs
     // -----------------------------------------------------------------------------------
@@ -354,7 +393,7 @@ impl Engine {
     ) {
         let result = match message.checked() {
             Some(Checked::Proposal(p)) => {
-                self.on_proposal(now, SignedProposal::clone(p), Sig::Checked)
+                self.on_proposal(now, peer, SignedProposal::clone(p), Sig::Checked)
             }
             Some(Checked::Ballot(b)) => self.on_checked_ballot(now, peer, b),
             None => self.on_bytes(now, peer, message.bytes(), Some(message)),
@@ -371,7 +410,7 @@ impl Engine {
     ) -> Validation {
         match gossip::decode_gossip(bytes) {
             Err(e) => Validation::Reject(RejectReason::Malformed(e.into())),
-            Ok(Gossip::Proposal(p)) => self.on_proposal(now, p, Sig::Unchecked(inbound)),
+            Ok(Gossip::Proposal(p)) => self.on_proposal(now, peer, p, Sig::Unchecked(inbound)),
             Ok(Gossip::Ballot(b)) => self.on_ballot(now, peer, b, inbound),
             Ok(Gossip::Equivocation(e)) => self.on_evidence(now, peer, e),
         }
@@ -397,6 +436,9 @@ impl Engine {
         ttl_ms: u64,
         nonce: Nonce,
     ) -> Result<ProposalId, CommandError> {
+        if let Some(pause) = self.paused {
+            return Err(CommandError::Paused { pause });
+        }
         let expires_at = now
             .checked_add(ttl_ms)
             .filter(|_| ttl_ms > 0 && ttl_ms <= MAX_TTL_MS)
@@ -440,6 +482,9 @@ impl Engine {
         vote: Vote,
         reason: Option<Reason>,
     ) -> Result<SignedBallot, CommandError> {
+        if let Some(pause) = self.paused {
+            return Err(CommandError::Paused { pause });
+        }
         if let Some(existing) = self.own.get(&proposal)
             && (existing.ballot().vote == vote || !self.guard_off)
         {
@@ -641,7 +686,13 @@ impl Engine {
         }
     }
 
-    fn on_proposal(&mut self, now: UnixMillis, p: SignedProposal, sig: Sig<'_>) -> Validation {
+    fn on_proposal(
+        &mut self,
+        now: UnixMillis,
+        peer: PeerTag,
+        p: SignedProposal,
+        sig: Sig<'_>,
+    ) -> Validation {
         let id = p.id();
         if self.entries.contains_key(&id) {
             return Validation::Ignore(IgnoreReason::Duplicate);
@@ -674,6 +725,10 @@ impl Engine {
         if self.over_capacity(&proposer).is_some() {
             return Validation::Ignore(IgnoreReason::Capacity);
         }
+        // A proposal in our name that we do not hold is no proof of another instance:
+        // proposals are not synced before they are broadcast (own ballots are), so a
+        // crash can lose our own. Only ballots raise `Event::Doppelganger`.
+        let _ = peer;
         self.insert_proposal(now, verified, false);
         self.check_decision(now, &id);
         Validation::Accept
@@ -798,7 +853,7 @@ impl Engine {
     ) -> Validation {
         let id = verified.ballot().proposal;
         if self.entries.contains_key(&id) {
-            let result = self.apply_hinted(now, verified, false, hint);
+            let result = self.apply_hinted(now, verified, false, hint, Some(peer));
             self.check_decision(now, &id);
             result
         } else {
@@ -822,8 +877,8 @@ impl Engine {
         };
         let (yes, no) = split_evidence(verified);
         if self.entries.contains_key(&id) {
-            let a = self.apply_ballot(now, yes.map(Arc::new), false);
-            let b = self.apply_ballot(now, no.map(Arc::new), false);
+            let a = self.apply_hinted(now, yes.map(Arc::new), false, None, Some(peer));
+            let b = self.apply_hinted(now, no.map(Arc::new), false, None, Some(peer));
             self.check_decision(now, &id);
             if a == Validation::Accept || b == Validation::Accept {
                 Validation::Accept
@@ -850,18 +905,23 @@ impl Engine {
         ballot: Verified<Arc<SignedBallot>>,
         own: bool,
     ) -> Validation {
-        self.apply_hinted(now, ballot, own, None)
+        self.apply_hinted(now, ballot, own, None, None)
     }
 
-    /// [`Engine::apply_ballot`], with the voter's roster index to try first.
+    /// [`Engine::apply_ballot`], with the voter's roster index to try first and the peer
+    /// it came from, if known.
     fn apply_hinted(
         &mut self,
         now: UnixMillis,
         ballot: Verified<Arc<SignedBallot>>,
         own: bool,
         hint: Option<MemberIndex>,
+        peer: Option<PeerTag>,
     ) -> Validation {
         let id = ballot.ballot().proposal;
+        if !own {
+            self.check_doppelganger(&ballot, peer);
+        }
         let Some(entry) = self.entries.get_mut(&id) else {
             return Validation::Ignore(IgnoreReason::Duplicate);
         };
@@ -907,6 +967,21 @@ impl Engine {
             self.check_decision(now, &id);
         }
         Validation::Accept
+    }
+
+    /// A verified ballot from elsewhere in this node's name: unless it is exactly the
+    /// ballot this node signed (its own echo, from gossip or catch-up), another instance
+    /// of this key signed it. The driver decides what to do (see [`Event::Doppelganger`]).
+    fn check_doppelganger(&mut self, ballot: &SignedBallot, peer: Option<PeerTag>) {
+        let inner = ballot.ballot();
+        if inner.voter != self.me || self.own.get(&inner.proposal) == Some(ballot) {
+            return;
+        }
+        self.event(Event::Doppelganger {
+            proposal: inner.proposal,
+            vote: inner.vote,
+            peer,
+        });
     }
 
     fn check_decision(&mut self, now: UnixMillis, id: &ProposalId) {

@@ -232,6 +232,22 @@ pub enum Event {
         /// What was wrong.
         reason: RejectReason,
     },
+    /// A valid ballot signed with this node's own voter key that this node did not sign:
+    /// another instance of the key is running (or ran, from a copy of the key with
+    /// another data dir). The engine only reports it; its own echoes (the exact ballots
+    /// it signed, back from gossip or catch-up) and records handed to
+    /// [`Engine::restore`](super::Engine::restore) never raise it. A driver should stop
+    /// signing at once. (Proposals in its name do not raise it: a crash can lose one of
+    /// its own, since only own ballots are synced before they are broadcast.)
+    Doppelganger {
+        /// The proposal voted on.
+        proposal: ProposalId,
+        /// The ballot's vote.
+        vote: Vote,
+        /// The peer it came from, when known (ballots released from the orphan buffer
+        /// have lost it).
+        peer: Option<PeerTag>,
+    },
     /// A proposal was still pending at its expiry.
     Expired {
         /// The proposal.

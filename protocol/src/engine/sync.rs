@@ -543,7 +543,7 @@ impl Engine {
     ) {
         // Proposals first, so their ballots find them rather than the orphan buffer.
         for p in proposals.into_iter().take(MAX_FETCH) {
-            let result = self.on_proposal(now, p, super::Sig::Unchecked(None));
+            let result = self.on_proposal(now, peer, p, super::Sig::Unchecked(None));
             self.report_reject(peer, result);
         }
         for b in ballots.into_iter().take(MAX_ITEM_BALLOTS) {

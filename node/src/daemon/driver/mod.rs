@@ -11,11 +11,13 @@
 //! refusals), `sync` (catch-up), `inbox` (gossip validation), `outbox` (rate-limited
 //! publishing), `bootstrap` (configured peers: redial, failures), `discovery` (finding
 //! the other members), `queries` (the API's questions), `events` (the API's
-//! event stream), `telemetry` (log lines, metrics, health) and `executions` (the
-//! executor's outcomes, recorded).
+//! event stream), `telemetry` (log lines, metrics, health), `executions` (the
+//! executor's outcomes, recorded) and `doppelganger` (the start-up listening window and
+//! the stop when another instance of the voter key signs).
 
 mod bootstrap;
 mod discovery;
+mod doppelganger;
 mod events;
 pub(crate) mod executions;
 mod handle;
@@ -36,12 +38,14 @@ use swarmvote_protocol::engine::{
     CommandError, Engine, Event, MessageTag, Output, PeerTag, SyncRequest, SyncResponse, SyncTag,
     Validation,
 };
-use swarmvote_protocol::{Nonce, SignedBallot, Verdict};
+use swarmvote_protocol::{Nonce, ProposalId, Reason, SignedBallot, Verdict, Vote};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{debug, info, warn};
 
 use self::bootstrap::Bootstrap;
+pub use self::doppelganger::EXIT_CODE as DOPPELGANGER_EXIT_CODE;
+use self::doppelganger::Guard;
 use self::events::EventLog;
 pub use self::handle::{Client, Command, ListFilter, Stopped};
 use self::inbox::Inbox;
@@ -84,8 +88,21 @@ pub struct DriverSettings {
     pub health: Thresholds,
     /// How long after a decision or expiry late ballots still count for health.
     pub health_grace: Duration,
-    /// Where health transitions are POSTed.
+    /// Where health transitions and doppelganger alarms are POSTed.
     pub webhook: Option<Webhook>,
+    /// How long to listen for another instance of the voter key before signing; zero
+    /// turns the window off.
+    pub doppelganger_listen: Duration,
+}
+
+/// Why [`Driver::run`] returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// The shutdown future resolved (a signal), or every client went away.
+    Stopped,
+    /// Another instance of this node's voter key signed: this node stopped signing and
+    /// must exit with [`DOPPELGANGER_EXIT_CODE`].
+    Doppelganger,
 }
 
 /// A reply held until the outputs it depends on are durable.
@@ -122,6 +139,10 @@ pub struct Driver {
     telemetry: Telemetry,
     /// Replies waiting for the next drain to make what they report durable.
     pending_replies: Vec<PendingReply>,
+    /// The start-up window's length.
+    doppelganger_listen: Duration,
+    /// Doppelganger protection: the window and the stop.
+    guard: Guard,
 }
 
 impl Driver {
@@ -170,6 +191,8 @@ impl Driver {
                 syncs: Syncs::default(),
                 telemetry,
                 pending_replies: Vec::new(),
+                doppelganger_listen: settings.doppelganger_listen,
+                guard: Guard::idle(),
             },
             client,
         )
@@ -186,13 +209,17 @@ impl Driver {
         }
     }
 
-    /// Runs until `shutdown` resolves, then flushes the store.
+    /// Runs until `shutdown` resolves, or a doppelganger alarm stops the node, then
+    /// flushes the store.
     pub async fn run(
         mut self,
         shutdown: impl std::future::Future<Output = ()>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Exit, StoreError> {
+        // Nothing is signed before this: restore only re-sends ballots signed before.
+        self.guard = Guard::start(&mut self.engine, self.doppelganger_listen, Instant::now());
         // Own ballots re-sent by restore, and anything else queued before the loop.
         self.drain()?;
+        let mut exit = Exit::Stopped;
         let mut status = tokio::time::interval(if self.timers.status.is_zero() {
             Duration::from_secs(3600 * 24 * 365)
         } else {
@@ -207,9 +234,23 @@ impl Driver {
         tokio::pin!(shutdown);
         loop {
             let deadline = self.tick_deadline();
+            let guard_at = self
+                .guard
+                .deadline()
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 biased;
                 () = &mut shutdown => break,
+                () = tokio::time::sleep_until(guard_at) => {
+                    let now_i = Instant::now();
+                    if self.guard.must_exit(now_i) {
+                        exit = Exit::Doppelganger;
+                        break;
+                    }
+                    for (id, vote, reason) in self.guard.end_window(&mut self.engine, now_i) {
+                        self.cast_evaluator_vote(id, vote, reason);
+                    }
+                }
                 event = self.swarm.select_next_some() => {
                     self.on_swarm_event(event);
                     for _ in 1..COMMAND_BATCH {
@@ -247,7 +288,7 @@ impl Driver {
         info!("shutting down");
         self.store.sync()?;
         self.store.flush()?;
-        Ok(())
+        Ok(exit)
     }
 
     fn tick_deadline(&self) -> Instant {
@@ -419,6 +460,7 @@ impl Driver {
             let mut votes = Vec::new();
             let mut approved = Vec::new();
             for e in events {
+                self.on_doppelganger(&e);
                 if let Event::ProposalSeen { proposal, .. } = &e
                     && let Some(view) = self.engine.proposal(proposal)
                     && let Some((vote, reason)) = self.evaluator.evaluate(
@@ -443,11 +485,9 @@ impl Driver {
                 self.observe(&e);
                 self.publish_event(NodeEvent::Engine(e));
             }
-            let t = now();
             for (id, vote, reason) in votes {
-                match self.engine.vote(t, id, vote, reason) {
-                    Ok(_) => debug!(proposal = %id.short(), %vote, "evaluator voted"),
-                    Err(e) => debug!(proposal = %id.short(), error = %e, "evaluator vote refused"),
+                if !self.guard.hold(&self.engine, (id, vote, reason.clone())) {
+                    self.cast_evaluator_vote(id, vote, reason);
                 }
             }
             for id in approved {
@@ -467,9 +507,46 @@ impl Driver {
     // Command evaluator and executor hooks
     // -----------------------------------------------------------------------------------
 
-    /// A command evaluator's verdict: cast through the own-vote guard; the loop's `drain`
-    /// then makes it durable before it is broadcast.
+    /// An evaluator's verdict, cast now through the own-vote guard.
+    fn cast_evaluator_vote(&mut self, id: ProposalId, vote: Vote, reason: Option<Reason>) {
+        match self.engine.vote(now(), id, vote, reason) {
+            Ok(_) => debug!(proposal = %id.short(), %vote, "evaluator voted"),
+            Err(e) => debug!(proposal = %id.short(), error = %e, "evaluator vote refused"),
+        }
+    }
+
+    /// A doppelganger alarm stops signing for good; the first one also goes to the
+    /// webhook. (The ERROR line and the gauge come from `telemetry`.)
+    fn on_doppelganger(&mut self, e: &Event) {
+        let Some((proposal, vote, peer)) = self.guard.observe(&mut self.engine, e, Instant::now())
+        else {
+            return;
+        };
+        if let Some(hook) = &self.telemetry.webhook {
+            let me = self.engine.voter_id();
+            let node = crate::daemon::webhook::NodeInfo {
+                name: self.member_name(&me),
+                voter: me,
+                peer_id: self.swarm.local_peer_id().to_string(),
+                swarm: self.engine.roster().swarm().to_string(),
+            };
+            let peer = peer.map_or_else(|| "unknown".to_string(), |p| self.peers.name(p));
+            hook.send(&crate::daemon::webhook::doppelganger_body(
+                &proposal, vote, &peer, &node,
+            ));
+        }
+    }
+
+    /// A command evaluator's verdict: held during the doppelganger window, else cast
+    /// through the own-vote guard; the loop's `drain` then makes it durable before it is
+    /// broadcast.
     fn on_verdict(&mut self, v: CommandVerdict) {
+        if self
+            .guard
+            .hold(&self.engine, (v.proposal, v.vote, v.reason.clone()))
+        {
+            return;
+        }
         let id = v.proposal;
         match self.engine.vote(now(), id, v.vote, v.reason) {
             Ok(_) => debug!(proposal = %id.short(), vote = %v.vote, "evaluator voted"),

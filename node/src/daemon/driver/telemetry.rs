@@ -8,7 +8,7 @@ use std::time::Duration;
 use swarmvote_protocol::engine::{Event, IgnoreReason, RejectReason};
 use swarmvote_protocol::{ProposalId, Verdict, Vote, VoterId};
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::Driver;
 use crate::api::{HealthChange, HealthEvent, NodeEvent, Traffic};
@@ -30,7 +30,7 @@ pub(super) struct Telemetry {
     pub(super) metrics: Metrics,
     pub(super) stats: Stats,
     pub(super) health: HealthState,
-    webhook: Option<Webhook>,
+    pub(super) webhook: Option<Webhook>,
 }
 
 /// Degraded-voter detection: the monitor and the proposals waiting for their grace period.
@@ -122,6 +122,9 @@ impl Driver {
                 #[allow(clippy::cast_precision_loss)]
                 m.decision_latency.observe(*latency_ms as f64 / 1000.0);
                 self.schedule_settle(*proposal);
+            }
+            Event::Doppelganger { .. } => {
+                m.doppelganger_detected.set(1);
             }
             Event::Expired { proposal } => {
                 m.expired.inc();
@@ -397,6 +400,17 @@ impl Driver {
                 "invalid message"
             ),
             Event::Expired { proposal } => info!(proposal = %proposal.short(), "expired"),
+            Event::Doppelganger {
+                proposal,
+                vote,
+                peer,
+            } => error!(
+                proposal = %proposal.short(),
+                message = %format!("ballot {vote}"),
+                peer = %peer.map_or_else(|| "unknown".to_string(), |p| self.peers.name(p)),
+                voter = %self.engine.voter_id().short(),
+                "doppelganger: a message signed with this node's voter key that this node did not sign"
+            ),
         }
     }
 

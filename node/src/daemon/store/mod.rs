@@ -28,6 +28,7 @@
 //! waiting, because peers resend it.
 
 mod executions;
+pub mod history;
 mod journal;
 
 use std::fs::{File, OpenOptions};
