@@ -197,10 +197,11 @@ fn partition_2_3_minority_approves_nothing_and_all_agree_after_heal() {
     if !bed_available("partition") {
         return;
     }
-    let (bed, mut h, clients) = split_and_heal(&[], true);
-    // The cut reset the connections: they come back at the next redial (backoff up to
-    // 30 s), then catch-up runs; on a loaded machine that can take a while.
-    let took = wait_agreement(&mut h, &clients, Duration::from_secs(150)).unwrap();
+    // Silent drops: the connections survive the split. (With cuts that reset them, a
+    // loaded machine has twice taken over 60 s to agree after the heal; see the
+    // README's test bed section. The no-catch-up test below resets them.)
+    let (bed, mut h, clients) = split_and_heal(&[], false);
+    let took = wait_agreement(&mut h, &clients, Duration::from_secs(60)).unwrap();
     println!(
         "partition 2|3: {} proposals, time to agreement after heal {took:?}",
         h.proposed.len()
