@@ -15,7 +15,7 @@ use swarmvote_node::dev::cluster::{ApiClient, Cluster, wait_for};
 use swarmvote_protocol::Certificate;
 
 mod common;
-use common::{DEADLINE, cluster_with as cluster, ready_all};
+use common::{DEADLINE, ballots, cluster_with as cluster, ready_all, voter, wait_status};
 
 /// Writes an executable shell script.
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
@@ -45,13 +45,6 @@ fn command_evaluator(argv: &[String], timeout_ms: u64) -> String {
     )
 }
 
-fn wait_status(client: &ApiClient, id: &str, status: &str) -> Value {
-    wait_for(&format!("{id} {status}"), DEADLINE, || {
-        Ok(client.proposal(id)?.filter(|p| p["status"] == status))
-    })
-    .unwrap()
-}
-
 fn wait_execution(client: &ApiClient, id: &str, state: &str) -> Value {
     wait_for(&format!("{id} execution {state}"), DEADLINE, || {
         Ok(client
@@ -71,27 +64,6 @@ fn wait_log(c: &Cluster, node: usize, needles: &[&str]) -> String {
             .map(str::to_owned))
     })
     .unwrap()
-}
-
-/// (voter, vote, reason) of every kept ballot.
-fn ballots(p: &Value) -> Vec<(String, String, Option<String>)> {
-    p["ballots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| {
-            let b = &b["ballot"];
-            (
-                b["voter"].as_str().unwrap().to_owned(),
-                b["vote"].as_str().unwrap().to_owned(),
-                b["reason"].as_str().map(str::to_owned),
-            )
-        })
-        .collect()
-}
-
-fn voter(c: &Cluster, i: usize) -> String {
-    c.nodes[i].voter.to_string()
 }
 
 /// Lines of `path` equal to `line` (0 if the file does not exist).

@@ -7,11 +7,16 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use serde_json::{Value, json};
-use swarmvote_node::dev::cluster::{ApiClient, Cluster, wait_for};
+use serde_json::json;
+use swarmvote_node::dev::cluster::wait_for;
 
 mod common;
-use common::{DEADLINE, cluster_with as cluster, ready_all};
+use common::{DEADLINE, ballots, cluster_with as cluster, ready_all, voter, wait_status};
+
+fn sorted<T: Ord>(mut v: Vec<T>) -> Vec<T> {
+    v.sort();
+    v
+}
 
 /// The repository's `configs/policies/`.
 fn policies() -> PathBuf {
@@ -144,36 +149,6 @@ verdict := {"vote": "yes"} if {
 }
 "#;
 
-fn wait_status(client: &ApiClient, id: &str, status: &str) -> Value {
-    wait_for(&format!("{id} {status}"), DEADLINE, || {
-        Ok(client.proposal(id)?.filter(|p| p["status"] == status))
-    })
-    .unwrap()
-}
-
-/// (voter, vote, reason) of every kept ballot, sorted.
-fn ballots(p: &Value) -> Vec<(String, String, Option<String>)> {
-    let mut got: Vec<_> = p["ballots"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| {
-            let b = &b["ballot"];
-            (
-                b["voter"].as_str().unwrap().to_owned(),
-                b["vote"].as_str().unwrap().to_owned(),
-                b["reason"].as_str().map(str::to_owned),
-            )
-        })
-        .collect();
-    got.sort();
-    got
-}
-
-fn voter(c: &Cluster, i: usize) -> String {
-    c.nodes[i].voter.to_string()
-}
-
 #[test]
 fn rego_nodes_vote_with_their_policies_reasons_and_a_failing_policy_casts_no_vote() {
     let dir = tempfile::tempdir().unwrap();
@@ -212,7 +187,7 @@ fn rego_nodes_vote_with_their_policies_reasons_and_a_failing_policy_casts_no_vot
         ),
     ];
     want.sort();
-    assert_eq!(ballots(&p), want, "{p}");
+    assert_eq!(sorted(ballots(&p)), want, "{p}");
 
     let fine = api[0]
         .propose("service.restart", json!({"name": "web-1"}), 60_000)
@@ -231,7 +206,7 @@ fn rego_nodes_vote_with_their_policies_reasons_and_a_failing_policy_casts_no_vot
         ),
     ];
     want.sort();
-    assert_eq!(ballots(&p), want, "{p}");
+    assert_eq!(sorted(ballots(&p)), want, "{p}");
 
     // Node 2's policy runs past its cap: a warning naming the file and line, no vote.
     let looping = api[0].propose("x.loop", json!({}), 60_000).unwrap();

@@ -4,7 +4,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use swarmvote_node::dev::cluster::{ApiClient, Cluster, ClusterSpec};
+use serde_json::Value;
+use swarmvote_node::dev::cluster::{ApiClient, Cluster, ClusterSpec, wait_for};
 
 /// How long any condition may take to become true.
 pub const DEADLINE: Duration = Duration::from_secs(60);
@@ -41,4 +42,34 @@ pub fn ready_all(c: &mut Cluster, peers: usize) -> Vec<ApiClient> {
             }
         })
         .collect()
+}
+
+/// Waits until proposal `id` has `status` at `client`; returns its report.
+pub fn wait_status(client: &ApiClient, id: &str, status: &str) -> Value {
+    wait_for(&format!("{id} {status}"), DEADLINE, || {
+        Ok(client.proposal(id)?.filter(|p| p["status"] == status))
+    })
+    .unwrap()
+}
+
+/// (voter, vote, reason) of every kept ballot.
+pub fn ballots(p: &Value) -> Vec<(String, String, Option<String>)> {
+    p["ballots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let b = &b["ballot"];
+            (
+                b["voter"].as_str().unwrap().to_owned(),
+                b["vote"].as_str().unwrap().to_owned(),
+                b["reason"].as_str().map(str::to_owned),
+            )
+        })
+        .collect()
+}
+
+/// Node `i`'s voter id, as the API writes it.
+pub fn voter(c: &Cluster, i: usize) -> String {
+    c.nodes[i].voter.to_string()
 }
