@@ -3,12 +3,18 @@
 //! A certificate is checked offline against a roster: the proposal's swarm, roster digest,
 //! proposer and signature; then each ballot's proposal id, vote, membership and signature;
 //! ballots strictly ascending by voter (so no voter counts twice); and the count.
+//!
+//! The count follows the roster's tier for the proposal, recomputed from the roster and
+//! the proposal's content: `q` YES ballots from the electorate (under four-eyes the
+//! proposer's own YES is carried but not counted) and every group requirement. The
+//! certificate records the tier's name and `q`; a record that differs from the
+//! recomputed tier (a lowered tier, say) is refused.
 
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{Kind, Message};
 use crate::crypto::Verified;
-use crate::ids::{ProposalId, VoterId};
+use crate::ids::{GroupName, ProposalId, TierName, VoterId};
 use crate::message::{SignedBallot, SignedProposal, VerifyError, Vote};
 use crate::roster::Roster;
 use crate::sigcache::SignatureCache;
@@ -60,13 +66,56 @@ pub enum CertificateError {
         source: VerifyError,
     },
     /// Too few YES ballots.
-    #[error("{have} valid YES ballots, {need} are required")]
+    #[error("{have} valid YES ballots, {need} are required (tier {tier})")]
     Insufficient {
-        /// Ballots present.
+        /// Ballots present that count.
         have: usize,
         /// `q`.
         need: u32,
+        /// The tier that applies.
+        tier: TierName,
     },
+    /// A group requirement is not met.
+    #[error(
+        "tier {tier} requires {need} YES ballots from group {group}, the certificate has {have}"
+    )]
+    GroupShort {
+        /// The tier that applies.
+        tier: TierName,
+        /// The group.
+        group: GroupName,
+        /// Its YES ballots that count.
+        have: usize,
+        /// Needed.
+        need: u32,
+    },
+    /// The recorded tier is not the one the roster gives this proposal.
+    #[error(
+        "the certificate records tier {recorded} (q = {recorded_q}), but the roster puts this \
+         proposal in tier {expected} (q = {expected_q})"
+    )]
+    TierMismatch {
+        /// The certificate's record.
+        recorded: TierName,
+        /// Its `q`.
+        recorded_q: u32,
+        /// The roster's tier for the proposal.
+        expected: TierName,
+        /// That tier's `q`.
+        expected_q: u32,
+    },
+}
+
+/// Which tier approved a proposal, as the certificate records it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TierLabel {
+    /// The tier's name.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub name: TierName,
+    /// Its `q`.
+    pub required: u32,
 }
 
 /// Proof that a proposal was approved.
@@ -76,6 +125,10 @@ pub enum CertificateError {
 pub struct Certificate {
     proposal: SignedProposal,
     ballots: Vec<SignedBallot>,
+    /// The tier that approved it; absent in certificates made before tiers existed,
+    /// which are still checked against the recomputed tier.
+    #[serde(default)]
+    tier: Option<TierLabel>,
 }
 
 impl Certificate {
@@ -83,7 +136,22 @@ impl Certificate {
     /// [`Certificate::verify`].
     pub fn new(proposal: SignedProposal, mut ballots: Vec<SignedBallot>) -> Self {
         ballots.sort_by_key(|b| b.ballot().voter);
-        Self { proposal, ballots }
+        Self {
+            proposal,
+            ballots,
+            tier: None,
+        }
+    }
+
+    /// Records the tier that approved it.
+    pub fn with_tier(mut self, tier: TierLabel) -> Self {
+        self.tier = Some(tier);
+        self
+    }
+
+    /// The recorded tier, if any.
+    pub fn tier(&self) -> Option<&TierLabel> {
+        self.tier.as_ref()
     }
 
     /// The approved proposal.
@@ -154,10 +222,48 @@ impl Certificate {
                 });
             }
         }
-        let need = roster.required();
-        let have = self.ballots.len();
+        let p = self.proposal.proposal();
+        let tier = roster.tier(roster.tier_for(p.action.as_str(), || p.payload.to_value()));
+        if let Some(label) = &self.tier
+            && (label.name != *tier.name() || label.required != tier.required())
+        {
+            return Err(CertificateError::TierMismatch {
+                recorded: label.name.clone(),
+                recorded_q: label.required,
+                expected: tier.name().clone(),
+                expected_q: tier.required(),
+            });
+        }
+        // Under four-eyes the proposer's own YES is carried but does not count.
+        let counted = |voter: &VoterId| !(tier.four_eyes() && *voter == p.proposer);
+        let need = tier.required();
+        let have = self
+            .ballots
+            .iter()
+            .filter(|b| counted(&b.ballot().voter))
+            .count();
         if have < usize::try_from(need).unwrap_or(usize::MAX) {
-            return Err(CertificateError::Insufficient { have, need });
+            return Err(CertificateError::Insufficient {
+                have,
+                need,
+                tier: tier.name().clone(),
+            });
+        }
+        for r in tier.requirements() {
+            let have = self
+                .ballots
+                .iter()
+                .map(|b| b.ballot().voter)
+                .filter(|v| counted(v) && roster.index_of(v).is_some_and(|i| r.contains(i)))
+                .count();
+            if have < usize::try_from(r.yes).unwrap_or(usize::MAX) {
+                return Err(CertificateError::GroupShort {
+                    tier: tier.name().clone(),
+                    group: r.group.clone(),
+                    have,
+                    need: r.yes,
+                });
+            }
         }
         for (index, signed) in self.ballots.iter().enumerate() {
             signed

@@ -25,6 +25,10 @@ pub enum Domain {
     Ballot,
     /// A roster's digest.
     Roster,
+    /// The digest of a roster with governance (an epoch, tiers, groups or four-eyes).
+    /// A separate tag, so a plain roster keeps the digest it always had and the two
+    /// encodings can never collide.
+    RosterV2,
 }
 
 impl Domain {
@@ -34,6 +38,7 @@ impl Domain {
             Domain::Proposal => b"swarmvote/v1/proposal",
             Domain::Ballot => b"swarmvote/v1/ballot",
             Domain::Roster => b"swarmvote/v1/roster",
+            Domain::RosterV2 => b"swarmvote/v2/roster",
         }
     }
 }

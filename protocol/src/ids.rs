@@ -303,6 +303,25 @@ name_type!(
     is_name_char
 );
 name_type!(
+    /// The name of a threshold tier in a roster: a rule's name, `default` or
+    /// `roster-change`. Certificates record it.
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, pattern = "^[A-Za-z0-9._-]{1,64}$"))]
+    TierName,
+    "tier name",
+    64,
+    "ASCII letters, digits, '.', '_' and '-'",
+    is_name_char
+);
+name_type!(
+    /// The name of a group of members in a roster, such as `security`.
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, pattern = "^[A-Za-z0-9._-]{1,64}$"))]
+    GroupName,
+    "group name",
+    64,
+    "ASCII letters, digits, '.', '_' and '-'",
+    is_name_char
+);
+name_type!(
     /// What a proposal asks to do, such as `fs.delete` or `k8s/scale`.
     #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, pattern = "^[A-Za-z0-9._:/-]{1,64}$"))]
     Action,

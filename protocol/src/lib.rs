@@ -18,7 +18,8 @@
 //! 3. [`codec`]: the envelope, generic over [`codec::Message`], whose impls live beside
 //!    their types; it knows no message type.
 //! 4. [`sigcache`]: verified signatures, and a shared copy of what they signed.
-//! 5. [`roster`], then [`message`]: members; proposals and ballots.
+//! 5. [`roster`] (members, tiers, the roster document), then [`message`]: proposals and
+//!    ballots.
 //! 6. [`evidence`], [`certificate`], then [`tally`]; [`inbound`], [`gossip`] (the gossip
 //!    kinds) and [`catchup`] (the catch-up wire messages) beside them.
 //! 7. [`policy`]: the node's `[evaluator]` config section, its pure policy rules and Rego
@@ -114,6 +115,21 @@
 //!     (`tests/doppelganger.rs`:
 //!     `the_alarm_fires_exactly_when_a_foreign_ballot_in_our_name_arrives`,
 //!     `a_restored_own_ballot_whose_proposal_comes_back_after_its_echo_raises_nothing`)
+//! 20. **Tiers are content-addressed.** The tier that judges a proposal (its `q`,
+//!     four-eyes and group requirements) is a pure function of the roster and the
+//!     proposal's action and payload, so every node picks the same one in any arrival
+//!     order; a certificate records it and verification recomputes it, refusing a
+//!     lowered tier. (`tests/tiers.rs`: `tier_and_verdict_ignore_arrival_order`,
+//!     `a_lowered_tier_in_a_certificate_is_refused`)
+//! 21. **Four-eyes and groups are exact.** Under four-eyes neither the proposer's YES nor
+//!     its NO counts; approval needs `q` others and becomes impossible when more than
+//!     `n - 1 - q` others said NO, checked for every `n` up to 200; each group
+//!     requirement holds for every vote assignment; a roster under which some proposal
+//!     could never be approved is refused. (`tests/tiers.rs`:
+//!     `four_eyes_boundaries_are_exact_for_every_n`,
+//!     `four_eyes_tallies_ignore_the_proposers_ballot_at_every_boundary`,
+//!     `group_requirements_hold_for_every_vote_assignment`,
+//!     `rosters_that_leave_a_proposal_unapprovable_are_refused`)
 
 // Checked arithmetic and no panicking index in the core; tests may index freely.
 #![cfg_attr(

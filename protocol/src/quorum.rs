@@ -141,6 +141,13 @@ impl Quorum {
         self.den
     }
 
+    /// Whether this fraction is at least `other`: `a/b >= c/d` iff `a*d >= c*b`, exact in
+    /// 128 bits.
+    pub fn at_least(&self, other: Quorum) -> bool {
+        u128::from(self.num).saturating_mul(u128::from(other.den))
+            >= u128::from(other.num).saturating_mul(u128::from(self.den))
+    }
+
     /// The number of YES votes needed among `n` members: `ceil(n * num / den)`.
     ///
     /// Always between 1 and `n` for `n >= 1`, because `0 < num/den <= 1`.

@@ -1,11 +1,16 @@
 //! The tally: exact, order-independent, and fed only verified ballots.
 //!
-//! With `n` members and quorum `num/den`, `q = ceil(n * num / den)`:
+//! The roster's tier for the proposal (see [`crate::roster::tier`]) fixes the electorate
+//! `E` (every member, or every member but the proposer under four-eyes), `q`, and any
+//! group requirements `(G, k)`. Counting only ballots from `E`:
 //!
-//! * **Approved** iff at least `q` distinct members signed YES.
-//! * **Rejected** iff not approved and more than `n - q` distinct members signed NO, so
-//!   approval has become impossible.
+//! * **Approved** iff at least `q` distinct members signed YES, and for every group
+//!   requirement at least `k` members of `G` signed YES.
+//! * **Rejected** iff not approved and approval has become impossible: more than
+//!   `|E| - q` signed NO, or for some requirement more than `|G ∩ E| - k` of the group did.
 //! * **Pending** otherwise.
+//!
+//! For a plain roster this is the rule it always was: `E` is all `n`, no groups.
 //!
 //! A member that signed both YES and NO is an equivocator. It still counts on both sides,
 //! so a reached approval is never taken back. The result depends only on the set of
@@ -22,12 +27,12 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::certificate::Certificate;
+use crate::certificate::{Certificate, TierLabel};
 use crate::crypto::Verified;
 use crate::evidence::Equivocation;
-use crate::ids::{ProposalId, RosterDigest, UnixMillis, VoterId};
+use crate::ids::{GroupName, ProposalId, RosterDigest, TierName, UnixMillis, VoterId};
 use crate::message::{SignedBallot, SignedProposal, Vote};
-use crate::roster::{self, MemberIndex, Roster, Voters};
+use crate::roster::{self, MemberIndex, Roster, TierId, Voters};
 
 /// The tally's verdict, a function of the ballot set alone.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, Deserialize)]
@@ -99,11 +104,47 @@ impl fmt::Display for Verdict {
 /// The rule itself: `yes` distinct YES signers and `no` distinct NO signers among `n`
 /// members with `q` required. Approved iff `yes >= q`; else rejected iff `no > n - q`.
 pub fn verdict_for(n: u32, q: u32, yes: usize, no: usize) -> Verdict {
-    let q = usize::try_from(q).unwrap_or(usize::MAX);
-    let n = usize::try_from(n).unwrap_or(usize::MAX);
-    if yes >= q {
+    verdict_of(&[Count {
+        eligible: n,
+        need: q,
+        yes,
+        no,
+    }])
+}
+
+/// One threshold's counts: `yes` and `no` distinct signers among `eligible` voters, of
+/// whom `need` must sign YES.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Count {
+    /// Voters whose ballots count.
+    pub eligible: u32,
+    /// YES votes needed from them.
+    pub need: u32,
+    /// Distinct YES signers among them.
+    pub yes: usize,
+    /// Distinct NO signers among them.
+    pub no: usize,
+}
+
+impl Count {
+    fn met(&self) -> bool {
+        self.yes >= usize::try_from(self.need).unwrap_or(usize::MAX)
+    }
+
+    /// More NO than `eligible - need`: `need` YES votes can no longer come.
+    fn impossible(&self) -> bool {
+        let room = self.eligible.saturating_sub(self.need);
+        self.no > usize::try_from(room).unwrap_or(usize::MAX)
+    }
+}
+
+/// The verdict over several thresholds that must all hold (the quorum and each group
+/// requirement): approved iff every one is met; else rejected iff any has become
+/// impossible; else pending.
+pub fn verdict_of(counts: &[Count]) -> Verdict {
+    if counts.iter().all(Count::met) {
         Verdict::Approved
-    } else if no > n.saturating_sub(q) {
+    } else if counts.iter().any(Count::impossible) {
         Verdict::Rejected
     } else {
         Verdict::Pending
@@ -174,6 +215,27 @@ pub struct Outcome {
     /// Both thresholds are met: approval stands, but only because of equivocation
     /// (a rejection was, or could have been, overturned by an equivocator's YES).
     pub conflicting: bool,
+    /// The roster tier that judged the proposal.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub tier: TierName,
+    /// Whether the proposer's own ballot was left out (four-eyes).
+    pub four_eyes: bool,
+    /// Each group requirement and its YES count so far.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupOutcome>,
+}
+
+/// A group requirement's state in a tally.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct GroupOutcome {
+    /// The group.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub group: GroupName,
+    /// YES votes needed from it.
+    pub need: u32,
+    /// YES votes from it that count.
+    pub yes: u32,
 }
 
 /// The ballots of one proposal, at most one YES and one NO per member.
@@ -183,10 +245,28 @@ pub struct Tally {
     roster: RosterDigest,
     n: u32,
     q: u32,
+    tier: TierId,
+    /// The tier's name, unless it is the default (no allocation on the common path).
+    tier_name: Option<TierName>,
+    /// The proposer's slot under four-eyes: kept, but outside the count.
+    excluded: Option<usize>,
+    /// Group requirements and their counts; empty for most tiers.
+    groups: Vec<GroupCount>,
     /// The roster's sorted member ids: slot `i` of a side belongs to `voters[i]`.
     voters: Voters,
     yes: Side,
     no: Side,
+}
+
+/// One group requirement's running counts (the electorate's members only).
+#[derive(Clone, Debug)]
+struct GroupCount {
+    group: GroupName,
+    members: Arc<[MemberIndex]>,
+    need: u32,
+    eligible: u32,
+    yes: usize,
+    no: usize,
 }
 
 /// One side of a tally: a slot per member once the first ballot arrives, and a count of
@@ -249,15 +329,78 @@ impl fmt::Debug for DebugSide<'_> {
 impl Tally {
     /// An empty tally for `proposal`, judged by `roster`.
     pub fn new(roster: &Roster, proposal: &Verified<SignedProposal>) -> Self {
+        let p = proposal.proposal();
+        let tier_id = roster.tier_for(p.action.as_str(), || p.payload.to_value());
+        let tier = roster.tier(tier_id);
+        let excluded = if tier.four_eyes() {
+            roster.index_of(&p.proposer).map(MemberIndex::get)
+        } else {
+            None
+        };
+        let groups = tier
+            .requirements()
+            .iter()
+            .map(|r| {
+                let size = u32::try_from(r.members.len()).unwrap_or(u32::MAX);
+                let proposer_inside =
+                    excluded.is_some_and(|x| r.members.iter().any(|m| m.get() == x));
+                GroupCount {
+                    group: r.group.clone(),
+                    members: Arc::clone(&r.members),
+                    need: r.yes,
+                    eligible: size.saturating_sub(u32::from(proposer_inside)),
+                    yes: 0,
+                    no: 0,
+                }
+            })
+            .collect();
         Self {
             proposal: proposal.id(),
             roster: roster.digest(),
             n: roster.len(),
-            q: roster.required(),
+            q: tier.required(),
+            tier: tier_id,
+            tier_name: (tier_id != TierId::Default).then(|| tier.name().clone()),
+            excluded,
+            groups,
             voters: roster.shared_voters(),
             yes: Side::default(),
             no: Side::default(),
         }
+    }
+
+    /// The roster tier that judges this proposal.
+    pub fn tier(&self) -> TierId {
+        self.tier
+    }
+
+    /// The tier's name.
+    pub fn tier_name(&self) -> TierName {
+        self.tier_name
+            .clone()
+            .unwrap_or_else(roster::default_tier_name)
+    }
+
+    /// YES votes needed from the electorate.
+    pub fn required(&self) -> u32 {
+        self.q
+    }
+
+    /// The counts the verdict is taken from: the quorum's, then each group's.
+    pub fn counts(&self) -> impl Iterator<Item = Count> + '_ {
+        let out = |side: &Side| usize::from(self.excluded.is_some_and(|x| side.get(x).is_some()));
+        let main = Count {
+            eligible: self.n.saturating_sub(u32::from(self.excluded.is_some())),
+            need: self.q,
+            yes: self.yes.count.saturating_sub(out(&self.yes)),
+            no: self.no.count.saturating_sub(out(&self.no)),
+        };
+        std::iter::once(main).chain(self.groups.iter().map(|g| Count {
+            eligible: g.eligible,
+            need: g.need,
+            yes: g.yes,
+            no: g.no,
+        }))
     }
 
     /// The proposal this tally is for.
@@ -323,6 +466,16 @@ impl Tally {
         }
         *slot = Some(Arc::clone(&ballot));
         side.count = side.count.saturating_add(1);
+        if self.excluded != Some(index) {
+            for g in &mut self.groups {
+                if g.members.binary_search_by(|m| m.get().cmp(&index)).is_ok() {
+                    match vote {
+                        Vote::Yes => g.yes = g.yes.saturating_add(1),
+                        Vote::No => g.no = g.no.saturating_add(1),
+                    }
+                }
+            }
+        }
         match other.get(index) {
             Some(prior) => {
                 // Both ballots are verified, same voter and proposal, opposite votes.
@@ -355,7 +508,12 @@ impl Tally {
 
     /// The verdict, from the counts alone.
     pub fn verdict(&self) -> Verdict {
-        verdict_for(self.n, self.q, self.yes.count, self.no.count)
+        if self.excluded.is_none() && self.groups.is_empty() {
+            // The plain rule, without building the counts: this is the hot path.
+            return verdict_for(self.n, self.q, self.yes.count, self.no.count);
+        }
+        let counts: Vec<Count> = self.counts().collect();
+        verdict_of(&counts)
     }
 
     /// A side's (voter, ballot) pairs in voter order.
@@ -375,8 +533,7 @@ impl Tally {
     /// The full result.
     pub fn outcome(&self) -> Outcome {
         let verdict = self.verdict();
-        let n = usize::try_from(self.n).unwrap_or(usize::MAX);
-        let q = usize::try_from(self.q).unwrap_or(usize::MAX);
+        let impossible = self.counts().any(|c| c.impossible());
         Outcome {
             proposal: self.proposal,
             n: self.n,
@@ -385,7 +542,18 @@ impl Tally {
             no: self.side_voters(&self.no).collect(),
             equivocators: self.equivocators().collect(),
             verdict,
-            conflicting: verdict == Verdict::Approved && self.no.count > n.saturating_sub(q),
+            conflicting: verdict == Verdict::Approved && impossible,
+            tier: self.tier_name(),
+            four_eyes: self.excluded.is_some(),
+            groups: self
+                .groups
+                .iter()
+                .map(|g| GroupOutcome {
+                    group: g.group.clone(),
+                    need: g.need,
+                    yes: u32::try_from(g.yes).unwrap_or(u32::MAX),
+                })
+                .collect(),
         }
     }
 
@@ -430,10 +598,16 @@ impl Tally {
         {
             return None;
         }
-        Some(Certificate::new(
-            (**proposal).clone(),
-            self.yes.iter().map(|(_, b)| (**b).clone()).collect(),
-        ))
+        Some(
+            Certificate::new(
+                (**proposal).clone(),
+                self.yes.iter().map(|(_, b)| (**b).clone()).collect(),
+            )
+            .with_tier(TierLabel {
+                name: self.tier_name(),
+                required: self.q,
+            }),
+        )
     }
 }
 

@@ -59,7 +59,11 @@ fn removing_a_ballot_fails() {
     let fewer = Certificate::new(p, cert.ballots()[1..].to_vec());
     assert_eq!(
         fewer.verify(&r).unwrap_err(),
-        CertificateError::Insufficient { have: 3, need: 4 }
+        CertificateError::Insufficient {
+            have: 3,
+            need: 4,
+            tier: "default".parse().unwrap()
+        }
     );
 }
 

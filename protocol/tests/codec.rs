@@ -78,7 +78,11 @@ fn golden() -> Golden {
     let certificate = Certificate::new(
         proposal.clone(),
         vec![ballot(&proposal, 0, Vote::Yes), ballot_yes.clone()],
-    );
+    )
+    .with_tier(swarmvote_protocol::certificate::TierLabel {
+        name: "default".parse().unwrap(),
+        required: 2,
+    });
     Golden {
         roster,
         proposal,

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use serde_json::Value;
+use swarmvote_protocol::certificate::TierLabel;
 use swarmvote_protocol::{
     Certificate, CertificateError, ProposalId, Roster, SignedBallot, SignedProposal, VoterId,
 };
@@ -51,8 +52,12 @@ pub struct CertificateSummary {
     pub expires_at: u64,
     /// Members.
     pub n: u32,
-    /// YES votes needed.
+    /// The roster tier that judged it.
+    pub tier: String,
+    /// YES votes needed under that tier.
     pub q: u32,
+    /// Whether the proposer's own YES was left out (four-eyes).
+    pub four_eyes: bool,
     /// The YES signers.
     pub signers: Vec<Signer>,
 }
@@ -73,6 +78,16 @@ impl fmt::Display for CertificateSummary {
             self.signers.len(),
             self.n,
             self.q
+        )?;
+        writeln!(
+            f,
+            "tier       {}{}",
+            self.tier,
+            if self.four_eyes {
+                " (four-eyes: the proposer's own yes does not count)"
+            } else {
+                ""
+            }
         )?;
         for s in &self.signers {
             match &s.reason {
@@ -160,6 +175,7 @@ pub fn verify_certificate(
         return Err(CertificateFault::Invalid(format!("{e}{who}")));
     }
     let p = cert.proposal().proposal();
+    let tier = roster.tier(roster.tier_for(p.action.as_str(), || p.payload.to_value()));
     Ok(CertificateSummary {
         proposal: cert.proposal().id(),
         swarm: p.swarm.to_string(),
@@ -170,7 +186,9 @@ pub fn verify_certificate(
         created_at: p.created_at.0,
         expires_at: p.expires_at.0,
         n: roster.len(),
-        q: roster.required(),
+        tier: tier.name().to_string(),
+        q: tier.required(),
+        four_eyes: tier.four_eyes(),
         signers: cert
             .ballots()
             .iter()
@@ -198,7 +216,10 @@ fn parse_certificate(value: &Value) -> Result<Certificate, String> {
             return Err(format!("missing field `{field}`"));
         }
     }
-    if let Some(extra) = obj.keys().find(|k| *k != "proposal" && *k != "ballots") {
+    if let Some(extra) = obj
+        .keys()
+        .find(|k| !["proposal", "ballots", "tier"].contains(&k.as_str()))
+    {
         return Err(format!("unknown field `{extra}`"));
     }
     if let Err(e) = serde_json::from_value::<SignedProposal>(value["proposal"].clone()) {
@@ -211,6 +232,11 @@ fn parse_certificate(value: &Value) -> Result<Certificate, String> {
         if let Err(e) = serde_json::from_value::<SignedBallot>(b.clone()) {
             return Err(format!("ballots[{i}]: {e}"));
         }
+    }
+    if let Some(tier) = obj.get("tier")
+        && let Err(e) = serde_json::from_value::<Option<TierLabel>>(tier.clone())
+    {
+        return Err(format!("field `tier`: {e}"));
     }
     Err(whole)
 }

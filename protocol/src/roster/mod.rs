@@ -12,8 +12,14 @@
 //! ```
 //!
 //! Members are kept sorted by key, so the digest does not depend on the order they are
-//! listed in. The digest is SHA-256 over a domain tag and the bincode encoding of
-//! `(swarm_id, quorum numerator, quorum denominator, [(key, name)...])`.
+//! listed in. A plain roster's digest is SHA-256 over a domain tag and the bincode
+//! encoding of `(swarm_id, quorum numerator, quorum denominator, [(key, name)...])`.
+//!
+//! A roster may also govern: an `epoch` and its predecessor's digest (`previous`), a
+//! roster-wide `four_eyes` flag, named `[groups]`, a stricter `[change]` tier for roster
+//! changes and ordered `[[rules]]` that tier thresholds by risk (see [`tier`] and
+//! [`document`]). Such a roster's digest commits to all of it, under its own domain tag,
+//! so a plain roster keeps the digest it always had.
 //!
 //! Each member also has a [`MemberIndex`]: its position in that key order. Per-member
 //! state (the tally's ballot slots) is a dense vector indexed by it, so a lookup is one
@@ -23,11 +29,19 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::crypto::{self, Domain, KeyError, PublicKey};
-use crate::ids::{IdError, MemberName, RosterDigest, SwarmId, VoterId};
+use crate::ids::{GroupName, IdError, MemberName, RosterDigest, SwarmId, TierName, VoterId};
 use crate::quorum::{Quorum, QuorumError};
+
+pub mod document;
+mod report;
+pub mod tier;
+
+pub use document::RosterDocument;
+pub use report::{RosterReport, TierRow};
+pub use tier::{Requirement, Rule, Tier, TierId};
 
 pub use crate::ids::MAX_MEMBERS;
 
@@ -87,6 +101,31 @@ pub enum RosterError {
         /// Why the key was refused.
         source: KeyError,
     },
+    /// The epoch and `previous` do not fit together, or `previous` is malformed.
+    #[error("epoch {epoch}: {why}")]
+    InvalidEpoch {
+        /// The roster's epoch.
+        epoch: u64,
+        /// What is wrong.
+        why: String,
+    },
+    /// A group is malformed or names someone who is not a member.
+    #[error("group {group:?}: {why}")]
+    InvalidGroup {
+        /// The group, as written.
+        group: String,
+        /// What is wrong.
+        why: String,
+    },
+    /// A tier (the default, the change tier or a rule) is malformed, or no proposal
+    /// could ever be approved under it.
+    #[error("tier {tier:?}: {why}")]
+    InvalidTier {
+        /// The tier's name (`default`, `roster-change` or the rule's name).
+        tier: String,
+        /// What is wrong.
+        why: String,
+    },
 }
 
 /// One voter in the roster.
@@ -135,10 +174,9 @@ pub(crate) fn index_hinted(
 }
 
 /// A validated roster with its digest and required YES count.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct Roster {
     swarm: SwarmId,
-    quorum: Quorum,
     /// Member ids in ascending order; position `i` is [`MemberIndex`] `i`. Shared: an
     /// engine per member (the simulator) or per task clones the roster, and each tally
     /// keeps a handle to map ids to slots.
@@ -146,19 +184,69 @@ pub struct Roster {
     /// `members[i]` belongs to `voters[i]`. Shared for the same reason: decompressed
     /// member keys are the bulk of a roster.
     members: Arc<[Member]>,
-    required: u32,
+    /// Everything beyond members: epoch, tiers, groups. Shared, and cheap to clone.
+    governance: Arc<Governance>,
     digest: RosterDigest,
 }
+
+/// A roster's epoch and tiers.
+#[derive(Debug)]
+pub(crate) struct Governance {
+    pub(crate) epoch: u64,
+    pub(crate) previous: Option<RosterDigest>,
+    pub(crate) default: Tier,
+    pub(crate) change: Tier,
+    pub(crate) groups: BTreeMap<GroupName, Arc<[MemberIndex]>>,
+    pub(crate) rules: Vec<Rule>,
+}
+
+impl Governance {
+    /// Epoch 0, one quorum for everything, no groups: the digest is the plain one.
+    fn is_plain(&self) -> bool {
+        self.epoch == 0
+            && self.previous.is_none()
+            && !self.default.four_eyes
+            && self.default.require.is_empty()
+            && self.change == self.default_as_change()
+            && self.groups.is_empty()
+            && self.rules.is_empty()
+    }
+
+    fn default_as_change(&self) -> Tier {
+        Tier {
+            name: change_tier_name(),
+            ..self.default.clone()
+        }
+    }
+}
+
+pub(crate) fn default_tier_name() -> TierName {
+    TierName::new(tier::DEFAULT_TIER).unwrap_or_else(|_| unreachable!("a valid constant name"))
+}
+
+pub(crate) fn change_tier_name() -> TierName {
+    TierName::new(tier::CHANGE_TIER).unwrap_or_else(|_| unreachable!("a valid constant name"))
+}
+
+impl PartialEq for Roster {
+    // The digest commits to every field.
+    fn eq(&self, other: &Self) -> bool {
+        self.digest == other.digest
+    }
+}
+
+impl Eq for Roster {}
 
 impl fmt::Debug for Roster {
     // The shape the map-backed roster printed: members as an id -> member map.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Roster")
             .field("swarm", &self.swarm)
-            .field("quorum", &self.quorum)
+            .field("quorum", &self.quorum())
             .field("members", &DebugMembers(self))
-            .field("required", &self.required)
+            .field("required", &self.required())
             .field("digest", &self.digest)
+            .field("epoch", &self.governance.epoch)
             .finish()
     }
 }
@@ -171,22 +259,6 @@ impl fmt::Debug for DebugMembers<'_> {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RosterFile {
-    swarm_id: String,
-    quorum: toml::Value,
-    #[serde(default)]
-    members: Vec<MemberFile>,
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MemberFile {
-    name: String,
-    key: String,
-}
-
 #[derive(Serialize)]
 struct CanonicalRoster<'a> {
     swarm: &'a SwarmId,
@@ -195,115 +267,228 @@ struct CanonicalRoster<'a> {
     members: Vec<(&'a VoterId, &'a MemberName)>,
 }
 
+#[derive(Serialize)]
+struct CanonicalTier<'a> {
+    num: u64,
+    den: u64,
+    four_eyes: bool,
+    require: Vec<(&'a GroupName, u32)>,
+}
+
+impl<'a> CanonicalTier<'a> {
+    fn of(t: &'a Tier) -> Self {
+        Self {
+            num: t.quorum.numerator(),
+            den: t.quorum.denominator(),
+            four_eyes: t.four_eyes,
+            require: t.require.iter().map(|r| (&r.group, r.yes)).collect(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CanonicalRule<'a> {
+    name: &'a TierName,
+    action: &'a str,
+    payload: Vec<(&'a str, &'a str)>,
+    tier: CanonicalTier<'a>,
+}
+
+#[derive(Serialize)]
+struct CanonicalRosterV2<'a> {
+    swarm: &'a SwarmId,
+    epoch: u64,
+    previous: Option<RosterDigest>,
+    default: CanonicalTier<'a>,
+    change: CanonicalTier<'a>,
+    members: Vec<(&'a VoterId, &'a MemberName)>,
+    groups: Vec<(&'a GroupName, Vec<&'a VoterId>)>,
+    rules: Vec<CanonicalRule<'a>>,
+}
+
+/// Validated members, sorted by key, and the checks every roster shares.
+fn sorted_members(
+    members: impl IntoIterator<Item = (MemberName, PublicKey)>,
+) -> Result<BTreeMap<VoterId, Member>, RosterError> {
+    let mut by_key: BTreeMap<VoterId, Member> = BTreeMap::new();
+    let mut names: BTreeSet<MemberName> = BTreeSet::new();
+    for (name, key) in members {
+        if by_key.len() >= MAX_MEMBERS {
+            return Err(RosterError::TooManyMembers {
+                count: by_key.len().saturating_add(1),
+                max: MAX_MEMBERS,
+            });
+        }
+        if !names.insert(name.clone()) {
+            return Err(RosterError::DuplicateName { name });
+        }
+        if let Some(first) = by_key.get(&key.id()) {
+            return Err(RosterError::DuplicateKey {
+                first: first.name.clone(),
+                second: name,
+            });
+        }
+        by_key.insert(key.id(), Member { name, key });
+    }
+    if by_key.is_empty() {
+        return Err(RosterError::Empty);
+    }
+    Ok(by_key)
+}
+
 impl Roster {
-    /// Validates a roster from its parts.
+    /// Validates a plain roster from its parts: epoch 0, one quorum for everything.
     pub fn new(
         swarm: SwarmId,
         quorum: Quorum,
         members: impl IntoIterator<Item = (MemberName, PublicKey)>,
     ) -> Result<Self, RosterError> {
-        let mut by_key: BTreeMap<VoterId, Member> = BTreeMap::new();
-        let mut names: BTreeSet<MemberName> = BTreeSet::new();
-        for (name, key) in members {
-            if by_key.len() >= MAX_MEMBERS {
-                return Err(RosterError::TooManyMembers {
-                    count: by_key.len().saturating_add(1),
-                    max: MAX_MEMBERS,
-                });
-            }
-            if !names.insert(name.clone()) {
-                return Err(RosterError::DuplicateName { name });
-            }
-            if let Some(first) = by_key.get(&key.id()) {
-                return Err(RosterError::DuplicateKey {
-                    first: first.name.clone(),
-                    second: name,
-                });
-            }
-            by_key.insert(key.id(), Member { name, key });
-        }
-        if by_key.is_empty() {
-            return Err(RosterError::Empty);
-        }
+        let by_key = sorted_members(members)?;
         let n = u32::try_from(by_key.len()).unwrap_or(u32::MAX);
-        let required = quorum.required(n);
-        let canonical = CanonicalRoster {
-            swarm: &swarm,
-            num: quorum.numerator(),
-            den: quorum.denominator(),
-            members: by_key.iter().map(|(id, m)| (id, &m.name)).collect(),
+        let default = Tier {
+            name: default_tier_name(),
+            quorum,
+            required: quorum.required(n),
+            four_eyes: false,
+            require: Vec::new(),
         };
-        let body = crate::codec::encode_body(&canonical);
-        let digest = RosterDigest::from_bytes(crypto::sha256(&crypto::signing_bytes(
-            Domain::Roster,
-            &swarm,
-            &body,
-        )));
+        let governance = Governance {
+            epoch: 0,
+            previous: None,
+            change: Tier {
+                name: change_tier_name(),
+                ..default.clone()
+            },
+            default,
+            groups: BTreeMap::new(),
+            rules: Vec::new(),
+        };
+        Ok(Self::assemble(swarm, by_key, governance))
+    }
+
+    /// Builds the roster and its digest from checked parts.
+    fn assemble(swarm: SwarmId, by_key: BTreeMap<VoterId, Member>, governance: Governance) -> Self {
+        let members: Vec<(&VoterId, &MemberName)> =
+            by_key.iter().map(|(id, m)| (id, &m.name)).collect();
+        let digest = if governance.is_plain() {
+            let canonical = CanonicalRoster {
+                swarm: &swarm,
+                num: governance.default.quorum.numerator(),
+                den: governance.default.quorum.denominator(),
+                members,
+            };
+            let body = crate::codec::encode_body(&canonical);
+            crypto::sha256(&crypto::signing_bytes(Domain::Roster, &swarm, &body))
+        } else {
+            let voters: Vec<&VoterId> = by_key.keys().collect();
+            let canonical = CanonicalRosterV2 {
+                swarm: &swarm,
+                epoch: governance.epoch,
+                previous: governance.previous,
+                default: CanonicalTier::of(&governance.default),
+                change: CanonicalTier::of(&governance.change),
+                members,
+                groups: governance
+                    .groups
+                    .iter()
+                    .map(|(g, ix)| {
+                        let ids = ix.iter().filter_map(|i| voters.get(i.get()).copied());
+                        (g, ids.collect())
+                    })
+                    .collect(),
+                rules: governance
+                    .rules
+                    .iter()
+                    .map(|r| CanonicalRule {
+                        name: &r.tier.name,
+                        action: &r.action.text,
+                        payload: r.payload().collect(),
+                        tier: CanonicalTier::of(&r.tier),
+                    })
+                    .collect(),
+            };
+            let body = crate::codec::encode_body(&canonical);
+            crypto::sha256(&crypto::signing_bytes(Domain::RosterV2, &swarm, &body))
+        };
         // The map iterates in key order, so both slices come out sorted and aligned.
         let (voters, members): (Vec<VoterId>, Vec<Member>) = by_key.into_iter().unzip();
-        Ok(Self {
+        Self {
             swarm,
-            quorum,
             voters: voters.into(),
             members: members.into(),
-            required,
-            digest,
-        })
+            governance: Arc::new(governance),
+            digest: RosterDigest::from_bytes(digest),
+        }
     }
 
     /// Parses and validates roster TOML.
     pub fn from_toml(text: &str) -> Result<Self, RosterError> {
-        let file: RosterFile = toml::from_str(text).map_err(|e| RosterError::Toml {
+        let doc: RosterDocument = toml::from_str(text).map_err(|e| RosterError::Toml {
             message: e.to_string().trim_end().to_owned(),
         })?;
-        let swarm = SwarmId::new(file.swarm_id).map_err(RosterError::SwarmId)?;
-        let quorum_text = match file.quorum {
-            toml::Value::String(s) => s,
-            toml::Value::Integer(i) => i.to_string(),
-            other => {
-                return Err(RosterError::Quorum(QuorumError::Malformed {
-                    input: other.to_string(),
-                    why: "a TOML float is not exact; quote it",
-                }));
-            }
-        };
-        let quorum: Quorum = quorum_text.parse().map_err(RosterError::Quorum)?;
-        if file.members.len() > MAX_MEMBERS {
-            return Err(RosterError::TooManyMembers {
-                count: file.members.len(),
-                max: MAX_MEMBERS,
-            });
-        }
-        let mut members = Vec::with_capacity(file.members.len());
-        for (i, m) in file.members.into_iter().enumerate() {
-            let index = i.saturating_add(1);
-            let name = MemberName::new(m.name.clone())
-                .map_err(|source| RosterError::InvalidName { index, source })?;
-            let key: PublicKey = m.key.parse().map_err(|source| RosterError::InvalidKey {
-                name: m.name,
-                source,
-            })?;
-            members.push((name, key));
-        }
-        Self::new(swarm, quorum, members)
+        Self::from_document(&doc)
     }
 
     /// Renders the roster as TOML that [`Roster::from_toml`] reads back unchanged.
     pub fn to_toml(&self) -> String {
-        let mut out = format!(
-            "# swarmvote roster: {} members, {} YES votes approve\nswarm_id = \"{}\"\nquorum = \"{}\"\n",
+        let body = toml::to_string(&self.to_document()).unwrap_or_else(|e| {
+            // Every field is a string, integer, bool, table or array of them.
+            unreachable!("a roster document always renders as TOML: {e}")
+        });
+        format!(
+            "# swarmvote roster: {} members, {} YES votes approve\n{body}",
             self.len(),
-            self.required,
-            self.swarm,
-            self.quorum
-        );
-        for m in self.members.iter() {
-            out.push_str(&format!(
-                "\n[[members]]\nname = \"{}\"\nkey = \"{}\"\n",
-                m.name, m.key
-            ));
+            self.required(),
+        )
+    }
+
+    /// The epoch: 0 for a genesis roster, one more than its predecessor's otherwise.
+    pub fn epoch(&self) -> u64 {
+        self.governance.epoch
+    }
+
+    /// The predecessor's digest; `None` at epoch 0.
+    pub fn previous(&self) -> Option<RosterDigest> {
+        self.governance.previous
+    }
+
+    /// The tier that applies when no rule matches.
+    pub fn default_tier(&self) -> &Tier {
+        &self.governance.default
+    }
+
+    /// The tier of roster changes, at least as strict as the default.
+    pub fn change_tier(&self) -> &Tier {
+        &self.governance.change
+    }
+
+    /// The ordered rules.
+    pub fn rules(&self) -> &[Rule] {
+        &self.governance.rules
+    }
+
+    /// A tier by id; an out-of-range rule index (from another roster) gives the default.
+    pub fn tier(&self, id: TierId) -> &Tier {
+        match id {
+            TierId::Default => &self.governance.default,
+            TierId::Change => &self.governance.change,
+            TierId::Rule(i) => self
+                .governance
+                .rules
+                .get(i)
+                .map_or(&self.governance.default, |r| &r.tier),
         }
-        out
+    }
+
+    /// The tier that judges a proposal with this action and payload (see [`tier`]).
+    /// `payload` is parsed only if a rule needs it.
+    pub fn tier_for(&self, action: &str, payload: impl FnOnce() -> serde_json::Value) -> TierId {
+        tier::select(&self.governance.rules, action, payload)
+    }
+
+    /// The groups, by name, each with its members' indices ascending.
+    pub fn groups(&self) -> impl Iterator<Item = (&GroupName, &[MemberIndex])> {
+        self.governance.groups.iter().map(|(g, m)| (g, &**m))
     }
 
     /// The swarm this roster defines.
@@ -311,9 +496,9 @@ impl Roster {
         &self.swarm
     }
 
-    /// The quorum fraction.
+    /// The default tier's quorum fraction.
     pub fn quorum(&self) -> Quorum {
-        self.quorum
+        self.governance.default.quorum
     }
 
     /// The roster digest that proposals commit to.
@@ -331,9 +516,9 @@ impl Roster {
         self.members.is_empty()
     }
 
-    /// YES votes needed to approve, `q = ceil(n * quorum)`.
+    /// YES votes needed to approve under the default tier, `q = ceil(n * quorum)`.
     pub fn required(&self) -> u32 {
-        self.required
+        self.governance.default.required
     }
 
     /// The member with this id, if any.
@@ -376,88 +561,6 @@ impl Roster {
     /// A shared handle on the sorted ids, for per-member state that outlives a borrow.
     pub(crate) fn shared_voters(&self) -> Voters {
         Arc::clone(&self.voters)
-    }
-
-    /// The tolerance report.
-    pub fn report(&self) -> RosterReport {
-        let n = self.len();
-        let q = self.required;
-        let strict_majority = (n / 2).saturating_add(1);
-        let mut warnings = Vec::new();
-        if q < strict_majority {
-            warnings.push(format!(
-                "q = {q} is below a strict majority ({strict_majority} of {n}): two disjoint \
-                 groups of members could approve conflicting proposals, and {q} colluding or \
-                 stolen keys approve anything"
-            ));
-        }
-        if q == n && n > 1 {
-            warnings.push(format!(
-                "q = n = {n}: a single offline member blocks every approval"
-            ));
-        }
-        if q == 1 && n > 1 {
-            warnings.push("q = 1: any single member approves on its own".to_owned());
-        }
-        RosterReport {
-            swarm: self.swarm.clone(),
-            digest: self.digest,
-            quorum: self.quorum,
-            n,
-            q,
-            max_offline: n.saturating_sub(q),
-            coalition: q,
-            strict_majority,
-            warnings,
-        }
-    }
-}
-
-/// What a roster tolerates.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct RosterReport {
-    /// The swarm.
-    pub swarm: SwarmId,
-    /// The roster digest.
-    pub digest: RosterDigest,
-    /// The quorum fraction.
-    pub quorum: Quorum,
-    /// Members.
-    pub n: u32,
-    /// YES votes needed to approve.
-    pub q: u32,
-    /// Members that may be offline while approval stays possible: `n - q`.
-    pub max_offline: u32,
-    /// Keys a coalition needs to approve on its own: `q`.
-    pub coalition: u32,
-    /// `floor(n/2) + 1`.
-    pub strict_majority: u32,
-    /// Things an operator should know, such as `q` below a strict majority.
-    pub warnings: Vec<String>,
-}
-
-impl fmt::Display for RosterReport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "swarm          {}", self.swarm)?;
-        writeln!(f, "digest         {}", self.digest)?;
-        writeln!(f, "quorum         {}", self.quorum)?;
-        writeln!(f, "members (n)    {}", self.n)?;
-        writeln!(f, "required (q)   {} YES votes approve", self.q)?;
-        writeln!(
-            f,
-            "offline        up to {} members may be offline and approval stays possible",
-            self.max_offline
-        )?;
-        writeln!(
-            f,
-            "coalition      {} keys approve on their own; {} NO votes reject",
-            self.coalition,
-            self.max_offline.saturating_add(1)
-        )?;
-        for w in &self.warnings {
-            writeln!(f, "warning        {w}")?;
-        }
-        Ok(())
     }
 }
 
