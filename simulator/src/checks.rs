@@ -1,7 +1,7 @@
 //! What the model and live mode both check and count, written once so their reports mean
 //! the same: the workload's arrival times, each proposal's ground truth, the agreement,
-//! validity, honest-equivocation and lost-ballot checks (the last used by the multi-host
-//! test bed), and the outcome tallies. The report's types
+//! validity, honest-equivocation, lost-ballot (used by the multi-host test bed) and
+//! cloned-key checks, and the outcome tallies. The report's types
 //! and tables are in [`crate::report`].
 
 use std::collections::BTreeMap;
@@ -142,6 +142,43 @@ pub fn honest_equivocations<'a, V: Ord + 'a, P: Display + 'a>(
     count
 }
 
+/// Reports every cloned member that no honest node caught as a `cloned_key_uncaught`
+/// violation: a member one of whose clones signed a ballot that reached an honest node
+/// (`clones`: each clone's node, the member it clones and whether one of its ballots
+/// reached an honest node) must have been caught by at least one honest node
+/// (`caught(member)`: an honest node raised the doppelganger alarm for the member's key,
+/// which only the member itself can). A member that is down at the end (`up(member)`
+/// false) is not held to it: a crashed node hears nothing.
+pub fn cloned_keys_caught(
+    seed: u64,
+    clones: impl IntoIterator<Item = (usize, usize, bool)>,
+    caught: impl Fn(usize) -> bool,
+    up: impl Fn(usize) -> bool,
+    violations: &mut Vec<Violation>,
+) {
+    let mut reached: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for (node, member, reached_honest) in clones {
+        if reached_honest {
+            reached.entry(member).or_default().push(node);
+        }
+    }
+    for (member, nodes) in reached {
+        if caught(member) || !up(member) {
+            continue;
+        }
+        let nodes: Vec<String> = nodes.iter().map(|n| format!("n{n}")).collect();
+        violations.push(Violation {
+            kind: ViolationKind::ClonedKeyUncaught,
+            seed,
+            proposal: None,
+            detail: format!(
+                "the key of n{member} also ran on {}, whose ballots reached honest nodes, and no honest node raised the doppelganger alarm",
+                nodes.join(", ")
+            ),
+        });
+    }
+}
+
 /// Reports an own ballot that node `node` reported earlier (`earlier`) and no longer
 /// holds unchanged (`now`; `None`: gone) as a `lost_ballot` violation: a ballot once
 /// broadcast must survive restarts, or the node could vote again, differently.
@@ -218,6 +255,36 @@ pub fn node_groups<'a>(behaviours: impl IntoIterator<Item = &'a Behaviour>) -> V
 mod tests {
     use super::*;
     use crate::network::{Latency, sample_us};
+
+    #[test]
+    fn a_cloned_key_that_reached_honest_nodes_must_be_caught_while_its_member_is_up() {
+        let check = |clones: &[(usize, usize, bool)], caught: &[usize], down: &[usize]| {
+            let mut v = Vec::new();
+            cloned_keys_caught(
+                7,
+                clones.iter().copied(),
+                |m| caught.contains(&m),
+                |m| !down.contains(&m),
+                &mut v,
+            );
+            v
+        };
+        // Caught, or nothing reached an honest node, or the member is down: nothing to say.
+        assert!(check(&[(5, 1, true)], &[1], &[]).is_empty());
+        assert!(check(&[(5, 1, false)], &[], &[]).is_empty());
+        assert!(check(&[(5, 1, true)], &[], &[1]).is_empty());
+        // Uncaught: one violation per member, naming it and every clone that reached.
+        let v = check(&[(5, 1, true), (6, 1, true), (7, 2, true)], &[2], &[]);
+        assert_eq!(v.len(), 1, "{v:?}");
+        assert_eq!(v[0].kind, ViolationKind::ClonedKeyUncaught);
+        assert_eq!(v[0].seed, 7);
+        assert!(
+            v[0].detail.contains("n1") && v[0].detail.contains("n5, n6"),
+            "{}",
+            v[0].detail
+        );
+        assert!(!v[0].detail.contains("n7"), "{}", v[0].detail);
+    }
 
     #[test]
     fn arrival_gaps_are_not_capped_like_latencies() {

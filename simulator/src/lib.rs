@@ -97,16 +97,21 @@
 //! one shared coin), [`behaviour::equivocator`] (bypasses its engine's guard and signs
 //! both ways to disjoint halves of its peers), [`behaviour::forger`] (bad signatures,
 //! ballots in other members' names), [`behaviour::replayer`] (retargeted and re-addressed
-//! ballots) and [`behaviour::flooder`] (capped random garbage). [`study`] holds the drift
-//! sweep and the seed table.
+//! ballots), [`behaviour::flooder`] (capped random garbage) and [`behaviour::cloned`] (a
+//! second instance of an honest member's key: an extra node that signs on its own; the
+//! member's engine raises the doppelganger alarm and the member stops signing, as the
+//! node does). [`study`] holds the drift sweep and the seed table.
 //!
 //! # Checks
 //!
 //! After the quiet period: **agreement** (every honest node up holds the same tally for
 //! every proposal), **validity** (every approval an honest node holds has a certificate
-//! with `q` valid YES signatures from distinct members), and **no honest equivocation**.
-//! Violations name the seed and the proposal. The checks are in [`checks`], for the
-//! model and live mode alike.
+//! with `q` valid YES signatures from distinct members), **no honest equivocation**
+//! (evidence against a member on a proposal its clone also signed is the clone's), and,
+//! in runs with a `cloned` node, **cloned key caught** (a cloned key whose ballots
+//! reached an honest node set off at least one honest node's doppelganger alarm; a
+//! member down at the end is not held to it). Violations name the seed and the proposal.
+//! The checks are in [`checks`], for the model and live mode alike.
 
 pub mod behaviour;
 pub mod bench;

@@ -284,6 +284,9 @@ pub fn check(scenario: &Scenario) -> Result<(), LiveError> {
                 "crashing and restarting a node in-process is not implemented; the SIGKILL crash test (node/tests/crash.rs) covers the real node"
             }
             Behaviour::Slow { .. } => "loopback TCP has no per-link latency to add",
+            Behaviour::Cloned { .. } => {
+                "a second node stack with a member's key would stop the member (a real node exits on the doppelganger alarm); node/tests/doppelganger.rs covers the real node"
+            }
             _ => {
                 "only behaviours an agent expresses through the node's API run live (honest, drift, offline, compromised, colluding); use the model"
             }

@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use serde::Serialize;
+use swarmvote_protocol::Vote;
 use swarmvote_protocol::tally::Verdict;
 
 /// Everything a run measured and checked.
@@ -27,6 +28,10 @@ pub struct Report {
     pub latency: Latency,
     /// Blocking and safety.
     pub security: Security,
+    /// Cloned keys and the doppelganger alarms they raised: only in runs with a
+    /// `cloned` node (absent otherwise, so earlier reports are unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloned_keys: Option<ClonedKeys>,
     /// Traffic.
     pub traffic: Traffic,
     /// Crashes and storage.
@@ -58,6 +63,47 @@ pub struct Proposals {
     pub votes_cast: u64,
     /// Votes the engine's guard refused (already voted, decided, expired).
     pub votes_refused: u64,
+}
+
+/// Second instances of members' keys, and what the honest nodes made of them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ClonedKeys {
+    /// Each clone, in node order.
+    pub clones: Vec<ClonedNode>,
+    /// Each honest node that raised the doppelganger alarm, at its first alarm, in node
+    /// order.
+    pub detections: Vec<Detection>,
+    /// Alarms raised by honest nodes in all: a node's engine raises one for every ballot
+    /// in its name that it did not sign.
+    pub alarms: u64,
+    /// Votes honest nodes' evaluators reached after their node stopped signing, not cast.
+    pub votes_withheld: u64,
+}
+
+/// One clone.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct ClonedNode {
+    /// Its node index.
+    pub node: usize,
+    /// The node index of the member whose key it runs.
+    pub of: usize,
+    /// Ballots it signed.
+    pub ballots_signed: u64,
+    /// Whether one of them reached an honest node (by gossip or catch-up).
+    pub reached_honest: bool,
+}
+
+/// An honest node's first doppelganger alarm: from then on it signs nothing.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Detection {
+    /// The node.
+    pub node: usize,
+    /// When, in virtual ms from the start.
+    pub at_ms: f64,
+    /// The proposal the foreign ballot was on.
+    pub proposal: String,
+    /// The foreign ballot's vote.
+    pub vote: Vote,
 }
 
 /// Percentiles of one latency, in virtual ms.
@@ -247,6 +293,9 @@ pub enum ViolationKind {
     /// A node no longer holds its own ballot, or holds another, after it reported one
     /// (checked by the multi-host test bed, whose nodes restart on their data dirs).
     LostBallot,
+    /// A cloned key's ballots reached honest nodes and no honest node raised the
+    /// doppelganger alarm.
+    ClonedKeyUncaught,
 }
 
 impl std::fmt::Display for ViolationKind {
@@ -256,6 +305,7 @@ impl std::fmt::Display for ViolationKind {
             Self::Validity => "validity",
             Self::HonestEquivocation => "honest_equivocation",
             Self::LostBallot => "lost_ballot",
+            Self::ClonedKeyUncaught => "cloned_key_uncaught",
         })
     }
 }
@@ -263,7 +313,8 @@ impl std::fmt::Display for ViolationKind {
 /// One invariant violation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
-    /// `agreement`, `validity`, `honest_equivocation` or `lost_ballot`.
+    /// `agreement`, `validity`, `honest_equivocation`, `lost_ballot` or
+    /// `cloned_key_uncaught`.
     pub kind: ViolationKind,
     /// The seed that reproduces it.
     pub seed: u64,
@@ -284,6 +335,10 @@ pub struct Invariants {
     pub validity: bool,
     /// No honest member equivocated.
     pub no_honest_equivocation: bool,
+    /// Every cloned key whose ballots reached an honest node was caught by at least one
+    /// honest node: only in runs with a `cloned` node (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloned_key_caught: Option<bool>,
     /// Every violation found.
     pub violations: Vec<Violation>,
 }
@@ -297,7 +352,21 @@ impl Invariants {
             agreement: none(ViolationKind::Agreement),
             validity: none(ViolationKind::Validity),
             no_honest_equivocation: none(ViolationKind::HonestEquivocation),
+            cloned_key_caught: None,
             violations,
+        }
+    }
+
+    /// Sets the cloned-key verdict from the violations, for a run with clones.
+    #[must_use]
+    pub fn with_cloned_key_check(self) -> Self {
+        let caught = self
+            .violations
+            .iter()
+            .all(|v| v.kind != ViolationKind::ClonedKeyUncaught);
+        Self {
+            cloned_key_caught: Some(caught),
+            ..self
         }
     }
 
@@ -392,6 +461,9 @@ impl Report {
                 ),
             ),
         ]);
+        if let Some(c) = &self.cloned_keys {
+            rows.extend(c.rows());
+        }
         rows.extend(invariant_rows(i));
         rows.push((
             "trace",
@@ -400,6 +472,61 @@ impl Report {
         let mut s = render_rows(&rows);
         write_violations(&mut s, &i.violations);
         s
+    }
+}
+
+impl ClonedKeys {
+    /// The report table's rows: the clones, then the alarms.
+    fn rows(&self) -> Vec<(&'static str, String)> {
+        let clones: Vec<String> = self
+            .clones
+            .iter()
+            .map(|c| {
+                format!(
+                    "n{} runs n{}'s key: {} ballots signed, {}",
+                    c.node,
+                    c.of,
+                    c.ballots_signed,
+                    if c.reached_honest {
+                        "reached honest nodes"
+                    } else {
+                        "none reached an honest node"
+                    }
+                )
+            })
+            .collect();
+        let detections: Vec<String> = self
+            .detections
+            .iter()
+            .map(|d| {
+                format!(
+                    "n{} at {:.3} ms (a {} ballot on {})",
+                    d.node,
+                    d.at_ms,
+                    match d.vote {
+                        Vote::Yes => "YES",
+                        Vote::No => "NO",
+                    },
+                    d.proposal.get(..8).unwrap_or(&d.proposal)
+                )
+            })
+            .collect();
+        vec![
+            ("cloned keys", clones.join("; ")),
+            (
+                "doppelganger alarms",
+                format!(
+                    "{} raised, {} votes withheld; first by node: {}",
+                    self.alarms,
+                    self.votes_withheld,
+                    if detections.is_empty() {
+                        "none".to_string()
+                    } else {
+                        detections.join("; ")
+                    }
+                ),
+            ),
+        ]
     }
 }
 
@@ -463,12 +590,16 @@ pub(crate) fn outcome_rows(
 /// The end checks' rows, shared by both report tables.
 pub(crate) fn invariant_rows(i: &Invariants) -> Vec<(&'static str, String)> {
     let ok = |b: bool| if b { "ok" } else { "VIOLATED" }.to_string();
-    vec![
+    let mut rows = vec![
         ("honest nodes checked", i.honest_checked.to_string()),
         ("agreement", ok(i.agreement)),
         ("validity", ok(i.validity)),
         ("honest equivocation", ok(i.no_honest_equivocation)),
-    ]
+    ];
+    if let Some(caught) = i.cloned_key_caught {
+        rows.push(("cloned key caught", ok(caught)));
+    }
+    rows
 }
 
 /// One `VIOLATION` line per violation, with its seed and proposal.

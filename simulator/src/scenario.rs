@@ -13,7 +13,7 @@ use swarmvote_protocol::{Quorum, QuorumError};
 pub use crate::behaviour::FieldError;
 use crate::behaviour::faults::Schedule;
 pub use crate::behaviour::{Behaviour, MAX_FLOOD_PER_NODE};
-use crate::behaviour::{HonestEvaluator, Policy};
+use crate::behaviour::{HonestEvaluator, Policy, cloned};
 // The network's tables are part of a scenario file; they live with the network model.
 pub use crate::network::{Latency, LinkConfig, LinkOverride, NetworkConfig, PartitionConfig};
 
@@ -59,7 +59,8 @@ pub struct Scenario {
     pub seed: u64,
     /// The roster's quorum, e.g. `"2/3"`.
     pub quorum: String,
-    /// Groups of nodes; node indices are assigned in file order, from 0.
+    /// Groups of nodes; node indices are assigned in file order, from 0. Every node is
+    /// a roster member except `cloned` ones, whose groups come last.
     pub nodes: Vec<NodeGroup>,
     /// The simulated network.
     #[serde(default)]
@@ -97,6 +98,10 @@ pub struct Testing {
     /// contradicting ballot instead of being refused, so it equivocates.
     #[serde(default)]
     pub broken_guard: Vec<usize>,
+    /// Node indices that ignore their engine's doppelganger alarm: they neither stop
+    /// signing nor report it, so a cloned key of theirs goes uncaught.
+    #[serde(default)]
+    pub ignore_doppelganger: Vec<usize>,
 }
 
 fn default_quiet_ms() -> u64 {
@@ -323,8 +328,22 @@ impl Scenario {
         if n > 10_000 {
             return bad("nodes", "at most 10000 nodes");
         }
+        let behaviours = self.behaviours();
+        let mut after_clones = false;
         for (i, g) in self.nodes.iter().enumerate() {
             let field = format!("nodes[{i}].behaviour");
+            if let Behaviour::Cloned { of, .. } = &g.behaviour {
+                after_clones = true;
+                if let Some(of) = of {
+                    cloned::check_target(*of, &behaviours)
+                        .or_else(|m| bad(&format!("{field}.of"), &m))?;
+                }
+            } else if after_clones && g.count > 0 {
+                return bad(
+                    &format!("nodes[{i}]"),
+                    "a member group after a cloned group: cloned nodes are not roster members, so they come last",
+                );
+            }
             match &g.behaviour {
                 Behaviour::Honest { error_rate: p, .. }
                 | Behaviour::Drift { p }
@@ -416,13 +435,19 @@ impl Scenario {
                 return bad(&format!("{field}.heal_ms"), "must be after start_ms");
             }
         }
-        for (k, &i) in self.testing.broken_guard.iter().enumerate() {
-            let honest = self.behaviours().get(i).is_some_and(Behaviour::is_honest);
-            if !honest {
-                return bad(
-                    &format!("testing.broken_guard[{k}]"),
-                    &format!("must name an honest, drift, crash or slow node (0..{n})"),
-                );
+        let knobs = [
+            ("broken_guard", &self.testing.broken_guard),
+            ("ignore_doppelganger", &self.testing.ignore_doppelganger),
+        ];
+        for (knob, nodes) in knobs {
+            for (k, &i) in nodes.iter().enumerate() {
+                let honest = behaviours.get(i).is_some_and(Behaviour::is_honest);
+                if !honest {
+                    return bad(
+                        &format!("testing.{knob}[{k}]"),
+                        &format!("must name an honest, drift, crash or slow node (0..{n})"),
+                    );
+                }
             }
         }
         let w = &self.workload;

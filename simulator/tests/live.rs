@@ -95,6 +95,17 @@ fn unsupported_behaviours_and_partitions_are_refused_by_name() {
     let e = run_libp2p(&s, 1).unwrap_err();
     assert!(e.to_string().contains("crash"), "{e}");
 
+    let s = scenario(
+        "[[nodes]]\ncount = 3\nbehaviour = { kind = 'honest' }\n\
+         [[nodes]]\nbehaviour = { kind = 'cloned' }",
+        "",
+    );
+    let e = run_libp2p(&s, 1).unwrap_err();
+    assert!(
+        e.to_string().contains("cloned") && e.to_string().contains("n3"),
+        "{e}"
+    );
+
     let mut s = scenario("[[nodes]]\ncount = 3\nbehaviour = { kind = 'honest' }", "");
     s.workload.eval_delay = Some(swarmvote_sim::scenario::Latency::Fixed { ms: 5.0 });
     let e = run_libp2p(&s, 1).unwrap_err();

@@ -577,7 +577,8 @@ fn the_bench_logic_measures_a_tiny_swarm() {
 }
 
 /// A mixed swarm on a lossy, duplicating network with a partition: crashes, restarts,
-/// offline and slow nodes, attackers and the network's own duplicates.
+/// offline and slow nodes, attackers, a clone of the restarting member's key and the
+/// network's own duplicates.
 const MIXED: &str = "name = \"prune\"\nquorum = \"2/3\"\n\
     [[nodes]]\ncount = 6\nbehaviour = { kind = \"honest\", error_rate = 0.1 }\n\
     [[nodes]]\nbehaviour = { kind = \"crash\", error_rate = 0.3, at_ms = 1200, restart_at_ms = 1500 }\n\
@@ -588,6 +589,7 @@ const MIXED: &str = "name = \"prune\"\nquorum = \"2/3\"\n\
     [[nodes]]\nbehaviour = { kind = \"equivocator\" }\n\
     [[nodes]]\nbehaviour = { kind = \"flooder\", rate_per_s = 20.0 }\n\
     [[nodes]]\nbehaviour = { kind = \"drift\", p = 0.2 }\n\
+    [[nodes]]\nbehaviour = { kind = \"cloned\", of = 6 }\n\
     [network]\nfanout = 4\nsync_interval_ms = 1000\n\
     [network.default]\nlatency = { kind = \"uniform\", min_ms = 5.0, max_ms = 40.0 }\n\
     loss = 0.05\nduplicate = 0.3\n\

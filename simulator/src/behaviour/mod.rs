@@ -17,12 +17,14 @@
 //! | [`forger`] | `forger`: a corrupted signature, and a ballot in another member's name |
 //! | [`replayer`] | `replayer`: valid ballots retargeted at other proposals and swarms |
 //! | [`flooder`] | `flooder`: random garbage bytes at a rate |
+//! | [`cloned`] | `cloned`: a second instance of an honest member's key, voting on its own |
 
 use serde::Deserialize;
 use swarmvote_protocol::{ProposalId, Reason, Vote};
 
 use crate::rng::SimRng;
 
+pub mod cloned;
 pub mod colluding;
 pub mod compromised;
 pub mod drift;
@@ -33,6 +35,7 @@ pub mod forger;
 pub mod honest;
 pub mod replayer;
 
+pub use cloned::CloneVote;
 pub use flooder::MAX_FLOOD_PER_NODE;
 pub use honest::{HonestEvaluator, Policy, Seen, Unmatched};
 
@@ -134,6 +137,19 @@ pub enum Behaviour {
         /// Garbage messages per second.
         rate_per_s: f64,
     },
+    /// A second instance of an honest member's voter key (a restored backup, a second
+    /// machine): an extra node, not a roster member, that judges every proposal on its
+    /// own and signs with the member's key. Cloned groups come after every member group.
+    /// See [`cloned`].
+    Cloned {
+        /// The node index of the member whose key it runs; drawn from the seed among the
+        /// honest members when not given.
+        #[serde(default)]
+        of: Option<usize>,
+        /// What it signs: `opposite` (the default) or `same`.
+        #[serde(default)]
+        votes: CloneVote,
+    },
 }
 
 impl Behaviour {
@@ -182,6 +198,7 @@ impl Behaviour {
             Behaviour::Slow { .. } => "slow",
             Behaviour::Replayer => "replayer",
             Behaviour::Flooder { .. } => "flooder",
+            Behaviour::Cloned { .. } => "cloned",
         }
     }
 }
@@ -200,6 +217,8 @@ pub enum Decision {
     Equivocate,
     /// Send forged ballots: see [`forger`].
     Forge,
+    /// Sign this vote with the cloned member's key, outside the engine: see [`cloned`].
+    Clone(Vote),
     /// Cast nothing.
     Abstain,
 }
@@ -281,6 +300,7 @@ impl Judge {
             }
             Behaviour::Equivocator => Decision::Equivocate,
             Behaviour::Forger => Decision::Forge,
+            Behaviour::Cloned { votes, .. } => Decision::Clone(cloned::vote(anomalous, *votes)),
             Behaviour::Offline | Behaviour::Replayer | Behaviour::Flooder { .. } => {
                 Decision::Abstain
             }
@@ -380,6 +400,11 @@ mod tests {
         );
         assert_eq!(decide(&Behaviour::Equivocator, true), Decision::Equivocate);
         assert_eq!(decide(&Behaviour::Forger, true), Decision::Forge);
+        let clone = Behaviour::Cloned {
+            of: None,
+            votes: CloneVote::Opposite,
+        };
+        assert_eq!(decide(&clone, true), Decision::Clone(Vote::Yes));
         for quiet in [
             Behaviour::Offline,
             Behaviour::Replayer,
@@ -429,5 +454,25 @@ mod tests {
                 .unwrap();
         assert!(p.uses_policy());
         assert!(toml::from_str::<Behaviour>("kind = \"honest\"\nevaluator = \"vibes\"").is_err());
+    }
+
+    #[test]
+    fn the_scenario_format_of_cloned_has_defaults() {
+        let b: Behaviour = toml::from_str("kind = \"cloned\"").unwrap();
+        let want = Behaviour::Cloned {
+            of: None,
+            votes: CloneVote::Opposite,
+        };
+        assert_eq!(b, want);
+        let b: Behaviour = toml::from_str("kind = \"cloned\"\nof = 3\nvotes = \"same\"").unwrap();
+        assert_eq!(
+            b,
+            Behaviour::Cloned {
+                of: Some(3),
+                votes: CloneVote::Same
+            }
+        );
+        assert!(!b.is_honest());
+        assert_eq!(b.label(), "cloned");
     }
 }

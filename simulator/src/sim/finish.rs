@@ -98,8 +98,16 @@ impl Sim {
         let honest_voters = checks::honest_voters(self.nodes.iter().map(|n| &n.behaviour), |i| {
             self.nodes.get(i).map(|n| n.voter)
         });
+        // Except where a clone of the member signed too: that key ran twice, and the
+        // contradiction is the clone's (the member's own guard is still checked on every
+        // proposal the clone left alone).
+        let cloned = self.cloned_pairs();
+        let by_member = self.evidence.iter().filter(|e| !cloned.contains(e));
         let by_honest =
-            checks::honest_equivocations(&self.evidence, &honest_voters, seed, &mut violations);
+            checks::honest_equivocations(by_member, &honest_voters, seed, &mut violations);
+
+        // Every cloned key whose ballots reached an honest node was caught.
+        let cloned_keys = self.cloned_keys(&mut violations);
 
         // Outcomes as the reference node holds them.
         let now = UnixMillis(START_MS.saturating_add(self.end_us / 1000));
@@ -151,6 +159,13 @@ impl Sim {
         let mut storage = std::mem::take(&mut self.counters.storage);
         storage.records_lost = self.nodes.iter().map(|n| n.store.lost()).sum();
 
+        let mut invariants = Invariants::from_violations(
+            u32::try_from(honest.len()).unwrap_or(u32::MAX),
+            violations,
+        );
+        if cloned_keys.is_some() {
+            invariants = invariants.with_cloned_key_check();
+        }
         Report {
             scenario: self.scenario.name.clone(),
             seed,
@@ -164,12 +179,10 @@ impl Sim {
                 last_honest: Percentiles::of(last_lat),
             },
             security: x,
+            cloned_keys,
             traffic,
             storage,
-            invariants: Invariants::from_violations(
-                u32::try_from(honest.len()).unwrap_or(u32::MAX),
-                violations,
-            ),
+            invariants,
             trace: Trace {
                 events: self.trace_events,
                 hash: hex::encode(self.trace.finalize()),

@@ -9,18 +9,18 @@ use std::rc::Rc;
 
 use sha2::{Digest, Sha256};
 use swarmvote_protocol::crypto::sha256;
-use swarmvote_protocol::engine::EngineError;
 use swarmvote_protocol::engine::{
-    Config, Engine, Event, IgnoreReason, MessageTag, Output, PeerTag, SyncRequest, SyncResponse,
-    SyncTag, Validation,
+    CommandError, Config, Engine, Event, IgnoreReason, MessageTag, Output, PeerTag, SyncRequest,
+    SyncResponse, SyncTag, Validation,
 };
+use swarmvote_protocol::engine::{EngineError, Pause};
 use swarmvote_protocol::{
     Action, Nonce, Payload, ProposalId, Roster, SecretKey, SignatureCache, Status, UnixMillis,
     Verdict, VoterId, codec,
 };
 
 use crate::behaviour::{
-    Decision, FieldError, Judge, Policy, Seen, equivocator, flooder, forger, replayer,
+    Decision, FieldError, Judge, Policy, Seen, cloned, equivocator, flooder, forger, replayer,
 };
 use crate::checks::{self, Truth};
 use crate::network::{Fate, Mesh, Network, Topology};
@@ -33,9 +33,11 @@ use crate::swarm::{self, MembersError};
 // Where they were first defined; they belong to every run, model or live.
 pub use crate::swarm::{START_MS, member_key};
 
+mod clones;
 mod copies;
 mod finish;
 
+use clones::Clones;
 use copies::{Msg, copy_key, copy_offsets};
 
 /// Follow-up round trips allowed in one catch-up exchange (the engine converges in a
@@ -64,6 +66,14 @@ pub enum SimError {
     /// The scenario's `[evaluator]` does not compile.
     #[error("{0}")]
     Evaluator(#[from] FieldError),
+    /// A `cloned` node's member cannot be cloned, or a member node follows a clone.
+    #[error("node n{node}: {message}")]
+    Cloned {
+        /// The node.
+        node: usize,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 /// Something that happens at one virtual instant.
@@ -215,6 +225,8 @@ pub struct Sim {
     decided: BTreeMap<ProposalId, BTreeMap<usize, (u64, Verdict)>>,
     /// (member, proposal) pairs honest nodes caught equivocating.
     evidence: BTreeSet<(VoterId, ProposalId)>,
+    /// The clones' ballots and the honest nodes' doppelganger alarms.
+    clones: Clones,
     converged_us: Option<u64>,
     counters: Counters,
     trace: Sha256,
@@ -259,7 +271,10 @@ impl Sim {
     pub fn new(scenario: Scenario, seed: u64) -> Result<Self, SimError> {
         let behaviours = scenario.behaviours();
         let quorum = scenario.parsed_quorum().map_err(MembersError::from)?;
-        let (roster, keys) = swarm::roster(behaviours.len(), quorum, seed)?;
+        // Clones are not members: they come last and run a member's key.
+        let targets = cloned::targets(&behaviours, seed)
+            .map_err(|(node, message)| SimError::Cloned { node, message })?;
+        let (roster, keys) = swarm::roster(cloned::members(&behaviours), quorum, seed)?;
         let mut rng = SimRng::new(seed);
 
         // Arrival times first, from their own draws, so the run length is known up front.
@@ -306,7 +321,11 @@ impl Sim {
 
         let nodes: Vec<Node> = behaviours
             .into_iter()
-            .zip(keys)
+            .enumerate()
+            .filter_map(|(i, behaviour)| {
+                let key = keys.get(targets.get(i).copied().flatten().unwrap_or(i))?;
+                Some((behaviour, key.clone()))
+            })
             .map(|(behaviour, key)| Node {
                 voter: key.voter_id(),
                 // Only a node that can crash ever reads its store back.
@@ -354,6 +373,7 @@ impl Sim {
             truth: BTreeMap::new(),
             decided: BTreeMap::new(),
             evidence: BTreeSet::new(),
+            clones: Clones::new(&targets),
             converged_us: None,
             counters: Counters::default(),
             trace: Sha256::new(),
@@ -570,6 +590,7 @@ impl Sim {
                 engine.handle_sync_request(now, peer, tag, &request);
             }),
             Ev::SyncResp(m) => {
+                self.note_clone_sync(m.to, &m.body);
                 self.on_sync(*m, Kind::SyncResp, |engine, now, peer, tag, response| {
                     engine.handle_sync_response(now, peer, tag, response);
                 })
@@ -729,6 +750,10 @@ impl Sim {
         if restart {
             engine.restore(now, n.store.durable().to_vec());
         }
+        // A node that saw its key signing elsewhere stays stopped until an operator acts.
+        if self.clones.stopped(i) {
+            engine.pause_signing(Pause::Doppelganger);
+        }
         n.engine = Some(engine);
         self.drain(i, None);
         if restart {
@@ -811,6 +836,7 @@ impl Sim {
                 .saturating_add(1);
             return;
         }
+        self.note_clone_gossip(to, msg);
         let now = self.now();
         let tag = self.next_tag;
         self.next_tag = self.next_tag.saturating_add(1);
@@ -952,6 +978,9 @@ impl Sim {
             Event::Equivocation { evidence } if honest => {
                 self.evidence
                     .insert((evidence.voter(), evidence.proposal()));
+            }
+            Event::Doppelganger { proposal, vote, .. } if honest => {
+                self.on_doppelganger(i, proposal, vote);
             }
             Event::InvalidMessage { .. } if honest => {
                 self.counters.invalid_rejected = self.counters.invalid_rejected.saturating_add(1);
@@ -1178,8 +1207,9 @@ impl Sim {
                 },
             );
         }
+        // A node that stopped signing after a doppelganger alarm proposes nothing more.
         let candidates: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.is_honest(i) && self.is_up(i))
+            .filter(|&i| self.is_honest(i) && self.is_up(i) && !self.clones.stopped(i))
             .collect();
         if candidates.is_empty() {
             self.counters.proposals.skipped = self.counters.proposals.skipped.saturating_add(1);
@@ -1256,6 +1286,7 @@ impl Sim {
             Decision::Vote { vote, reason } => (vote, reason),
             Decision::Equivocate => return self.equivocate(i, proposal),
             Decision::Forge => return self.forge(i, proposal),
+            Decision::Clone(vote) => return self.clone_vote(i, proposal, vote),
             Decision::Abstain => return,
         };
         let now = self.now();
@@ -1265,6 +1296,8 @@ impl Sim {
         let p = &mut self.counters.proposals;
         match result {
             Ok(_) => p.votes_cast = p.votes_cast.saturating_add(1),
+            // Stopped by a doppelganger alarm: not the own-vote guard's refusal.
+            Err(CommandError::Paused { .. }) => self.clones.withhold(),
             Err(_) => p.votes_refused = p.votes_refused.saturating_add(1),
         }
         self.drain(i, None);
