@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::certificate::Certificate;
 use crate::codec::{Kind, Message};
 use crate::ids::ProposalId;
 use crate::message::{SignedBallot, SignedProposal};
@@ -45,6 +46,12 @@ pub enum SyncRequest {
     },
     /// Send me these proposals and all their kept ballots.
     Fetch(Vec<ProposalId>),
+    /// Send me your roster chain's steps after this epoch (the sender met proposals
+    /// under a roster it does not know).
+    Steps {
+        /// The sender's head epoch.
+        after: u64,
+    },
 }
 
 /// The answer to a [`SyncRequest`].
@@ -64,6 +71,9 @@ pub enum SyncResponse {
         /// Their kept ballots.
         ballots: Vec<SignedBallot>,
     },
+    /// Main-chain roster steps after the requested epoch, in epoch order: the
+    /// certificates of the approved roster changes.
+    Steps(Vec<Certificate>),
 }
 
 impl Message for SyncRequest {

@@ -20,8 +20,9 @@
 //! 4. [`sigcache`]: verified signatures, and a shared copy of what they signed.
 //! 5. [`roster`] (members, tiers, the roster document), then [`message`]: proposals and
 //!    ballots.
-//! 6. [`evidence`], [`certificate`], then [`tally`]; [`inbound`], [`gossip`] (the gossip
-//!    kinds) and [`catchup`] (the catch-up wire messages) beside them.
+//! 6. [`evidence`], [`certificate`], then [`chain`] (roster epochs) and [`tally`];
+//!    [`inbound`], [`gossip`] (the gossip kinds) and [`catchup`] (the catch-up wire
+//!    messages) beside them.
 //! 7. [`policy`]: the node's `[evaluator]` config section, its pure policy rules and Rego
 //!    policies (on regorus, deterministic), so the simulator's policy members vote
 //!    exactly as a node does.
@@ -130,6 +131,24 @@
 //!     `four_eyes_tallies_ignore_the_proposers_ballot_at_every_boundary`,
 //!     `group_requirements_hold_for_every_vote_assignment`,
 //!     `rosters_that_leave_a_proposal_unapprovable_are_refused`)
+//! 22. **Epochs are proved steps.** A roster change moves an engine to the next roster
+//!     only when a quorum certificate under the previous roster's change tier approves
+//!     a payload that is a valid successor (same swarm, next epoch, `previous` naming
+//!     it); a step from catch-up is verified the same way, and a forged or orphaned step
+//!     is refused. (`tests/epochs.rs`: `an_approved_change_moves_every_engine_to_the_next_epoch`,
+//!     `a_change_must_be_a_valid_successor`, `a_forged_step_is_refused`)
+//! 23. **One head.** Of two changes approved at one epoch the lower proposal id wins,
+//!     whatever order an engine learns them in; honest keys sign YES on at most one
+//!     change per epoch and never on a stale one. (`tests/epochs.rs`:
+//!     `of_two_approved_changes_at_one_epoch_the_lower_id_wins`,
+//!     `one_yes_per_epoch_on_changes`, `a_change_under_a_stale_epoch_gets_no_yes`)
+//! 24. **Frozen electorates across epochs.** A proposal is judged by the roster it names;
+//!     engines fed proposals and ballots from both sides of a change, in any order and
+//!     through catch-up, end on the same head with the same tallies; a removed key's
+//!     ballots stop counting under the new roster. (`tests/epochs.rs`:
+//!     `epoch_transitions_with_proposals_in_flight_converge`,
+//!     `a_lagging_engine_fetches_the_chain_through_catch_up`,
+//!     `a_removed_key_no_longer_counts_and_gets_no_help`)
 
 // Checked arithmetic and no panicking index in the core; tests may index freely.
 #![cfg_attr(
@@ -139,6 +158,7 @@
 
 pub mod catchup;
 pub mod certificate;
+pub mod chain;
 pub mod codec;
 pub mod crypto;
 pub mod engine;
@@ -166,6 +186,6 @@ pub use message::{
     Vote,
 };
 pub use quorum::{Quorum, QuorumError};
-pub use roster::{Member, Roster, RosterError, RosterReport};
+pub use roster::{Member, Roster, RosterDocument, RosterError, RosterReport};
 pub use sigcache::SignatureCache;
 pub use tally::{Added, Outcome, Status, Tally, TallyError, Verdict};

@@ -11,7 +11,7 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::codec::{self, Kind, Message};
-use crate::crypto::{self, Domain, SecretKey, Signature, Verified};
+use crate::crypto::{self, Domain, PublicKey, SecretKey, Signature, Verified};
 use crate::ids::{Action, Nonce, ProposalId, RosterDigest, SwarmId, UnixMillis, VoterId};
 use crate::roster::{MemberIndex, Roster};
 use crate::sigcache::SignatureCache;
@@ -659,6 +659,22 @@ impl SignedBallot {
         roster
             .member_hinted(&b.voter, hint)
             .ok_or(VerifyError::NotAMember { voter: b.voter })
+    }
+
+    /// Whether the signature verifies under the key the voter id names, with no roster:
+    /// for a ballot from a voter no known roster lists, which may be a member of a roster
+    /// not adopted yet (so not a fault), unless its signature is bad (always a fault).
+    pub fn signed_by_its_voter(&self) -> bool {
+        let b = &self.ballot;
+        PublicKey::try_from(b.voter).is_ok_and(|key| {
+            key.verify(
+                Domain::Ballot,
+                &b.swarm,
+                &codec::encode_body(b),
+                &self.signature,
+            )
+            .is_ok()
+        })
     }
 
     /// Like [`SignedBallot::verify`] without consuming the message.

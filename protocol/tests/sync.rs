@@ -649,6 +649,7 @@ fn oversized_requests_get_capped_answers() {
                 assert!(!complete);
                 assert!(ranges.len() <= MAX_RANGES);
             }
+            SyncRequest::Steps { .. } => panic!("no roster steps were asked for"),
         }
     }
     // The tiny ranges all match (nothing at either side), so only the fetch remains.

@@ -412,6 +412,25 @@ pub fn render_event(e: &SseEvent, names: &Names) -> String {
             format!("peer {}: {}", peer.0, json(reason))
         }
         NodeEvent::Engine(Event::Expired { proposal }) => wire(proposal),
+        NodeEvent::Engine(Event::EpochChanged {
+            epoch,
+            roster,
+            proposal,
+            member,
+        }) => format!(
+            "{}  roster epoch {epoch} (roster {}){}",
+            wire(proposal),
+            wire(roster),
+            if *member {
+                ""
+            } else {
+                "  this node is no longer a member"
+            }
+        ),
+        NodeEvent::Engine(Event::ChangeSuperseded { proposal, epoch }) => format!(
+            "{}  roster change to epoch {epoch} superseded by a lower-id change",
+            wire(proposal)
+        ),
         NodeEvent::Engine(Event::Doppelganger { proposal, vote, .. }) => format!(
             "{}  DOPPELGANGER: a {} ballot signed with this node's key elsewhere",
             wire(proposal),

@@ -88,6 +88,11 @@ impl From<CommandError> for ApiError {
                 pause: Pause::Doppelganger,
             } => (StatusCode::SERVICE_UNAVAILABLE, "doppelganger_detected"),
             CommandError::Codec(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            CommandError::Change(_) => (StatusCode::BAD_REQUEST, "invalid_roster_change"),
+            CommandError::NotAMember { .. } => (StatusCode::FORBIDDEN, "not_a_member"),
+            CommandError::StaleChange { .. } => (StatusCode::CONFLICT, "stale_roster_change"),
+            CommandError::ChangeConflict { .. } => (StatusCode::CONFLICT, "roster_change_conflict"),
+            CommandError::ProposerRemoved { .. } => (StatusCode::CONFLICT, "proposer_removed"),
             CommandError::Message(m) => match m {
                 swarmvote_protocol::MessageError::PayloadTooLarge { .. } => {
                     (StatusCode::PAYLOAD_TOO_LARGE, "too_large")

@@ -123,6 +123,8 @@ pub struct Metrics {
     /// 1 once another instance of this node's voter key was detected (the node then stops
     /// signing and exits), else 0.
     pub doppelganger_detected: Gauge,
+    /// The roster chain's head epoch.
+    pub roster_epoch: Gauge,
     /// Executor runs, by result.
     pub executions: Family<ResultLabel, Counter>,
     /// 1 if the member is degraded, else 0.
@@ -160,6 +162,7 @@ impl Metrics {
             syncs: Family::default(),
             equivocations: Counter::default(),
             doppelganger_detected: Gauge::default(),
+            roster_epoch: Gauge::default(),
             executions: Family::default(),
             voter_degraded: Family::default(),
             voter_window: Family::default(),
@@ -242,6 +245,11 @@ impl Metrics {
             "doppelganger_detected",
             "1 once another instance of this node's voter key was detected",
             m.doppelganger_detected.clone(),
+        );
+        r.register(
+            "roster_epoch",
+            "The roster chain's head epoch (0 until a roster change is approved)",
+            m.roster_epoch.clone(),
         );
         r.register(
             "executions",

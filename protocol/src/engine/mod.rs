@@ -39,6 +39,7 @@
 //! proposals are bounded per proposer and in total; decided and expired ones are dropped
 //! from memory after a retention period (the store keeps them).
 
+mod epochs;
 mod orphans;
 mod output;
 mod restore;
@@ -59,6 +60,7 @@ pub use sync::{
 };
 
 use crate::certificate::Certificate;
+use crate::chain::{ChainError, ChangeError, RosterChain};
 use crate::codec::{self, CodecError};
 use crate::crypto::{self, SecretKey, Verified};
 use crate::evidence::{Equivocation, EvidenceError};
@@ -117,6 +119,9 @@ impl Default for Config {
 /// Why the engine could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EngineError {
+    /// The roster chain could not be built.
+    #[error(transparent)]
+    Chain(Box<ChainError>),
     /// This node's key is not in the roster.
     #[error("this node's key {voter} is not a member of the roster for swarm {swarm:?}")]
     NotAMember {
@@ -177,6 +182,53 @@ pub enum CommandError {
     Paused {
         /// Why.
         pause: Pause,
+    },
+    /// A roster change (or another reserved action) that is not a valid next roster.
+    #[error("invalid roster change: {0}")]
+    Change(#[from] ChangeError),
+    /// This node's key is not a member of the roster that judges the proposal (or of
+    /// the current roster, for a new proposal).
+    #[error("this node's key is not a member of roster {roster} (epoch {epoch})")]
+    NotAMember {
+        /// The roster.
+        roster: crate::ids::RosterDigest,
+        /// Its epoch.
+        epoch: u64,
+    },
+    /// A YES on a roster change made under a roster that is no longer the head.
+    #[error(
+        "roster change {proposal} was made under epoch {epoch}, but the swarm is at epoch \
+         {head}; propose the change again under the current roster"
+    )]
+    StaleChange {
+        /// The change.
+        proposal: ProposalId,
+        /// The epoch it was made under.
+        epoch: u64,
+        /// The head's epoch.
+        head: u64,
+    },
+    /// A YES on a second roster change at one epoch: this node already approved another.
+    #[error(
+        "already voted yes on roster change {other} at this epoch; one change per epoch \
+         is approved by this node"
+    )]
+    ChangeConflict {
+        /// The change asked about.
+        proposal: ProposalId,
+        /// The change this node already approved.
+        other: ProposalId,
+    },
+    /// A proposal under a superseded roster whose proposer the current roster removed.
+    #[error(
+        "proposal {proposal} is from {proposer}, whom the current roster no longer lists; \
+         this node signs nothing for it"
+    )]
+    ProposerRemoved {
+        /// The proposal.
+        proposal: ProposalId,
+        /// Its proposer.
+        proposer: VoterId,
     },
 }
 
@@ -251,7 +303,8 @@ impl ProposalView<'_> {
 
 /// The state machine. See the module documentation.
 pub struct Engine {
-    roster: Roster,
+    /// The genesis roster, every verified roster step since, and the head.
+    chain: RosterChain,
     key: SecretKey,
     me: VoterId,
     config: Config,
@@ -277,15 +330,28 @@ pub struct Engine {
 impl Engine {
     /// An engine for the member holding `key`.
     pub fn new(roster: Roster, key: SecretKey, config: Config) -> Result<Self, EngineError> {
+        let chain = RosterChain::new(roster).map_err(|e| EngineError::Chain(Box::new(e)))?;
+        Self::with_chain(chain, key, config)
+    }
+
+    /// An engine that starts from a verified roster chain (the genesis roster and the
+    /// steps a node stored). `key` must be a member of some roster of the chain; a
+    /// member removed since can still follow the swarm but signs nothing new.
+    pub fn with_chain(
+        chain: RosterChain,
+        key: SecretKey,
+        config: Config,
+    ) -> Result<Self, EngineError> {
         let me = key.voter_id();
-        if roster.member(&me).is_none() {
+        if chain.rosters().all(|r| r.member(&me).is_none()) {
             return Err(EngineError::NotAMember {
                 voter: me,
-                swarm: roster.swarm().to_string(),
+                swarm: chain.head().swarm().to_string(),
             });
         }
         // Each member can have at most a YES and a NO on one proposal.
-        let per_proposal = usize::try_from(roster.len())
+        let largest = chain.rosters().map(Roster::len).max().unwrap_or(0);
+        let per_proposal = usize::try_from(largest)
             .unwrap_or(usize::MAX)
             .saturating_mul(2);
         let orphans = Orphans::new(
@@ -296,7 +362,7 @@ impl Engine {
         );
         let sigs = SignatureCache::new(config.signature_cache);
         Ok(Self {
-            roster,
+            chain,
             key,
             me,
             config,
@@ -328,9 +394,14 @@ impl Engine {
         &self.sigs
     }
 
-    /// The roster this engine judges by.
+    /// The current roster (the chain's head): new proposals are made under it.
     pub fn roster(&self) -> &Roster {
-        &self.roster
+        self.chain.head()
+    }
+
+    /// The roster chain: every roster this engine judges by.
+    pub fn chain(&self) -> &RosterChain {
+        &self.chain
     }
 
     /// This node's voter id.
@@ -446,17 +517,26 @@ impl Engine {
                 created_at: now,
                 expires_at: UnixMillis(now.0.saturating_add(ttl_ms)),
             })?;
-        let signed = Proposal {
-            swarm: self.roster.swarm().clone(),
-            roster: self.roster.digest(),
+        let head = self.chain.head();
+        if head.member(&self.me).is_none() {
+            return Err(CommandError::NotAMember {
+                roster: head.digest(),
+                epoch: head.epoch(),
+            });
+        }
+        let draft = Proposal {
+            swarm: head.swarm().clone(),
+            roster: head.digest(),
             proposer: self.me,
             action,
             payload,
             created_at: now,
             expires_at,
             nonce,
-        }
-        .sign(&self.key)?;
+        };
+        crate::chain::check_reserved(head, &draft)?;
+        let head_digest = head.digest();
+        let signed = draft.sign(&self.key)?;
         let id = signed.id();
         if self.entries.contains_key(&id) {
             return Ok(id);
@@ -467,7 +547,7 @@ impl Engine {
         }
         // Signed just now by this engine's key, a member of its roster: checking the
         // signature again would cost a verification per proposal for nothing.
-        let verified = Verified::new(signed, self.roster.digest());
+        let verified = Verified::new(signed, head_digest);
         self.insert_proposal(now, verified, true);
         self.outputs.push_back(Output::Broadcast(bytes));
         self.check_decision(now, &id);
@@ -526,9 +606,13 @@ impl Engine {
         if adopted.is_none() && verdict.is_decided() {
             return Err(CommandError::Decided { proposal, verdict });
         }
+        let roster_digest = p.roster;
+        if adopted.is_none() {
+            self.may_sign(proposal, p, vote)?;
+        }
         let ballot = adopted.unwrap_or_else(|| {
             Ballot {
-                swarm: self.roster.swarm().clone(),
+                swarm: self.chain.head().swarm().clone(),
                 proposal,
                 voter: self.me,
                 vote,
@@ -545,7 +629,7 @@ impl Engine {
         // Signed just now by this engine's key (or adopted from a tally): valid by construction.
         self.apply_ballot(
             now,
-            Verified::new(Arc::new(ballot.clone()), self.roster.digest()),
+            Verified::new(Arc::new(ballot.clone()), roster_digest),
             true,
         );
         Ok(ballot)
@@ -701,9 +785,17 @@ impl Engine {
             let inner = p.proposal();
             (inner.created_at, inner.expires_at, inner.proposer)
         };
+        if &p.proposal().swarm != self.chain.head().swarm() {
+            return Validation::Ignore(IgnoreReason::OtherSwarm);
+        }
+        let Some(roster) = self.chain.get(&p.proposal().roster) else {
+            // A roster this node has not adopted yet (or never will): not a fault of the
+            // sender. Catch-up fetches the chain's steps when it meets one.
+            return Validation::Ignore(IgnoreReason::UnknownRoster);
+        };
         let checked = match sig {
-            Sig::Checked => p.readmit_checked(&self.roster),
-            Sig::Unchecked(inbound) => p.verify_cached(&self.roster, &self.sigs).inspect(|v| {
+            Sig::Checked => p.readmit_checked(roster),
+            Sig::Unchecked(inbound) => p.verify_cached(roster, &self.sigs).inspect(|v| {
                 if let Some(m) = inbound {
                     m.remember(Checked::Proposal(Arc::new(SignedProposal::clone(v))));
                 }
@@ -713,6 +805,9 @@ impl Engine {
             Ok(v) => v,
             Err(e) => return verify_failure(e),
         };
+        if let Err(e) = crate::chain::check_reserved(roster, verified.proposal()) {
+            return Validation::Reject(RejectReason::InvalidChange(e.into()));
+        }
         if created_at.0 > now.0.saturating_add(self.config.max_clock_skew_ms) {
             return Validation::Ignore(IgnoreReason::FromTheFuture);
         }
@@ -743,7 +838,12 @@ impl Engine {
         let id = proposal.id();
         let p = proposal.proposal().clone();
         let open = !p.is_expired(now);
-        let tally = Tally::new(&self.roster, &proposal);
+        let Some(roster) = self.chain.get(&p.roster) else {
+            // Unreachable: a proposal is verified against a roster of the chain, and the
+            // chain never forgets one.
+            return;
+        };
+        let tally = Tally::new(roster, &proposal);
         self.outputs
             .push_back(Output::Persist(Record::Proposal(Arc::new(
                 (*proposal).clone(),
@@ -780,11 +880,7 @@ impl Engine {
         // An own ballot restored before its proposal came back. Own ballots are signed here
         // or verified by `restore`.
         if let Some(own) = self.own.get(&id).cloned() {
-            self.apply_ballot(
-                now,
-                Verified::new(Arc::new(own), self.roster.digest()),
-                true,
-            );
+            self.apply_ballot(now, Verified::new(Arc::new(own), p.roster), true);
         }
         for b in self.orphans.release(&id) {
             self.apply_ballot(now, b, false);
@@ -798,11 +894,14 @@ impl Engine {
         b: SignedBallot,
         inbound: Option<&Inbound>,
     ) -> Validation {
-        let hint = self.roster.index_of(&b.ballot().voter);
+        let Some(roster) = self.ballot_roster(b.ballot()) else {
+            return self.stranger_ballot(&b);
+        };
+        let hint = roster.index_of(&b.ballot().voter);
         if self.kept(&b, hint) {
             return Validation::Ignore(IgnoreReason::Duplicate);
         }
-        let verified = match b.verify_shared(&self.roster, &self.sigs) {
+        let verified = match b.verify_shared(roster, &self.sigs) {
             Ok(v) => v,
             Err(e) => return verify_failure(e),
         };
@@ -819,12 +918,16 @@ impl Engine {
         peer: PeerTag,
         b: &Arc<SignedBallot>,
     ) -> Validation {
+        let Some(roster) = self.ballot_roster(b.ballot()) else {
+            // Its signature was verified by the engine that checked it first.
+            return self.stranger_ballot(b);
+        };
         // The one roster search for this ballot: the checks and the tally reuse it.
-        let hint = self.roster.index_of(&b.ballot().voter);
+        let hint = roster.index_of(&b.ballot().voter);
         if self.kept(b, hint) {
             return Validation::Ignore(IgnoreReason::Duplicate);
         }
-        match SignedBallot::readmit_checked(Arc::clone(b), &self.roster, hint) {
+        match SignedBallot::readmit_checked(Arc::clone(b), roster, hint) {
             Ok(v) => self.accept_ballot(now, peer, v, hint),
             Err(e) => verify_failure(e),
         }
@@ -867,7 +970,10 @@ impl Engine {
 
     fn on_evidence(&mut self, now: UnixMillis, peer: PeerTag, e: Equivocation) -> Validation {
         let id = e.proposal();
-        let verified = match e.verify(&self.roster) {
+        let Some(roster) = self.ballot_roster(e.yes().ballot()) else {
+            return Validation::Ignore(IgnoreReason::UnknownRoster);
+        };
+        let verified = match e.verify(roster) {
             Ok(v) => v,
             Err(EvidenceError::Ballot {
                 source: VerifyError::WrongSwarm { .. },
@@ -924,6 +1030,20 @@ impl Engine {
         }
         let Some(entry) = self.entries.get_mut(&id) else {
             return Validation::Ignore(IgnoreReason::Duplicate);
+        };
+        let judged_by = entry.proposal.proposal().roster;
+        let ballot = if ballot.roster() == judged_by {
+            ballot
+        } else {
+            // Verified against another roster of the chain (it arrived before its
+            // proposal): the signature stands; membership is checked again here.
+            let Some(roster) = self.chain.get(&judged_by) else {
+                return Validation::Ignore(IgnoreReason::UnknownRoster);
+            };
+            match SignedBallot::readmit_checked(ballot.into_inner(), roster, None) {
+                Ok(v) => v,
+                Err(e) => return verify_failure(e),
+            }
         };
         let created_at = entry.proposal.proposal().created_at;
         // A second handle on the shared ballot; it is copied only into a record.
@@ -1004,6 +1124,10 @@ impl Engine {
         };
         entry.decision = Some(decision.clone());
         let outcome = entry.tally.outcome();
+        let step = (verdict == Verdict::Approved
+            && entry.proposal.proposal().action.as_str() == crate::chain::ROSTER_ACTION)
+            .then(|| entry.tally.certificate(&entry.proposal))
+            .flatten();
         let p = entry.proposal.proposal();
         let (action, created_at, proposer, expires_at) =
             (p.action.clone(), p.created_at, p.proposer, p.expires_at);
@@ -1014,6 +1138,9 @@ impl Engine {
         }
         self.outputs
             .push_back(Output::Persist(Record::Decision(decision)));
+        if let Some(certificate) = step {
+            self.adopt_step(certificate, None);
+        }
         self.event(Event::Decided {
             proposal: *id,
             action,

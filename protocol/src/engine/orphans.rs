@@ -55,6 +55,11 @@ pub(crate) struct Orphans {
 }
 
 impl Orphans {
+    /// Lets each proposal hold up to `max` ballots (a larger roster was adopted).
+    pub(crate) fn allow_per_proposal(&mut self, max: usize) {
+        self.max_per_proposal = self.max_per_proposal.max(max);
+    }
+
     pub(crate) fn new(
         max_per_peer: usize,
         max_total: usize,

@@ -6,9 +6,11 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::catchup::{SyncRequest, SyncResponse};
+use crate::certificate::Certificate;
+use crate::chain::{ChainError, ChangeError};
 use crate::codec::{CodecError, Kind, Message};
 use crate::evidence::{Equivocation, EvidenceError};
-use crate::ids::{Action, ProposalId, UnixMillis, VoterId};
+use crate::ids::{Action, ProposalId, RosterDigest, UnixMillis, VoterId};
 use crate::message::{SignedBallot, SignedProposal, Vote};
 use crate::tally::Verdict;
 
@@ -118,6 +120,15 @@ pub enum RejectReason {
     #[error("invalid evidence: {0}")]
     #[cfg_attr(feature = "openapi", schema(value_type = String))]
     InvalidEvidence(Reported<EvidenceError>),
+    /// A roster change proposal whose payload is not a valid next roster, or a proposal
+    /// with another reserved action.
+    #[error("invalid roster change: {0}")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    InvalidChange(Reported<ChangeError>),
+    /// A roster step from catch-up that does not verify.
+    #[error("invalid roster step: {0}")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    InvalidStep(Reported<ChainError>),
 }
 
 /// The verdict on one peer message, for gossipsub's validation.
@@ -161,6 +172,9 @@ pub enum Record {
     Evidence(Arc<Equivocation>),
     /// A decision reached here.
     Decision(Decision),
+    /// A verified roster step: the certificate of an approved roster change. The driver
+    /// keeps these to rebuild the chain at start (see [`crate::chain::RosterChain`]).
+    RosterStep(Arc<Certificate>),
 }
 
 impl Record {
@@ -247,6 +261,28 @@ pub enum Event {
         /// The peer it came from, when known (ballots released from the orphan buffer
         /// have lost it).
         peer: Option<PeerTag>,
+    },
+    /// The roster chain's head moved: an approved roster change (decided here or
+    /// learnt through catch-up) installed a new roster. New proposals name it.
+    EpochChanged {
+        /// The new head's epoch.
+        epoch: u64,
+        /// The new head's digest.
+        roster: RosterDigest,
+        /// The roster change proposal that installed it.
+        proposal: ProposalId,
+        /// Whether this node's key is a member of the new roster (if not, it can no
+        /// longer propose or vote on new proposals).
+        member: bool,
+    },
+    /// An approved roster change that does not continue the chain: another change at
+    /// the same epoch with a lower proposal id won. Proposals made under it are still
+    /// judged by it.
+    ChangeSuperseded {
+        /// The losing change.
+        proposal: ProposalId,
+        /// The epoch it would have installed.
+        epoch: u64,
     },
     /// A proposal was still pending at its expiry.
     Expired {

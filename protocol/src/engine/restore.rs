@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::{Engine, Output, Record, split_evidence};
+use crate::chain::ChainError;
 use crate::codec;
 use crate::evidence::EvidenceError;
 use crate::ids::{ProposalId, UnixMillis};
@@ -23,6 +24,8 @@ pub struct RestoreReport {
     pub evidence: usize,
     /// Decision times restored.
     pub decisions: usize,
+    /// Roster steps restored (verified against their parents).
+    pub steps: usize,
     /// Records that did not verify against the roster, and why.
     pub skipped: Vec<SkippedRecord>,
 }
@@ -60,6 +63,14 @@ pub enum SkippedRecord {
         /// Why it does not verify.
         error: VerifyError,
     },
+    /// A roster step that does not verify, or whose parent roster is missing.
+    #[error("roster step {proposal}: {error}")]
+    Step {
+        /// The change proposal.
+        proposal: ProposalId,
+        /// Why it was left out.
+        error: ChainError,
+    },
     /// Evidence that is not evidence.
     #[error("evidence on {proposal}: {error}")]
     Evidence {
@@ -82,6 +93,7 @@ impl Engine {
         let mut report = RestoreReport::default();
         let (mut proposals, mut own, mut ballots, mut evidence, mut decisions) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut steps = Vec::new();
         for r in records {
             match r {
                 Record::Proposal(p) => proposals.push(Arc::unwrap_or_clone(p)),
@@ -89,8 +101,45 @@ impl Engine {
                 Record::Ballot(b) => ballots.push(Arc::unwrap_or_clone(b)),
                 Record::Evidence(e) => evidence.push(Arc::unwrap_or_clone(e)),
                 Record::Decision(d) => decisions.push(d),
+                Record::RosterStep(c) => steps.push(Arc::unwrap_or_clone(c)),
             }
         }
+        // Steps first, in as many passes as parents need: every roster must be known
+        // before the proposals it judges are verified.
+        while !steps.is_empty() {
+            let before = steps.len();
+            let mut later = Vec::new();
+            for c in steps {
+                if self.chain.get(&c.proposal().proposal().roster).is_none() {
+                    later.push(c);
+                    continue;
+                }
+                let proposal = c.proposal().id();
+                match self.chain.add(c) {
+                    Ok(_) => report.steps = report.steps.saturating_add(1),
+                    Err(error) => report.skipped.push(SkippedRecord::Step { proposal, error }),
+                }
+            }
+            if later.len() == before {
+                for c in later {
+                    report.skipped.push(SkippedRecord::Step {
+                        proposal: c.proposal().id(),
+                        error: ChainError::UnknownRoster {
+                            proposal: c.proposal().id(),
+                            roster: c.proposal().proposal().roster,
+                        },
+                    });
+                }
+                break;
+            }
+            steps = later;
+        }
+        let largest = self.chain.rosters().map(|r| r.len()).max().unwrap_or(0);
+        self.orphans.allow_per_proposal(
+            usize::try_from(largest)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(2),
+        );
         for p in proposals {
             let id = p.id();
             let horizon = p
@@ -100,7 +149,11 @@ impl Engine {
             if self.entries.contains_key(&id) || horizon.is_none_or(|h| now >= h) {
                 continue;
             }
-            match p.verify_cached(&self.roster, &self.sigs) {
+            let roster = self
+                .chain
+                .get(&p.proposal().roster)
+                .unwrap_or(self.chain.head());
+            match p.verify_cached(roster, &self.sigs) {
                 Ok(v) => {
                     self.insert_proposal(now, v, false);
                     report.proposals = report.proposals.saturating_add(1);
@@ -119,7 +172,8 @@ impl Engine {
                     .push(SkippedRecord::OwnBallotByAnother { proposal: id });
                 continue;
             }
-            match b.clone().verify(&self.roster) {
+            let roster = self.ballot_roster(b.ballot()).unwrap_or(self.chain.head());
+            match b.clone().verify(roster) {
                 Ok(v) => {
                     self.own.insert(id, b);
                     if self.entries.contains_key(&id) {
@@ -135,7 +189,8 @@ impl Engine {
         }
         for b in ballots {
             let id = b.ballot().proposal;
-            match b.verify_cached(&self.roster, &self.sigs) {
+            let roster = self.ballot_roster(b.ballot()).unwrap_or(self.chain.head());
+            match b.verify_cached(roster, &self.sigs) {
                 Ok(v) if self.entries.contains_key(&id) => {
                     self.apply_ballot(now, v.map(Arc::new), false);
                     report.ballots = report.ballots.saturating_add(1);
@@ -149,7 +204,10 @@ impl Engine {
         }
         for e in evidence {
             let id = e.proposal();
-            match e.verify(&self.roster) {
+            let roster = self
+                .ballot_roster(e.yes().ballot())
+                .unwrap_or(self.chain.head());
+            match e.verify(roster) {
                 Ok(v) => {
                     let (yes, no) = split_evidence(v);
                     if self.entries.contains_key(&id) {

@@ -288,6 +288,7 @@ impl Engine {
         let response = match request {
             SyncRequest::Reconcile { ranges, complete } => self.answer_reconcile(ranges, *complete),
             SyncRequest::Fetch(ids) => self.answer_fetch(ids),
+            SyncRequest::Steps { after } => self.answer_steps(*after),
         };
         self.outputs.push_back(Output::SyncResponse {
             peer,
@@ -314,9 +315,9 @@ impl Engine {
         let follow = match response {
             SyncResponse::Reconcile { entries, ranges } => self.follow_up(&entries, &ranges),
             SyncResponse::Items { proposals, ballots } => {
-                self.take_items(now, peer, proposals, ballots);
-                Vec::new()
+                self.take_items(now, peer, proposals, ballots)
             }
+            SyncResponse::Steps(steps) => self.take_steps(now, peer, steps),
         };
         self.outputs
             .extend(
@@ -540,15 +541,26 @@ impl Engine {
         peer: PeerTag,
         proposals: Vec<SignedProposal>,
         ballots: Vec<SignedBallot>,
-    ) {
+    ) -> Vec<SyncRequest> {
         // Proposals first, so their ballots find them rather than the orphan buffer.
+        let mut behind = false;
         for p in proposals.into_iter().take(MAX_FETCH) {
             let result = self.on_proposal(now, peer, p, super::Sig::Unchecked(None));
+            behind |= result == Validation::Ignore(super::IgnoreReason::UnknownRoster);
             self.report_reject(peer, result);
         }
         for b in ballots.into_iter().take(MAX_ITEM_BALLOTS) {
             let result = self.on_ballot(now, peer, b, None);
             self.report_reject(peer, result);
+        }
+        // The peer holds proposals under a roster this node does not know: ask it for
+        // the chain's steps past our head, then fetch them again.
+        if behind {
+            vec![SyncRequest::Steps {
+                after: self.chain.head().epoch(),
+            }]
+        } else {
+            Vec::new()
         }
     }
 

@@ -26,7 +26,11 @@ pub(crate) fn on_approved(
         id,
         proposal: view.proposal().proposal(),
         certificate: view.certificate(),
-        roster: engine.roster(),
+        // The roster that judged it: an earlier epoch's, if the roster changed since.
+        roster: engine
+            .chain()
+            .get(&view.proposal().proposal().roster)
+            .unwrap_or(engine.roster()),
         me: engine.voter_id(),
         recorded: store.execution_known(&id),
         data_dir: store.dir(),

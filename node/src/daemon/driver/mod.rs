@@ -158,7 +158,9 @@ impl Driver {
         let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, _) = broadcast::channel(4096);
         let topic = network::topic(engine.roster().swarm());
-        let version = network::protocol_version(engine.roster());
+        // The genesis roster names the swarm for good: nodes at different epochs (one
+        // catching up) must still admit each other.
+        let version = network::protocol_version(engine.chain().genesis());
         let telemetry = Telemetry::new(
             settings.metrics,
             settings.health,

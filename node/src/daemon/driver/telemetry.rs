@@ -126,6 +126,11 @@ impl Driver {
             Event::Doppelganger { .. } => {
                 m.doppelganger_detected.set(1);
             }
+            Event::EpochChanged { epoch, .. } => {
+                m.roster_epoch
+                    .set(i64::try_from(*epoch).unwrap_or(i64::MAX));
+            }
+            Event::ChangeSuperseded { .. } => {}
             Event::Expired { proposal } => {
                 m.expired.inc();
                 self.schedule_settle(*proposal);
@@ -400,6 +405,33 @@ impl Driver {
                 "invalid message"
             ),
             Event::Expired { proposal } => info!(proposal = %proposal.short(), "expired"),
+            Event::EpochChanged {
+                epoch,
+                roster,
+                proposal,
+                member,
+            } if *member => info!(
+                epoch,
+                roster = %roster.short(),
+                proposal = %proposal.short(),
+                "roster epoch changed"
+            ),
+            Event::EpochChanged {
+                epoch,
+                roster,
+                proposal,
+                ..
+            } => warn!(
+                epoch,
+                roster = %roster.short(),
+                proposal = %proposal.short(),
+                "roster epoch changed: this node's key is no longer a member"
+            ),
+            Event::ChangeSuperseded { proposal, epoch } => warn!(
+                proposal = %proposal.short(),
+                epoch,
+                "roster change approved but superseded by a lower-id change at its epoch"
+            ),
             Event::Doppelganger {
                 proposal,
                 vote,
@@ -426,6 +458,8 @@ pub(super) fn reject_label(r: &RejectReason) -> &'static str {
         RejectReason::BadSignature { .. } => "bad_signature",
         RejectReason::NotAMember { .. } => "not_a_member",
         RejectReason::InvalidEvidence(_) => "invalid_evidence",
+        RejectReason::InvalidChange(_) => "invalid_change",
+        RejectReason::InvalidStep(_) => "invalid_step",
     }
 }
 

@@ -20,6 +20,7 @@
 //! | `own_ballots` | proposal id (32) | `SignedBallot` |
 //! | `evidence` | proposal id (32) · voter (32) | `Equivocation` |
 //! | `decisions` | proposal id (32) | `Decision` |
+//! | `roster_steps` | proposal id (32) | `Certificate` of an approved roster change |
 //! | `executions` | proposal id (32) | `ExecutionRecord` as JSON (see `executions`) |
 //! | `meta` | `schema_version` | u32, big-endian |
 //!
@@ -37,7 +38,7 @@ use std::sync::Arc;
 
 use swarmvote_protocol::engine::{Decision, Record};
 use swarmvote_protocol::{
-    Equivocation, ProposalId, SignedBallot, SignedProposal, UnixMillis, Vote, codec,
+    Certificate, Equivocation, ProposalId, SignedBallot, SignedProposal, UnixMillis, Vote, codec,
 };
 
 use executions::Executions;
@@ -111,6 +112,8 @@ pub struct StoreStats {
     pub evidence: usize,
     /// Decisions.
     pub decisions: usize,
+    /// Roster steps (approved roster changes).
+    pub roster_steps: usize,
 }
 
 /// What opening found that an operator should know.
@@ -134,6 +137,7 @@ pub struct Store {
     own: sled::Tree,
     evidence: sled::Tree,
     decisions: sled::Tree,
+    steps: sled::Tree,
     journal: Journal,
     executions: Executions,
     _lock: File,
@@ -243,6 +247,7 @@ impl Store {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let executions = Executions::open(dir, &db_path, tree("executions")?)?;
+        let steps = tree("roster_steps")?;
         let store = Self {
             dir: dir.to_owned(),
             db_path,
@@ -252,6 +257,7 @@ impl Store {
             own,
             evidence,
             decisions,
+            steps,
             journal,
             executions,
             _lock: lock,
@@ -324,6 +330,7 @@ impl Store {
                 self.put(&self.evidence, &key, &**e)
             }
             Record::Decision(d) => self.put(&self.decisions, d.proposal.as_bytes(), d),
+            Record::RosterStep(c) => self.put(&self.steps, c.proposal().id().as_bytes(), &**c),
         }
     }
 
@@ -358,6 +365,12 @@ impl Store {
     /// Every stored record, for [`Engine::restore`](swarmvote_protocol::engine::Engine::restore).
     pub fn load(&self) -> Result<Vec<Record>, StoreError> {
         let mut out = Vec::new();
+        // Steps first: the engine needs every roster before the proposals it judges.
+        out.extend(
+            self.roster_steps()?
+                .into_iter()
+                .map(|c| Record::RosterStep(Arc::new(c))),
+        );
         out.extend(
             self.scan::<SignedProposal>(&self.proposals, "proposals", b"")?
                 .into_iter()
@@ -384,6 +397,11 @@ impl Store {
                 .map(Record::Decision),
         );
         Ok(out)
+    }
+
+    /// Every stored roster step: the certificates of approved roster changes.
+    pub fn roster_steps(&self) -> Result<Vec<Certificate>, StoreError> {
+        self.scan::<Certificate>(&self.steps, "roster_steps", b"")
     }
 
     /// All stored ballots of one proposal: one prefix scan.
@@ -448,6 +466,7 @@ impl Store {
             own_ballots: self.own.len(),
             evidence: self.evidence.len(),
             decisions: self.decisions.len(),
+            roster_steps: self.steps.len(),
         }
     }
 }
