@@ -17,9 +17,10 @@
 //! feature.
 //!
 //! Both modes share what makes their reports comparable, written once: the members'
-//! keys, roster (with the scenario's tiers) and clock origin ([`swarm`]); the arrival times, ground truth,
-//! agreement, validity and honest-equivocation checks and outcome counts ([`checks`]);
-//! and the report's types, rows and violation lines ([`report`]).
+//! keys, roster (with the scenario's tiers) and clock origin ([`swarm`]); the arrival
+//! times, ground truth, agreement, validity, honest-equivocation and wrong-tier checks
+//! and outcome counts ([`checks`]); and the report's types, rows and violation lines
+//! ([`report`]).
 //!
 //! # Time
 //!
