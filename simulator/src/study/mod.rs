@@ -1,5 +1,5 @@
 //! Studies built from many runs: the drift sweep and the seed document's comparison table
-//! ([`seed`]).
+//! (`study/seed.rs`, re-exported here).
 //!
 //! Both are plain loops over [`crate::run`] with fixed seeds `0..seeds`, so their output
 //! is as deterministic as a single run.
