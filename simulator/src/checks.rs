@@ -1,16 +1,20 @@
 //! What the model and live mode both check and count, written once so their reports mean
 //! the same: the workload's arrival times, each proposal's ground truth, the agreement,
-//! validity, honest-equivocation, lost-ballot (used by the multi-host test bed) and
-//! cloned-key checks, and the outcome tallies. The report's types
-//! and tables are in [`crate::report`].
+//! validity, honest-equivocation, lost-ballot (used by the multi-host test bed),
+//! cloned-key and wrong-tier checks, and the outcome tallies (overall and per tier). The
+//! report's types and tables are in [`crate::report`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Display;
 
-use swarmvote_protocol::{Status, UnixMillis, Verdict, VoterId};
+use swarmvote_protocol::ids::TierName;
+use swarmvote_protocol::roster::{MemberIndex, TierId};
+use swarmvote_protocol::{
+    Certificate, Roster, SignedProposal, Status, UnixMillis, Verdict, Vote, VoterId,
+};
 
 use crate::behaviour::Behaviour;
-use crate::report::{Proposals, Security, Violation, ViolationKind};
+use crate::report::{Proposals, Security, TierCount, Violation, ViolationKind};
 use crate::rng::SimRng;
 use crate::scenario::Workload;
 
@@ -25,6 +29,8 @@ pub struct Truth {
     pub created_us: u64,
     /// When it expires.
     pub expires_at: UnixMillis,
+    /// The tier the scenario's roster gives it (from its action and payload).
+    pub tier: TierId,
 }
 
 /// The workload's arrival offsets in µs from the start: the first `proposals` draws of
@@ -199,6 +205,173 @@ pub fn lost_ballot<B: PartialEq + std::fmt::Debug>(
         proposal: Some(proposal.to_string()),
         detail: format!("node n{node} reported its ballot {earlier:?} and now holds {now:?}"),
     });
+}
+
+/// What one honest node holds for a proposal, as the wrong-tier check reads it: the
+/// verdict and the tier (name and `q`) its tally judged the proposal under.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HeldTier {
+    /// The node.
+    pub node: usize,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// The tier its tally applies.
+    pub tier: TierName,
+    /// That tier's `q`, as its tally applies it.
+    pub q: u32,
+}
+
+/// Reports every sign of a decision under the wrong tier as a `wrong_tier` violation.
+/// `roster` is the roster as the scenario writes it, which gives the proposal its tier
+/// from its action and payload. Then:
+///
+/// * every honest node that decided the proposal (`held`) holds the same tier, and it is
+///   that tier with that `q`;
+/// * every certificate for it (`certificates`: each distinct one once, with a node that
+///   holds it) records that tier and `q`, carries at least `q` YES ballots that count
+///   (distinct members, on this proposal, and not the proposer's under four-eyes), and
+///   meets every group requirement of the tier.
+///
+/// Signatures are the validity check's business: this counts what a certificate claims.
+pub fn wrong_tier(
+    seed: u64,
+    roster: &Roster,
+    proposal: &SignedProposal,
+    held: &[HeldTier],
+    certificates: &[(usize, &Certificate)],
+    violations: &mut Vec<Violation>,
+) {
+    let p = proposal.proposal();
+    let id = proposal.id();
+    let tier = roster.tier(roster.tier_for(p.action.as_str(), || p.payload.to_value()));
+    let mut found = Vec::new();
+    // The decided nodes by the tier (name, q) they hold, each with its nodes in order.
+    let mut by_tier: BTreeMap<(&TierName, u32), Vec<String>> = BTreeMap::new();
+    for h in held.iter().filter(|h| h.verdict.is_decided()) {
+        by_tier
+            .entry((&h.tier, h.q))
+            .or_default()
+            .push(format!("n{}", h.node));
+    }
+    if by_tier.len() > 1 {
+        let each: Vec<String> = by_tier
+            .iter()
+            .map(|((t, q), nodes)| format!("{} under {t} (q = {q})", nodes.join(", ")))
+            .collect();
+        found.push(format!(
+            "honest nodes decided it under different tiers: {}",
+            each.join("; ")
+        ));
+    }
+    for ((t, q), nodes) in &by_tier {
+        if *t != tier.name() || *q != tier.required() {
+            found.push(format!(
+                "{} {} decided it under tier {t} (q = {q}), but the roster gives tier {} (q = {})",
+                if nodes.len() == 1 { "node" } else { "nodes" },
+                nodes.join(", "),
+                tier.name(),
+                tier.required()
+            ));
+        }
+    }
+    for &(node, cert) in certificates {
+        match cert.tier() {
+            None => found.push(format!("node n{node}'s certificate records no tier")),
+            Some(label) if label.name != *tier.name() || label.required != tier.required() => {
+                found.push(format!(
+                    "node n{node}'s certificate records tier {} (q = {}), but the roster gives \
+                     tier {} (q = {})",
+                    label.name,
+                    label.required,
+                    tier.name(),
+                    tier.required()
+                ));
+            }
+            Some(_) => {}
+        }
+        // Members whose YES counts: the proposer is outside its own electorate under
+        // four-eyes.
+        let counted: BTreeSet<MemberIndex> = cert
+            .ballots()
+            .iter()
+            .map(|b| b.ballot())
+            .filter(|b| b.proposal == id && b.vote == Vote::Yes)
+            .filter(|b| !(tier.four_eyes() && b.voter == p.proposer))
+            .filter_map(|b| roster.index_of(&b.voter))
+            .collect();
+        let need = usize::try_from(tier.required()).unwrap_or(usize::MAX);
+        if counted.len() < need {
+            found.push(format!(
+                "node n{node}'s certificate has {} YES ballots that count{}, tier {} needs q = {}",
+                counted.len(),
+                if tier.four_eyes() {
+                    " (the proposer's left out: four-eyes)"
+                } else {
+                    ""
+                },
+                tier.name(),
+                tier.required()
+            ));
+        }
+        for r in tier.requirements() {
+            let have = counted.iter().filter(|&&i| r.contains(i)).count();
+            if have < usize::try_from(r.yes).unwrap_or(usize::MAX) {
+                found.push(format!(
+                    "node n{node}'s certificate has {have} YES ballots from group {} that \
+                     count, tier {} needs {}",
+                    r.group,
+                    tier.name(),
+                    r.yes
+                ));
+            }
+        }
+    }
+    violations.extend(found.into_iter().map(|detail| Violation {
+        kind: ViolationKind::WrongTier,
+        seed,
+        proposal: Some(id.to_string()),
+        detail,
+    }));
+}
+
+/// One empty count per tier of `roster` that a proposal can fall in, rules in order,
+/// then the default; none for a roster without rules (its one tier is the whole report).
+pub fn tier_counts(roster: &Roster) -> Vec<TierCount> {
+    if roster.rules().is_empty() {
+        return Vec::new();
+    }
+    roster
+        .rules()
+        .iter()
+        .map(|r| r.tier())
+        .chain(std::iter::once(roster.default_tier()))
+        .map(|t| TierCount {
+            tier: t.name().to_string(),
+            q: t.required(),
+            four_eyes: t.four_eyes(),
+            requires: t
+                .requirements()
+                .iter()
+                .map(|r| format!("{} from {}", r.yes, r.group))
+                .collect(),
+            ..TierCount::default()
+        })
+        .collect()
+}
+
+/// Counts one proposal's outcome (as the reference node holds it at `now`) in its tier's
+/// count; `counts` is [`tier_counts`]'s (nothing to do when it is empty).
+pub fn count_tier(counts: &mut [TierCount], truth: &Truth, verdict: Option<Verdict>) {
+    let rules = counts.len().saturating_sub(1);
+    let index = match truth.tier {
+        TierId::Rule(i) => i,
+        TierId::Default => rules,
+        // The workload makes no roster changes.
+        TierId::Change => return,
+    };
+    if let Some(c) = counts.get_mut(index) {
+        c.count(truth.anomalous, verdict);
+    }
 }
 
 /// Counts one proposal's outcome as the reference node holds it (`None`: not held) at

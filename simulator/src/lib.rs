@@ -17,9 +17,10 @@
 //! feature.
 //!
 //! Both modes share what makes their reports comparable, written once: the members'
-//! keys, roster and clock origin ([`swarm`]); the arrival times, ground truth,
-//! agreement, validity and honest-equivocation checks and outcome counts ([`checks`]);
-//! and the report's types, rows and violation lines ([`report`]).
+//! keys, roster (with the scenario's tiers) and clock origin ([`swarm`]); the arrival
+//! times, ground truth, agreement, validity, honest-equivocation and wrong-tier checks
+//! and outcome counts ([`checks`]); and the report's types, rows and violation lines
+//! ([`report`]).
 //!
 //! # Time
 //!
@@ -110,7 +111,12 @@
 //! (evidence against a member on a proposal its clone also signed is the clone's), and,
 //! in runs with a `cloned` node, **cloned key caught** (a cloned key whose ballots
 //! reached an honest node set off at least one honest node's doppelganger alarm; a
-//! member down at the end is not held to it). Violations name the seed and the proposal.
+//! member down at the end is not held to it). With a `[roster]` section (tiers, groups,
+//! four-eyes), **no wrong tier**: every honest node that decided a proposal holds the
+//! tier and `q` the roster as written gives it, and every approval's certificate records
+//! that tier, carries `q` YES ballots that count (not the proposer's under four-eyes) and
+//! meets the tier's group requirements; the report then counts proposals and outcomes per
+//! tier. Violations name the seed and the proposal.
 //! The checks are in [`checks`], for the model and live mode alike.
 
 pub mod behaviour;

@@ -43,7 +43,8 @@ use swarmvote_node::gate::GateSection;
 use swarmvote_protocol::crypto::sha256;
 use swarmvote_protocol::engine::Event;
 use swarmvote_protocol::{
-    Action, Payload, ProposalId, Roster, SecretKey, Status, UnixMillis, Verdict, Vote, VoterId,
+    Action, Certificate, Payload, ProposalId, Roster, SecretKey, SignedProposal, Status,
+    UnixMillis, Verdict, Vote, VoterId,
 };
 use tokio::sync::{broadcast, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -52,8 +53,8 @@ use tokio::time::Instant;
 use crate::behaviour::{flip, right_vote};
 use crate::checks::{self, Held, Truth};
 use crate::report::{
-    Invariants, Latency, Percentiles, Proposals, Security, invariant_rows, ms, outcome_rows,
-    per_decision, render_rows, write_violations,
+    Invariants, Latency, Percentiles, Proposals, Security, TierCount, invariant_rows, ms,
+    outcome_rows, per_decision, render_rows, tier_rows, write_violations,
 };
 use crate::rng::SimRng;
 use crate::scenario::{Behaviour, Scenario};
@@ -174,9 +175,13 @@ pub struct LiveReport {
     pub latency: Latency,
     /// Blocking and safety.
     pub security: Security,
+    /// Proposals and outcomes per tier: only when the roster has rules.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<TierCount>,
     /// Gossip traffic.
     pub traffic: LiveTraffic,
-    /// The end-of-run checks (agreement, validity, no honest equivocation).
+    /// The end-of-run checks (agreement, validity, no honest equivocation, and with a
+    /// `[roster]` section no wrong tier).
     pub invariants: Invariants,
     /// Parts of the scenario a live run cannot impose.
     pub not_imposed: Vec<String>,
@@ -243,6 +248,7 @@ impl LiveReport {
                 ),
             ),
         ]);
+        rows.extend(tier_rows(&self.tiers));
         rows.extend(invariant_rows(i));
         let mut s = render_rows(&rows);
         for note in &self.not_imposed {
@@ -308,6 +314,14 @@ pub fn check(scenario: &Scenario) -> Result<(), LiveError> {
             why: "loopback connections cannot be cut on a schedule; use the model".to_string(),
         });
     }
+    if !scenario.testing.lowered_rules.is_empty() {
+        return Err(LiveError::Unsupported {
+            feature: "testing.lowered_rules".to_string(),
+            why:
+                "a real node judges with the roster it is given; the knob exists only in the model"
+                    .to_string(),
+        });
+    }
     Ok(())
 }
 
@@ -332,10 +346,15 @@ pub fn run_libp2p(scenario: &Scenario, seed: u64) -> Result<LiveReport, LiveErro
     result
 }
 
-/// The roster the model builds for `seed` (see [`swarm::roster`]).
+/// The roster the model builds for `seed`, tiers and all (see [`swarm::roster_with`]).
 fn roster(scenario: &Scenario, seed: u64) -> Result<(Roster, Vec<SecretKey>), LiveError> {
     let quorum = scenario.parsed_quorum().map_err(MembersError::from)?;
-    Ok(swarm::roster(scenario.behaviours().len(), quorum, seed)?)
+    Ok(swarm::roster_with(
+        scenario.behaviours().len(),
+        quorum,
+        scenario.roster.as_ref(),
+        seed,
+    )?)
 }
 
 /// What the seed fixes before anything starts.
@@ -689,6 +708,7 @@ impl Live {
                 skipped = skipped.saturating_add(1);
                 continue;
             };
+            let tier = roster.tier_for(ACTION, || body.to_value());
             let client = self.client(proposer)?;
             let created_us = clock::now_us();
             match client.propose(action, body, w.ttl_ms).await {
@@ -700,6 +720,7 @@ impl Live {
                         created_us,
                         // The node's own expiry, to the millisecond of its clock.
                         expires_at: UnixMillis((created_us / 1000).saturating_add(w.ttl_ms)),
+                        tier,
                     },
                 }),
                 Ok(Err(_)) => skipped = skipped.saturating_add(1),
@@ -875,6 +896,9 @@ impl Live {
         });
         let mut evidence: BTreeSet<(VoterId, ProposalId)> = BTreeSet::new();
         let mut decided_us: BTreeMap<(usize, usize), u64> = BTreeMap::new();
+        // Per proposal, for the wrong-tier check: the proposal, each honest node's tier,
+        // and each approving node's certificate.
+        let mut tiers_held: BTreeMap<usize, TiersHeld> = BTreeMap::new();
         for &i in honest {
             let client = self.client(i)?;
             for (t, x) in truth.iter().enumerate() {
@@ -893,16 +917,43 @@ impl Live {
                 {
                     decided_us.insert((i, t), at);
                 }
+                let entry = tiers_held.entry(t).or_insert_with(|| TiersHeld {
+                    proposal: r.proposal.clone(),
+                    held: Vec::new(),
+                    certificates: Vec::new(),
+                });
+                entry.held.push(checks::HeldTier {
+                    node: i,
+                    verdict: r.tally.verdict,
+                    tier: r.tally.tier.clone(),
+                    q: r.tally.q,
+                });
                 if r.tally.verdict != Verdict::Approved {
                     continue;
                 }
                 let cert = client
                     .certificate(x.id)
                     .await
-                    .map_err(|_| LiveError::Stopped { node: i })?;
-                let verified = cert.flatten().map(|c| c.verify(roster).map(|_| ()));
+                    .map_err(|_| LiveError::Stopped { node: i })?
+                    .flatten();
+                let verified = cert.as_ref().map(|c| c.clone().verify(roster).map(|_| ()));
                 checks::check_certificate(seed, i, x.id, verified, &mut violations);
+                if let Some(c) = cert {
+                    entry.certificates.push((i, c));
+                }
             }
+        }
+        for t in tiers_held.values() {
+            let certificates: Vec<(usize, &Certificate)> =
+                t.certificates.iter().map(|(i, c)| (*i, c)).collect();
+            checks::wrong_tier(
+                seed,
+                roster,
+                &t.proposal,
+                &t.held,
+                &certificates,
+                &mut violations,
+            );
         }
         let by_honest =
             checks::honest_equivocations(&evidence, &honest_voters, seed, &mut violations);
@@ -914,6 +965,7 @@ impl Live {
             ..Proposals::default()
         };
         let mut x = Security::default();
+        let mut tiers = checks::tier_counts(roster);
         let mut proposer_lat = Vec::new();
         let mut last_lat = Vec::new();
         for (t, Submitted { truth: tr, .. }) in truth.iter().enumerate() {
@@ -921,6 +973,7 @@ impl Live {
                 .and_then(|w| w.get(t))
                 .and_then(|h| h.as_ref().map(|h| h.0));
             checks::count_outcome(&mut p, &mut x, tr, verdict, now);
+            checks::count_tier(&mut tiers, tr, verdict);
             let honest_at: Vec<Option<u64>> = honest
                 .iter()
                 .map(|&i| decided_us.get(&(i, t)).copied())
@@ -971,11 +1024,19 @@ impl Live {
                 last_honest: Percentiles::of(last_lat),
             },
             security: x,
+            tiers,
             traffic,
-            invariants: Invariants::from_violations(
-                u32::try_from(honest.len()).unwrap_or(u32::MAX),
-                violations,
-            ),
+            invariants: {
+                let i = Invariants::from_violations(
+                    u32::try_from(honest.len()).unwrap_or(u32::MAX),
+                    violations,
+                );
+                if scenario.roster.is_some() {
+                    i.with_tier_check()
+                } else {
+                    i
+                }
+            },
             not_imposed: not_imposed(scenario),
         })
     }
@@ -1080,6 +1141,13 @@ async fn start_node(
         },
         addr,
     ))
+}
+
+/// What the honest nodes hold for one proposal, for the wrong-tier check.
+struct TiersHeld {
+    proposal: SignedProposal,
+    held: Vec<checks::HeldTier>,
+    certificates: Vec<(usize, Certificate)>,
 }
 
 /// The parts of the scenario loopback cannot reproduce.

@@ -28,6 +28,11 @@ pub struct Report {
     pub latency: Latency,
     /// Blocking and safety.
     pub security: Security,
+    /// Proposals and outcomes per tier, rules in the roster's order then the default:
+    /// only in runs whose roster has rules (absent otherwise, so earlier reports are
+    /// unchanged).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tiers: Vec<TierCount>,
     /// Cloned keys and the doppelganger alarms they raised: only in runs with a
     /// `cloned` node (absent otherwise, so earlier reports are unchanged).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -63,6 +68,79 @@ pub struct Proposals {
     pub votes_cast: u64,
     /// Votes the engine's guard refused (already voted, decided, expired).
     pub votes_refused: u64,
+}
+
+/// One tier's proposals and their outcomes, as the reference node holds them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct TierCount {
+    /// The tier's name: a rule's, or `default`.
+    pub tier: String,
+    /// YES votes it needs.
+    pub q: u32,
+    /// Whether the proposer's own YES is left out.
+    pub four_eyes: bool,
+    /// Its group requirements, as `k from group`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub requires: Vec<String>,
+    /// Proposals the roster puts in it.
+    pub proposals: u64,
+    /// Of those, approved.
+    pub approved: u64,
+    /// Rejected.
+    pub rejected: u64,
+    /// Anomalous.
+    pub anomalous: u64,
+    /// Anomalous and approved.
+    pub false_approvals: u64,
+    /// Benign and rejected.
+    pub false_rejections: u64,
+}
+
+impl TierCount {
+    /// Counts one proposal of this tier with its ground truth and verdict (`None`: the
+    /// reference node does not hold it).
+    pub fn count(&mut self, anomalous: bool, verdict: Option<Verdict>) {
+        let add = |x: &mut u64| *x = x.saturating_add(1);
+        add(&mut self.proposals);
+        match verdict {
+            Some(Verdict::Approved) => add(&mut self.approved),
+            Some(Verdict::Rejected) => add(&mut self.rejected),
+            _ => {}
+        }
+        if anomalous {
+            add(&mut self.anomalous);
+            if verdict == Some(Verdict::Approved) {
+                add(&mut self.false_approvals);
+            }
+        } else if verdict == Some(Verdict::Rejected) {
+            add(&mut self.false_rejections);
+        }
+    }
+
+    /// The report table's line for this tier.
+    pub fn describe(&self) -> String {
+        let mut rule = format!("{} (q = {}", self.tier, self.q);
+        if self.four_eyes {
+            rule.push_str(", four-eyes");
+        }
+        for r in &self.requires {
+            let _ = write!(rule, ", {r}");
+        }
+        format!(
+            "{rule}): {} proposals, {} approved, {} rejected; {} anomalous, {} false approvals, {} false rejections",
+            self.proposals,
+            self.approved,
+            self.rejected,
+            self.anomalous,
+            self.false_approvals,
+            self.false_rejections
+        )
+    }
+}
+
+/// The report table's rows for the tiers: one per tier.
+pub(crate) fn tier_rows(tiers: &[TierCount]) -> Vec<(&'static str, String)> {
+    tiers.iter().map(|t| ("tier", t.describe())).collect()
 }
 
 /// Second instances of members' keys, and what the honest nodes made of them.
@@ -296,6 +374,9 @@ pub enum ViolationKind {
     /// A cloned key's ballots reached honest nodes and no honest node raised the
     /// doppelganger alarm.
     ClonedKeyUncaught,
+    /// A proposal decided under a tier (or `q`) other than the one the roster gives it,
+    /// or approved with too few YES votes that count under its tier (four-eyes, groups).
+    WrongTier,
 }
 
 impl std::fmt::Display for ViolationKind {
@@ -306,6 +387,7 @@ impl std::fmt::Display for ViolationKind {
             Self::HonestEquivocation => "honest_equivocation",
             Self::LostBallot => "lost_ballot",
             Self::ClonedKeyUncaught => "cloned_key_uncaught",
+            Self::WrongTier => "wrong_tier",
         })
     }
 }
@@ -313,8 +395,8 @@ impl std::fmt::Display for ViolationKind {
 /// One invariant violation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
-    /// `agreement`, `validity`, `honest_equivocation`, `lost_ballot` or
-    /// `cloned_key_uncaught`.
+    /// `agreement`, `validity`, `honest_equivocation`, `lost_ballot`,
+    /// `cloned_key_uncaught` or `wrong_tier`.
     pub kind: ViolationKind,
     /// The seed that reproduces it.
     pub seed: u64,
@@ -339,6 +421,11 @@ pub struct Invariants {
     /// honest node: only in runs with a `cloned` node (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cloned_key_caught: Option<bool>,
+    /// No proposal was decided under a tier other than the roster's, nor approved
+    /// short of its tier's `q` or group requirements: only in runs whose scenario has a
+    /// `[roster]` section, or that found such a violation (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub no_wrong_tier: Option<bool>,
     /// Every violation found.
     pub violations: Vec<Violation>,
 }
@@ -347,13 +434,29 @@ impl Invariants {
     /// The checks' verdicts from the violations they found among `honest_checked` nodes.
     pub fn from_violations(honest_checked: u32, violations: Vec<Violation>) -> Self {
         let none = |kind: ViolationKind| violations.iter().all(|v| v.kind != kind);
+        let no_wrong_tier = none(ViolationKind::WrongTier);
         Self {
             honest_checked,
             agreement: none(ViolationKind::Agreement),
             validity: none(ViolationKind::Validity),
             no_honest_equivocation: none(ViolationKind::HonestEquivocation),
             cloned_key_caught: None,
+            // Shown whenever it fails, whatever the scenario.
+            no_wrong_tier: (!no_wrong_tier).then_some(false),
             violations,
+        }
+    }
+
+    /// Shows the wrong-tier verdict, for a run whose scenario tiers its roster.
+    #[must_use]
+    pub fn with_tier_check(self) -> Self {
+        let held = self
+            .violations
+            .iter()
+            .all(|v| v.kind != ViolationKind::WrongTier);
+        Self {
+            no_wrong_tier: Some(held),
+            ..self
         }
     }
 
@@ -461,6 +564,7 @@ impl Report {
                 ),
             ),
         ]);
+        rows.extend(tier_rows(&self.tiers));
         if let Some(c) = &self.cloned_keys {
             rows.extend(c.rows());
         }
@@ -598,6 +702,9 @@ pub(crate) fn invariant_rows(i: &Invariants) -> Vec<(&'static str, String)> {
     ];
     if let Some(caught) = i.cloned_key_caught {
         rows.push(("cloned key caught", ok(caught)));
+    }
+    if let Some(right) = i.no_wrong_tier {
+        rows.push(("wrong tier", ok(right)));
     }
     rows
 }

@@ -14,6 +14,8 @@ pub use crate::behaviour::FieldError;
 use crate::behaviour::faults::Schedule;
 pub use crate::behaviour::{Behaviour, MAX_FLOOD_PER_NODE};
 use crate::behaviour::{HonestEvaluator, Policy, cloned};
+mod roster;
+pub use roster::RosterSection;
 // The network's tables are part of a scenario file; they live with the network model.
 pub use crate::network::{Latency, LinkConfig, LinkOverride, NetworkConfig, PartitionConfig};
 
@@ -57,8 +59,12 @@ pub struct Scenario {
     /// The default seed (`--seed` overrides it).
     #[serde(default)]
     pub seed: u64,
-    /// The roster's quorum, e.g. `"2/3"`.
+    /// The roster's quorum, e.g. `"2/3"`: the default tier's.
     pub quorum: String,
+    /// Thresholds tiered by risk: the roster document's `four_eyes`, `[groups]` and
+    /// `[[rules]]`, written as in `roster.toml` (see [`RosterSection`]).
+    #[serde(default)]
+    pub roster: Option<RosterSection>,
     /// Groups of nodes; node indices are assigned in file order, from 0. Every node is
     /// a roster member except `cloned` ones, whose groups come last.
     pub nodes: Vec<NodeGroup>,
@@ -102,6 +108,12 @@ pub struct Testing {
     /// signing nor report it, so a cloned key of theirs goes uncaught.
     #[serde(default)]
     pub ignore_doppelganger: Vec<usize>,
+    /// Names of `[[roster.rules]]` that every engine judges at the default tier instead
+    /// (see [`RosterSection::lowered`]), while the checker holds the roster as written:
+    /// approvals under those rules then come with too few YES votes or the wrong `q`, and
+    /// the wrong-tier check must report them.
+    #[serde(default)]
+    pub lowered_rules: Vec<String>,
 }
 
 fn default_quiet_ms() -> u64 {
@@ -435,6 +447,7 @@ impl Scenario {
                 return bad(&format!("{field}.heal_ms"), "must be after start_ms");
             }
         }
+        self.check_roster(&behaviours)?;
         let knobs = [
             ("broken_guard", &self.testing.broken_guard),
             ("ignore_doppelganger", &self.testing.ignore_doppelganger),

@@ -1,11 +1,15 @@
 //! A run's members, the same in the model and in live mode: deterministic keys, the
-//! roster, and the wall-clock origin of virtual time.
+//! roster (with the scenario's tiers, if any), and the wall-clock origin of virtual time.
 
 use swarmvote_protocol::crypto::{KeyError, sha256};
 use swarmvote_protocol::ids::IdError;
+use swarmvote_protocol::roster::RosterDocument;
+use swarmvote_protocol::roster::document::MemberDocument;
 use swarmvote_protocol::{
     MemberName, Quorum, QuorumError, Roster, RosterError, SecretKey, SwarmId,
 };
+
+use crate::scenario::RosterSection;
 
 /// The wall-clock origin of virtual time: engines see `START_MS + t / 1000`.
 pub const START_MS: u64 = 1_700_000_000_000;
@@ -43,13 +47,53 @@ pub fn roster(
     quorum: Quorum,
     seed: u64,
 ) -> Result<(Roster, Vec<SecretKey>), MembersError> {
+    roster_with(n, quorum, None, seed)
+}
+
+/// Like [`roster`], with a scenario's `[roster]` section: its four-eyes flag, groups and
+/// rules go into a roster document with the members, which the protocol validates as it
+/// validates `roster.toml`. Without a section the roster is the plain one.
+pub fn roster_with(
+    n: usize,
+    quorum: Quorum,
+    section: Option<&RosterSection>,
+    seed: u64,
+) -> Result<(Roster, Vec<SecretKey>), MembersError> {
     let keys: Vec<SecretKey> = (0..n)
         .map(|i| member_key(seed, u32::try_from(i).unwrap_or(u32::MAX)))
         .collect();
-    let swarm = SwarmId::new("sim")?;
+    let swarm = SwarmId::new(SWARM)?;
     let mut members = Vec::with_capacity(n);
     for (i, k) in keys.iter().enumerate() {
-        members.push((MemberName::new(format!("n{i}"))?, k.public()?));
+        members.push((MemberName::new(member_name(i))?, k.public()?));
     }
-    Ok((Roster::new(swarm, quorum, members)?, keys))
+    let Some(section) = section else {
+        return Ok((Roster::new(swarm, quorum, members)?, keys));
+    };
+    let doc = RosterDocument {
+        swarm_id: SWARM.to_string(),
+        quorum: quorum.into(),
+        epoch: 0,
+        previous: None,
+        four_eyes: section.four_eyes,
+        members: members
+            .iter()
+            .map(|(name, key)| MemberDocument {
+                name: name.to_string(),
+                key: key.to_string(),
+            })
+            .collect(),
+        groups: section.groups.clone(),
+        change: None,
+        rules: section.rules.clone(),
+    };
+    Ok((Roster::from_document(&doc)?, keys))
+}
+
+/// The swarm every run's roster defines.
+const SWARM: &str = "sim";
+
+/// Member `i`'s name in the roster, and in a scenario's `[roster.groups]`.
+pub fn member_name(i: usize) -> String {
+    format!("n{i}")
 }

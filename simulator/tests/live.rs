@@ -153,3 +153,54 @@ fn the_binary_runs_live_with_json_and_refuses_unsupported_scenarios() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// Three honest members under four-eyes, deletes under `/data/` in a tier of their own.
+const TIERED: &str = "[roster]\nfour_eyes = true\n[[roster.rules]]\nname = 'data-deletes'\n\
+                      action = 'fs.delete'\npayload = { path = '/data/**' }\nquorum = '2/3'\n";
+
+#[test]
+fn a_tiered_roster_runs_live_and_holds_the_tier_check() {
+    // In a child process, so this run's threads never meet the thread count above.
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("live-tiers");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tiers.toml");
+    std::fs::write(&file, text(NODES3, TIERED)).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_swarmvote-sim"))
+        .args([
+            "run",
+            file.to_str().unwrap(),
+            "--network",
+            "libp2p",
+            "--json",
+        ])
+        .args(["--seed", "4"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["invariants"]["no_wrong_tier"], true, "{v}");
+    assert_eq!(v["invariants"]["agreement"], true, "{v}");
+    // Benign proposals delete under /data/ (the rule's tier), anomalous ones under
+    // /backup/ (the default): both tiers decide, each as its honest voters say, with
+    // the proposer's own YES left out of every count.
+    let tiers = v["tiers"].as_array().unwrap();
+    let names: Vec<&str> = tiers.iter().map(|t| t["tier"].as_str().unwrap()).collect();
+    assert_eq!(names, ["data-deletes", "default"]);
+    let rule = &tiers[0];
+    assert_eq!(rule["four_eyes"], true);
+    assert!(rule["proposals"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(rule["approved"], rule["proposals"], "{v}");
+    assert_eq!(tiers[1]["rejected"], tiers[1]["proposals"], "{v}");
+}
+
+#[test]
+fn the_lowered_rules_knob_is_refused_live() {
+    let mut s = scenario(NODES3, TIERED);
+    s.testing.lowered_rules = vec!["data-deletes".to_string()];
+    let e = run_libp2p(&s, 1).unwrap_err();
+    assert!(
+        matches!(e, LiveError::Unsupported { .. }) && e.to_string().contains("lowered_rules"),
+        "{e}"
+    );
+}

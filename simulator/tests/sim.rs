@@ -430,8 +430,17 @@ fn seed_table_measures_quorums_and_tolerance() {
     let base = study::seed_base(30).unwrap();
     let rows = study::seed_table(&base, 0.05, 2).unwrap();
     let got: Vec<(u32, u32, u32)> = rows.iter().map(|r| (r.n, r.q, r.tolerance)).collect();
-    // 51% of 2 is 2 (unanimity), 0.66 of 3 is 2; tolerance q - 1.
-    assert_eq!(got, vec![(1, 1, 0), (2, 2, 1), (3, 2, 1)]);
+    // 51% of 2 is 2 (unanimity), 0.66 of 3 is 2; tolerance q - 1. Deletes at 3/3 leave
+    // the default tier's q = 2, so one stolen key too many still approves the rest.
+    assert_eq!(got, vec![(1, 1, 0), (2, 2, 1), (3, 2, 1), (3, 2, 1)]);
+    // Tier by tier: deletes need all three and tolerate two stolen keys.
+    let tiers: Vec<(&str, u32, u32)> = rows[3]
+        .tiers
+        .iter()
+        .map(|t| (t.tier.as_str(), t.q, t.tolerance))
+        .collect();
+    assert_eq!(tiers, vec![("deletes", 3, 2), ("default", 2, 1)]);
+    assert!(rows[..3].iter().all(|r| r.tiers.is_empty()));
     for r in &rows {
         assert!(r.latency_ms > 0.0 && r.latency_ms < 20.0, "{r:?}");
     }

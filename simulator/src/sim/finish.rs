@@ -66,8 +66,9 @@ impl Sim {
         // Validity: every approval an honest node holds has a certificate that verifies.
         // Nodes that agree hold equal certificates, and whether one verifies depends on
         // its contents and the roster alone, so each distinct certificate is checked once.
-        // Per proposal: each distinct certificate seen and whether it verified.
-        type Verified = Vec<(Certificate, Result<(), String>)>;
+        // Per proposal: each distinct certificate seen, whether it verified, and the first
+        // node that held it.
+        type Verified = Vec<(Certificate, Result<(), String>, usize)>;
         let mut checked: BTreeMap<ProposalId, Verified> = BTreeMap::new();
         for &(i, e) in &engines {
             for v in e.proposals() {
@@ -77,21 +78,53 @@ impl Sim {
                 let id = v.proposal().id();
                 let verified = v.certificate().map(|c| {
                     let seen = checked.entry(id).or_default();
-                    match seen.iter().find(|(known, _)| *known == c) {
-                        Some((_, result)) => result.clone(),
+                    match seen.iter().find(|(known, _, _)| *known == c) {
+                        Some((_, result, _)) => result.clone(),
                         None => {
                             let result = c
                                 .clone()
                                 .verify_cached(&self.roster, &self.sigs)
                                 .map(|_| ())
                                 .map_err(|err| err.to_string());
-                            seen.push((c, result.clone()));
+                            seen.push((c, result.clone(), i));
                             result
                         }
                     }
                 });
                 checks::check_certificate(seed, i, id, verified, &mut violations);
             }
+        }
+
+        // No decision under the wrong tier: every honest node's tally and every distinct
+        // certificate against the roster as the scenario writes it.
+        for id in self.truth.keys() {
+            let mut proposal = None;
+            let held: Vec<checks::HeldTier> = engines
+                .iter()
+                .filter_map(|&(i, e)| {
+                    let v = e.proposal(id)?;
+                    proposal.get_or_insert_with(|| v.proposal().clone());
+                    Some(checks::HeldTier {
+                        node: i,
+                        verdict: v.tally().verdict(),
+                        tier: v.tally().tier_name(),
+                        q: v.tally().required(),
+                    })
+                })
+                .collect();
+            let Some(proposal) = proposal else { continue };
+            let certificates: Vec<(usize, &Certificate)> = checked
+                .get(id)
+                .map(|seen| seen.iter().map(|(c, _, node)| (*node, c)).collect())
+                .unwrap_or_default();
+            checks::wrong_tier(
+                seed,
+                &self.written,
+                &proposal,
+                &held,
+                &certificates,
+                &mut violations,
+            );
         }
 
         // No honest member may ever be caught equivocating.
@@ -113,6 +146,7 @@ impl Sim {
         let now = UnixMillis(START_MS.saturating_add(self.end_us / 1000));
         let mut p = std::mem::take(&mut self.counters.proposals);
         let mut x = Security::default();
+        let mut tiers = checks::tier_counts(&self.written);
         let mut proposer_lat = Vec::new();
         let mut last_lat = Vec::new();
         for (id, t) in &self.truth {
@@ -121,6 +155,7 @@ impl Sim {
                 .and_then(|(_, e)| e.proposal(id))
                 .map(|v| v.tally().verdict());
             checks::count_outcome(&mut p, &mut x, t, verdict, now);
+            checks::count_tier(&mut tiers, t, verdict);
             if let Some(per_node) = self.decided.get(id) {
                 let honest_at: Vec<Option<u64>> = honest
                     .iter()
@@ -166,6 +201,9 @@ impl Sim {
         if cloned_keys.is_some() {
             invariants = invariants.with_cloned_key_check();
         }
+        if self.scenario.roster.is_some() {
+            invariants = invariants.with_tier_check();
+        }
         Report {
             scenario: self.scenario.name.clone(),
             seed,
@@ -179,6 +217,7 @@ impl Sim {
                 last_honest: Percentiles::of(last_lat),
             },
             security: x,
+            tiers,
             cloned_keys,
             traffic,
             storage,

@@ -204,7 +204,11 @@ struct Counters {
 pub struct Sim {
     scenario: Scenario,
     seed: u64,
+    /// The roster every engine judges with.
     roster: Roster,
+    /// The roster as the scenario writes it, which the checks hold the engines to: the
+    /// same as `roster` unless `testing.lowered_rules` lowers rules for the engines.
+    written: Roster,
     nodes: Vec<Node>,
     net: Network,
     topology: Topology,
@@ -274,7 +278,17 @@ impl Sim {
         // Clones are not members: they come last and run a member's key.
         let targets = cloned::targets(&behaviours, seed)
             .map_err(|(node, message)| SimError::Cloned { node, message })?;
-        let (roster, keys) = swarm::roster(cloned::members(&behaviours), quorum, seed)?;
+        let members = cloned::members(&behaviours);
+        let section = scenario.roster.as_ref();
+        let (written, keys) = swarm::roster_with(members, quorum, section, seed)?;
+        let lowered = &scenario.testing.lowered_rules;
+        let roster = match section {
+            // Test-only: the engines judge some rules at the default tier.
+            Some(s) if !lowered.is_empty() => {
+                swarm::roster_with(members, quorum, Some(&s.lowered(lowered)), seed)?.0
+            }
+            _ => written.clone(),
+        };
         let mut rng = SimRng::new(seed);
 
         // Arrival times first, from their own draws, so the run length is known up front.
@@ -360,6 +374,7 @@ impl Sim {
             scenario,
             seed,
             roster,
+            written,
             nodes,
             net,
             topology,
@@ -1236,6 +1251,9 @@ impl Sim {
         let (Ok(action), Ok(payload)) = (Action::new(&name), Payload::from_value(&value)) else {
             return;
         };
+        let tier = self
+            .written
+            .tier_for(action.as_str(), || payload.to_value());
         let Some(engine) = self.engine(proposer) else {
             return;
         };
@@ -1249,6 +1267,7 @@ impl Sim {
                         created_us: self.now_us,
                         proposer,
                         expires_at: UnixMillis(now.0.saturating_add(ttl)),
+                        tier,
                     },
                 );
                 self.counters.proposals.created = self.counters.proposals.created.saturating_add(1);
