@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use libp2p::identity::Keypair;
 use libp2p::{Multiaddr, PeerId, TransportError};
+use swarmvote_protocol::chain::RosterChain;
 use swarmvote_protocol::engine::{Config as EngineConfig, Engine, EngineError};
 use swarmvote_protocol::{Roster, SecretKey};
 use tracing::{info, warn};
@@ -32,7 +33,7 @@ use crate::daemon::webhook::{Webhook, WebhookSettings};
 /// What the config file cannot say, for nodes assembled in-process.
 #[derive(Default)]
 pub struct Knobs {
-    /// The roster and voter key; by default loaded from the config's files.
+    /// The genesis roster and voter key; by default loaded from the config's files.
     pub identity: Option<(Roster, SecretKey)>,
     /// A catch-up period finer than the config's whole seconds.
     pub sync_interval: Option<Duration>,
@@ -46,9 +47,9 @@ pub struct Node {
     pub client: Client,
     /// Its metrics registry.
     pub metrics: Metrics,
-    /// Its roster.
+    /// Its head roster (the genesis roster, or the last step its store holds).
     pub roster: Roster,
-    /// Its roster name.
+    /// Its roster name (empty while it is joining).
     pub name: String,
     /// Its libp2p peer id.
     pub peer_id: PeerId,
@@ -135,12 +136,8 @@ where
 pub fn assemble(config: &NodeConfig, knobs: Knobs) -> Result<Node, AssemblyError> {
     let (roster, key) = match knobs.identity {
         Some(identity) => identity,
-        None => config.load_identity()?,
+        None => config.load_genesis_and_key()?,
     };
-    let name = roster
-        .member(&key.voter_id())
-        .map(|m| m.name.to_string())
-        .unwrap_or_default();
     let metrics = Metrics::new(roster.members().map(|(_, m)| m.name.as_str()));
     let thresholds = config
         .health
@@ -188,11 +185,24 @@ pub fn assemble(config: &NodeConfig, knobs: Knobs) -> Result<Node, AssemblyError
             "execution interrupted: the node stopped while it ran; not running it again"
         );
     }
-    let mut engine = Engine::new(roster.clone(), key, EngineConfig::default())?;
+    let chain = RosterChain::new(roster.clone()).map_err(|e| EngineError::Chain(Box::new(e)))?;
+    // Membership is checked against the chain the store carries, not the genesis file
+    // alone: a rotated key is listed only in a later roster.
+    let not_a_member = config.not_a_member(&key);
+    let mut engine = Engine::joining(chain, key, EngineConfig::default());
     let restored = engine.restore(now(), store.load()?);
     for s in &restored.skipped {
         warn!(record = %s, "stored record skipped");
     }
+    check_membership(&engine, config.node.join, not_a_member)?;
+    metrics
+        .roster_epoch
+        .set(i64::try_from(engine.roster().epoch()).unwrap_or(i64::MAX));
+    let head = engine.roster().clone();
+    let name = head
+        .member(&engine.voter_id())
+        .map(|m| m.name.to_string())
+        .unwrap_or_default();
     let (keypair, created) = identity::load_or_create(&identity_path(config))?;
     let peer_id = keypair.public().to_peer_id();
     if created {
@@ -230,11 +240,44 @@ pub fn assemble(config: &NodeConfig, knobs: Knobs) -> Result<Node, AssemblyError
         driver,
         client,
         metrics,
-        roster,
+        roster: head,
         name,
         peer_id,
         restored: restored.proposals,
     })
+}
+
+/// Whether this node's key may run: listed by a roster of the chain (a member now, or
+/// one removed since, who follows but signs nothing new), or not yet listed and the
+/// operator opted in to joining. Says in the log what the node will not do.
+fn check_membership(
+    engine: &Engine,
+    join: bool,
+    not_a_member: ConfigError,
+) -> Result<(), AssemblyError> {
+    let me = engine.voter_id();
+    let head = engine.roster();
+    if head.member(&me).is_some() {
+        return Ok(());
+    }
+    if engine.chain().rosters().any(|r| r.member(&me).is_some()) {
+        warn!(
+            voter = %me.short(),
+            epoch = head.epoch(),
+            "this key is no longer a member of the head roster: it signs nothing new"
+        );
+        return Ok(());
+    }
+    if !join {
+        return Err(not_a_member.into());
+    }
+    warn!(
+        voter = %me,
+        epoch = head.epoch(),
+        roster = %head.digest().short(),
+        "joining: no roster this node knows lists this key; it signs nothing until a roster change adds it"
+    );
+    Ok(())
 }
 
 /// The swarm, listening on the config's addresses, with its block list.

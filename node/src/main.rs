@@ -32,7 +32,7 @@ enum Command {
     Init(cmd::run::ConfigArgs),
     /// Create a voter key file (mode 0600) and print its public key.
     Keygen(cmd::keys::KeygenArgs),
-    /// Create or inspect a roster.
+    /// Create or inspect a roster; propose a change to it, or list the changes approved.
     Roster {
         #[command(subcommand)]
         command: cmd::roster::RosterCommand,
@@ -76,7 +76,8 @@ enum Command {
     /// Print an approved proposal's quorum certificate (JSON) on standard output.
     #[command(after_help = EXIT_CODES)]
     Cert(cmd::proposals::CertArgs),
-    /// Check a certificate file against a roster, offline (no node needed).
+    /// Check a certificate file against a roster (or a genesis roster and its chain of
+    /// approved changes), offline (no node needed).
     #[command(
         after_help = "Exit codes: 0 the certificate is valid, 1 it is not (or a file \
 cannot be read); the message names the file, field or ballot at fault. 2 usage error."
@@ -141,6 +142,7 @@ fn main() -> ExitCode {
         Command::Gate { command } => cmd::gate::run(command),
         Command::Init(args) => offline(|| cmd::run::init(&args)),
         Command::Keygen(args) => offline(|| cmd::keys::keygen(&args.out)),
+        Command::Roster { command } if command.is_online() => cmd::roster::run_online(command),
         Command::Roster { command } => offline(|| cmd::roster::run(command)),
         Command::Config { command } => offline(|| cmd::config::run(command)),
         Command::Policy { command } => offline(|| cmd::policy::run(command)),

@@ -620,6 +620,84 @@ fn a_forged_step_is_refused() {
     ));
 }
 
+/// A member-to-be: `with_chain` refuses a key no roster lists, `joining` starts it; it
+/// signs nothing until the step that adds it arrives (here through catch-up), and then
+/// its YES counts under the new epoch.
+#[test]
+fn a_joining_engine_signs_nothing_until_a_step_adds_it() {
+    let (mut es, cert) = three_add_a_fourth();
+    let genesis = es[0].chain().genesis().clone();
+    assert!(matches!(
+        Engine::with_chain(
+            RosterChain::new(genesis.clone()).unwrap(),
+            key(3),
+            Config::default()
+        ),
+        Err(swarmvote_protocol::engine::EngineError::NotAMember { .. })
+    ));
+    let mut joiner = Engine::joining(
+        RosterChain::new(genesis.clone()).unwrap(),
+        key(3),
+        Config::default(),
+    );
+    assert_eq!(joiner.voter_id(), key(3).voter_id());
+    // Before the step: no proposal of its own, no ballot on a genesis proposal.
+    assert!(matches!(
+        joiner.propose(
+            T0,
+            Action::new("fs.delete").unwrap(),
+            plain(1),
+            TTL,
+            Nonce([1; 16])
+        ),
+        Err(CommandError::NotAMember { .. })
+    ));
+    let (old, p_old) = propose(&mut es[1], "fs.delete", plain(2), 2);
+    // es[1] is at epoch 1: the joiner cannot place it yet.
+    assert_eq!(
+        validation(&deliver(&mut joiner, &p_old)),
+        Validation::Ignore(IgnoreReason::UnknownRoster)
+    );
+    assert!(matches!(
+        joiner.vote(T0, old, Vote::Yes, None),
+        Err(CommandError::UnknownProposal { .. })
+    ));
+    // The step through catch-up: the joiner is now a member of the head roster.
+    joiner.handle_sync_response(T0, PeerTag(2), SyncTag(0), SyncResponse::Steps(vec![cert]));
+    let out = drain(&mut joiner);
+    assert!(out.iter().any(|o| matches!(
+        o,
+        Output::Event(Event::EpochChanged {
+            epoch: 1,
+            member: true,
+            ..
+        })
+    )));
+    assert_eq!(joiner.roster().digest(), es[0].roster().digest());
+    // n = 4 at 2/3: three YES approve, and the joiner's is one of them.
+    let (id, p) = propose(&mut es[0], "fs.delete", plain(3), 3);
+    deliver(&mut joiner, &p);
+    deliver(&mut es[1], &p);
+    let yes = vec![
+        vote(&mut joiner, id, Vote::Yes),
+        vote(&mut es[0], id, Vote::Yes),
+        vote(&mut es[1], id, Vote::Yes),
+    ];
+    // es[2] gets the ballots before the proposal: held, then counted.
+    for y in &yes {
+        deliver(&mut es[2], y);
+    }
+    deliver(&mut es[2], &p);
+    let view = es[2].proposal(&id).unwrap();
+    assert_eq!(view.tally().verdict(), Verdict::Approved);
+    let cert = view.certificate().unwrap();
+    assert!(
+        cert.ballots()
+            .iter()
+            .any(|b| b.ballot().voter == key(3).voter_id())
+    );
+}
+
 #[test]
 fn proposals_under_an_unknown_roster_are_ignored_not_rejected() {
     let (mut es, _) = three_add_a_fourth();

@@ -9,6 +9,7 @@ mod health;
 pub mod openapi;
 mod proposals;
 mod requests;
+mod roster;
 mod status;
 
 pub use errors::{ErrorBody, ErrorDetail};
@@ -20,4 +21,5 @@ pub use requests::{
     DEFAULT_LIMIT, DEFAULT_TTL_MS, EventsQuery, ListQuery, MAX_WAIT_MS, ProposalQuery, ProposeBody,
     VoteBody,
 };
+pub use roster::{HistoryStep, MemberView, RosterHistory, RosterView, TierView};
 pub use status::{PeerReport, StatusReport, Traffic, UnreachablePeer, VoterHealthReport};

@@ -22,12 +22,23 @@ pub struct StatusReport {
     pub peer_id: String,
     /// The swarm.
     pub swarm: String,
-    /// Roster digest.
+    /// The head roster's digest: new proposals are made under it.
     #[schema(pattern = "^[0-9a-f]{64}$")]
     pub roster_digest: String,
-    /// Members.
+    /// The head roster's epoch (0: the genesis roster).
+    #[serde(default)]
+    pub epoch: u64,
+    /// The genesis roster's digest (the config's roster file), which names the chain.
+    #[serde(default)]
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    pub genesis_digest: String,
+    /// Whether this node's key is a member of the head roster (false while it joins,
+    /// or after a roster change removed it).
+    #[serde(default)]
+    pub member: bool,
+    /// Members of the head roster.
     pub n: u32,
-    /// YES votes needed.
+    /// YES votes needed under its default tier.
     pub q: u32,
     /// Connected peers, with their gossipsub scores.
     pub peers: Vec<PeerReport>,

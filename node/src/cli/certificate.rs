@@ -99,6 +99,37 @@ impl fmt::Display for CertificateSummary {
     }
 }
 
+/// Reads a JSON file of at most `max` bytes; errors name the file.
+pub(crate) fn read_json_file(path: &Path, max: u64) -> Result<Value, ClientError> {
+    let bad = |message: String| ClientError::BadFile {
+        path: path.to_owned(),
+        message,
+    };
+    let read = |source| ClientError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read)?;
+    let size = file.metadata().map_err(read)?.len();
+    let mib = max / (1024 * 1024);
+    if size > max {
+        return Err(bad(format!(
+            "{size} bytes; this file may be at most {max} bytes ({mib} MiB)"
+        )));
+    }
+    // The cap again while reading: the file may grow, or be a pipe.
+    let mut bytes = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(read)?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
+        return Err(bad(format!(
+            "more than {max} bytes; this file may be at most {mib} MiB"
+        )));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| bad(format!("not JSON: {e}")))
+}
+
 /// Reads a certificate file (at most [`MAX_CERTIFICATE_FILE`] bytes) and checks it
 /// against a roster file, offline. Every error names the file and the field, ballot or
 /// rule at fault.
@@ -106,39 +137,68 @@ pub fn verify_certificate_file(
     cert_path: &Path,
     roster_path: &Path,
 ) -> Result<CertificateSummary, ClientError> {
+    verify_certificate_in_chain(cert_path, roster_path, None)
+}
+
+/// [`verify_certificate_file`], where `roster_path` is the genesis roster and
+/// `chain_path` (if given) a chain file of roster steps (see [`super::roster`]): the
+/// certificate is checked against the roster its proposal names, which the chain must
+/// reach from the genesis roster, every step verified on the way.
+pub fn verify_certificate_in_chain(
+    cert_path: &Path,
+    roster_path: &Path,
+    chain_path: Option<&Path>,
+) -> Result<CertificateSummary, ClientError> {
     let bad = |message: String| ClientError::BadFile {
         path: cert_path.to_owned(),
         message,
     };
-    let read = |source| ClientError::Read {
-        path: cert_path.to_owned(),
-        source,
-    };
-    let file = std::fs::File::open(cert_path).map_err(read)?;
-    let size = file.metadata().map_err(read)?.len();
-    if size > MAX_CERTIFICATE_FILE {
-        return Err(bad(format!(
-            "{size} bytes; a certificate file may be at most {MAX_CERTIFICATE_FILE} bytes (32 MiB)"
-        )));
-    }
-    // The cap again while reading: the file may grow, or be a pipe.
-    let mut bytes = Vec::new();
-    file.take(MAX_CERTIFICATE_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read)?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_CERTIFICATE_FILE {
-        return Err(bad(format!(
-            "more than {MAX_CERTIFICATE_FILE} bytes; a certificate file may be at most 32 MiB"
-        )));
-    }
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let value = read_json_file(cert_path, MAX_CERTIFICATE_FILE)?;
     let roster = config::load_roster(roster_path)?;
+    // The roster the certificate's proposal names (if it is a certificate at all: if
+    // not, the check below says why).
+    let named = parse_certificate(&value)
+        .ok()
+        .map(|c| c.proposal().proposal().roster);
+    let (roster, against) = match (chain_path, named) {
+        (None, Some(digest)) if digest != roster.digest() => {
+            return Err(bad(format!(
+                "its proposal commits to roster {digest}, not {} ({}); if the swarm \
+                 changed its roster since, give the genesis roster and the roster chain \
+                 (--chain, from `swarmvote roster history --json`)",
+                roster_path.display(),
+                roster.digest()
+            )));
+        }
+        (None, _) => (roster, format!("roster {}", roster_path.display())),
+        (Some(path), named) => {
+            let chain = super::roster::load_chain(roster, roster_path, path)?;
+            let digest = named.unwrap_or_else(|| chain.genesis().digest());
+            let Some(r) = chain.get(&digest) else {
+                return Err(bad(format!(
+                    "its proposal commits to roster {digest}, which the chain does not \
+                     reach: {} holds {} step(s) from genesis {} up to epoch {}; the chain is \
+                     truncated (or of another swarm)",
+                    path.display(),
+                    chain.all_steps().count(),
+                    chain.genesis().digest().short(),
+                    chain.head().epoch()
+                )));
+            };
+            (
+                r.clone(),
+                format!(
+                    "roster epoch {} ({}) reached by the chain in {}",
+                    r.epoch(),
+                    digest.short(),
+                    path.display()
+                ),
+            )
+        }
+    };
     verify_certificate(&value, &roster).map_err(|e| match e {
         CertificateFault::Malformed(m) => bad(m),
-        CertificateFault::Invalid(m) => bad(format!(
-            "does not verify against roster {}: {m}",
-            roster_path.display()
-        )),
+        CertificateFault::Invalid(m) => bad(format!("does not verify against {against}: {m}")),
     })
 }
 

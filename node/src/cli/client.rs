@@ -581,6 +581,16 @@ impl NodeClient {
         self.get("/v1/status", &[])
     }
 
+    /// `GET /v1/roster`: the head roster.
+    pub fn roster(&self) -> Result<Value, ClientError> {
+        self.get("/v1/roster", &[])
+    }
+
+    /// `GET /v1/roster/history`: the roster chain with its certificates.
+    pub fn roster_history(&self) -> Result<Value, ClientError> {
+        self.get("/v1/roster/history", &[])
+    }
+
     /// `GET /v1/events`, resuming after `last_event_id` when given.
     pub fn events(
         &self,

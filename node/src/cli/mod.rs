@@ -1,8 +1,10 @@
 //! The operator's side: an HTTP client for a running node, its event stream, offline
-//! certificate checks, and the renderings of its answers.
+//! certificate checks, roster changes, and the renderings of its answers.
 
 pub mod certificate;
 pub mod client;
 pub mod render;
+pub mod roster;
+pub mod roster_edit;
 pub mod sse;
 pub mod watch;

@@ -68,7 +68,10 @@ pub(crate) fn indent_json(v: &Value) -> String {
     text.replace('\n', "\n           ")
 }
 
-fn decode<T: serde::de::DeserializeOwned>(what: &str, v: &Value) -> Result<T, ClientError> {
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    what: &str,
+    v: &Value,
+) -> Result<T, ClientError> {
     serde_json::from_value(v.clone()).map_err(|e| ClientError::Decode {
         what: what.to_owned(),
         detail: e.to_string(),

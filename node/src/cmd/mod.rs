@@ -13,6 +13,7 @@ pub mod mcp;
 pub mod policy;
 pub mod proposals;
 pub mod roster;
+pub mod roster_change;
 pub mod run;
 pub mod status;
 pub mod store;

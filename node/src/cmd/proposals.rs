@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use swarmvote_node::api::{ProposalPage, ProposalReport, Proposed};
-use swarmvote_node::cli::certificate::verify_certificate_file;
+use swarmvote_node::cli::certificate::verify_certificate_in_chain;
 use swarmvote_node::cli::client::{Followed, ListQuery, NodeClient, parse_proposal_id};
 use swarmvote_node::cli::render::render_list;
 use swarmvote_protocol::{SignedBallot, Status, Vote};
@@ -118,9 +118,14 @@ pub struct CertArgs {
 pub struct VerifyCertArgs {
     /// The certificate JSON file (at most 32 MiB).
     pub file: PathBuf,
-    /// The swarm's roster file.
+    /// The swarm's roster file; with --chain, its genesis roster (the first one).
     #[arg(long, value_name = "FILE")]
     pub roster: PathBuf,
+    /// The roster chain from that genesis roster (`swarmvote roster history --json`):
+    /// each step is verified, then the certificate against the roster its proposal
+    /// names.
+    #[arg(long, value_name = "STEPS.json")]
+    pub chain: Option<PathBuf>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -277,8 +282,13 @@ pub fn cert(args: CertArgs) -> anyhow::Result<u8> {
 
 /// `swarmvote verify-cert`: offline, no node needed.
 pub fn verify_cert(args: VerifyCertArgs) -> anyhow::Result<u8> {
-    let VerifyCertArgs { file, roster, json } = args;
-    let summary = verify_certificate_file(&file, &roster)?;
+    let VerifyCertArgs {
+        file,
+        roster,
+        chain,
+        json,
+    } = args;
+    let summary = verify_certificate_in_chain(&file, &roster, chain.as_deref())?;
     if json {
         emit_json(&summary)?;
     } else {
@@ -304,7 +314,7 @@ pub fn read_payload(arg: &str) -> anyhow::Result<serde_json::Value> {
 }
 
 /// `propose --wait`: submits, waits for the verdict, prints it; the exit code tells it.
-fn propose_and_wait(
+pub fn propose_and_wait(
     client: &NodeClient,
     node: &NodeArgs,
     action: &str,

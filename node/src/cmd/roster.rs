@@ -1,4 +1,5 @@
-//! `swarmvote roster`: write a roster file, or show what one tolerates.
+//! `swarmvote roster`: write a roster file, or show what one tolerates (offline); propose
+//! a change or list the chain of changes through a node (see `roster_change`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -25,6 +26,17 @@ pub enum RosterCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Propose a roster change to the swarm (action `swarmvote.roster`): the node's head
+    /// roster with members added, removed or given new keys, or a new quorum.
+    #[command(
+        after_help = "Exit codes: 0 proposed (with --wait-s: approved), 3 rejected \
+(--wait-s), 4 expired or still pending (--wait-s), 1 error (the message names the flag and \
+member at fault), 2 usage error."
+    )]
+    Propose(super::roster_change::ProposeArgs),
+    /// Show the node's roster chain: each epoch with its digest, the change that approved
+    /// it and the certificate's signers.
+    History(super::roster_change::HistoryArgs),
     /// Print a roster's size, quorum and what it tolerates.
     Show {
         /// The roster file.
@@ -45,6 +57,25 @@ pub fn run(command: RosterCommand) -> anyhow::Result<()> {
             out,
         } => init(&swarm_id, &quorum, &members, out.as_deref()),
         RosterCommand::Show { file, json } => show(&file, json),
+        online @ (RosterCommand::Propose(_) | RosterCommand::History(_)) => {
+            run_online(online).map(|_| ())
+        }
+    }
+}
+
+impl RosterCommand {
+    /// Whether it talks to a node (then [`run_online`] runs it, with its exit code).
+    pub fn is_online(&self) -> bool {
+        matches!(self, RosterCommand::Propose(_) | RosterCommand::History(_))
+    }
+}
+
+/// Runs a `roster` subcommand that talks to a node; returns its exit code.
+pub fn run_online(command: RosterCommand) -> anyhow::Result<u8> {
+    match command {
+        RosterCommand::Propose(args) => super::roster_change::propose(args),
+        RosterCommand::History(args) => super::roster_change::history(args),
+        other => run(other).map(|()| 0),
     }
 }
 

@@ -16,8 +16,10 @@ use swarmvote_protocol::{Roster, RosterError, SecretKey};
 use crate::daemon::evaluator::EvaluatorSection;
 use crate::daemon::executor::ExecutorSection;
 pub mod gate;
+pub mod node;
 
 use self::gate::GateSection;
+use self::node::NodeSection;
 
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +61,10 @@ pub enum ConfigError {
     /// The key file is invalid.
     #[error(transparent)]
     Key(#[from] KeyFileError),
-    /// The node's key is not in the roster.
-    #[error("key {key_file}: public key {voter} is not a member of roster {roster_file}")]
+    /// The node's key is not in the roster, nor in any roster step the node stored.
+    #[error(
+        "key {key_file}: public key {voter} is not a member of roster {roster_file} nor of any roster change this node stored; a new member whose addition is proposed or approved starts with `[node] join = true` (or --join)"
+    )]
     NotAMember {
         /// The key file.
         key_file: PathBuf,
@@ -478,6 +482,8 @@ struct ConfigFile {
     webhook: Option<WebhookSection>,
     #[serde(default)]
     gate: GateSection,
+    #[serde(default)]
+    node: NodeSection,
 }
 
 fn default_listen() -> Vec<String> {
@@ -511,6 +517,10 @@ pub struct Overrides {
     /// Log format (overrides `log.format`).
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
+    /// Start with a key no roster lists yet, waiting for a roster change to add it
+    /// (sets `node.join`).
+    #[arg(long)]
+    pub join: bool,
 }
 
 /// The effective configuration: file values, overridden by flags, paths resolved.
@@ -550,6 +560,8 @@ pub struct NodeConfig {
     pub webhook: Option<WebhookSection>,
     /// `[gate]`: which agent tool calls `swarmvote gate hook` sends to the swarm.
     pub gate: GateSection,
+    /// `[node]`: joining the swarm with a key no roster lists yet.
+    pub node: NodeSection,
 }
 
 impl NodeConfig {
@@ -612,6 +624,9 @@ impl NodeConfig {
             doppelganger: file.doppelganger,
             webhook: file.webhook,
             gate: file.gate,
+            node: NodeSection {
+                join: overrides.join || file.node.join,
+            },
         };
         let mut config = config;
         config.network.identity_file = Some(match config.network.identity_file.take() {
@@ -797,18 +812,33 @@ impl NodeConfig {
         Ok(())
     }
 
-    /// Reads the roster and the key, and checks that the key is a member.
+    /// Reads the roster and the key, and checks that the key is a member (unless
+    /// `node.join` says it is not one yet).
     pub fn load_identity(&self) -> Result<(Roster, SecretKey), ConfigError> {
-        let roster = load_roster(&self.roster_file)?;
-        let key = keyfile::read_secret_key(&self.key_file)?;
-        if roster.member(&key.voter_id()).is_none() {
-            return Err(ConfigError::NotAMember {
-                key_file: self.key_file.clone(),
-                roster_file: self.roster_file.clone(),
-                voter: key.voter_id().to_string(),
-            });
+        let (roster, key) = self.load_genesis_and_key()?;
+        if roster.member(&key.voter_id()).is_none() && !self.node.join {
+            return Err(self.not_a_member(&key));
         }
         Ok((roster, key))
+    }
+
+    /// Reads the roster file (the genesis roster of the chain) and the key, without the
+    /// membership check: a node checks it against every roster of its chain, which its
+    /// store may have carried past the file (a rotated key is listed only there).
+    pub fn load_genesis_and_key(&self) -> Result<(Roster, SecretKey), ConfigError> {
+        Ok((
+            load_roster(&self.roster_file)?,
+            keyfile::read_secret_key(&self.key_file)?,
+        ))
+    }
+
+    /// The error for a key that no known roster lists.
+    pub fn not_a_member(&self, key: &SecretKey) -> ConfigError {
+        ConfigError::NotAMember {
+            key_file: self.key_file.clone(),
+            roster_file: self.roster_file.clone(),
+            voter: key.voter_id().to_string(),
+        }
     }
 
     /// The effective config as TOML, for `config check`.

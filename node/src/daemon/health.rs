@@ -211,6 +211,27 @@ impl Monitor {
         }
     }
 
+    /// The roster changed: members it adds are tracked from now on (healthy, with an
+    /// empty history), members it removes are no longer tracked, the others keep
+    /// their state. Returns how many were added and removed.
+    pub fn set_members(&mut self, members: impl IntoIterator<Item = VoterId>) -> (usize, usize) {
+        let next: BTreeSet<VoterId> = members.into_iter().collect();
+        let before = self.members.len();
+        self.members.retain(|v, _| next.contains(v));
+        let removed = before.saturating_sub(self.members.len());
+        let mut added = 0usize;
+        for v in next {
+            if let std::collections::btree_map::Entry::Vacant(e) = self.members.entry(v) {
+                e.insert(Member::default());
+                added = added.saturating_add(1);
+            }
+        }
+        for (_, marks) in &mut self.slots {
+            marks.retain(|v, _| self.members.contains_key(v));
+        }
+        (added, removed)
+    }
+
     /// The thresholds in force.
     pub fn thresholds(&self) -> &Thresholds {
         &self.thresholds
@@ -564,6 +585,27 @@ mod tests {
         let report = m.report();
         assert_eq!(report.len(), 3);
         assert!(report[0].degraded && report[0].counts.invalid_signatures == 2);
+    }
+
+    #[test]
+    fn a_roster_change_adds_and_drops_tracked_members() {
+        let mut m = monitor(Thresholds::new(4, 0.5, 0.5, 0, 1, 1).unwrap());
+        // Voter 3 misses two proposals: degraded.
+        m.settle(&settled(1, Some(Vote::Yes), &[1, 2], &[]));
+        let t = m.settle(&settled(2, Some(Vote::Yes), &[1, 2], &[]));
+        assert_eq!(t.len(), 1, "{t:?}");
+        assert!(m.is_degraded(&voter(3)));
+        // Epoch change: 3 removed, 4 added; 1 and 2 keep their history.
+        assert_eq!(m.set_members([1, 2, 4].map(voter)), (1, 1));
+        let voters: Vec<VoterId> = m.report().iter().map(|h| h.voter).collect();
+        assert_eq!(voters, [1, 2, 4].map(voter));
+        assert_eq!(m.counts(&voter(3)), Counts::default());
+        assert_eq!(m.counts(&voter(4)), Counts::default());
+        assert_eq!(m.window_len(), 2);
+        // The new member is counted from now on.
+        m.settle(&settled(3, Some(Vote::Yes), &[1, 2], &[]));
+        assert_eq!(m.counts(&voter(4)).missed, 1);
+        assert_eq!(m.set_members([1, 2, 4].map(voter)), (0, 0));
     }
 
     #[test]

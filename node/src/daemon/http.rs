@@ -20,7 +20,8 @@ use utoipa::OpenApi;
 
 use crate::api::{
     DEFAULT_LIMIT, ErrorBody, ErrorDetail, EventsQuery, ListQuery, NodeEvent, Numbered,
-    ProposalPage, ProposalQuery, ProposalReport, ProposeBody, Proposed, StatusReport, VoteBody,
+    ProposalPage, ProposalQuery, ProposalReport, ProposeBody, Proposed, RosterHistory, RosterView,
+    StatusReport, VoteBody,
 };
 pub use crate::api::{DEFAULT_TTL_MS, MAX_WAIT_MS};
 use crate::daemon::driver::{Client, ListFilter, Stopped};
@@ -146,6 +147,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/proposals"),
     ("GET", "/v1/proposals/{id}"),
     ("GET", "/v1/proposals/{id}/certificate"),
+    ("GET", "/v1/roster"),
+    ("GET", "/v1/roster/history"),
     ("GET", "/v1/status"),
     ("POST", "/v1/proposals"),
     ("POST", "/v1/proposals/{id}/vote"),
@@ -174,6 +177,8 @@ pub fn router(
         .route("/v1/proposals/{id}/vote", post(vote))
         .route("/v1/proposals/{id}/certificate", get(certificate))
         .route("/v1/status", get(status))
+        .route("/v1/roster", get(roster))
+        .route("/v1/roster/history", get(roster_history))
         .route("/v1/openapi.json", get(openapi_json))
         .with_state(state.clone())
         .merge(extra)
@@ -207,6 +212,8 @@ pub fn metrics_router(client: Client, metrics: Metrics) -> Router {
     vote,
     certificate,
     status,
+    roster,
+    roster_history,
     openapi_json
 ))]
 struct Routes;
@@ -611,6 +618,43 @@ async fn certificate(
 async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
     let report: StatusReport = state.client.status().await?;
     Ok(Json(report).into_response())
+}
+
+/// `GET /v1/roster`.
+#[utoipa::path(
+    get,
+    path = "/v1/roster",
+    summary = "The head roster: its epoch, members and tier table, and its document",
+    description = "The roster new proposals are made under. `document` is what a roster \
+        change edits: its payload (action `swarmvote.roster`) is this document with \
+        `epoch` one more and `previous` this roster's digest.",
+    responses(
+        (status = 200, description = "The head roster", body = RosterView),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 503, description = "The node is shutting down", body = ErrorBody),
+    )
+)]
+async fn roster(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let view: RosterView = state.client.roster().await?;
+    Ok(Json(view).into_response())
+}
+
+/// `GET /v1/roster/history`.
+#[utoipa::path(
+    get,
+    path = "/v1/roster/history",
+    summary = "The roster chain: every approved roster change with its certificate",
+    description = "The main chain's steps in epoch order, then superseded ones. The \
+        answer is also a chain file for `swarmvote verify-cert --chain`.",
+    responses(
+        (status = 200, description = "The chain", body = RosterHistory),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 503, description = "The node is shutting down", body = ErrorBody),
+    )
+)]
+async fn roster_history(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let history: RosterHistory = state.client.roster_history().await?;
+    Ok(Json(history).into_response())
 }
 
 /// The token to require: the configured one, or a fresh random one written to

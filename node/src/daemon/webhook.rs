@@ -1,5 +1,5 @@
-//! Webhook delivery for health transitions and doppelganger alarms: a bounded queue and
-//! one worker task.
+//! Webhook delivery for health transitions, doppelganger alarms and roster epoch
+//! changes: a bounded queue and one worker task.
 //!
 //! The driver only calls [`Webhook::send`], with a body from [`health_body`], which never blocks: it appends to a bounded
 //! queue (dropping the oldest, counted and logged, when full) and wakes the worker. The
@@ -148,6 +148,42 @@ pub fn doppelganger_body(
         "message": "ballot",
         "vote": vote,
         "peer": peer,
+        "node": {
+            "name": node.name,
+            "voter": node.voter,
+            "peer_id": node.peer_id,
+            "swarm": node.swarm,
+        },
+        "at": now(),
+    })
+}
+
+/// A member a roster change added or removed, for [`epoch_body`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct MemberChange {
+    /// Its roster name.
+    pub name: String,
+    /// Its voter id.
+    pub voter: swarmvote_protocol::VoterId,
+}
+
+/// The body POSTed when this node moves to a new roster epoch: the change that installed
+/// it, and who it added and removed (a rotated key shows as one of each).
+pub fn epoch_body(
+    epoch: u64,
+    roster: &swarmvote_protocol::RosterDigest,
+    proposal: &swarmvote_protocol::ProposalId,
+    added: &[MemberChange],
+    removed: &[MemberChange],
+    node: &NodeInfo,
+) -> serde_json::Value {
+    serde_json::json!({
+        "event": "roster_epoch_changed",
+        "epoch": epoch,
+        "roster": roster,
+        "proposal": proposal,
+        "added": added,
+        "removed": removed,
         "node": {
             "name": node.name,
             "voter": node.voter,

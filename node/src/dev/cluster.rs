@@ -291,6 +291,10 @@ pub struct ClusterOptions {
     /// `[doppelganger] listen_secs` of every node. 0 by default: every node of a
     /// cluster has its own key, and tests and demos want votes at once.
     pub doppelganger_listen_secs: u64,
+    /// How many of the last nodes are members-to-be: they have keys and configs, but
+    /// the genesis roster does not list them, and their configs say `[node] join =
+    /// true`, so they start and wait for a roster change to add them. 0 by default.
+    pub joiners: usize,
 }
 
 /// Which peers each node of a cluster is told about.
@@ -335,6 +339,7 @@ impl Default for ClusterOptions {
             bootstrap: Bootstrap::All,
             placement: Vec::new(),
             doppelganger_listen_secs: 0,
+            joiners: 0,
         }
     }
 }
@@ -371,8 +376,15 @@ impl Cluster {
             keys.push(key);
         }
         let quorum: Quorum = spec.quorum.parse().map_err(|e| setup(&e))?;
+        let members_n = spec.nodes.checked_sub(options.joiners).ok_or_else(|| {
+            ClusterError::Setup(format!(
+                "{} joiners among {} nodes",
+                options.joiners, spec.nodes
+            ))
+        })?;
         let members = keys
             .iter()
+            .take(members_n)
             .enumerate()
             .map(|(i, k)| {
                 Ok((
@@ -417,7 +429,7 @@ impl Cluster {
             let (p2p_key, _) = identity::load_or_create(&dir.join("data").join("p2p.key"))
                 .map_err(|e| setup(&e))?;
             let config = format!(
-                "data_dir = \"data\"\nkey_file = \"voter.key\"\nroster_file = \"{}\"\nlisten = [\"{p2p}\"]\nbootstrap = [{}]\n\n[api]\nlisten = \"{api_addr}\"\n{}\n[log]\nstatus_interval_secs = {}\n\n[doppelganger]\nlisten_secs = {}\n\n{}\n",
+                "data_dir = \"data\"\nkey_file = \"voter.key\"\nroster_file = \"{}\"\nlisten = [\"{p2p}\"]\nbootstrap = [{}]\n\n[api]\nlisten = \"{api_addr}\"\n{}\n[log]\nstatus_interval_secs = {}\n\n[doppelganger]\nlisten_secs = {}\n\n{}{}\n",
                 roster_path.display(),
                 bootstrap.join(", "),
                 // A node on its own address (a test bed's namespace) serves its API there.
@@ -428,6 +440,11 @@ impl Cluster {
                 },
                 options.status_interval_secs,
                 options.doppelganger_listen_secs,
+                if i >= members_n {
+                    "[node]\njoin = true\n\n"
+                } else {
+                    ""
+                },
                 (spec.extra)(i)
             );
             let config_path = dir.join("node.toml");

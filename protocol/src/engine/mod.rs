@@ -349,6 +349,15 @@ impl Engine {
                 swarm: chain.head().swarm().to_string(),
             });
         }
+        Ok(Self::joining(chain, key, config))
+    }
+
+    /// An engine for a key that no roster of the chain lists yet: a member-to-be that
+    /// follows the swarm and catches the chain up, but signs nothing (the own-vote guard
+    /// answers [`CommandError::NotAMember`]) until a roster step adds its key. A driver
+    /// uses it only when its operator opted in; [`Engine::with_chain`] refuses such a key.
+    pub fn joining(chain: RosterChain, key: SecretKey, config: Config) -> Self {
+        let me = key.voter_id();
         // Each member can have at most a YES and a NO on one proposal.
         let largest = chain.rosters().map(Roster::len).max().unwrap_or(0);
         let per_proposal = usize::try_from(largest)
@@ -361,7 +370,7 @@ impl Engine {
             config.orphan_ttl_ms,
         );
         let sigs = SignatureCache::new(config.signature_cache);
-        Ok(Self {
+        Self {
             chain,
             key,
             me,
@@ -377,7 +386,7 @@ impl Engine {
             sigs,
             guard_off: false,
             paused: None,
-        })
+        }
     }
 
     /// Replaces this engine's signature cache with `cache`, typically one shared by

@@ -7,7 +7,7 @@ use swarmvote_protocol::{
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-use crate::api::{Numbered, ProposalPage, ProposalReport, StatusReport};
+use crate::api::{Numbered, ProposalPage, ProposalReport, RosterHistory, RosterView, StatusReport};
 
 /// Filters for a proposal list.
 #[derive(Clone, Debug, Default)]
@@ -81,6 +81,16 @@ pub enum Command {
         /// Reply.
         reply: oneshot::Sender<StatusReport>,
     },
+    /// The head roster.
+    Roster {
+        /// Reply.
+        reply: oneshot::Sender<RosterView>,
+    },
+    /// The roster chain.
+    RosterHistory {
+        /// Reply.
+        reply: oneshot::Sender<RosterHistory>,
+    },
 }
 
 /// The handle other tasks use.
@@ -151,6 +161,16 @@ impl Client {
     /// The node's status.
     pub async fn status(&self) -> Result<StatusReport, Stopped> {
         self.ask(|reply| Command::Status { reply }).await
+    }
+
+    /// The head roster.
+    pub async fn roster(&self) -> Result<RosterView, Stopped> {
+        self.ask(|reply| Command::Roster { reply }).await
+    }
+
+    /// The roster chain.
+    pub async fn roster_history(&self) -> Result<RosterHistory, Stopped> {
+        self.ask(|reply| Command::RosterHistory { reply }).await
     }
 
     /// Engine events from now on.

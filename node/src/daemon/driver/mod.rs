@@ -10,10 +10,10 @@
 //! it dispatches to keeps its state in its own module: `peers` (tags, admission,
 //! refusals), `sync` (catch-up), `inbox` (gossip validation), `outbox` (rate-limited
 //! publishing), `bootstrap` (configured peers: redial, failures), `discovery` (finding
-//! the other members), `queries` (the API's questions), `events` (the API's
-//! event stream), `telemetry` (log lines, metrics, health), `executions` (the
-//! executor's outcomes, recorded) and `doppelganger` (the start-up listening window and
-//! the stop when another instance of the voter key signs).
+//! the other members), `queries` (the API's questions), `roster` (what follows a roster
+//! epoch change), `events` (the API's event stream), `telemetry` (log lines, metrics,
+//! health), `executions` (the executor's outcomes, recorded) and `doppelganger` (the
+//! start-up listening window and the stop when another instance of the voter key signs).
 
 mod bootstrap;
 mod discovery;
@@ -25,6 +25,7 @@ mod inbox;
 mod outbox;
 mod peers;
 mod queries;
+mod roster;
 mod sync;
 mod telemetry;
 
@@ -53,7 +54,7 @@ use self::outbox::Outbox;
 use self::peers::Peers;
 use self::sync::Syncs;
 use self::telemetry::Telemetry;
-use crate::api::NodeEvent;
+use crate::api::{NodeEvent, RosterHistory, RosterView};
 use crate::daemon::clock::now;
 use crate::daemon::evaluator::{CommandVerdict, Evaluator};
 use crate::daemon::executor::{Done, Executor};
@@ -426,6 +427,12 @@ impl Driver {
             Command::Status { reply } => {
                 let _ = reply.send(self.status_report());
             }
+            Command::Roster { reply } => {
+                let _ = reply.send(RosterView::head(self.engine.chain()));
+            }
+            Command::RosterHistory { reply } => {
+                let _ = reply.send(RosterHistory::of(self.engine.chain()));
+            }
         }
     }
 
@@ -485,6 +492,7 @@ impl Driver {
                 }
                 self.log_event(&e);
                 self.observe(&e);
+                self.on_epoch_event(&e);
                 self.publish_event(NodeEvent::Engine(e));
             }
             for (id, vote, reason) in votes {
@@ -525,13 +533,7 @@ impl Driver {
             return;
         };
         if let Some(hook) = &self.telemetry.webhook {
-            let me = self.engine.voter_id();
-            let node = crate::daemon::webhook::NodeInfo {
-                name: self.member_name(&me),
-                voter: me,
-                peer_id: self.swarm.local_peer_id().to_string(),
-                swarm: self.engine.roster().swarm().to_string(),
-            };
+            let node = self.node_info();
             let peer = peer.map_or_else(|| "unknown".to_string(), |p| self.peers.name(p));
             hook.send(&crate::daemon::webhook::doppelganger_body(
                 &proposal, vote, &peer, &node,

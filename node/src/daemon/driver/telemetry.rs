@@ -294,13 +294,7 @@ impl Driver {
             at: now(),
         };
         if let Some(hook) = &self.telemetry.webhook {
-            let me = self.engine.voter_id();
-            let node = webhook::NodeInfo {
-                name: self.member_name(&me),
-                voter: me,
-                peer_id: self.swarm.local_peer_id().to_string(),
-                swarm: self.engine.roster().swarm().to_string(),
-            };
+            let node = self.node_info();
             hook.send(&webhook::health_body(
                 &change,
                 t.degraded,
@@ -313,6 +307,17 @@ impl Driver {
         } else {
             HealthEvent::VoterRecovered(change)
         }));
+    }
+
+    /// This node, as webhook bodies name it.
+    pub(super) fn node_info(&self) -> webhook::NodeInfo {
+        let me = self.engine.voter_id();
+        webhook::NodeInfo {
+            name: self.member_name(&me),
+            voter: me,
+            peer_id: self.swarm.local_peer_id().to_string(),
+            swarm: self.engine.roster().swarm().to_string(),
+        }
     }
 
     pub(super) fn log_status(&self) {
