@@ -1,5 +1,6 @@
-//! The generated OpenAPI document against a real node: every route's real answers and
-//! every real event of the stream validate against the document's schemas, and
+//! The generated OpenAPI document against a real node: every route's real answers (the
+//! roster's before and after a roster change) and every real event of the stream
+//! validate against the document's schemas, and
 //! generated requests are accepted exactly when the document says they are valid.
 //!
 //! One cluster serves every check (starting nodes dominates the run time); the request
@@ -189,18 +190,60 @@ fn real_answers_and_events_match_the_document_and_requests_follow_it() {
     let (s, status) = api[0].call("GET", "/v1/status", None).unwrap();
     assert_eq!(s, 200);
     doc.answer("get", "/v1/status", 200, &status);
+    for route in ["/v1/roster", "/v1/roster/history"] {
+        let (s, answer) = api[0].call("GET", route, None).unwrap();
+        assert_eq!(s, 200, "{answer}");
+        doc.answer("get", route, 200, &answer);
+    }
     let stranger = ApiClient::new("stranger", c.nodes[0].api, "wrong");
     let (s, e) = stranger.call("GET", "/v1/status", None).unwrap();
     assert_eq!(s, 401);
     doc.answer("get", "/v1/status", 401, &e);
 
     // Every event of the stream, up to the decision.
+    let kinds = checked_events(&doc, &events, |kind, data| {
+        kind == "decided" && data["proposal"] == id.as_str()
+    });
+    assert!(kinds.iter().any(|k| k == "proposal_seen"), "{kinds:?}");
+    assert!(kinds.iter().any(|k| k == "ballot_accepted"), "{kinds:?}");
+
+    // A roster change: the roster routes with a step, and the epoch event.
+    let mut next = api[0].call("GET", "/v1/roster", None).unwrap().1["document"].clone();
+    next["epoch"] = json!(1);
+    next["previous"] = api[0].status().unwrap()["roster_digest"].clone();
+    next["quorum"] = json!("1/2");
+    let change = api[0].propose("swarmvote.roster", next, 60_000).unwrap();
+    for a in &api[..2] {
+        wait_known(a, &change);
+        assert_eq!(a.vote(&change, "yes").unwrap().0, 200);
+    }
+    let kinds = checked_events(&doc, &events, |kind, data| {
+        kind == "decided" && data["proposal"] == change.as_str()
+    });
+    assert!(kinds.iter().any(|k| k == "epoch_changed"), "{kinds:?}");
+    for route in ["/v1/roster", "/v1/roster/history"] {
+        let (s, answer) = api[0].call("GET", route, None).unwrap();
+        assert_eq!(s, 200, "{answer}");
+        assert_eq!(answer["epoch"], 1, "{answer}");
+        doc.answer("get", route, 200, &answer);
+    }
+
+    requests_follow_the_document(&doc, &api[0]);
+}
+
+/// Checks every event of the stream against the document until `last` says stop; their
+/// kinds.
+fn checked_events(
+    doc: &Doc,
+    events: &mpsc::Receiver<SseEvent>,
+    last: impl Fn(&str, &Value) -> bool,
+) -> Vec<String> {
     let deadline = Instant::now() + DEADLINE;
     let mut kinds = Vec::new();
     loop {
         let e = events
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .unwrap_or_else(|err| panic!("waiting for the decision: {err}; saw {kinds:?}"));
+            .unwrap_or_else(|err| panic!("waiting for the last event: {err}; saw {kinds:?}"));
         let data: Value = serde_json::from_str(&e.data).unwrap();
         doc.check(
             "/components/schemas/Numbered",
@@ -210,14 +253,10 @@ fn real_answers_and_events_match_the_document_and_requests_follow_it() {
         assert_eq!(data["type"], e.event.as_str());
         assert_eq!(Some(data["id"].to_string()), e.id);
         kinds.push(e.event.clone());
-        if e.event == "decided" && data["proposal"] == id.as_str() {
-            break;
+        if last(&e.event, &data) {
+            return kinds;
         }
     }
-    assert!(kinds.iter().any(|k| k == "proposal_seen"), "{kinds:?}");
-    assert!(kinds.iter().any(|k| k == "ballot_accepted"), "{kinds:?}");
-
-    requests_follow_the_document(&doc, &api[0]);
 }
 
 /// Sends generated requests: those the document accepts get a success (or the semantic
