@@ -23,6 +23,10 @@ use swarmvote_protocol::{Ballot, Certificate, ProposalId, SecretKey, Vote};
 mod common;
 use common::{DEADLINE, ready_all, wait_status};
 
+/// Nodes 1 and up vote YES on `ops.gated` by policy (and on nothing else).
+const GATED_YES: &str =
+    "[evaluator]\nkind = \"policy\"\n[[evaluator.rules]]\naction = \"ops.gated\"\nvote = \"yes\"\n";
+
 /// A cluster of `n` nodes at 2/3, the last `joiners` of them not in the genesis roster.
 fn cluster(dir: &Path, n: usize, joiners: usize) -> Cluster {
     Cluster::create_with(
@@ -31,7 +35,13 @@ fn cluster(dir: &Path, n: usize, joiners: usize) -> Cluster {
             dir,
             nodes: n,
             quorum: "2/3",
-            extra: &|_| String::new(),
+            extra: &|i| {
+                if i > 0 {
+                    GATED_YES.to_owned()
+                } else {
+                    String::new()
+                }
+            },
         },
         &ClusterOptions {
             joiners,
@@ -245,6 +255,21 @@ fn a_fourth_member_joins_by_proposal_and_votes_under_the_new_quorum() {
     let text = ok(&["roster", "history", "--config", &config(&c, 0)]);
     assert!(text.contains("epoch 1") && text.contains(&change), "{text}");
     assert!(text.contains("node0") && text.contains("node1"), "{text}");
+
+    // `gate exec` checks an epoch-1 certificate through the node's chain, from the
+    // roster file it trusts (nodes 1 to 3 approve `ops.gated` by policy).
+    ok(&[
+        "gate",
+        "exec",
+        "--config",
+        &config(&c, 0),
+        "--action",
+        "ops.gated",
+        "--payload",
+        "{}",
+        "--",
+        "true",
+    ]);
 }
 
 /// A member whose key was stolen is removed; afterwards the node holding the key cannot

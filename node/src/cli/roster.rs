@@ -126,18 +126,28 @@ pub fn load_chain(
         message,
     };
     let value = read_json_file(chain_path, MAX_CERTIFICATE_FILE)?;
-    let file = parse_chain(&value).map_err(bad)?;
+    chain_from(genesis, &genesis_path.display().to_string(), &value).map_err(bad)
+}
+
+/// A chain from `genesis` (named `genesis_from` in errors: its file) and a chain file's
+/// JSON (or `GET /v1/roster/history`'s answer), every step verified against the roster
+/// before it. The error names the step.
+pub fn chain_from(
+    genesis: Roster,
+    genesis_from: &str,
+    value: &Value,
+) -> Result<RosterChain, String> {
+    let file = parse_chain(value)?;
     if let Some(claimed) = file.genesis
         && claimed != genesis.digest()
     {
-        return Err(bad(format!(
-            "the chain starts from genesis roster {claimed}, but {} has digest {}",
-            genesis_path.display(),
+        return Err(format!(
+            "the chain starts from genesis roster {claimed}, but {genesis_from} has digest {}",
             genesis.digest()
-        )));
+        ));
     }
     RosterChain::from_steps(genesis, file.certificates)
-        .map_err(|e| bad(format!("roster step refused: {e}")))
+        .map_err(|e| format!("roster step refused: {e}"))
 }
 
 #[cfg(test)]

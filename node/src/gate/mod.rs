@@ -3,8 +3,10 @@
 //!
 //! Both ask the same question through the node's API: submit a proposal, follow it until
 //! it is decided, it expires or the caller's deadline passes, and, when it is approved,
-//! fetch its quorum certificate and verify it locally against the roster. An approval
-//! whose certificate does not verify, or proves another proposal, counts for nothing.
+//! fetch its quorum certificate and verify it locally against the roster (after roster
+//! changes, against the roster the node's chain reaches from it, every step verified).
+//! An approval whose certificate does not verify, or proves another proposal, counts for
+//! nothing.
 //!
 //! - [`crate::config::gate`]: `[gate]` in the node config (which tool calls are critical);
 //! - [`hook`]: the agent hook's event in and answer out;
@@ -17,7 +19,7 @@ use std::fmt::Write as _;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
-use swarmvote_protocol::{Payload, ProposalId, Roster, Status, Vote};
+use swarmvote_protocol::{Certificate, Payload, ProposalId, Roster, Status, Vote};
 
 use crate::api::ProposalReport;
 use crate::cli::certificate::{CertificateSummary, verify_certificate};
@@ -115,7 +117,8 @@ pub fn seek_approval(
         Status::Pending => Verdict::Undecided { id, report },
         Status::Approved => {
             let certificate = client.certificate(&id)?;
-            let summary = check_certificate(&certificate, roster, id, &request)
+            let summary = judged_by(&client, roster, &certificate)
+                .and_then(|roster| check_certificate(&certificate, &roster, id, &request))
                 .map_err(|reason| GateError::Certificate { id, reason })?;
             Verdict::Approved {
                 id,
@@ -125,6 +128,31 @@ pub fn seek_approval(
             }
         }
     })
+}
+
+/// The roster the certificate's proposal names: `roster` itself, or, after roster
+/// changes, the roster the node's chain reaches from it, every step verified against
+/// the roster before it (so the node cannot lie about it).
+fn judged_by(client: &NodeClient, roster: &Roster, certificate: &Value) -> Result<Roster, String> {
+    let named = serde_json::from_value::<Certificate>(certificate.clone())
+        .ok()
+        .map(|c| c.proposal().proposal().roster);
+    match named {
+        Some(digest) if digest != roster.digest() => {
+            let history = client.roster_history().map_err(|e| e.to_string())?;
+            let chain = crate::cli::roster::chain_from(roster.clone(), "the roster file", &history)
+                .map_err(|e| format!("the node's roster chain: {e}"))?;
+            chain.get(&digest).cloned().ok_or_else(|| {
+                format!(
+                    "its proposal commits to roster {digest}, which the node's roster chain \
+                     does not reach from the roster file ({})",
+                    roster.digest()
+                )
+            })
+        }
+        // Not named, or the roster itself: the check says what is wrong, if anything.
+        _ => Ok(roster.clone()),
+    }
 }
 
 /// The certificate verifies against the roster, proves proposal `id` with the requested
