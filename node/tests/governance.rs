@@ -21,6 +21,7 @@ use swarmvote_protocol::engine::Record;
 use swarmvote_protocol::{Ballot, Certificate, ProposalId, SecretKey, Vote};
 
 mod common;
+use common::webhook::{wait_hooks, webhook_server};
 use common::{DEADLINE, ready_all, wait_status};
 
 /// Nodes 1 and up vote YES on `ops.gated` by policy (and on nothing else).
@@ -29,6 +30,11 @@ const GATED_YES: &str =
 
 /// A cluster of `n` nodes at 2/3, the last `joiners` of them not in the genesis roster.
 fn cluster(dir: &Path, n: usize, joiners: usize) -> Cluster {
+    cluster_with_node0(dir, n, joiners, "")
+}
+
+/// [`cluster`], with `node0` appended to node 0's config.
+fn cluster_with_node0(dir: &Path, n: usize, joiners: usize, node0: &str) -> Cluster {
     Cluster::create_with(
         &ClusterSpec {
             binary: Path::new(env!("CARGO_BIN_EXE_swarmvote")),
@@ -39,7 +45,7 @@ fn cluster(dir: &Path, n: usize, joiners: usize) -> Cluster {
                 if i > 0 {
                     GATED_YES.to_owned()
                 } else {
-                    String::new()
+                    node0.to_owned()
                 }
             },
         },
@@ -156,9 +162,23 @@ fn signers(cert: &Value) -> Vec<String> {
 #[test]
 fn a_fourth_member_joins_by_proposal_and_votes_under_the_new_quorum() {
     let dir = tempfile::tempdir().unwrap();
-    let mut c = cluster(dir.path(), 4, 1);
+    let (port, hooks) = webhook_server();
+    let hook = format!(
+        "[webhook]\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret = \"governance-test-secret\"\n"
+    );
+    let mut c = cluster_with_node0(dir.path(), 4, 1, &hook);
     c.start_all().unwrap();
     let api = ready_all(&mut c, 3);
+    let watched = |a: &ApiClient| -> Vec<Value> {
+        let s = a.status().unwrap();
+        s["health"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["name"].clone())
+            .collect()
+    };
+    assert!(!watched(&api[0]).contains(&json!("node3")));
     let genesis = roster(&api[0]);
     assert_eq!(
         (genesis["epoch"].as_u64(), genesis["n"].as_u64()),
@@ -213,6 +233,15 @@ fn a_fourth_member_joins_by_proposal_and_votes_under_the_new_quorum() {
             .any(|t| t["applies_to"] == "swarmvote.roster")
     );
     assert_eq!(api[3].status().unwrap()["member"], true);
+    // The health monitor watches the new member, and the webhook says who joined.
+    assert!(watched(&api[0]).contains(&json!("node3")));
+    let got = wait_hooks(&hooks, 1);
+    let body: Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(body["event"], "roster_epoch_changed", "{body}");
+    assert_eq!(body["epoch"], 1);
+    assert_eq!(body["proposal"].as_str(), Some(change.as_str()));
+    assert_eq!(body["added"], json!([{"name": "node3", "voter": key3}]));
+    assert_eq!(body["removed"], json!([]));
 
     // Decided with the new quorum: two YES are not enough, the new member's is the third.
     let p = api[1].propose("ops.test", json!({"n": 1}), 60_000).unwrap();

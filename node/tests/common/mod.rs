@@ -7,6 +7,8 @@ use std::time::Duration;
 use serde_json::Value;
 use swarmvote_node::dev::cluster::{ApiClient, Cluster, ClusterSpec, wait_for};
 
+pub mod webhook;
+
 /// How long any condition may take to become true.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 
