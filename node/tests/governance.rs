@@ -309,6 +309,37 @@ fn a_stolen_key_is_removed_and_its_ballots_no_longer_count() {
     let mut c = cluster(dir.path(), 3, 0);
     c.start_all().unwrap();
     let api = ready_all(&mut c, 2);
+    // Changes that cannot be are refused before anything is sent, naming the problem.
+    let cfg = config(&c, 0);
+    let propose = |flags: &[&str]| -> Vec<String> {
+        let mut args: Vec<String> = ["roster", "propose", "--config", &cfg]
+            .map(str::to_owned)
+            .to_vec();
+        args.extend(flags.iter().map(|f| (*f).to_owned()));
+        args
+    };
+    let refused = |flags: &[&str], needles: &[&str]| {
+        let args = propose(flags);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        fails(&args, needles);
+    };
+    refused(
+        &["--remove", "ghost"],
+        &["--remove ghost", "no member", "epoch 0"],
+    );
+    refused(
+        &[
+            "--remove", "node0", "--remove", "node1", "--remove", "node2",
+        ],
+        &["next roster would be invalid"],
+    );
+    let key1 = c.nodes[1].voter.to_string();
+    refused(
+        &["--add", &format!("node9={key1}")],
+        &["--add node9", "node1"],
+    );
+    refused(&["--rotate", "node2=beef"], &["--rotate", "invalid key"]);
+    assert_eq!(api[0].status().unwrap()["counts"]["pending"], 0);
     let change = propose_change(&c, 0, &["--remove", "node2"]);
     yes(&[&api[0], &api[1]], &change);
     for a in &api {
@@ -400,8 +431,37 @@ fn a_rotated_key_votes_under_the_new_epoch() {
     let new_file = c.nodes[2].dir.join("voter2.key");
     keyfile::write_secret_key(&new_file, &new_key).unwrap();
     let new_pub = new_key.public().unwrap().to_string();
-    let change = propose_change(&c, 0, &["--rotate", &format!("node2={new_pub}")]);
+    // Proposed with --wait-s: the command waits for the verdict while the members vote.
+    let cfg = config(&c, 0);
+    let rotate = format!("node2={new_pub}");
+    let waiting = Command::new(env!("CARGO_BIN_EXE_swarmvote"))
+        .args([
+            "roster", "propose", "--config", &cfg, "--rotate", &rotate, "--wait-s", "60",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let change = wait_for("the roster change proposed", DEADLINE, || {
+        let page = api[0]
+            .call("GET", "/v1/proposals?action=swarmvote.roster", None)?
+            .1;
+        Ok(page["proposals"][0]["id"].as_str().map(str::to_owned))
+    })
+    .unwrap();
     yes(&[&api[0], &api[1]], &change);
+    let out = waiting.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with(&change) && stdout.contains("approved"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("epoch 0 -> 1"), "{stderr}");
     for a in &api {
         wait_epoch(a, 1);
     }

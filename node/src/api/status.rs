@@ -34,7 +34,7 @@ pub struct StatusReport {
     pub genesis_digest: String,
     /// Whether this node's key is a member of the head roster (false while it joins,
     /// or after a roster change removed it).
-    #[serde(default)]
+    #[serde(default = "listed")]
     pub member: bool,
     /// Members of the head roster.
     pub n: u32,
@@ -62,6 +62,11 @@ pub struct StatusReport {
     /// The health window: settled proposals it holds, and its size.
     #[schema(value_type = Vec<u32>, min_items = 2, max_items = 2)]
     pub health_window: (u32, u32),
+}
+
+/// A node that does not say was a member (it predates roster epochs).
+fn listed() -> bool {
+    true
 }
 
 /// One member's health, with its name.

@@ -260,9 +260,16 @@ pub fn render_status_report(s: &StatusReport) -> String {
     let _ = writeln!(out, "peer id    {}", s.peer_id);
     let _ = writeln!(
         out,
-        "swarm      {}: n = {}, q = {} (roster {})",
-        s.swarm, s.n, s.q, s.roster_digest
+        "swarm      {}: n = {}, q = {} (roster {}, epoch {})",
+        s.swarm, s.n, s.q, s.roster_digest, s.epoch
     );
+    if !s.member {
+        let _ = writeln!(
+            out,
+            "member     no: the head roster does not list this node's key; it signs nothing \
+             (joining: until a roster change adds it)"
+        );
+    }
     let admitted = s.peers.iter().filter(|p| p.admitted).count();
     let _ = writeln!(
         out,

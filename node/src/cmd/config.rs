@@ -43,6 +43,12 @@ fn check(file: &Path, overrides: &Overrides) -> anyhow::Result<()> {
         roster.len(),
         roster.required()
     );
+    if roster.member(&key.voter_id()).is_none() {
+        println!(
+            "# joining: the roster file does not list this key; the node signs nothing until \
+             a roster change that adds it reaches it (its data dir may already hold one)"
+        );
+    }
     for w in roster.report().warnings {
         println!("# warning: {w}");
     }

@@ -21,3 +21,42 @@ pub struct NodeSection {
     #[serde(default)]
     pub join: bool,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::path::Path;
+
+    use crate::config::{NodeConfig, Overrides};
+
+    const MINIMAL: &str = "data_dir = \"d\"\nkey_file = \"k\"\nroster_file = \"r\"\nlisten = [\"/ip4/127.0.0.1/tcp/7000\"]\n";
+
+    #[test]
+    fn join_is_off_by_default_and_set_by_the_file_or_the_flag() {
+        let path = Path::new("/srv/node.toml");
+        let parse = |text: &str, o: &Overrides| NodeConfig::parse(text, path, o);
+        assert!(!parse(MINIMAL, &Overrides::default()).unwrap().node.join);
+        let joining = format!("{MINIMAL}\n[node]\njoin = true\n");
+        assert!(parse(&joining, &Overrides::default()).unwrap().node.join);
+        let flag = Overrides {
+            join: true,
+            ..Overrides::default()
+        };
+        assert!(parse(MINIMAL, &flag).unwrap().node.join);
+        let err = parse(
+            &format!("{MINIMAL}\n[node]\njoin = 1\n"),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("join"), "{err}");
+        let err = parse(
+            &format!("{MINIMAL}\n[node]\njion = true\n"),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("jion"), "{err}");
+    }
+}
