@@ -194,7 +194,7 @@ pub fn assemble(config: &NodeConfig, knobs: Knobs) -> Result<Node, AssemblyError
     for s in &restored.skipped {
         warn!(record = %s, "stored record skipped");
     }
-    check_membership(&engine, config.node.join, not_a_member)?;
+    check_membership(&engine, config.network.join, not_a_member)?;
     metrics
         .roster_epoch
         .set(i64::try_from(engine.roster().epoch()).unwrap_or(i64::MAX));

@@ -157,7 +157,7 @@ fn signers(cert: &Value) -> Vec<String> {
 }
 
 /// A new member's node starts from the genesis roster with a key no roster lists
-/// (`[node] join = true`), signs nothing, is added by a proposal approved by 2 of 3,
+/// (`[network] join = true`), signs nothing, is added by a proposal approved by 2 of 3,
 /// and then is needed by the new quorum (3 of 4) and counted in the certificate.
 #[test]
 fn a_fourth_member_joins_by_proposal_and_votes_under_the_new_quorum() {

@@ -16,10 +16,8 @@ use swarmvote_protocol::{Roster, RosterError, SecretKey};
 use crate::daemon::evaluator::EvaluatorSection;
 use crate::daemon::executor::ExecutorSection;
 pub mod gate;
-pub mod node;
 
 use self::gate::GateSection;
-use self::node::NodeSection;
 
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +61,7 @@ pub enum ConfigError {
     Key(#[from] KeyFileError),
     /// The node's key is not in the roster, nor in any roster step the node stored.
     #[error(
-        "key {key_file}: public key {voter} is not a member of roster {roster_file} nor of any roster change this node stored; a new member whose addition is proposed or approved starts with `[node] join = true` (or --join)"
+        "key {key_file}: public key {voter} is not a member of roster {roster_file} nor of any roster change this node stored; a new member whose addition is proposed or approved starts with `[network] join = true` (or --join)"
     )]
     NotAMember {
         /// The key file.
@@ -191,6 +189,12 @@ pub struct NetworkSection {
     /// name private to the swarm and roster).
     #[serde(default = "default_discovery")]
     pub discovery: bool,
+    /// Join the swarm as a member-to-be: start although no roster this node knows
+    /// lists its key (a new member whose addition is proposed or approved), follow the
+    /// swarm, catch the roster chain up, and sign nothing until a roster change that
+    /// lists the key arrives. Off, such a key is refused (usually a wrong key file).
+    #[serde(default)]
+    pub join: bool,
 }
 
 fn default_discovery() -> bool {
@@ -222,6 +226,7 @@ impl Default for NetworkSection {
             blocklist: Vec::new(),
             external_addresses: Vec::new(),
             discovery: default_discovery(),
+            join: false,
         }
     }
 }
@@ -482,8 +487,6 @@ struct ConfigFile {
     webhook: Option<WebhookSection>,
     #[serde(default)]
     gate: GateSection,
-    #[serde(default)]
-    node: NodeSection,
 }
 
 fn default_listen() -> Vec<String> {
@@ -518,7 +521,7 @@ pub struct Overrides {
     #[arg(long, value_name = "FORMAT")]
     pub log_format: Option<LogFormat>,
     /// Start with a key no roster lists yet, waiting for a roster change to add it
-    /// (sets `node.join`).
+    /// (sets `network.join`).
     #[arg(long)]
     pub join: bool,
 }
@@ -560,8 +563,6 @@ pub struct NodeConfig {
     pub webhook: Option<WebhookSection>,
     /// `[gate]`: which agent tool calls `swarmvote gate hook` sends to the swarm.
     pub gate: GateSection,
-    /// `[node]`: joining the swarm with a key no roster lists yet.
-    pub node: NodeSection,
 }
 
 impl NodeConfig {
@@ -616,7 +617,10 @@ impl NodeConfig {
                 format: overrides.log_format.unwrap_or(file.log.format),
                 ..file.log
             },
-            network: file.network,
+            network: NetworkSection {
+                join: overrides.join || file.network.join,
+                ..file.network
+            },
             evaluator: file.evaluator,
             executor: file.executor,
             metrics: file.metrics,
@@ -624,9 +628,6 @@ impl NodeConfig {
             doppelganger: file.doppelganger,
             webhook: file.webhook,
             gate: file.gate,
-            node: NodeSection {
-                join: overrides.join || file.node.join,
-            },
         };
         let mut config = config;
         config.network.identity_file = Some(match config.network.identity_file.take() {
@@ -813,10 +814,10 @@ impl NodeConfig {
     }
 
     /// Reads the roster and the key, and checks that the key is a member (unless
-    /// `node.join` says it is not one yet).
+    /// `network.join` says it is not one yet).
     pub fn load_identity(&self) -> Result<(Roster, SecretKey), ConfigError> {
         let (roster, key) = self.load_genesis_and_key()?;
-        if roster.member(&key.voter_id()).is_none() && !self.node.join {
+        if roster.member(&key.voter_id()).is_none() && !self.network.join {
             return Err(self.not_a_member(&key));
         }
         Ok((roster, key))
@@ -886,6 +887,27 @@ mod tests {
         [api]
         listen = "127.0.0.1:7100"
     "#;
+
+    #[test]
+    fn join_is_off_by_default_and_set_by_the_file_or_the_flag() {
+        let path = Path::new("/srv/node/node.toml");
+        let parse = |text: &str, o: &Overrides| NodeConfig::parse(text, path, o);
+        assert!(!parse(GOOD, &Overrides::default()).unwrap().network.join);
+        let joining = format!("{GOOD}\n[network]\njoin = true\n");
+        assert!(parse(&joining, &Overrides::default()).unwrap().network.join);
+        let flag = Overrides {
+            join: true,
+            ..Overrides::default()
+        };
+        assert!(parse(GOOD, &flag).unwrap().network.join);
+        let err = parse(
+            &format!("{GOOD}\n[network]\njoin = 1\n"),
+            &Overrides::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("join"), "{err}");
+    }
 
     #[test]
     fn paths_resolve_against_the_file_and_flags_win() {

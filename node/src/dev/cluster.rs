@@ -292,7 +292,7 @@ pub struct ClusterOptions {
     /// cluster has its own key, and tests and demos want votes at once.
     pub doppelganger_listen_secs: u64,
     /// How many of the last nodes are members-to-be: they have keys and configs, but
-    /// the genesis roster does not list them, and their configs say `[node] join =
+    /// the genesis roster does not list them, and their configs say `[network] join =
     /// true`, so they start and wait for a roster change to add them. 0 by default.
     pub joiners: usize,
 }
@@ -441,7 +441,7 @@ impl Cluster {
                 options.status_interval_secs,
                 options.doppelganger_listen_secs,
                 if i >= members_n {
-                    "[node]\njoin = true\n\n"
+                    "[network]\njoin = true\n\n"
                 } else {
                     ""
                 },
