@@ -120,8 +120,9 @@ pub fn watch(
 
 /// The events' own fields carry no tier, so after a ballot or a decision `watch` asks the
 /// node for the proposal and, where a tier rule, four-eyes or a group applies, prints its
-/// progress: `tier backup-deletes: yes 2/3; needs 1 more YES`. Plain proposals are
-/// remembered (bounded) and cost one lookup each.
+/// progress: `tier backup-deletes: yes 2/3; needs 1 more YES`. That is the proposal as it
+/// stands when the line is printed: for replayed events, now rather than then. Plain
+/// proposals are remembered (bounded) and cost one lookup each.
 pub struct TierLines {
     locator: Locator,
     plain: HashSet<ProposalId>,
