@@ -240,16 +240,7 @@ pub fn run(args: &DevnetArgs, binary: &Path, colours: bool) -> anyhow::Result<u8
 
     describe(out, &cluster, &dir, args, q, &plan);
     let mut readers = Vec::new();
-    let result = start_and_serve(
-        &mut cluster,
-        &stop,
-        out,
-        &dir,
-        args,
-        binary,
-        &plan,
-        &mut readers,
-    );
+    let result = start_and_serve(&mut cluster, &stop, out, &dir, args, binary, &mut readers);
     match &result {
         Err(e) if e.downcast_ref::<Interrupted>().is_some() => out.line(&out.bold(&format!("{e}"))),
         Err(e) => eprintln!("error: {e:#}"),
@@ -404,7 +395,6 @@ fn describe(out: Out, cluster: &Cluster, dir: &Path, args: &DevnetArgs, q: usize
     plan.describe(out, cluster);
 }
 
-#[allow(clippy::too_many_arguments)]
 fn start_and_serve(
     cluster: &mut Cluster,
     stop: &Stop,
@@ -412,10 +402,10 @@ fn start_and_serve(
     dir: &Path,
     args: &DevnetArgs,
     binary: &Path,
-    plan: &Plan,
     readers: &mut Vec<JoinHandle<()>>,
 ) -> anyhow::Result<()> {
     let n = cluster.nodes.len();
+    let plan = Plan::of(&cluster.roster);
     let width = cluster
         .nodes
         .iter()
@@ -447,7 +437,7 @@ fn start_and_serve(
         started.elapsed().as_millis(),
         if peers == 1 { "" } else { "s" }
     )));
-    print_howto(out, cluster, dir, binary, plan);
+    print_howto(out, cluster, dir, binary, &plan);
     if args.demo {
         return Demo {
             cluster,
@@ -456,7 +446,7 @@ fn start_and_serve(
             out,
             dir,
             kept: args.dir.is_some() || args.keep,
-            plan: *plan,
+            plan,
         }
         .run();
     }

@@ -12,7 +12,7 @@ use swarmvote_node::cli::certificate::verify_certificate_file;
 use swarmvote_node::cli::progress::Progress;
 use swarmvote_node::cli::render::{Names, status_word};
 use swarmvote_node::dev::cluster::{ApiClient, Cluster, ClusterError};
-use swarmvote_protocol::{Status, Vote};
+use swarmvote_protocol::{Roster, Status, Vote};
 
 use super::devnet::{Interrupted, Out, Stop, policy_toml};
 
@@ -51,6 +51,13 @@ impl Plan {
             q,
             tiers: n >= 3 && q < n,
         }
+    }
+
+    /// The plan a devnet's roster was made by: its `n` and default `q`.
+    pub(crate) fn of(roster: &Roster) -> Self {
+        let n = usize::try_from(roster.len()).unwrap_or(usize::MAX);
+        let q = usize::try_from(roster.required()).unwrap_or(usize::MAX);
+        Self::new(n, q)
     }
 
     /// How node `i` votes. With tiers: node0 proposes and approves everything, the last
@@ -571,6 +578,12 @@ mod tests {
                 assert_eq!(
                     plan.officer().is_some(),
                     !r.rules().is_empty(),
+                    "{n} {quorum}"
+                );
+                // The demo reads the same plan back from the roster.
+                let again = Plan::of(&r);
+                assert!(
+                    (0..n).all(|i| again.role(i) == plan.role(i)),
                     "{n} {quorum}"
                 );
                 // The nodes that vote on their own reach the default q.
