@@ -6,6 +6,7 @@ pub mod client;
 pub mod config;
 pub mod dev;
 pub mod devnet;
+pub mod devnet_demo;
 pub mod devnet_hosts;
 pub mod gate;
 pub mod keys;
