@@ -9,11 +9,8 @@
 //! reaches only devnet, which stops them in order: SIGTERM, a deadline, then SIGKILL),
 //! and each asks the kernel for SIGTERM if devnet dies, even by SIGKILL.
 
-use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -23,6 +20,7 @@ use swarmvote_node::dev::cluster::{ApiClient, Cluster, ClusterError, ClusterOpti
 use swarmvote_protocol::Quorum;
 
 use super::devnet_demo::{Demo, Plan};
+use super::devnet_term::{Interrupted, Out, Stop};
 
 /// The file that marks a directory as a devnet's (and lets `--dir` reuse it).
 const MARKER: &str = "devnet.toml";
@@ -73,102 +71,6 @@ struct Marker {
     quorum: String,
 }
 
-/// Writes whole lines to stdout, one at a time (node logs come from several threads).
-/// A closed stdout is not an error: the nodes still have to be stopped.
-#[derive(Clone, Copy)]
-pub(crate) struct Out {
-    colours: bool,
-}
-
-impl Out {
-    pub(crate) fn line(self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
-    }
-
-    pub(crate) fn bold(self, text: &str) -> String {
-        if self.colours {
-            format!("\x1b[1m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
-    }
-
-    fn label(self, name: &str, index: usize, width: usize) -> String {
-        // Cyan, magenta, yellow, blue, green, red, then around again.
-        const COLOURS: [u8; 6] = [36, 35, 33, 34, 32, 31];
-        let padded = format!("{name:<width$}");
-        if self.colours {
-            let colour = COLOURS.get(index % COLOURS.len()).copied().unwrap_or(36);
-            format!("\x1b[{colour}m{padded} |\x1b[0m")
-        } else {
-            format!("{padded} |")
-        }
-    }
-}
-
-/// SIGINT and SIGTERM, noted by a listener thread: the first stops the devnet, a
-/// second kills the nodes that are still stopping.
-#[derive(Clone)]
-pub(crate) struct Stop {
-    signal: Arc<OnceLock<&'static str>>,
-    count: Arc<AtomicUsize>,
-}
-
-impl Stop {
-    pub(crate) fn listen() -> anyhow::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the signal listener")?;
-        // Installed before any node starts, so an early Ctrl-C is not lost.
-        let (mut int, mut term) = {
-            let _guard = runtime.enter();
-            (
-                signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
-                signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
-            )
-        };
-        let stop = Self {
-            signal: Arc::new(OnceLock::new()),
-            count: Arc::new(AtomicUsize::new(0)),
-        };
-        let noted = stop.clone();
-        std::thread::spawn(move || {
-            runtime.block_on(async move {
-                loop {
-                    let name = tokio::select! {
-                        _ = int.recv() => "SIGINT",
-                        _ = term.recv() => "SIGTERM",
-                    };
-                    let _ = noted.signal.set(name);
-                    noted.count.fetch_add(1, Ordering::SeqCst);
-                }
-            });
-        });
-        Ok(stop)
-    }
-
-    pub(crate) fn signalled(&self) -> Option<&'static str> {
-        if self.count() > 0 {
-            self.signal.get().copied()
-        } else {
-            None
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-}
-
-/// Why the devnet ended early.
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted by {0}")]
-pub(crate) struct Interrupted(pub(crate) &'static str);
-
 /// `--nodes` and `--quorum`, checked (shared with `devnet --hosts`).
 pub(crate) fn quorum_of(args: &DevnetArgs) -> anyhow::Result<Quorum> {
     if args.nodes == 0 {
@@ -182,7 +84,7 @@ pub(crate) fn quorum_of(args: &DevnetArgs) -> anyhow::Result<Quorum> {
 /// `swarmvote devnet` on 127.0.0.1 (`--hosts` is [`super::devnet_hosts`]). Returns the
 /// exit code.
 pub fn run(args: &DevnetArgs, binary: &Path, colours: bool) -> anyhow::Result<u8> {
-    let out = Out { colours };
+    let out = Out::new(colours);
     let nodes = usize::from(args.nodes);
     let quorum = quorum_of(args)?;
     let stop = Stop::listen()?;
@@ -313,30 +215,6 @@ fn quorum_required(quorum: &Quorum, n: usize) -> anyhow::Result<usize> {
     let n = u32::try_from(n).context("--nodes: too many")?;
     let q = quorum.required(n);
     Ok(usize::try_from(q).unwrap_or(usize::MAX))
-}
-
-/// The `[evaluator]` section of a node: guardians refuse to delete anything under
-/// /backup; every node approves everything else.
-pub(crate) fn policy_toml(guardian: bool) -> String {
-    let mut text = String::from("[evaluator]\nkind = \"policy\"\n");
-    if guardian {
-        for path in ["/backup", "/backup/**"] {
-            let _ = write!(
-                text,
-                "\n[[evaluator.rules]]\naction = \"fs.delete\"\npayload = {{ path = \"{path}\" }}\nvote = \"no\"\nreason = \"protects /backup\"\n"
-            );
-        }
-    }
-    let reason = if guardian {
-        "no rule against it"
-    } else {
-        "the devnet approves everything"
-    };
-    let _ = write!(
-        text,
-        "\n[[evaluator.rules]]\naction = \"*\"\nvote = \"yes\"\nreason = \"{reason}\"\n"
-    );
-    text
 }
 
 /// `--dir`: a new or empty dir is used; one holding a devnet of the same shape is

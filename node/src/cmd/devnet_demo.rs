@@ -3,6 +3,7 @@
 //! one (rejected) and, when the swarm has tiers, a secret rotation under four-eyes that
 //! the proposer's own YES cannot carry, so the demo casts the missing vote by hand.
 
+use std::fmt::Write as _;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -14,7 +15,7 @@ use swarmvote_node::cli::render::{Names, status_word};
 use swarmvote_node::dev::cluster::{ApiClient, Cluster, ClusterError};
 use swarmvote_protocol::{Roster, Status, Vote};
 
-use super::devnet::{Interrupted, Out, Stop, policy_toml};
+use super::devnet_term::{Interrupted, Out, Stop};
 
 /// How long a demo proposal may take to be decided everywhere.
 const DECIDE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -533,6 +534,30 @@ impl Demo<'_> {
             std::thread::sleep(Duration::from_millis(50));
         }
     }
+}
+
+/// The `[evaluator]` section of a node: guardians refuse to delete anything under
+/// /backup; every node approves everything else.
+pub(crate) fn policy_toml(guardian: bool) -> String {
+    let mut text = String::from("[evaluator]\nkind = \"policy\"\n");
+    if guardian {
+        for path in ["/backup", "/backup/**"] {
+            let _ = write!(
+                text,
+                "\n[[evaluator.rules]]\naction = \"fs.delete\"\npayload = {{ path = \"{path}\" }}\nvote = \"no\"\nreason = \"protects /backup\"\n"
+            );
+        }
+    }
+    let reason = if guardian {
+        "no rule against it"
+    } else {
+        "the devnet approves everything"
+    };
+    let _ = write!(
+        text,
+        "\n[[evaluator.rules]]\naction = \"*\"\nvote = \"yes\"\nreason = \"{reason}\"\n"
+    );
+    text
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod dev;
 pub mod devnet;
 pub mod devnet_demo;
 pub mod devnet_hosts;
+mod devnet_term;
 pub mod gate;
 pub mod keys;
 pub mod mcp;
