@@ -92,7 +92,7 @@ Exit codes: 0 the client closed the session, 1 error, 2 usage error."
     )]
     Mcp(cmd::mcp::McpArgs),
     /// Start a local swarm of real nodes on 127.0.0.1 and stream their logs; with
-    /// --demo, show a benign and a dangerous proposal decided, then stop.
+    /// --demo, show a benign, a dangerous and a four-eyes proposal decided, then stop.
     #[command(
         after_help = "Start here: `swarmvote devnet --demo`. The nodes run until Ctrl-C \
 (or SIGTERM), which stops them all (SIGTERM, then SIGKILL after 10 s); they also stop if \

@@ -324,6 +324,44 @@ fn the_example_configs_are_valid() {
         &root,
     ));
     assert!(out.contains("members (n)    3"), "{out}");
+    // The tiered example: every rule in the table, with its n, q and offline tolerance.
+    let out = ok(&swarmvote(
+        &["roster", "show", "roster.tiers.example.toml"],
+        &root,
+    ));
+    for needle in [
+        "backup-deletes   fs.delete path=/backup/**      1/1     3     3        0  -",
+        "restarts         service.restart                1/3     3     1        2  -",
+        "secret-rotation  secrets.*                      2/3     2     2        0  four-eyes, 1 from security",
+        "roster-change    swarmvote.roster               1/1     3     3        0  -",
+        "group          security         bob, carol",
+    ] {
+        assert!(out.contains(needle), "no {needle:?} in:\n{out}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&ok(&swarmvote(
+        &["roster", "show", "roster.tiers.example.toml", "--json"],
+        &root,
+    )))
+    .unwrap();
+    let tiers = json["report"]["tiers"].as_array().unwrap();
+    let names: Vec<&str> = tiers.iter().map(|t| t["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        [
+            "backup-deletes",
+            "restarts",
+            "secret-rotation",
+            "default",
+            "roster-change"
+        ]
+    );
+    assert_eq!(tiers[2]["four_eyes"], true);
+    assert_eq!(tiers[2]["n"], 2);
+    assert_eq!(tiers[2]["require"][0], "1 from security");
+    assert_eq!(
+        json["groups"]["security"],
+        serde_json::json!(["bob", "carol"])
+    );
     let config = swarmvote_node::config::NodeConfig::load(
         &root.join("node.example.toml"),
         &swarmvote_node::config::Overrides::default(),

@@ -1,6 +1,6 @@
-//! `swarmvote devnet`: the demo end to end (twice in one dir, the second reusing it), a
-//! non-demo devnet stopped by SIGINT, and one SIGKILLed; in every case no process that
-//! mentions the devnet's dir is left running.
+//! `swarmvote devnet`: the demo end to end with its tiers and its four-eyes step (twice in
+//! one dir, the second reusing it), a non-demo devnet stopped by SIGINT, and one
+//! SIGKILLed; in every case no process that mentions the devnet's dir is left running.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader, Read};
@@ -146,28 +146,59 @@ fn the_demo_runs_end_to_end_and_leaves_nothing_running() {
         let rx = lines(&mut child);
         let (status, out) = finish(&mut child, &rx, String::new());
         assert!(status.success(), "run {run}: {status}; output:\n{out}");
-        // The benign proposal is approved, then the dangerous one rejected.
+        // The benign proposal is approved, the dangerous one rejected (one NO blocks a
+        // backup delete at 3/3), and the four-eyes one stays pending with the proposer's
+        // YES and one more until node2 approves by hand.
         let benign = pos(
             &out,
-            "verdict: APPROVED  (3 yes, 0 no; n = 3, q = 2), the same at all 3 nodes",
+            "verdict: APPROVED  (2 yes, 0 no; n = 3, q = 2), the same at all 3 nodes",
         );
         let cert = pos(
             &out,
-            "certificate verified offline against roster.toml: 3 YES signatures",
+            "certificate verified offline against roster.toml: 2 YES signatures",
         );
         let dangerous = pos(
             &out,
-            "verdict: REJECTED  (1 yes, 2 no; n = 3, q = 2), the same at all 3 nodes",
+            "verdict: REJECTED  (1 yes, 1 no; n = 3, q = 3), the same at all 3 nodes",
         );
-        assert!(benign < cert && cert < dangerous, "out of order:\n{out}");
+        let backup = pos(&out, "  tier backup-deletes: yes 1/3\n");
+        let pending = pos(
+            &out,
+            "still PENDING: tier secret-rotation (four-eyes): yes 1/2, security 0/1",
+        );
+        let why = pos(
+            &out,
+            "needs 1 more YES and 1 more YES from security; node0's own YES does not count",
+        );
+        let by_hand = pos(&out, "node2 (security) approves by hand");
+        let four_eyes = pos(
+            &out,
+            "verdict: APPROVED  (3 yes, 0 no; n = 3, q = 2), the same at all 3 nodes",
+        );
+        let recorded = pos(&out, "tier secret-rotation recorded and recomputed");
+        let order = [
+            benign, cert, dangerous, backup, pending, why, by_hand, four_eyes, recorded,
+        ];
+        assert!(
+            order.windows(2).all(|w| w[0] < w[1]),
+            "out of order:\n{out}"
+        );
         for line in [
             "  node1    NO   protects /backup",
-            "  node2    NO   protects /backup",
+            "  node0    YES  the devnet approves everything  (the proposer's own: not counted)",
+            "  node2  votes by hand (evaluator manual): the security officer",
+            "  secret-rotation  secrets.*                  q = 2 of 2 others (four-eyes), 1 from security",
         ] {
             assert!(out.contains(line), "no {line:?} in:\n{out}");
         }
         assert!(
-            out.contains("demo ok: benign APPROVED, dangerous REJECTED"),
+            !out.contains("  node2    NO"),
+            "the officer votes only by hand:\n{out}"
+        );
+        assert!(
+            out.contains(
+                "demo ok: benign APPROVED, dangerous REJECTED, four-eyes APPROVED after a vote by hand"
+            ),
             "{out}"
         );
         assert!(out.contains("all 3 nodes stopped cleanly"), "{out}");
@@ -185,7 +216,7 @@ fn the_demo_runs_end_to_end_and_leaves_nothing_running() {
         }
         if run == 1 {
             let log = std::fs::read_to_string(dir.join("node0/node.log")).unwrap();
-            assert!(log.contains("restored=2"), "{log}");
+            assert!(log.contains("restored=3"), "{log}");
         }
     }
     // The saved certificates verify with the plain CLI too, offline.
@@ -195,7 +226,8 @@ fn the_demo_runs_end_to_end_and_leaves_nothing_running() {
         .map(|e| e.path())
         .filter(|p| p.to_string_lossy().ends_with(".cert.json"))
         .collect();
-    assert_eq!(certs.len(), 2, "{certs:?}");
+    // Two approvals per run: the benign one and the four-eyes one.
+    assert_eq!(certs.len(), 4, "{certs:?}");
     for cert in certs {
         let out = Command::new(BIN)
             .arg("verify-cert")

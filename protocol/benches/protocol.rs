@@ -102,6 +102,51 @@ fn tally(c: &mut Criterion) {
     g.finish();
 }
 
+/// The same tallies under a tier with four-eyes and a group requirement (half the
+/// members), against the plain rule above: the cost of tiers on the hot path.
+fn tally_tiered(c: &mut Criterion) {
+    let mut g = c.benchmark_group("tally_tiered");
+    for n in [3u32, 100, 1000] {
+        let plain = roster(n, "2/3");
+        let mut doc = plain.to_document();
+        let half: Vec<String> = (0..n.div_ceil(2)).map(|i| format!("m{i}")).collect();
+        doc.groups.insert("security".into(), half);
+        doc.rules.push(
+            toml::from_str(
+                "name = \"deletes\"\naction = \"fs.*\"\nfour_eyes = true\nrequire = [{ group = \"security\", yes = 1 }]",
+            )
+            .unwrap(),
+        );
+        let r = Roster::from_document(&doc).unwrap();
+        let p = draft(&r, 0, PAYLOAD)
+            .sign(&key(0))
+            .unwrap()
+            .verify(&r)
+            .unwrap();
+        let ballots: Vec<Verified<SignedBallot>> = (0..n)
+            .map(|i| {
+                let vote = if i % 3 == 2 { Vote::No } else { Vote::Yes };
+                ballot(&p, i, vote).verify(&r).unwrap()
+            })
+            .collect();
+        g.throughput(Throughput::Elements(u64::from(n)));
+        g.bench_with_input(
+            BenchmarkId::from_parameter(n),
+            &ballots,
+            |bench, ballots| {
+                bench.iter(|| {
+                    let mut t = Tally::new(&r, &p);
+                    for b in ballots {
+                        t.add(b.clone()).unwrap();
+                    }
+                    black_box(t.outcome())
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
 fn certificate(c: &mut Criterion) {
     let mut g = c.benchmark_group("certificate_verify");
     for n in [3u32, 10, 100] {
@@ -267,6 +312,7 @@ const PAYLOAD: &str = r#"{"path":"/backup/db","recursive":true}"#;
 criterion_group!(
     benches,
     signatures,
+    tally_tiered,
     codec_bench,
     tally,
     certificate,

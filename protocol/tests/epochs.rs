@@ -561,6 +561,76 @@ fn a_lagging_engine_fetches_the_chain_through_catch_up() {
     );
 }
 
+/// The same, when the peer no longer holds the change proposals (past their retention):
+/// only the steps themselves bring the chain.
+#[test]
+fn a_lagging_engine_gets_pruned_changes_as_steps() {
+    let r = roster(3, "1/2");
+    let config = Config {
+        retention_ms: 1_000,
+        ..Config::default()
+    };
+    let mut es: Vec<Engine> = (0..2)
+        .map(|i| Engine::new(r.clone(), key(i), config.clone()).unwrap())
+        .collect();
+    for (n, member) in [(1u8, 3u32), (2, 4)] {
+        let head = es[0].roster().clone();
+        let (c, pc) = propose(
+            &mut es[0],
+            ROSTER_ACTION,
+            next_payload(&head, add_member(member)),
+            n,
+        );
+        gossip(&mut es, vec![pc]);
+        let votes = vec![
+            vote(&mut es[0], c, Vote::Yes),
+            vote(&mut es[1], c, Vote::Yes),
+        ];
+        gossip(&mut es, votes);
+    }
+    // Long after: the changes left memory, the chain stays.
+    let later = UnixMillis(T0.0 + TTL + 10_000);
+    es[0].tick(later);
+    drain(&mut es[0]);
+    assert_eq!(es[0].proposals().count(), 0);
+    assert_eq!(es[0].roster().epoch(), 2);
+    let id = es[0]
+        .propose(
+            later,
+            Action::new("fs.delete").unwrap(),
+            plain(8),
+            TTL,
+            Nonce([8; 16]),
+        )
+        .unwrap();
+    drain(&mut es[0]);
+    let mut late = Engine::new(r, key(2), config).unwrap();
+    let peer = PeerTag(7);
+    let mut requests = vec![late.sync_request(later)];
+    let mut rounds = 0;
+    while let Some(req) = requests.pop() {
+        rounds += 1;
+        assert!(rounds < 50, "catch-up does not converge");
+        es[0].handle_sync_request(later, peer, SyncTag(0), &req);
+        let answer = drain(&mut es[0])
+            .into_iter()
+            .find_map(|o| match o {
+                Output::SyncResponse { response, .. } => Some(response),
+                _ => None,
+            })
+            .unwrap();
+        late.handle_sync_response(later, peer, SyncTag(0), answer);
+        for o in drain(&mut late) {
+            if let Output::SyncRequest { request, .. } = o {
+                requests.push(request);
+            }
+        }
+    }
+    assert_eq!(late.roster().epoch(), 2);
+    assert_eq!(late.roster().digest(), es[0].roster().digest());
+    assert!(late.proposal(&id).is_some());
+}
+
 #[test]
 fn a_forged_step_is_refused() {
     let (es, cert) = three_add_a_fourth();

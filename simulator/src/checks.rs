@@ -18,6 +18,9 @@ use crate::report::{Proposals, Security, TierCount, Violation, ViolationKind};
 use crate::rng::SimRng;
 use crate::scenario::Workload;
 
+mod epochs;
+pub use epochs::{HeldChain, epochs, judged_by, unknown_roster};
+
 /// Ground truth about one submitted proposal: the label the checks score outcomes by.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Truth {
@@ -222,8 +225,9 @@ pub struct HeldTier {
 }
 
 /// Reports every sign of a decision under the wrong tier as a `wrong_tier` violation.
-/// `roster` is the roster as the scenario writes it, which gives the proposal its tier
-/// from its action and payload. Then:
+/// `roster` is the roster that judges the proposal: the one it names (see
+/// [`judged_by`]), as the scenario writes it for the genesis roster. It gives the
+/// proposal its tier from its action and payload. Then:
 ///
 /// * every honest node that decided the proposal (`held`) holds the same tier, and it is
 ///   that tier with that `q`;
@@ -360,13 +364,13 @@ pub fn tier_counts(roster: &Roster) -> Vec<TierCount> {
 }
 
 /// Counts one proposal's outcome (as the reference node holds it at `now`) in its tier's
-/// count; `counts` is [`tier_counts`]'s (nothing to do when it is empty).
+/// count; `counts` is [`tier_counts`]'s (nothing to do when it is empty). Roster changes
+/// are not the workload's and are not counted.
 pub fn count_tier(counts: &mut [TierCount], truth: &Truth, verdict: Option<Verdict>) {
     let rules = counts.len().saturating_sub(1);
     let index = match truth.tier {
         TierId::Rule(i) => i,
         TierId::Default => rules,
-        // The workload makes no roster changes.
         TierId::Change => return,
     };
     if let Some(c) = counts.get_mut(index) {

@@ -117,6 +117,14 @@
 //! that tier, carries `q` YES ballots that count (not the proposer's under four-eyes) and
 //! meets the tier's group requirements; the report then counts proposals and outcomes per
 //! tier. Violations name the seed and the proposal.
+//!
+//! With `[[roster_changes]]` (a member removed, the quorum or four-eyes changed mid-run:
+//! the proposer's engine proposes its head roster with the edits as the next epoch, and
+//! honest members vote YES), every proposal is judged (tier, `q`, validity) by the roster
+//! it names, taken from the reference node's roster chain, and **same epoch** holds:
+//! every honest node up ends on one head, and each node's head and main chain are what
+//! its step certificates prove when rebuilt independently from the genesis roster. The
+//! report then lists the epochs, the steps and the workload's outcomes per epoch.
 //! The checks are in [`checks`], for the model and live mode alike.
 
 pub mod behaviour;

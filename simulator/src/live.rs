@@ -314,6 +314,18 @@ pub fn check(scenario: &Scenario) -> Result<(), LiveError> {
             why: "loopback connections cannot be cut on a schedule; use the model".to_string(),
         });
     }
+    if !scenario.roster_changes.is_empty() {
+        return Err(LiveError::Unsupported {
+            feature: "roster_changes".to_string(),
+            why: "the live harness proposes no roster changes yet; use the model".to_string(),
+        });
+    }
+    if !scenario.testing.skip_steps.is_empty() {
+        return Err(LiveError::Unsupported {
+            feature: "testing.skip_steps".to_string(),
+            why: "the knob exists only in the model".to_string(),
+        });
+    }
     if !scenario.testing.lowered_rules.is_empty() {
         return Err(LiveError::Unsupported {
             feature: "testing.lowered_rules".to_string(),

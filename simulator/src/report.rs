@@ -7,6 +7,9 @@ use serde::Serialize;
 use swarmvote_protocol::Vote;
 use swarmvote_protocol::tally::Verdict;
 
+mod epochs;
+pub use epochs::{EpochCount, EpochStep, Epochs};
+
 /// Everything a run measured and checked.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Report {
@@ -37,6 +40,10 @@ pub struct Report {
     /// `cloned` node (absent otherwise, so earlier reports are unchanged).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cloned_keys: Option<ClonedKeys>,
+    /// Roster epochs: only in runs whose scenario changes the roster (absent otherwise,
+    /// so earlier reports are unchanged).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epochs: Option<Epochs>,
     /// Traffic.
     pub traffic: Traffic,
     /// Crashes and storage.
@@ -377,6 +384,9 @@ pub enum ViolationKind {
     /// A proposal decided under a tier (or `q`) other than the one the roster gives it,
     /// or approved with too few YES votes that count under its tier (four-eyes, groups).
     WrongTier,
+    /// Honest nodes ended on different roster heads, or a node's head or steps are not
+    /// what its step certificates prove.
+    Epoch,
 }
 
 impl std::fmt::Display for ViolationKind {
@@ -388,6 +398,7 @@ impl std::fmt::Display for ViolationKind {
             Self::LostBallot => "lost_ballot",
             Self::ClonedKeyUncaught => "cloned_key_uncaught",
             Self::WrongTier => "wrong_tier",
+            Self::Epoch => "epoch",
         })
     }
 }
@@ -396,7 +407,7 @@ impl std::fmt::Display for ViolationKind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
     /// `agreement`, `validity`, `honest_equivocation`, `lost_ballot`,
-    /// `cloned_key_uncaught` or `wrong_tier`.
+    /// `cloned_key_uncaught`, `wrong_tier` or `epoch`.
     pub kind: ViolationKind,
     /// The seed that reproduces it.
     pub seed: u64,
@@ -426,6 +437,11 @@ pub struct Invariants {
     /// `[roster]` section, or that found such a violation (absent otherwise).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub no_wrong_tier: Option<bool>,
+    /// Every honest node up ended on the same roster head, and every node's head and
+    /// steps are what its step certificates prove: only in runs whose scenario changes
+    /// the roster, or that found such a violation (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub same_epoch: Option<bool>,
     /// Every violation found.
     pub violations: Vec<Violation>,
 }
@@ -435,6 +451,7 @@ impl Invariants {
     pub fn from_violations(honest_checked: u32, violations: Vec<Violation>) -> Self {
         let none = |kind: ViolationKind| violations.iter().all(|v| v.kind != kind);
         let no_wrong_tier = none(ViolationKind::WrongTier);
+        let same_epoch = none(ViolationKind::Epoch);
         Self {
             honest_checked,
             agreement: none(ViolationKind::Agreement),
@@ -443,6 +460,7 @@ impl Invariants {
             cloned_key_caught: None,
             // Shown whenever it fails, whatever the scenario.
             no_wrong_tier: (!no_wrong_tier).then_some(false),
+            same_epoch: (!same_epoch).then_some(false),
             violations,
         }
     }
@@ -456,6 +474,19 @@ impl Invariants {
             .all(|v| v.kind != ViolationKind::WrongTier);
         Self {
             no_wrong_tier: Some(held),
+            ..self
+        }
+    }
+
+    /// Shows the epoch verdict, for a run whose scenario changes the roster.
+    #[must_use]
+    pub fn with_epoch_check(self) -> Self {
+        let held = self
+            .violations
+            .iter()
+            .all(|v| v.kind != ViolationKind::Epoch);
+        Self {
+            same_epoch: Some(held),
             ..self
         }
     }
@@ -567,6 +598,9 @@ impl Report {
         rows.extend(tier_rows(&self.tiers));
         if let Some(c) = &self.cloned_keys {
             rows.extend(c.rows());
+        }
+        if let Some(e) = &self.epochs {
+            rows.extend(e.rows());
         }
         rows.extend(invariant_rows(i));
         rows.push((
@@ -705,6 +739,9 @@ pub(crate) fn invariant_rows(i: &Invariants) -> Vec<(&'static str, String)> {
     }
     if let Some(right) = i.no_wrong_tier {
         rows.push(("wrong tier", ok(right)));
+    }
+    if let Some(same) = i.same_epoch {
+        rows.push(("same epoch", ok(same)));
     }
     rows
 }

@@ -14,7 +14,9 @@ pub use crate::behaviour::FieldError;
 use crate::behaviour::faults::Schedule;
 pub use crate::behaviour::{Behaviour, MAX_FLOOD_PER_NODE};
 use crate::behaviour::{HonestEvaluator, Policy, cloned};
+mod changes;
 mod roster;
+pub use changes::RosterChange;
 pub use roster::RosterSection;
 // The network's tables are part of a scenario file; they live with the network model.
 pub use crate::network::{Latency, LinkConfig, LinkOverride, NetworkConfig, PartitionConfig};
@@ -65,6 +67,9 @@ pub struct Scenario {
     /// `[[rules]]`, written as in `roster.toml` (see [`RosterSection`]).
     #[serde(default)]
     pub roster: Option<RosterSection>,
+    /// Roster changes proposed mid-run, in time order (see [`RosterChange`]).
+    #[serde(default)]
+    pub roster_changes: Vec<RosterChange>,
     /// Groups of nodes; node indices are assigned in file order, from 0. Every node is
     /// a roster member except `cloned` ones, whose groups come last.
     pub nodes: Vec<NodeGroup>,
@@ -114,6 +119,11 @@ pub struct Testing {
     /// the wrong-tier check must report them.
     #[serde(default)]
     pub lowered_rules: Vec<String>,
+    /// Node indices that never adopt a roster change: the model withholds from them every
+    /// proposal and ballot of a change and every catch-up answer carrying steps, so they
+    /// stay at the genesis roster and the epoch check must report them.
+    #[serde(default)]
+    pub skip_steps: Vec<usize>,
 }
 
 fn default_quiet_ms() -> u64 {
@@ -448,9 +458,11 @@ impl Scenario {
             }
         }
         self.check_roster(&behaviours)?;
+        self.check_changes(&behaviours)?;
         let knobs = [
             ("broken_guard", &self.testing.broken_guard),
             ("ignore_doppelganger", &self.testing.ignore_doppelganger),
+            ("skip_steps", &self.testing.skip_steps),
         ];
         for (knob, nodes) in knobs {
             for (k, &i) in nodes.iter().enumerate() {

@@ -1,15 +1,16 @@
 //! A run's members, the same in the model and in live mode: deterministic keys, the
 //! roster (with the scenario's tiers, if any), and the wall-clock origin of virtual time.
 
+use serde::Deserialize;
+use std::collections::BTreeMap;
 use swarmvote_protocol::crypto::{KeyError, sha256};
 use swarmvote_protocol::ids::IdError;
 use swarmvote_protocol::roster::RosterDocument;
 use swarmvote_protocol::roster::document::MemberDocument;
+use swarmvote_protocol::roster::document::RuleDocument;
 use swarmvote_protocol::{
     MemberName, Quorum, QuorumError, Roster, RosterError, SecretKey, SwarmId,
 };
-
-use crate::scenario::RosterSection;
 
 /// The wall-clock origin of virtual time: engines see `START_MS + t / 1000`.
 pub const START_MS: u64 = 1_700_000_000_000;
@@ -88,6 +89,52 @@ pub fn roster_with(
         rules: section.rules.clone(),
     };
     Ok((Roster::from_document(&doc)?, keys))
+}
+
+/// What a scenario's roster carries beyond its members and default quorum, in the roster
+/// document's own syntax (`swarmvote_protocol::roster::document`): a roster-wide
+/// `four_eyes`, `[roster.groups]` naming members by their node names (`n0`, `n1`, ...:
+/// node `i` is member `n<i>`), and ordered `[[roster.rules]]`.
+///
+/// ```toml
+/// [roster]
+/// four_eyes = true
+/// [roster.groups]
+/// security = ["n3", "n4"]
+/// [[roster.rules]]
+/// name = "backup-deletes"
+/// action = "fs.delete"
+/// payload = { path = "/backup/**" }
+/// quorum = "4/5"
+/// require = [{ group = "security", yes = 1 }]
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RosterSection {
+    /// Whether the proposer's own ballot is left out of every tier that does not say.
+    #[serde(default)]
+    pub four_eyes: bool,
+    /// Named groups of members (by node name), for the rules' requirements.
+    #[serde(default)]
+    pub groups: BTreeMap<String, Vec<String>>,
+    /// Ordered rules; the first that matches a proposal gives its tier.
+    #[serde(default)]
+    pub rules: Vec<RuleDocument>,
+}
+
+impl RosterSection {
+    /// This section with the named rules lowered to the default tier (its quorum and
+    /// four-eyes, no group requirements), each keeping its name: what engines judge with
+    /// under the test-only `testing.lowered_rules` knob.
+    pub fn lowered(&self, names: &[String]) -> Self {
+        let mut out = self.clone();
+        for r in out.rules.iter_mut().filter(|r| names.contains(&r.name)) {
+            r.quorum = None;
+            r.four_eyes = None;
+            r.require.clear();
+        }
+        out
+    }
 }
 
 /// The swarm every run's roster defines.

@@ -16,6 +16,7 @@ use crate::api::{
 };
 
 use super::client::ClientError;
+use super::progress::Progress;
 use super::sse::SseEvent;
 
 /// Names voters: by roster name when a roster is known, else by short id.
@@ -153,7 +154,29 @@ impl ProposalReport {
         );
         let _ = writeln!(out, "  yes: {}", list(&t.yes));
         let _ = writeln!(out, "  no:  {}", list(&t.no));
+        for line in self.tier_lines(names) {
+            let _ = writeln!(out, "  {line}");
+        }
         out
+    }
+
+    /// Where the tier's rules apply (a rule, four-eyes or a group): its counts and, while
+    /// pending, what is missing; after a rejection, why approval became impossible.
+    /// Nothing for a plain proposal, whose `yes`/`q` counts say it all.
+    pub fn tier_lines(&self, names: &Names) -> Vec<String> {
+        let progress = Progress::of(self);
+        if progress.is_plain() {
+            return Vec::new();
+        }
+        let mut lines = vec![progress.summary()];
+        let proposer = names.of(&self.proposal.proposal().proposer);
+        let why = match self.status {
+            Status::Pending => progress.missing(&proposer),
+            Status::Rejected => progress.why_rejected(),
+            Status::Approved | Status::Expired => None,
+        };
+        lines.extend(why);
+        lines
     }
 
     /// The full `show` text.
@@ -185,6 +208,11 @@ impl ProposalReport {
                 ""
             }
         );
+        for (i, line) in self.tier_lines(names).iter().enumerate() {
+            let label = if i == 0 { "tier" } else { "" };
+            let line = line.strip_prefix("tier ").unwrap_or(line);
+            let _ = writeln!(out, "{label:<10} {line}");
+        }
         let _ = writeln!(out, "ballots    {}", self.ballots.len());
         for b in &self.ballots {
             let b = b.ballot();

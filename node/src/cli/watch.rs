@@ -1,11 +1,22 @@
 //! `watch`: follows a node's event stream and resumes it with `Last-Event-ID` after a
-//! dropped connection, within a retry budget.
+//! dropped connection, within a retry budget; after a ballot or a decision on a proposal
+//! under a tier rule, four-eyes or a group, a line with its progress ([`TierLines`]).
 
+use std::collections::HashSet;
 use std::io;
 use std::time::{Duration, Instant};
 
+use swarmvote_protocol::ProposalId;
+use swarmvote_protocol::engine::Event;
+
 use super::client::{ClientError, Locator, NodeClient};
+use super::render::Names;
 use super::sse::SseEvent;
+use crate::api::{NodeEvent, Numbered, ProposalReport};
+
+/// Plain proposals remembered so their events cost no lookup; the set is cleared when
+/// full.
+const MAX_PLAIN_REMEMBERED: usize = 4096;
 
 /// A stream connection that lasted this long counts as healthy: the retry budget resets.
 const STABLE_STREAM: Duration = Duration::from_secs(10);
@@ -104,5 +115,52 @@ pub fn watch(
             .min(options.max_backoff);
         on_retry(&error, failures, backoff);
         std::thread::sleep(backoff);
+    }
+}
+
+/// The events' own fields carry no tier, so after a ballot or a decision `watch` asks the
+/// node for the proposal and, where a tier rule, four-eyes or a group applies, prints its
+/// progress: `tier backup-deletes: yes 2/3; needs 1 more YES`. That is the proposal as it
+/// stands when the line is printed: for replayed events, now rather than then. Plain
+/// proposals are remembered (bounded) and cost one lookup each.
+pub struct TierLines {
+    locator: Locator,
+    plain: HashSet<ProposalId>,
+}
+
+impl TierLines {
+    /// Looks proposals up at the node `locator` finds (re-read each time: a restarted
+    /// node has a new address and cookie).
+    pub fn new(locator: Locator) -> Self {
+        Self {
+            locator,
+            plain: HashSet::new(),
+        }
+    }
+
+    /// The progress line to print after `event`, if it is a ballot or a decision on a
+    /// proposal that is not plain. A failed lookup prints nothing: the event line said
+    /// what happened.
+    pub fn after(&mut self, event: &SseEvent, names: &Names) -> Option<String> {
+        let numbered: Numbered = serde_json::from_str(&event.data).ok()?;
+        let id = match numbered.event {
+            NodeEvent::Engine(Event::BallotAccepted { proposal, .. })
+            | NodeEvent::Engine(Event::Decided { proposal, .. }) => proposal,
+            _ => return None,
+        };
+        if self.plain.contains(&id) {
+            return None;
+        }
+        let client = NodeClient::new(self.locator.resolve().ok()?);
+        let report = ProposalReport::from_json(&client.proposal(&id).ok()?).ok()?;
+        let lines = report.tier_lines(names);
+        if lines.is_empty() {
+            if self.plain.len() >= MAX_PLAIN_REMEMBERED {
+                self.plain.clear();
+            }
+            self.plain.insert(id);
+            return None;
+        }
+        Some(lines.join("; "))
     }
 }

@@ -1,34 +1,31 @@
 //! `swarmvote devnet`: a newcomer's first command. Generates keys, a roster and node
 //! configs with sensible policies, starts N real `swarmvote run` processes (this same
 //! binary) on free loopback ports, prints how to talk to them and streams their logs,
-//! each line labelled with its node. `--demo` then submits a benign and a dangerous
-//! proposal, shows both decisions and verifies the approval's certificate offline.
+//! each line labelled with its node. `--demo` then runs the script of
+//! [`super::devnet_demo`]: a benign, a dangerous and a four-eyes proposal, each decision
+//! shown and every approval's certificate verified offline.
 //!
 //! Nothing outlives it: the nodes run in their own process group (so a terminal's Ctrl-C
 //! reaches only devnet, which stops them in order: SIGTERM, a deadline, then SIGKILL),
 //! and each asks the kernel for SIGTERM if devnet dies, even by SIGKILL.
 
-use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
-use swarmvote_node::cli::certificate::verify_certificate_file;
-use swarmvote_node::cli::render::{Names, status_word};
 use swarmvote_node::dev::cluster::{ApiClient, Cluster, ClusterError, ClusterOptions, ClusterSpec};
-use swarmvote_protocol::{Quorum, Status, Vote};
+use swarmvote_protocol::Quorum;
+
+use super::devnet_demo::{Demo, Plan};
+use super::devnet_term::{Interrupted, Out, Stop};
 
 /// The file that marks a directory as a devnet's (and lets `--dir` reuse it).
 const MARKER: &str = "devnet.toml";
 /// How long the nodes may take to start and see each other.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
-/// How long a demo proposal may take to be decided everywhere.
-const DECIDE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the nodes get to stop after SIGTERM before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Exit code when a signal interrupted the demo (128 + SIGINT, as shells report it).
@@ -51,8 +48,9 @@ pub struct DevnetArgs {
     /// Keep the temporary dir at exit and print its path.
     #[arg(long, conflicts_with = "dir")]
     pub keep: bool,
-    /// Submit a benign and a dangerous proposal, show both decisions with their
-    /// ballots and tallies, verify the approval's certificate, then stop.
+    /// Submit a benign and a dangerous proposal and (with 3 nodes or more) a four-eyes
+    /// one that needs a vote by hand; show each decision with its ballots and tally,
+    /// verify every approval's certificate, then stop.
     #[arg(long)]
     pub demo: bool,
     /// Put each node in its own network namespace with its own address on a bridge, as
@@ -73,102 +71,6 @@ struct Marker {
     quorum: String,
 }
 
-/// Writes whole lines to stdout, one at a time (node logs come from several threads).
-/// A closed stdout is not an error: the nodes still have to be stopped.
-#[derive(Clone, Copy)]
-struct Out {
-    colours: bool,
-}
-
-impl Out {
-    fn line(self, text: &str) {
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{text}");
-        let _ = out.flush();
-    }
-
-    fn bold(self, text: &str) -> String {
-        if self.colours {
-            format!("\x1b[1m{text}\x1b[0m")
-        } else {
-            text.to_owned()
-        }
-    }
-
-    fn label(self, name: &str, index: usize, width: usize) -> String {
-        // Cyan, magenta, yellow, blue, green, red, then around again.
-        const COLOURS: [u8; 6] = [36, 35, 33, 34, 32, 31];
-        let padded = format!("{name:<width$}");
-        if self.colours {
-            let colour = COLOURS.get(index % COLOURS.len()).copied().unwrap_or(36);
-            format!("\x1b[{colour}m{padded} |\x1b[0m")
-        } else {
-            format!("{padded} |")
-        }
-    }
-}
-
-/// SIGINT and SIGTERM, noted by a listener thread: the first stops the devnet, a
-/// second kills the nodes that are still stopping.
-#[derive(Clone)]
-pub(crate) struct Stop {
-    signal: Arc<OnceLock<&'static str>>,
-    count: Arc<AtomicUsize>,
-}
-
-impl Stop {
-    pub(crate) fn listen() -> anyhow::Result<Self> {
-        use tokio::signal::unix::{SignalKind, signal};
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the signal listener")?;
-        // Installed before any node starts, so an early Ctrl-C is not lost.
-        let (mut int, mut term) = {
-            let _guard = runtime.enter();
-            (
-                signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?,
-                signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?,
-            )
-        };
-        let stop = Self {
-            signal: Arc::new(OnceLock::new()),
-            count: Arc::new(AtomicUsize::new(0)),
-        };
-        let noted = stop.clone();
-        std::thread::spawn(move || {
-            runtime.block_on(async move {
-                loop {
-                    let name = tokio::select! {
-                        _ = int.recv() => "SIGINT",
-                        _ = term.recv() => "SIGTERM",
-                    };
-                    let _ = noted.signal.set(name);
-                    noted.count.fetch_add(1, Ordering::SeqCst);
-                }
-            });
-        });
-        Ok(stop)
-    }
-
-    pub(crate) fn signalled(&self) -> Option<&'static str> {
-        if self.count() > 0 {
-            self.signal.get().copied()
-        } else {
-            None
-        }
-    }
-
-    fn count(&self) -> usize {
-        self.count.load(Ordering::SeqCst)
-    }
-}
-
-/// Why the devnet ended early.
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted by {0}")]
-struct Interrupted(&'static str);
-
 /// `--nodes` and `--quorum`, checked (shared with `devnet --hosts`).
 pub(crate) fn quorum_of(args: &DevnetArgs) -> anyhow::Result<Quorum> {
     if args.nodes == 0 {
@@ -182,7 +84,7 @@ pub(crate) fn quorum_of(args: &DevnetArgs) -> anyhow::Result<Quorum> {
 /// `swarmvote devnet` on 127.0.0.1 (`--hosts` is [`super::devnet_hosts`]). Returns the
 /// exit code.
 pub fn run(args: &DevnetArgs, binary: &Path, colours: bool) -> anyhow::Result<u8> {
-    let out = Out { colours };
+    let out = Out::new(colours);
     let nodes = usize::from(args.nodes);
     let quorum = quorum_of(args)?;
     let stop = Stop::listen()?;
@@ -206,13 +108,11 @@ pub fn run(args: &DevnetArgs, binary: &Path, colours: bool) -> anyhow::Result<u8
     };
     let dir = std::path::absolute(&dir).unwrap_or(dir);
 
-    // Guardians: the last n − q + 1 nodes, the fewest NO votes that make approval
-    // impossible. The others (node0, the proposer, first) approve everything.
+    // Who votes how, and the roster's tiers: see `devnet_demo`.
     let n = nodes;
     let q = quorum_required(&quorum, n)?;
-    let guardians = n.saturating_sub(q).saturating_add(1).min(n);
-    let is_guardian = |i: usize| i >= n.saturating_sub(guardians);
-    let policy = |i: usize| policy_toml(is_guardian(i));
+    let plan = Plan::new(n, q);
+    let policy = |i: usize| plan.policy(i);
     let mut cluster = Cluster::create_with(
         &ClusterSpec {
             binary,
@@ -225,6 +125,7 @@ pub fn run(args: &DevnetArgs, binary: &Path, colours: bool) -> anyhow::Result<u8
             swarm_id: "devnet".to_owned(),
             status_interval_secs: 10,
             log_filter: std::env::var("RUST_LOG").ok(),
+            roster_rules: plan.roster_rules(),
             ..ClusterOptions::default()
         },
     )?;
@@ -239,7 +140,7 @@ pub fn run(args: &DevnetArgs, binary: &Path, colours: bool) -> anyhow::Result<u8
     std::fs::write(dir.join(MARKER), marker_text)
         .with_context(|| format!("{}: cannot write", dir.join(MARKER).display()))?;
 
-    describe(out, &cluster, &dir, args, q, &is_guardian);
+    describe(out, &cluster, &dir, args, q, &plan);
     let mut readers = Vec::new();
     let result = start_and_serve(&mut cluster, &stop, out, &dir, args, binary, &mut readers);
     match &result {
@@ -316,30 +217,6 @@ fn quorum_required(quorum: &Quorum, n: usize) -> anyhow::Result<usize> {
     Ok(usize::try_from(q).unwrap_or(usize::MAX))
 }
 
-/// The `[evaluator]` section of a node: guardians refuse to delete anything under
-/// /backup; every node approves everything else.
-pub(crate) fn policy_toml(guardian: bool) -> String {
-    let mut text = String::from("[evaluator]\nkind = \"policy\"\n");
-    if guardian {
-        for path in ["/backup", "/backup/**"] {
-            let _ = write!(
-                text,
-                "\n[[evaluator.rules]]\naction = \"fs.delete\"\npayload = {{ path = \"{path}\" }}\nvote = \"no\"\nreason = \"protects /backup\"\n"
-            );
-        }
-    }
-    let reason = if guardian {
-        "no rule against it"
-    } else {
-        "the devnet approves everything"
-    };
-    let _ = write!(
-        text,
-        "\n[[evaluator.rules]]\naction = \"*\"\nvote = \"yes\"\nreason = \"{reason}\"\n"
-    );
-    text
-}
-
 /// `--dir`: a new or empty dir is used; one holding a devnet of the same shape is
 /// reused (keys and data kept); anything else is refused.
 fn prepare_dir(dir: &Path, nodes: usize, quorum: &str) -> anyhow::Result<()> {
@@ -380,14 +257,7 @@ fn prepare_dir(dir: &Path, nodes: usize, quorum: &str) -> anyhow::Result<()> {
 }
 
 /// What is about to run, and why the policies are what they are.
-fn describe(
-    out: Out,
-    cluster: &Cluster,
-    dir: &Path,
-    args: &DevnetArgs,
-    q: usize,
-    is_guardian: &dyn Fn(usize) -> bool,
-) {
+fn describe(out: Out, cluster: &Cluster, dir: &Path, args: &DevnetArgs, q: usize, plan: &Plan) {
     let n = cluster.nodes.len();
     let kept = match (&args.dir, args.keep) {
         (Some(_), _) => "kept at exit",
@@ -400,42 +270,7 @@ fn describe(
         args.quorum
     )));
     out.line(&format!("dir: {} ({kept})", dir.display()));
-    out.line("policies (in each node's node.toml, [evaluator]; the first matching rule votes):");
-    for (i, node) in cluster.nodes.iter().enumerate() {
-        let role = if i == 0 { ", proposes in the demo" } else { "" };
-        if is_guardian(i) {
-            out.line(&format!(
-                "  {}  NO on fs.delete of /backup or /backup/**, YES on anything else{role}",
-                node.name
-            ));
-        } else {
-            out.line(&format!("  {}  YES on everything{role}", node.name));
-        }
-    }
-    let guardians = (0..n).filter(|i| is_guardian(*i)).count();
-    let why = if guardians >= n {
-        format!(
-            "why every node guards: {q} YES {} a proposal, so only {} can block one",
-            if q == 1 { "approves" } else { "approve" },
-            if n == 1 { "its NO" } else { "a unanimous NO" }
-        )
-    } else {
-        format!(
-            "why {}: {q} YES approve, and a proposal is rejected once more than n - q = {} voted NO; so it takes {guardians} NO to block a deletion the others approve",
-            counted(guardians, "guardian"),
-            counted(n.saturating_sub(q), "member")
-        )
-    };
-    out.line(&format!("{why}."));
-}
-
-/// `1 member`, `2 members`.
-fn counted(k: usize, noun: &str) -> String {
-    if k == 1 {
-        format!("1 {noun}")
-    } else {
-        format!("{k} {noun}s")
-    }
+    plan.describe(out, cluster);
 }
 
 fn start_and_serve(
@@ -448,6 +283,7 @@ fn start_and_serve(
     readers: &mut Vec<JoinHandle<()>>,
 ) -> anyhow::Result<()> {
     let n = cluster.nodes.len();
+    let plan = Plan::of(&cluster.roster);
     let width = cluster
         .nodes
         .iter()
@@ -479,10 +315,18 @@ fn start_and_serve(
         started.elapsed().as_millis(),
         if peers == 1 { "" } else { "s" }
     )));
-    print_howto(out, cluster, dir, binary);
+    print_howto(out, cluster, dir, binary, &plan);
     if args.demo {
-        let kept = args.dir.is_some() || args.keep;
-        return demo(cluster, &clients, stop, out, dir, kept);
+        return Demo {
+            cluster,
+            clients: &clients,
+            stop,
+            out,
+            dir,
+            kept: args.dir.is_some() || args.keep,
+            plan,
+        }
+        .run();
     }
     out.line(&out.bold("streaming the nodes' logs; Ctrl-C stops every node"));
     loop {
@@ -585,7 +429,7 @@ fn display_binary(binary: &Path) -> String {
     }
 }
 
-fn print_howto(out: Out, cluster: &Cluster, dir: &Path, binary: &Path) {
+fn print_howto(out: Out, cluster: &Cluster, dir: &Path, binary: &Path, plan: &Plan) {
     let cli = display_binary(binary);
     for node in &cluster.nodes {
         out.line(&format!(
@@ -605,6 +449,13 @@ fn print_howto(out: Out, cluster: &Cluster, dir: &Path, binary: &Path) {
     out.line(&format!(
         "  {cli} propose --data-dir {data} --action fs.delete --payload '{{\"path\":\"/backup/db.tar\"}}' --wait"
     ));
+    if let Some(officer) = plan.officer().and_then(|i| cluster.nodes.get(i)) {
+        out.line(&format!(
+            "  {cli} vote --data-dir {} ID yes   ({} votes by hand)",
+            officer.dir.join("data").display(),
+            officer.name
+        ));
+    }
     out.line(&format!("  {cli} proposals --data-dir {data}"));
     out.line(&format!("  {cli} watch --data-dir {data}"));
     out.line(&format!(
@@ -615,210 +466,4 @@ fn print_howto(out: Out, cluster: &Cluster, dir: &Path, binary: &Path) {
         "  {cli} verify-cert CERT.json --roster {}",
         dir.join("roster.toml").display()
     ));
-}
-
-/// One demo proposal and the verdict it must get.
-struct Case {
-    title: &'static str,
-    path: &'static str,
-    expect: Status,
-}
-
-const CASES: [Case; 2] = [
-    Case {
-        title: "a benign action: clean up scratch logs",
-        path: "/tmp/scratch/*.log",
-        expect: Status::Approved,
-    },
-    Case {
-        title: "a dangerous action: delete a protected backup",
-        path: "/backup/db.tar",
-        expect: Status::Rejected,
-    },
-];
-
-fn demo(
-    cluster: &Cluster,
-    clients: &[ApiClient],
-    stop: &Stop,
-    out: Out,
-    dir: &Path,
-    kept: bool,
-) -> anyhow::Result<()> {
-    let names = Names::new(Some(cluster.roster.clone()));
-    let proposer = clients.first().context("no nodes")?;
-    let proposer_name = cluster
-        .nodes
-        .first()
-        .map(|x| x.name.as_str())
-        .unwrap_or("?");
-    let n = cluster.nodes.len();
-    let roster_path = dir.join("roster.toml");
-    let mut summary = Vec::new();
-    for (k, case) in CASES.iter().enumerate() {
-        out.line("");
-        out.line(&out.bold(&format!(
-            "== demo {}/{}: {}",
-            k + 1,
-            CASES.len(),
-            case.title
-        )));
-        let payload = serde_json::json!({ "path": case.path });
-        let id = proposer.propose("fs.delete", payload.clone(), 60_000)?;
-        out.line(&format!(
-            "{proposer_name} proposes fs.delete {payload}\nproposal {id}"
-        ));
-        // Decided at every node: each computes the tally on its own.
-        let mut statuses = Vec::with_capacity(n);
-        for (node, c) in cluster.nodes.iter().zip(clients) {
-            let report = wait_until(
-                stop,
-                DECIDE_TIMEOUT,
-                &format!("{} to decide", node.name),
-                || {
-                    Ok(c.proposal_report(&id)?
-                        .filter(|r| r.status != Status::Pending))
-                },
-            )?;
-            statuses.push((node.name.clone(), report.status));
-        }
-        // The proposer's view once every ballot arrived (a decision needs only some).
-        let report = wait_until(stop, Duration::from_secs(5), "every ballot", || {
-            Ok(proposer
-                .proposal_report(&id)?
-                .filter(|r| r.ballots.len() >= n))
-        })
-        .or_else(|e| match e.downcast_ref::<ClusterError>() {
-            Some(ClusterError::Timeout { .. }) => proposer
-                .proposal_report(&id)?
-                .context("the proposer forgot its proposal"),
-            _ => Err(e),
-        })?;
-        let view = report;
-        out.line(&format!("ballots at {proposer_name}:"));
-        let mut ballots: Vec<_> = view.ballots.iter().map(|b| b.ballot()).collect();
-        ballots.sort_by_key(|b| names.of(&b.voter));
-        for b in ballots {
-            let vote = match b.vote {
-                Vote::Yes => "YES",
-                Vote::No => "NO ",
-            };
-            let reason = b.reason.as_ref().map(|r| r.as_str()).unwrap_or("");
-            out.line(&format!("  {:<8} {vote}  {reason}", names.of(&b.voter)));
-        }
-        let t = &view.tally;
-        let verdict = status_word(view.status).to_uppercase();
-        let everywhere = statuses.iter().all(|(_, s)| *s == view.status);
-        out.line(&out.bold(&format!(
-            "verdict: {verdict}  ({} yes, {} no; n = {}, q = {}){}",
-            t.yes.len(),
-            t.no.len(),
-            t.n,
-            t.q,
-            if everywhere {
-                if n == 1 {
-                    String::new()
-                } else {
-                    format!(", the same at all {n} nodes")
-                }
-            } else {
-                String::new()
-            }
-        )));
-        if !everywhere {
-            let list: Vec<_> = statuses
-                .iter()
-                .map(|(name, s)| format!("{name} {}", status_word(*s)))
-                .collect();
-            bail!("the nodes disagree: {}", list.join(", "));
-        }
-        if view.status != case.expect {
-            bail!(
-                "expected {}, got {}: the devnet's policies did not hold",
-                status_word(case.expect),
-                status_word(view.status)
-            );
-        }
-        match view.status {
-            Status::Approved => {
-                // Fetched from another node than the proposer: any node can give it.
-                let from = clients.len().saturating_sub(1);
-                let giver = clients.get(from).unwrap_or(proposer);
-                let cert = giver.certificate(&id)?;
-                let path = dir.join(format!("demo-{}.cert.json", id.get(..8).unwrap_or(&id)));
-                let text = serde_json::to_string_pretty(&cert)?;
-                std::fs::write(&path, text)
-                    .with_context(|| format!("{}: cannot write", path.display()))?;
-                let checked = verify_certificate_file(&path, &roster_path)
-                    .with_context(|| format!("certificate of {id}"))?;
-                let signers: Vec<_> = checked.signers.iter().map(|s| s.name.as_str()).collect();
-                out.line(&out.bold(&format!(
-                    "certificate verified offline against roster.toml: {} YES signatures ({}), q = {}",
-                    signers.len(),
-                    signers.join(", "),
-                    checked.q
-                )));
-                out.line(&format!(
-                    "  fetched from {}'s API, saved as {}",
-                    cluster
-                        .nodes
-                        .get(from)
-                        .map(|x| x.name.as_str())
-                        .unwrap_or("?"),
-                    path.display()
-                ));
-                if kept {
-                    out.line(&format!(
-                        "  check it again: swarmvote verify-cert {} --roster {}",
-                        path.display(),
-                        roster_path.display()
-                    ));
-                }
-            }
-            _ => {
-                let (status, _) =
-                    proposer.call("GET", &format!("/v1/proposals/{id}/certificate"), None)?;
-                if (200..300).contains(&status) {
-                    bail!("a rejected proposal has a certificate");
-                }
-                out.line(&format!(
-                    "certificate: none (HTTP {status}): nothing can prove an approval, so no executor runs it"
-                ));
-            }
-        }
-        summary.push(verdict);
-    }
-    out.line("");
-    out.line(&out.bold(&format!(
-        "demo ok: benign {}, dangerous {}, certificate verified",
-        summary.first().map(String::as_str).unwrap_or("?"),
-        summary.get(1).map(String::as_str).unwrap_or("?"),
-    )));
-    Ok(())
-}
-
-/// Polls `f` every 50 ms until it returns `Some`, a signal arrives or `timeout` passes.
-fn wait_until<T>(
-    stop: &Stop,
-    timeout: Duration,
-    what: &str,
-    mut f: impl FnMut() -> Result<Option<T>, ClusterError>,
-) -> anyhow::Result<T> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(signal) = stop.signalled() {
-            return Err(Interrupted(signal).into());
-        }
-        if let Some(v) = f()? {
-            return Ok(v);
-        }
-        if Instant::now() >= deadline {
-            return Err(ClusterError::Timeout {
-                what: what.to_owned(),
-                after: timeout,
-            }
-            .into());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }

@@ -13,7 +13,9 @@ use swarmvote_node::dev::cluster::{ApiClient, ClusterOptions, wait_for};
 use swarmvote_node::dev::hosts::{Bed, BedSpec, Fault, unavailable};
 use swarmvote_protocol::{Quorum, Verdict};
 
-use super::devnet::{DevnetArgs, Stop, policy_toml};
+use super::devnet::DevnetArgs;
+use super::devnet_demo::policy_toml;
+use super::devnet_term::Stop;
 
 /// How long the nodes may take to start and see each other.
 const READY: Duration = Duration::from_secs(60);

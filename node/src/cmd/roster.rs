@@ -125,17 +125,32 @@ fn init(
 fn show(file: &Path, json: bool) -> anyhow::Result<()> {
     let roster = config::load_roster(file)?;
     let report = roster.report();
+    // Each group's members by name, for the requirements in the tier table.
+    let groups: std::collections::BTreeMap<String, Vec<String>> = roster
+        .groups()
+        .map(|(g, members)| {
+            let names = members
+                .iter()
+                .filter_map(|&i| roster.voter_at(i).and_then(|v| roster.member(v)))
+                .map(|m| m.name.to_string())
+                .collect();
+            (g.to_string(), names)
+        })
+        .collect();
     if json {
         let members: Vec<_> = roster
             .members()
             .map(|(id, m)| serde_json::json!({ "name": m.name, "key": id }))
             .collect();
-        let doc = serde_json::json!({ "report": report, "members": members });
+        let doc = serde_json::json!({ "report": report, "members": members, "groups": groups });
         println!("{}", serde_json::to_string_pretty(&doc)?);
     } else {
         print!("{report}");
         for (id, m) in roster.members() {
             println!("member         {:<16} {id}", m.name.as_str());
+        }
+        for (g, names) in &groups {
+            println!("group          {g:<16} {}", names.join(", "));
         }
     }
     Ok(())

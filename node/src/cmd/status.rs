@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use swarmvote_node::cli::render::{render_event, render_status};
-use swarmvote_node::cli::watch::{self, Flow, WatchOptions};
+use swarmvote_node::cli::watch::{self, Flow, TierLines, WatchOptions};
 
 use super::client::{NodeArgs, emit, emit_json};
 
@@ -42,6 +42,7 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<u8> {
         json,
     } = args;
     let names = node.names();
+    let mut tiers = TierLines::new(node.locator());
     let options = WatchOptions {
         after,
         retries,
@@ -56,8 +57,18 @@ pub fn watch(args: WatchArgs) -> anyhow::Result<u8> {
             } else {
                 render_event(event, &names)
             };
+            let progress = if json {
+                None
+            } else {
+                tiers.after(event, &names)
+            };
             let mut out = std::io::stdout().lock();
             writeln!(out, "{line}")?;
+            if let Some(progress) = progress {
+                // Under the event's detail column.
+                let indent = event.id.as_deref().map_or(1, str::len).saturating_add(19);
+                writeln!(out, "{:indent$}{progress}", "")?;
+            }
             out.flush()?;
             Ok(Flow::Continue)
         },

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use crate::api::{ProposalReport, Proposed, StatusReport};
 use crate::keyfile;
-use swarmvote_protocol::{MemberName, Quorum, Roster, SecretKey, SwarmId, VoterId};
+use swarmvote_protocol::{MemberName, PublicKey, Quorum, Roster, SecretKey, SwarmId, VoterId};
 
 use crate::daemon::identity;
 
@@ -123,6 +123,24 @@ fn local_placement(nodes: usize, bootstrap: Bootstrap) -> Result<Vec<Placement>,
             prefix: Vec::new(),
         })
         .collect())
+}
+
+/// A roster with tiers: the plain roster's fields, then `rules` (TOML whose top-level
+/// keys come first, then its tables), then the members. Refused with the roster's own
+/// message if the rules do not hold.
+pub fn governed_roster(
+    swarm: &SwarmId,
+    quorum: Quorum,
+    members: &[(MemberName, PublicKey)],
+    rules: &str,
+) -> Result<Roster, ClusterError> {
+    let mut text = format!("swarm_id = \"{swarm}\"\nquorum = \"{quorum}\"\n{rules}\n");
+    for (name, key) in members {
+        text.push_str(&format!(
+            "\n[[members]]\nname = \"{name}\"\nkey = \"{key}\"\n"
+        ));
+    }
+    Roster::from_toml(&text).map_err(|e| ClusterError::Setup(format!("roster rules: {e}")))
 }
 
 /// One node of the cluster.
@@ -295,6 +313,10 @@ pub struct ClusterOptions {
     /// the genesis roster does not list them, and their configs say `[network] join =
     /// true`, so they start and wait for a roster change to add them. 0 by default.
     pub joiners: usize,
+    /// The roster's governance, as roster TOML: a top-level `four_eyes`, then `[groups]`,
+    /// `[change]` and `[[rules]]` naming members `node0`, `node1`, ... Empty: a plain
+    /// roster (one quorum for everything).
+    pub roster_rules: String,
 }
 
 /// Which peers each node of a cluster is told about.
@@ -340,6 +362,7 @@ impl Default for ClusterOptions {
             placement: Vec::new(),
             doppelganger_listen_secs: 0,
             joiners: 0,
+            roster_rules: String::new(),
         }
     }
 }
@@ -393,12 +416,12 @@ impl Cluster {
                 ))
             })
             .collect::<Result<Vec<_>, ClusterError>>()?;
-        let roster = Roster::new(
-            SwarmId::new(options.swarm_id.as_str()).map_err(|e| setup(&e))?,
-            quorum,
-            members,
-        )
-        .map_err(|e| setup(&e))?;
+        let swarm = SwarmId::new(options.swarm_id.as_str()).map_err(|e| setup(&e))?;
+        let roster = if options.roster_rules.trim().is_empty() {
+            Roster::new(swarm, quorum, members).map_err(|e| setup(&e))?
+        } else {
+            governed_roster(&swarm, quorum, &members, &options.roster_rules)?
+        };
         let roster_path = spec.dir.join("roster.toml");
         std::fs::write(&roster_path, roster.to_toml()).map_err(io("write roster"))?;
 

@@ -100,9 +100,11 @@ impl Tools {
         description = "Ask the swarm for approval BEFORE performing a critical or dangerous \
 action (deleting data, deploying, granting access, spending money...). The action becomes \
 a signed proposal that every member's node judges independently; a quorum of signed YES \
-votes approves it. Waits up to wait_s seconds (default 3) for the decision. Returns the \
-proposal id, its status (pending, approved, rejected, expired), the tally and every ballot \
-with its reason. Perform the action only if the status is approved; if pending, call \
+votes approves it; riskier actions may fall in a roster tier that needs more YES votes, \
+YES votes from a named group, or four-eyes (your own YES does not count: another member \
+must approve). Waits up to wait_s seconds (default 3) for the decision. Returns the \
+proposal id, its status (pending, approved, rejected, expired), the tally (with its tier \
+and what a pending proposal still needs) and every ballot with its reason. Perform the action only if the status is approved; if pending, call \
 await_decision with the id; if rejected or expired, do not perform it.",
         annotations(
             title = "Propose an action to the swarm",

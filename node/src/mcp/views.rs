@@ -14,6 +14,7 @@ use serde_json::Value;
 use swarmvote_protocol::{Status, Vote, VoterId};
 
 use crate::api::{ExecutionRecord, ProposalReport, ProposalSummary};
+use crate::cli::progress::Progress;
 
 /// How long `propose_action` waits by default: short, because some MCP clients give a
 /// tool call only 5 s.
@@ -172,7 +173,7 @@ pub struct VerifyCertificate {
     pub roster: Option<String>,
 }
 
-/// The tally as counts against the quorum.
+/// The tally as counts against the quorum of the proposal's tier.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
 pub struct TallyView {
     /// Members that signed YES.
@@ -183,6 +184,29 @@ pub struct TallyView {
     pub needed: u32,
     /// Members of the roster (n).
     pub members: u32,
+    /// The roster tier that judges the proposal: `default` unless a roster rule (such as
+    /// one for deletes under /backup) matched its action and payload.
+    pub tier: String,
+    /// Four-eyes: the proposer's own ballot does not count, so `needed` YES votes must
+    /// come from other members.
+    pub four_eyes: bool,
+    /// YES votes that count toward `needed` (under four-eyes, the proposer's own is not
+    /// among them).
+    pub counted_yes: u32,
+    /// Groups that must approve too: at least `needed` YES votes from each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupView>,
+}
+
+/// A group requirement of the proposal's tier.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+pub struct GroupView {
+    /// The group's name in the roster, such as `security`.
+    pub group: String,
+    /// YES votes needed from its members.
+    pub needed: u32,
+    /// YES votes from its members so far (that count).
+    pub yes: u32,
 }
 
 /// One ballot.
@@ -290,10 +314,21 @@ impl Decision {
             })
             .collect();
         let status = StatusName::from(report.status);
+        let progress = Progress::of(report);
+        let proposer = names.of(&p.proposer);
+        // Why it is still pending, where a tier, four-eyes or a group is the reason.
+        let waiting = if progress.is_plain() {
+            None
+        } else {
+            progress
+                .missing(&proposer)
+                .map(|m| format!(" Under tier {} it {m}.", progress.tier))
+        };
         let next = match status {
             StatusName::Pending => format!(
-                "Not decided yet. Do not perform the action. Call await_decision with id {id} \
-                 (it waits up to wait_s seconds) until the status is approved, rejected or expired."
+                "Not decided yet.{} Do not perform the action. Call await_decision with id {id} \
+                 (it waits up to wait_s seconds) until the status is approved, rejected or expired.",
+                waiting.unwrap_or_default()
             ),
             StatusName::Approved => format!(
                 "Approved by the swarm: you may perform the action exactly as proposed. \
@@ -311,7 +346,7 @@ impl Decision {
             status,
             action: p.action.as_str().to_owned(),
             payload: p.payload.to_value(),
-            proposer: names.of(&p.proposer),
+            proposer,
             created_at: p.created_at.0,
             expires_at: p.expires_at.0,
             tally: TallyView {
@@ -319,6 +354,18 @@ impl Decision {
                 no: report.tally.no.len(),
                 needed: report.tally.q,
                 members: report.tally.n,
+                tier: progress.tier.clone(),
+                four_eyes: progress.four_eyes,
+                counted_yes: progress.yes,
+                groups: progress
+                    .groups
+                    .iter()
+                    .map(|g| GroupView {
+                        group: g.group.to_string(),
+                        needed: g.need,
+                        yes: g.yes,
+                    })
+                    .collect(),
             },
             ballots,
             no_reasons,

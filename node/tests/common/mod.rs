@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use swarmvote_node::dev::cluster::{ApiClient, Cluster, ClusterSpec, wait_for};
+use swarmvote_node::dev::cluster::{ApiClient, Cluster, ClusterOptions, ClusterSpec, wait_for};
 
 pub mod webhook;
 
@@ -19,13 +19,27 @@ pub fn cluster_with(
     quorum: &str,
     extra: &dyn Fn(usize) -> String,
 ) -> Cluster {
-    Cluster::create(&ClusterSpec {
-        binary: Path::new(env!("CARGO_BIN_EXE_swarmvote")),
-        dir,
-        nodes: n,
-        quorum,
-        extra,
-    })
+    cluster_with_options(dir, n, quorum, extra, &ClusterOptions::default())
+}
+
+/// [`cluster_with`], with less common settings (such as the roster's tier rules).
+pub fn cluster_with_options(
+    dir: &Path,
+    n: usize,
+    quorum: &str,
+    extra: &dyn Fn(usize) -> String,
+    options: &ClusterOptions,
+) -> Cluster {
+    Cluster::create_with(
+        &ClusterSpec {
+            binary: Path::new(env!("CARGO_BIN_EXE_swarmvote")),
+            dir,
+            nodes: n,
+            quorum,
+            extra,
+        },
+        options,
+    )
     .unwrap()
 }
 

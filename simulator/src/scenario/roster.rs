@@ -1,60 +1,11 @@
-//! A scenario's `[roster]` section: thresholds tiered by risk, groups and four-eyes, in
-//! the roster document's own syntax, and the check that refuses a bad one at load.
+//! The check of a scenario's `[roster]` section (see [`RosterSection`], defined beside
+//! the roster it builds): a bad group or rule is refused at load, naming the field.
 
-use std::collections::BTreeMap;
-
-use serde::Deserialize;
 use swarmvote_protocol::RosterError;
-use swarmvote_protocol::roster::document::RuleDocument;
 
 use super::{Behaviour, FieldError, Scenario};
 use crate::behaviour::cloned;
-
-/// What a scenario's roster carries beyond its members and default quorum, in the roster
-/// document's own syntax (`swarmvote_protocol::roster::document`): a roster-wide
-/// `four_eyes`, `[roster.groups]` naming members by their node names (`n0`, `n1`, ...:
-/// node `i` is member `n<i>`), and ordered `[[roster.rules]]`.
-///
-/// ```toml
-/// [roster]
-/// four_eyes = true
-/// [roster.groups]
-/// security = ["n3", "n4"]
-/// [[roster.rules]]
-/// name = "backup-deletes"
-/// action = "fs.delete"
-/// payload = { path = "/backup/**" }
-/// quorum = "4/5"
-/// require = [{ group = "security", yes = 1 }]
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RosterSection {
-    /// Whether the proposer's own ballot is left out of every tier that does not say.
-    #[serde(default)]
-    pub four_eyes: bool,
-    /// Named groups of members (by node name), for the rules' requirements.
-    #[serde(default)]
-    pub groups: BTreeMap<String, Vec<String>>,
-    /// Ordered rules; the first that matches a proposal gives its tier.
-    #[serde(default)]
-    pub rules: Vec<RuleDocument>,
-}
-
-impl RosterSection {
-    /// This section with the named rules lowered to the default tier (its quorum and
-    /// four-eyes, no group requirements), each keeping its name: what engines judge with
-    /// under the test-only `testing.lowered_rules` knob.
-    pub fn lowered(&self, names: &[String]) -> Self {
-        let mut out = self.clone();
-        for r in out.rules.iter_mut().filter(|r| names.contains(&r.name)) {
-            r.quorum = None;
-            r.four_eyes = None;
-            r.require.clear();
-        }
-        out
-    }
-}
+pub use crate::swarm::RosterSection;
 
 /// The scenario field a roster error is about: a group, a rule (by the name the error
 /// gives), or the section as a whole.

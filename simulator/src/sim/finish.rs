@@ -26,6 +26,13 @@ impl Sim {
             })
             .collect();
         let mut violations = Vec::new();
+        // The roster chain the checks judge by: the reference node's (the epoch check
+        // below holds every node's chain to its own certificates and the others' heads).
+        let genesis_only = swarmvote_protocol::chain::RosterChain::new(self.roster.clone()).ok();
+        let chain = engines
+            .first()
+            .map(|(_, e)| e.chain())
+            .or(genesis_only.as_ref());
 
         // Agreement: every honest node up holds what the first one holds.
         let fingerprint = |e: &Engine| -> BTreeMap<ProposalId, Ballots> {
@@ -81,11 +88,19 @@ impl Sim {
                     match seen.iter().find(|(known, _, _)| *known == c) {
                         Some((_, result, _)) => result.clone(),
                         None => {
-                            let result = c
-                                .clone()
-                                .verify_cached(&self.roster, &self.sigs)
-                                .map(|_| ())
-                                .map_err(|err| err.to_string());
+                            // Against the roster the proposal names.
+                            let named = c.proposal().proposal().roster;
+                            let result = match chain.and_then(|ch| ch.get(&named)) {
+                                Some(roster) => c
+                                    .clone()
+                                    .verify_cached(roster, &self.sigs)
+                                    .map(|_| ())
+                                    .map_err(|err| err.to_string()),
+                                None => Err(format!(
+                                    "approved under roster {named}, which no verified roster \
+                                     step leads to"
+                                )),
+                            };
                             seen.push((c, result.clone(), i));
                             result
                         }
@@ -96,8 +111,9 @@ impl Sim {
         }
 
         // No decision under the wrong tier: every honest node's tally and every distinct
-        // certificate against the roster as the scenario writes it.
-        for id in self.truth.keys() {
+        // certificate against the roster the proposal names (the genesis roster as the
+        // scenario writes it). Roster changes too.
+        for id in self.truth.keys().chain(self.changes.ids.keys()) {
             let mut proposal = None;
             let held: Vec<checks::HeldTier> = engines
                 .iter()
@@ -117,15 +133,24 @@ impl Sim {
                 .get(id)
                 .map(|seen| seen.iter().map(|(c, _, node)| (*node, c)).collect())
                 .unwrap_or_default();
-            checks::wrong_tier(
-                seed,
-                &self.written,
-                &proposal,
-                &held,
-                &certificates,
-                &mut violations,
-            );
+            match chain.and_then(|ch| checks::judged_by(ch, &self.written, &proposal)) {
+                Some(roster) => checks::wrong_tier(
+                    seed,
+                    roster,
+                    &proposal,
+                    &held,
+                    &certificates,
+                    &mut violations,
+                ),
+                None if held.iter().any(|h| h.verdict.is_decided()) => {
+                    checks::unknown_roster(seed, &proposal, &mut violations);
+                }
+                None => {}
+            }
         }
+
+        // Every honest node on the same roster head, proved by its step certificates.
+        let epochs = self.check_epochs(&engines, &mut violations);
 
         // No honest member may ever be caught equivocating.
         let honest_voters = checks::honest_voters(self.nodes.iter().map(|n| &n.behaviour), |i| {
@@ -201,8 +226,11 @@ impl Sim {
         if cloned_keys.is_some() {
             invariants = invariants.with_cloned_key_check();
         }
-        if self.scenario.roster.is_some() {
+        if self.scenario.roster.is_some() || !self.scenario.roster_changes.is_empty() {
             invariants = invariants.with_tier_check();
+        }
+        if epochs.is_some() {
+            invariants = invariants.with_epoch_check();
         }
         Report {
             scenario: self.scenario.name.clone(),
@@ -219,6 +247,7 @@ impl Sim {
             security: x,
             tiers,
             cloned_keys,
+            epochs,
             traffic,
             storage,
             invariants,

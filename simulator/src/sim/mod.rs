@@ -35,6 +35,7 @@ pub use crate::swarm::{START_MS, member_key};
 
 mod clones;
 mod copies;
+mod epochs;
 mod finish;
 
 use clones::Clones;
@@ -108,6 +109,8 @@ enum Ev {
     Probe,
     /// A flooder sends its next garbage message.
     Flood { node: u32 },
+    /// The scenario's roster change number `k` is proposed.
+    RosterChange { k: u32 },
 }
 
 /// A node's judgement of a proposal, due. (Boxed: events stay 16 bytes, so a queue of
@@ -253,6 +256,8 @@ pub struct Sim {
     /// Whether gossip copies wait in their message's queue (see [`Msg::pending`]) rather
     /// than each in the run's queue.
     copy_queues: bool,
+    /// The scenario's roster changes, as proposed.
+    changes: epochs::Changes,
 }
 
 /// The seed of a run's mesh stream: SHA-256 of a label and the run's seed, so the mesh
@@ -313,6 +318,9 @@ impl Sim {
         for p in &scenario.partitions {
             last = last.max(ms_to_us(p.start_ms));
             last = last.max(p.heal_ms.map_or(0, ms_to_us));
+        }
+        for c in &scenario.roster_changes {
+            last = last.max(ms_to_us(c.at_ms.saturating_add(w.ttl_ms)));
         }
         let heal_all_us = last;
         let end_us = last.saturating_add(ms_to_us(scenario.quiet_ms));
@@ -400,6 +408,7 @@ impl Sim {
             sigs: SignatureCache::new(cache_capacity),
             prune: true,
             copy_queues: true,
+            changes: epochs::Changes::default(),
         };
         sim.start()?;
         Ok(sim)
@@ -437,6 +446,15 @@ impl Sim {
         }
         if let Some(&first) = self.arrivals.first() {
             self.at(first, Ev::Arrival { k: 0 });
+        }
+        let changes: Vec<u64> = self
+            .scenario
+            .roster_changes
+            .iter()
+            .map(|c| ms_to_us(c.at_ms))
+            .collect();
+        for (k, at) in changes.into_iter().enumerate() {
+            self.at(at, Ev::RosterChange { k: ix(k) });
         }
         let heal = self.net.last_heal_us();
         if heal > 0 {
@@ -604,7 +622,8 @@ impl Sim {
             Ev::SyncReq(m) => self.on_sync(*m, Kind::SyncReq, |engine, now, peer, tag, request| {
                 engine.handle_sync_request(now, peer, tag, &request);
             }),
-            Ev::SyncResp(m) => {
+            Ev::SyncResp(mut m) => {
+                m.body = self.strip_steps(m.to, m.body);
                 self.note_clone_sync(m.to, &m.body);
                 self.on_sync(*m, Kind::SyncResp, |engine, now, peer, tag, response| {
                     engine.handle_sync_response(now, peer, tag, response);
@@ -699,6 +718,7 @@ impl Sim {
                 }
             }
             Ev::Flood { node } => self.flood(node as usize),
+            Ev::RosterChange { k } => self.on_roster_change(k as usize),
         }
     }
 
@@ -843,6 +863,9 @@ impl Sim {
         let fresh = m.see(to);
         let (bytes, id) = (Rc::clone(&m.inbound), m.id);
         self.log(to, Kind::Gossip, &id);
+        if fresh && self.withholds_gossip(to, bytes.bytes()) {
+            return;
+        }
         if !fresh {
             self.counters.traffic.duplicates_suppressed = self
                 .counters
@@ -1224,7 +1247,9 @@ impl Sim {
         }
         // A node that stopped signing after a doppelganger alarm proposes nothing more.
         let candidates: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.is_honest(i) && self.is_up(i) && !self.clones.stopped(i))
+            .filter(|&i| {
+                self.is_honest(i) && self.is_up(i) && !self.clones.stopped(i) && self.listed(i)
+            })
             .collect();
         if candidates.is_empty() {
             self.counters.proposals.skipped = self.counters.proposals.skipped.saturating_add(1);
@@ -1280,6 +1305,9 @@ impl Sim {
     }
 
     fn judge(&mut self, i: usize, proposal: ProposalId) {
+        if let Some(decision) = self.change_decision(i, proposal) {
+            return self.act(i, proposal, decision);
+        }
         let Some(truth) = self.truth.get(&proposal) else {
             return;
         };
@@ -1301,6 +1329,12 @@ impl Sim {
         let decision =
             self.judging
                 .decide(&n.behaviour, proposal, truth.anomalous, seen, &mut self.rng);
+        self.act(i, proposal, decision);
+    }
+
+    /// Carries out node `i`'s decision on a proposal: a vote through its engine (counted
+    /// as cast or refused), or its behaviour's attack.
+    fn act(&mut self, i: usize, proposal: ProposalId, decision: Decision) {
         let (vote, reason) = match decision {
             Decision::Vote { vote, reason } => (vote, reason),
             Decision::Equivocate => return self.equivocate(i, proposal),
@@ -1317,6 +1351,9 @@ impl Sim {
             Ok(_) => p.votes_cast = p.votes_cast.saturating_add(1),
             // Stopped by a doppelganger alarm: not the own-vote guard's refusal.
             Err(CommandError::Paused { .. }) => self.clones.withhold(),
+            // A removed member, or a proposal whose proposer was removed: the roster's
+            // doing, not the own-vote guard's refusal of a contradiction.
+            Err(CommandError::NotAMember { .. } | CommandError::ProposerRemoved { .. }) => {}
             Err(_) => p.votes_refused = p.votes_refused.saturating_add(1),
         }
         self.drain(i, None);
