@@ -146,6 +146,10 @@ pub struct Settled {
     pub yes: BTreeSet<VoterId>,
     /// Members with a NO ballot.
     pub no: BTreeSet<VoterId>,
+    /// The members of the roster that judged it, if known: a member tracked now but not
+    /// in that roster (added by a later roster change) could not vote on it, so it
+    /// neither missed nor dissented. `None`: every tracked member could.
+    pub electorate: Option<BTreeSet<VoterId>>,
 }
 
 /// A member's change of state.
@@ -284,6 +288,12 @@ impl Monitor {
         let mut slot = BTreeMap::new();
         for (voter, m) in &mut self.members {
             let mut marks = std::mem::take(&mut m.pending);
+            if s.electorate.as_ref().is_some_and(|e| !e.contains(voter)) {
+                if !marks.is_empty() {
+                    slot.insert(*voter, marks);
+                }
+                continue;
+            }
             let (yes, no) = (s.yes.contains(voter), s.no.contains(voter));
             let mark = |marks: &mut Marks| push_evidence(&mut marks.evidence, s.proposal);
             match (yes, no) {
@@ -456,6 +466,7 @@ mod tests {
             outcome,
             yes: yes.iter().map(|v| voter(*v)).collect(),
             no: no.iter().map(|v| voter(*v)).collect(),
+            electorate: None,
         }
     }
 
@@ -602,8 +613,15 @@ mod tests {
         assert_eq!(m.counts(&voter(3)), Counts::default());
         assert_eq!(m.counts(&voter(4)), Counts::default());
         assert_eq!(m.window_len(), 2);
-        // The new member is counted from now on.
-        m.settle(&settled(3, Some(Vote::Yes), &[1, 2], &[]));
+        // A proposal of the old roster settles: the new member could not vote on it.
+        let old = Settled {
+            electorate: Some([1, 2, 3].map(voter).into()),
+            ..settled(3, Some(Vote::Yes), &[1, 2], &[])
+        };
+        m.settle(&old);
+        assert_eq!(m.counts(&voter(4)).missed, 0);
+        // It is counted from the new roster's proposals on.
+        m.settle(&settled(4, Some(Vote::Yes), &[1, 2], &[]));
         assert_eq!(m.counts(&voter(4)).missed, 1);
         assert_eq!(m.set_members([1, 2, 4].map(voter)), (0, 0));
     }

@@ -205,6 +205,11 @@ impl Driver {
                 },
                 yes: o.yes,
                 no: o.no,
+                electorate: self
+                    .engine
+                    .chain()
+                    .get(&view.proposal().proposal().roster)
+                    .map(|r| r.members().map(|(v, _)| *v).collect()),
             };
             for tr in self.telemetry.health.monitor.settle(&settled) {
                 self.on_transition(tr);
