@@ -212,3 +212,111 @@ impl RosterHistory {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use swarmvote_protocol::chain::ROSTER_ACTION;
+    use swarmvote_protocol::roster::document::MemberDocument;
+    use swarmvote_protocol::{
+        Action, Ballot, MemberName, Nonce, Payload, Proposal, SecretKey, SwarmId, UnixMillis, Vote,
+    };
+
+    use super::*;
+
+    fn key(i: u8) -> SecretKey {
+        SecretKey::from_seed([i; 32])
+    }
+
+    /// A change of `genesis` adding member `new`, proposed by `by` and approved by
+    /// `voters`.
+    fn change(genesis: &Roster, new: u8, by: u8, voters: [u8; 2]) -> Certificate {
+        let mut doc = genesis.to_document();
+        doc.epoch = 1;
+        doc.previous = Some(genesis.digest().to_string());
+        doc.members.push(MemberDocument {
+            name: format!("m{new}"),
+            key: key(new).public().unwrap().to_string(),
+        });
+        let proposal = Proposal {
+            swarm: genesis.swarm().clone(),
+            roster: genesis.digest(),
+            proposer: key(by).voter_id(),
+            action: Action::new(ROSTER_ACTION).unwrap(),
+            payload: Payload::from_value(&serde_json::to_value(&doc).unwrap()).unwrap(),
+            created_at: UnixMillis(1_000),
+            expires_at: UnixMillis(61_000),
+            nonce: Nonce([new; 16]),
+        }
+        .sign(&key(by))
+        .unwrap();
+        let ballots = voters
+            .iter()
+            .map(|v| {
+                Ballot {
+                    swarm: genesis.swarm().clone(),
+                    proposal: proposal.id(),
+                    voter: key(*v).voter_id(),
+                    vote: Vote::Yes,
+                    reason: None,
+                }
+                .sign(&key(*v))
+            })
+            .collect();
+        Certificate::new(proposal, ballots)
+    }
+
+    /// Four members at 1/2: two disjoint pairs approve two changes at epoch 1; the
+    /// lower proposal id continues the chain, the other is listed as superseded.
+    #[test]
+    fn the_history_lists_the_main_chain_then_superseded_steps() {
+        let genesis = Roster::new(
+            SwarmId::new("t").unwrap(),
+            "1/2".parse().unwrap(),
+            (0..4u8).map(|i| {
+                (
+                    MemberName::new(format!("m{i}")).unwrap(),
+                    key(i).public().unwrap(),
+                )
+            }),
+        )
+        .unwrap();
+        let a = change(&genesis, 8, 0, [0, 1]);
+        let b = change(&genesis, 9, 2, [2, 3]);
+        let chain = RosterChain::from_steps(genesis.clone(), [a.clone(), b.clone()]).unwrap();
+        let (win, lose) = if a.proposal().id() < b.proposal().id() {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        let h = RosterHistory::of(&chain);
+        assert_eq!(h.genesis, genesis.digest());
+        assert_eq!((h.epoch, h.head), (1, chain.head().digest()));
+        assert_eq!(h.steps.len(), 2);
+        assert_eq!(h.steps[0].proposal, win.proposal().id());
+        assert!(!h.steps[0].superseded);
+        assert_eq!(h.steps[0].digest, h.head);
+        assert_eq!(h.steps[1].proposal, lose.proposal().id());
+        assert!(h.steps[1].superseded);
+        for s in &h.steps {
+            assert_eq!(s.previous, genesis.digest());
+            assert_eq!(s.signers.len(), 2);
+        }
+        // The head view names the change that installed it and the genesis.
+        let v = RosterView::head(&chain);
+        assert_eq!(v.proposal, Some(win.proposal().id()));
+        assert_eq!(
+            (v.epoch, v.previous, v.genesis),
+            (1, Some(genesis.digest()), genesis.digest())
+        );
+        assert_eq!(v.n, 5);
+        assert!(v.tiers.iter().any(|t| t.applies_to == ROSTER_ACTION));
+        assert_eq!(
+            Roster::from_document(&v.document).unwrap().digest(),
+            v.digest
+        );
+        let g = RosterView::of(&genesis, &chain, None);
+        assert_eq!((g.epoch, g.previous, g.proposal), (0, None, None));
+    }
+}
