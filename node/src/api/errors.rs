@@ -16,7 +16,11 @@ pub struct ErrorBody {
 #[serde(deny_unknown_fields)]
 pub struct ErrorDetail {
     /// Stable: `bad_request`, `unauthorized`, `unknown_proposal`, `already_voted`,
-    /// `decided`, `expired`, `not_approved`, `capacity`, `too_large`, `shutting_down`.
+    /// `decided`, `expired`, `not_approved`, `capacity`, `too_large`, `shutting_down`,
+    /// `doppelganger_listening`, `doppelganger_detected`, and for roster epochs
+    /// `not_a_member` (this node's key is not in the roster that judges the proposal:
+    /// joining, or removed), `invalid_roster_change`, `stale_roster_change`,
+    /// `roster_change_conflict` and `proposer_removed`.
     #[schema(example = "already_voted")]
     pub code: String,
     /// For people; may change.
