@@ -2,7 +2,6 @@
 //! it proves.
 
 use std::fmt;
-use std::io::Read;
 use std::path::Path;
 
 use serde::Serialize;
@@ -13,11 +12,10 @@ use swarmvote_protocol::{
 };
 
 use super::client::ClientError;
+pub use super::json_file::MAX_CERTIFICATE_FILE;
+use super::json_file::read_json_file;
 use super::render::{format_time, indent_json};
 use crate::config;
-
-/// Largest certificate file `verify-cert` reads.
-pub const MAX_CERTIFICATE_FILE: u64 = 32 * 1024 * 1024;
 
 /// A signer of a verified certificate.
 #[derive(Clone, Debug, Serialize)]
@@ -97,37 +95,6 @@ impl fmt::Display for CertificateSummary {
         }
         Ok(())
     }
-}
-
-/// Reads a JSON file of at most `max` bytes; errors name the file.
-pub(crate) fn read_json_file(path: &Path, max: u64) -> Result<Value, ClientError> {
-    let bad = |message: String| ClientError::BadFile {
-        path: path.to_owned(),
-        message,
-    };
-    let read = |source| ClientError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read)?;
-    let size = file.metadata().map_err(read)?.len();
-    let mib = max / (1024 * 1024);
-    if size > max {
-        return Err(bad(format!(
-            "{size} bytes; this file may be at most {max} bytes ({mib} MiB)"
-        )));
-    }
-    // The cap again while reading: the file may grow, or be a pipe.
-    let mut bytes = Vec::new();
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(read)?;
-    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
-        return Err(bad(format!(
-            "more than {max} bytes; this file may be at most {mib} MiB"
-        )));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| bad(format!("not JSON: {e}")))
 }
 
 /// Reads a certificate file (at most [`MAX_CERTIFICATE_FILE`] bytes) and checks it

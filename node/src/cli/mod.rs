@@ -4,6 +4,7 @@
 
 pub mod certificate;
 pub mod client;
+pub mod json_file;
 pub mod progress;
 pub mod render;
 pub mod roster;

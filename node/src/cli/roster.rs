@@ -10,8 +10,8 @@ use serde_json::Value;
 use swarmvote_protocol::chain::RosterChain;
 use swarmvote_protocol::{Certificate, Roster, RosterDigest};
 
-use super::certificate::{MAX_CERTIFICATE_FILE, read_json_file};
 use super::client::ClientError;
+use super::json_file::{MAX_CERTIFICATE_FILE, read_json_file};
 use super::render::decode;
 use crate::api::{RosterHistory, RosterView};
 
