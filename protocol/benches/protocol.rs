@@ -80,24 +80,31 @@ fn setup(
     (r, p, ballots)
 }
 
+/// One tally of `ballots` from empty to its outcome, per iteration.
+fn bench_tally(
+    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    n: u32,
+    r: &Roster,
+    p: &Verified<SignedProposal>,
+    ballots: &[Verified<SignedBallot>],
+) {
+    g.throughput(Throughput::Elements(u64::from(n)));
+    g.bench_with_input(BenchmarkId::from_parameter(n), ballots, |bench, ballots| {
+        bench.iter(|| {
+            let mut t = Tally::new(r, p);
+            for b in ballots {
+                t.add(b.clone()).unwrap();
+            }
+            black_box(t.outcome())
+        })
+    });
+}
+
 fn tally(c: &mut Criterion) {
     let mut g = c.benchmark_group("tally");
     for n in [3u32, 10, 100, 1000] {
         let (r, p, ballots) = setup(n);
-        g.throughput(Throughput::Elements(u64::from(n)));
-        g.bench_with_input(
-            BenchmarkId::from_parameter(n),
-            &ballots,
-            |bench, ballots| {
-                bench.iter(|| {
-                    let mut t = Tally::new(&r, &p);
-                    for b in ballots {
-                        t.add(b.clone()).unwrap();
-                    }
-                    black_box(t.outcome())
-                })
-            },
-        );
+        bench_tally(&mut g, n, &r, &p, &ballots);
     }
     g.finish();
 }
@@ -129,20 +136,7 @@ fn tally_tiered(c: &mut Criterion) {
                 ballot(&p, i, vote).verify(&r).unwrap()
             })
             .collect();
-        g.throughput(Throughput::Elements(u64::from(n)));
-        g.bench_with_input(
-            BenchmarkId::from_parameter(n),
-            &ballots,
-            |bench, ballots| {
-                bench.iter(|| {
-                    let mut t = Tally::new(&r, &p);
-                    for b in ballots {
-                        t.add(b.clone()).unwrap();
-                    }
-                    black_box(t.outcome())
-                })
-            },
-        );
+        bench_tally(&mut g, n, &r, &p, &ballots);
     }
     g.finish();
 }

@@ -501,6 +501,34 @@ fn a_rotated_key_votes_under_the_new_epoch() {
     ));
 }
 
+/// Drives catch-up from `late` against `peer` until neither has a follow-up; returns how
+/// many roster-steps requests `late` sent.
+fn catch_up(late: &mut Engine, peer: &mut Engine, now: UnixMillis) -> usize {
+    let tag = PeerTag(7);
+    let mut requests = vec![late.sync_request(now)];
+    let (mut rounds, mut steps_asked) = (0, 0);
+    while let Some(req) = requests.pop() {
+        rounds += 1;
+        assert!(rounds < 50, "catch-up does not converge");
+        steps_asked += usize::from(matches!(req, SyncRequest::Steps { .. }));
+        peer.handle_sync_request(now, tag, SyncTag(0), &req);
+        let answer = drain(peer)
+            .into_iter()
+            .find_map(|o| match o {
+                Output::SyncResponse { response, .. } => Some(response),
+                _ => None,
+            })
+            .unwrap();
+        late.handle_sync_response(now, tag, SyncTag(0), answer);
+        for o in drain(late) {
+            if let Output::SyncRequest { request, .. } = o {
+                requests.push(request);
+            }
+        }
+    }
+    steps_asked
+}
+
 /// A node that missed two roster changes (and every proposal) catches up from one peer:
 /// its catch-up meets proposals under an unknown roster, asks for the chain's steps,
 /// verifies each against the roster before it, then fetches what the new rosters judge.
@@ -528,30 +556,7 @@ fn a_lagging_engine_fetches_the_chain_through_catch_up() {
     let (id, p) = propose(&mut es[0], "fs.delete", plain(8), 8);
     gossip(&mut es, vec![p]);
     let mut late = engine(&r, 2);
-    let peer = PeerTag(7);
-    // Drive catch-up between `late` and es[0] until it is quiet.
-    let mut requests = vec![late.sync_request(T0)];
-    let mut rounds = 0;
-    let mut steps_asked = 0;
-    while let Some(req) = requests.pop() {
-        rounds += 1;
-        steps_asked += usize::from(matches!(req, SyncRequest::Steps { .. }));
-        assert!(rounds < 50, "catch-up does not converge");
-        es[0].handle_sync_request(T0, peer, SyncTag(0), &req);
-        let answer = drain(&mut es[0])
-            .into_iter()
-            .find_map(|o| match o {
-                Output::SyncResponse { response, .. } => Some(response),
-                _ => None,
-            })
-            .unwrap();
-        late.handle_sync_response(T0, peer, SyncTag(0), answer);
-        for o in drain(&mut late) {
-            if let Output::SyncRequest { request, .. } = o {
-                requests.push(request);
-            }
-        }
-    }
+    let steps_asked = catch_up(&mut late, &mut es[0], T0);
     assert_eq!(late.roster().epoch(), 2);
     assert!(steps_asked > 0, "the chain came through a steps request");
     assert_eq!(late.roster().digest(), es[0].roster().digest());
@@ -605,27 +610,7 @@ fn a_lagging_engine_gets_pruned_changes_as_steps() {
         .unwrap();
     drain(&mut es[0]);
     let mut late = Engine::new(r, key(2), config).unwrap();
-    let peer = PeerTag(7);
-    let mut requests = vec![late.sync_request(later)];
-    let mut rounds = 0;
-    while let Some(req) = requests.pop() {
-        rounds += 1;
-        assert!(rounds < 50, "catch-up does not converge");
-        es[0].handle_sync_request(later, peer, SyncTag(0), &req);
-        let answer = drain(&mut es[0])
-            .into_iter()
-            .find_map(|o| match o {
-                Output::SyncResponse { response, .. } => Some(response),
-                _ => None,
-            })
-            .unwrap();
-        late.handle_sync_response(later, peer, SyncTag(0), answer);
-        for o in drain(&mut late) {
-            if let Output::SyncRequest { request, .. } = o {
-                requests.push(request);
-            }
-        }
-    }
+    assert!(catch_up(&mut late, &mut es[0], later) > 0);
     assert_eq!(late.roster().epoch(), 2);
     assert_eq!(late.roster().digest(), es[0].roster().digest());
     assert!(late.proposal(&id).is_some());
