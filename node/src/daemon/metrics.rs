@@ -125,6 +125,13 @@ pub struct Metrics {
     pub doppelganger_detected: Gauge,
     /// The roster chain's head epoch.
     pub roster_epoch: Gauge,
+    /// YES votes the head roster's default tier needs (q).
+    pub quorum_required: Gauge,
+    /// 1 while this node is connected to enough peers for a quorum (itself plus
+    /// admitted peers reach q), else 0.
+    pub quorum_reachable: Gauge,
+    /// Webhook bodies waiting to be delivered.
+    pub webhook_queue: Gauge,
     /// Executor runs, by result.
     pub executions: Family<ResultLabel, Counter>,
     /// 1 if the member is degraded, else 0.
@@ -163,6 +170,9 @@ impl Metrics {
             equivocations: Counter::default(),
             doppelganger_detected: Gauge::default(),
             roster_epoch: Gauge::default(),
+            quorum_required: Gauge::default(),
+            quorum_reachable: Gauge::default(),
+            webhook_queue: Gauge::default(),
             executions: Family::default(),
             voter_degraded: Family::default(),
             voter_window: Family::default(),
@@ -252,6 +262,21 @@ impl Metrics {
             m.roster_epoch.clone(),
         );
         r.register(
+            "quorum_required",
+            "YES votes the head roster's default tier needs (q)",
+            m.quorum_required.clone(),
+        );
+        r.register(
+            "quorum_reachable",
+            "1 while this node and its admitted peers reach q, else 0",
+            m.quorum_reachable.clone(),
+        );
+        r.register(
+            "webhook_queue",
+            "Webhook bodies waiting to be delivered",
+            m.webhook_queue.clone(),
+        );
+        r.register(
             "executions",
             "Executor runs, by result",
             m.executions.clone(),
@@ -284,6 +309,39 @@ impl Metrics {
         }
         for verdict in ["approved", "rejected"] {
             let _ = m.decisions.get_or_create(&VerdictLabel { verdict });
+        }
+        // Every result and reason at zero from the start, so dashboards and alert rules
+        // (rate, increase) see the series before the first event.
+        for result in ["ok", "failed", "refused", "interrupted"] {
+            let _ = m.executions.get_or_create(&ResultLabel { result });
+        }
+        for result in ["delivered", "failed", "dropped"] {
+            let _ = m.webhooks.get_or_create(&ResultLabel { result });
+        }
+        for result in ["degraded", "recovered"] {
+            let _ = m.health_transitions.get_or_create(&ResultLabel { result });
+        }
+        for reason in [
+            "malformed",
+            "bad_signature",
+            "not_a_member",
+            "invalid_evidence",
+            "invalid_change",
+            "invalid_step",
+        ] {
+            let _ = m.ballots_rejected.get_or_create(&ReasonLabel { reason });
+            let _ = m.invalid_messages.get_or_create(&ReasonLabel { reason });
+        }
+        for reason in [
+            "duplicate",
+            "other_swarm",
+            "unknown_roster",
+            "expired",
+            "from_the_future",
+            "buffer_full",
+            "capacity",
+        ] {
+            let _ = m.ballots_ignored.get_or_create(&ReasonLabel { reason });
         }
         for direction in ["in", "out"] {
             let _ = m

@@ -226,6 +226,9 @@ impl Webhook {
                     None
                 };
                 q.push_back(job);
+                self.metrics
+                    .webhook_queue
+                    .set(i64::try_from(q.len()).unwrap_or(i64::MAX));
                 dropped
             }
             // A worker that panicked mid-push leaves nothing inconsistent in a VecDeque.
@@ -246,11 +249,16 @@ impl Webhook {
     }
 }
 
-fn pop(queue: &Mutex<VecDeque<Job>>) -> Option<Job> {
-    match queue.lock() {
-        Ok(mut q) => q.pop_front(),
-        Err(poisoned) => poisoned.into_inner().pop_front(),
-    }
+/// Takes the oldest body and updates the backlog gauge.
+fn pop(queue: &Mutex<VecDeque<Job>>, metrics: &Metrics) -> Option<Job> {
+    let mut q = queue
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let job = q.pop_front();
+    metrics
+        .webhook_queue
+        .set(i64::try_from(q.len()).unwrap_or(i64::MAX));
+    job
 }
 
 async fn worker(
@@ -266,7 +274,7 @@ async fn worker(
         .new_agent();
     let settings = Arc::new(settings);
     loop {
-        let Some(job) = pop(&queue) else {
+        let Some(job) = pop(&queue, &metrics) else {
             wake.notified().await;
             continue;
         };

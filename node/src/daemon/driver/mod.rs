@@ -222,6 +222,13 @@ impl Driver {
         self.guard = Guard::start(&mut self.engine, self.doppelganger_listen, Instant::now());
         // Own ballots re-sent by restore, and anything else queued before the loop.
         self.drain()?;
+        // No peer is admitted yet: a quorum is reachable alone only at q = 1.
+        let q = self.engine.roster().required();
+        self.telemetry.metrics.quorum_required.set(i64::from(q));
+        self.telemetry
+            .metrics
+            .quorum_reachable
+            .set(i64::from(q <= 1));
         let mut exit = Exit::Stopped;
         let mut status = tokio::time::interval(if self.timers.status.is_zero() {
             Duration::from_secs(3600 * 24 * 365)

@@ -134,6 +134,9 @@ impl Driver {
             .saturating_add(1);
         let q = self.engine.roster().required();
         let below = reachable < q;
+        let m = &self.telemetry.metrics;
+        m.quorum_required.set(i64::from(q));
+        m.quorum_reachable.set(i64::from(!below));
         if below && !self.peers.below_quorum {
             warn!(
                 reachable,

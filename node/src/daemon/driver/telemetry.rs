@@ -129,6 +129,8 @@ impl Driver {
             Event::EpochChanged { epoch, .. } => {
                 m.roster_epoch
                     .set(i64::try_from(*epoch).unwrap_or(i64::MAX));
+                m.quorum_required
+                    .set(i64::from(self.engine.roster().required()));
             }
             Event::ChangeSuperseded { .. } => {}
             Event::Expired { proposal } => {
