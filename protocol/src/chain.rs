@@ -231,34 +231,51 @@ impl RosterChain {
     }
 
     /// A chain from the genesis roster and step certificates in any order. Each is
-    /// verified against its parent; a step whose parent never appears is refused.
+    /// verified against its parent; the first refused step (a step whose parent never
+    /// appears included) is the error.
     pub fn from_steps(
         genesis: Roster,
         certificates: impl IntoIterator<Item = Certificate>,
     ) -> Result<Self, ChainError> {
         let mut chain = Self::new(genesis)?;
+        match chain.add_all(certificates).into_iter().next() {
+            Some((_, e)) => Err(e),
+            None => Ok(chain),
+        }
+    }
+
+    /// Adds steps in any order, in as many passes as their parents need, and returns the
+    /// ones refused with why (a step whose parent never appears is `UnknownRoster`).
+    pub fn add_all(
+        &mut self,
+        certificates: impl IntoIterator<Item = Certificate>,
+    ) -> Vec<(ProposalId, ChainError)> {
+        let mut refused = Vec::new();
         let mut pending: Vec<Certificate> = certificates.into_iter().collect();
         while !pending.is_empty() {
             let before = pending.len();
-            let mut next = Vec::new();
+            let mut later = Vec::new();
             for cert in pending {
-                if chain.get(&cert.proposal().proposal().roster).is_some() {
-                    chain.add(cert)?;
-                } else {
-                    next.push(cert);
+                if self.get(&cert.proposal().proposal().roster).is_none() {
+                    later.push(cert);
+                    continue;
+                }
+                let proposal = cert.proposal().id();
+                if let Err(e) = self.add(cert) {
+                    refused.push((proposal, e));
                 }
             }
-            if next.len() == before
-                && let Some(stuck) = next.first()
-            {
-                return Err(ChainError::UnknownRoster {
-                    proposal: stuck.proposal().id(),
-                    roster: stuck.proposal().proposal().roster,
-                });
+            if later.len() == before {
+                refused.extend(later.into_iter().map(|c| {
+                    let proposal = c.proposal().id();
+                    let roster = c.proposal().proposal().roster;
+                    (proposal, ChainError::UnknownRoster { proposal, roster })
+                }));
+                break;
             }
-            pending = next;
+            pending = later;
         }
-        Ok(chain)
+        refused
     }
 
     /// Verifies a step and adds it. The certificate must approve a roster change under a

@@ -304,23 +304,19 @@ fn a_change_must_be_a_valid_successor() {
     ));
 }
 
+/// Two changes made under `r` (epoch 0): engine 0 adds m3, engine 1 adds m4.
+fn two_changes(r: &Roster, es: &mut [Engine]) -> ((ProposalId, Vec<u8>), (ProposalId, Vec<u8>)) {
+    let a = propose(&mut es[0], ROSTER_ACTION, next_payload(r, add_member(3)), 1);
+    let b = propose(&mut es[1], ROSTER_ACTION, next_payload(r, add_member(4)), 2);
+    (a, b)
+}
+
 #[test]
 fn a_change_under_a_stale_epoch_gets_no_yes() {
     let r = roster(3, "2/3");
     let mut es: Vec<Engine> = (0..3).map(|i| engine(&r, i)).collect();
     // Two changes made under epoch 0; the first is approved.
-    let (a, pa) = propose(
-        &mut es[0],
-        ROSTER_ACTION,
-        next_payload(&r, add_member(3)),
-        1,
-    );
-    let (b, pb) = propose(
-        &mut es[1],
-        ROSTER_ACTION,
-        next_payload(&r, add_member(4)),
-        2,
-    );
+    let ((a, pa), (b, pb)) = two_changes(&r, &mut es);
     gossip(&mut es, vec![pa, pb]);
     let votes = vec![
         vote(&mut es[0], a, Vote::Yes),
@@ -348,18 +344,7 @@ fn a_change_under_a_stale_epoch_gets_no_yes() {
 fn one_yes_per_epoch_on_changes() {
     let r = roster(3, "2/3");
     let mut es: Vec<Engine> = (0..3).map(|i| engine(&r, i)).collect();
-    let (a, pa) = propose(
-        &mut es[0],
-        ROSTER_ACTION,
-        next_payload(&r, add_member(3)),
-        1,
-    );
-    let (b, pb) = propose(
-        &mut es[1],
-        ROSTER_ACTION,
-        next_payload(&r, add_member(4)),
-        2,
-    );
+    let ((a, pa), (b, pb)) = two_changes(&r, &mut es);
     gossip(&mut es, vec![pa, pb]);
     es[2].vote(T0, a, Vote::Yes, None).unwrap();
     let err = es[2].vote(T0, b, Vote::Yes, None).unwrap_err();
@@ -378,18 +363,7 @@ fn one_yes_per_epoch_on_changes() {
 fn of_two_approved_changes_at_one_epoch_the_lower_id_wins() {
     let r = roster(3, "1/3");
     let mut es: Vec<Engine> = (0..3).map(|i| engine(&r, i)).collect();
-    let (a, pa) = propose(
-        &mut es[0],
-        ROSTER_ACTION,
-        next_payload(&r, add_member(3)),
-        1,
-    );
-    let (b, pb) = propose(
-        &mut es[1],
-        ROSTER_ACTION,
-        next_payload(&r, add_member(4)),
-        2,
-    );
+    let ((a, pa), (b, pb)) = two_changes(&r, &mut es);
     let ya = vote(&mut es[0], a, Vote::Yes);
     let yb = vote(&mut es[1], b, Vote::Yes);
     let winner = a.min(b);

@@ -104,36 +104,15 @@ impl Engine {
                 Record::RosterStep(c) => steps.push(Arc::unwrap_or_clone(c)),
             }
         }
-        // Steps first, in as many passes as parents need: every roster must be known
-        // before the proposals it judges are verified.
-        while !steps.is_empty() {
-            let before = steps.len();
-            let mut later = Vec::new();
-            for c in steps {
-                if self.chain.get(&c.proposal().proposal().roster).is_none() {
-                    later.push(c);
-                    continue;
-                }
-                let proposal = c.proposal().id();
-                match self.chain.add(c) {
-                    Ok(_) => report.steps = report.steps.saturating_add(1),
-                    Err(error) => report.skipped.push(SkippedRecord::Step { proposal, error }),
-                }
-            }
-            if later.len() == before {
-                for c in later {
-                    report.skipped.push(SkippedRecord::Step {
-                        proposal: c.proposal().id(),
-                        error: ChainError::UnknownRoster {
-                            proposal: c.proposal().id(),
-                            roster: c.proposal().proposal().roster,
-                        },
-                    });
-                }
-                break;
-            }
-            steps = later;
-        }
+        // Steps first: every roster must be known before the proposals it judges.
+        let offered = steps.len();
+        let refused = self.chain.add_all(steps);
+        report.steps = offered.saturating_sub(refused.len());
+        report.skipped.extend(
+            refused
+                .into_iter()
+                .map(|(proposal, error)| SkippedRecord::Step { proposal, error }),
+        );
         let largest = self.chain.rosters().map(|r| r.len()).max().unwrap_or(0);
         self.orphans.allow_per_proposal(
             usize::try_from(largest)

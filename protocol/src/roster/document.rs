@@ -212,10 +212,7 @@ impl Roster {
         };
         check_possible(&default, n)?;
         let change = match &doc.change {
-            None => Tier {
-                name: change_tier_name(),
-                ..default.clone()
-            },
+            None => default.as_change(),
             Some(t) => {
                 let change = tier_from(change_tier_name(), t, &default, &groups, n)?;
                 if !change.at_least(&default) {
@@ -272,10 +269,6 @@ impl Roster {
                 })
                 .collect()
         };
-        let default_change = Tier {
-            name: change_tier_name(),
-            ..g.default.clone()
-        };
         RosterDocument {
             swarm_id: self.swarm.to_string(),
             quorum: g.default.quorum.into(),
@@ -295,7 +288,7 @@ impl Roster {
                 .iter()
                 .map(|(name, ix)| (name.to_string(), ix.iter().map(name_of).collect()))
                 .collect(),
-            change: (g.change != default_change).then(|| TierDocument {
+            change: (g.change != g.default.as_change()).then(|| TierDocument {
                 quorum: Some(g.change.quorum.into()),
                 four_eyes: Some(g.change.four_eyes),
                 require: require(&g.change),

@@ -207,16 +207,9 @@ impl Governance {
             && self.previous.is_none()
             && !self.default.four_eyes
             && self.default.require.is_empty()
-            && self.change == self.default_as_change()
+            && self.change == self.default.as_change()
             && self.groups.is_empty()
             && self.rules.is_empty()
-    }
-
-    fn default_as_change(&self) -> Tier {
-        Tier {
-            name: change_tier_name(),
-            ..self.default.clone()
-        }
     }
 }
 
@@ -355,10 +348,7 @@ impl Roster {
         let governance = Governance {
             epoch: 0,
             previous: None,
-            change: Tier {
-                name: change_tier_name(),
-                ..default.clone()
-            },
+            change: default.as_change(),
             default,
             groups: BTreeMap::new(),
             rules: Vec::new(),

@@ -117,6 +117,15 @@ impl Tier {
         }
     }
 
+    /// The same threshold as the roster-change tier: what a roster without `[change]`
+    /// uses for roster changes.
+    pub(crate) fn as_change(&self) -> Tier {
+        Tier {
+            name: super::change_tier_name(),
+            ..self.clone()
+        }
+    }
+
     /// Whether `self` is at least as strict as `other`: a quorum no lower, four-eyes
     /// kept, and every requirement of `other` kept with no fewer votes.
     pub(crate) fn at_least(&self, other: &Tier) -> bool {
