@@ -189,7 +189,11 @@ pub fn assemble(config: &NodeConfig, knobs: Knobs) -> Result<Node, AssemblyError
     // Membership is checked against the chain the store carries, not the genesis file
     // alone: a rotated key is listed only in a later roster.
     let not_a_member = config.not_a_member(&key);
-    let mut engine = Engine::joining(chain, key, EngineConfig::default());
+    let engine_config = EngineConfig {
+        retention_ms: config.retention.listed_ms(),
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::joining(chain, key, engine_config);
     let restored = engine.restore(now(), store.load()?);
     for s in &restored.skipped {
         warn!(record = %s, "stored record skipped");

@@ -31,6 +31,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dev;
+pub mod export;
 pub mod gate;
 pub mod keyfile;
 pub mod mcp;

@@ -83,6 +83,13 @@ enum Command {
 cannot be read); the message names the file, field or ballot at fault. 2 usage error."
     )]
     VerifyCert(cmd::proposals::VerifyCertArgs),
+    /// Save a running node's audit export (proposals, ballots, decisions, certificates,
+    /// evidence, roster steps, executions: a sealed hash chain of JSON lines); `export
+    /// verify` checks such a file offline.
+    #[command(
+        after_help = "Example: swarmvote export --config node.toml --since 7d --out audit.jsonl; swarmvote export verify audit.jsonl --roster roster.toml. Exit codes: 0 written (verify: valid), 1 error (verify: the file is not valid; the message names the first line at fault), 2 usage error."
+    )]
+    Export(cmd::export::ExportArgs),
     /// Serve the node's tools to an AI agent over MCP on standard input and output (for
     /// MCP clients that start servers as child processes).
     #[command(
@@ -139,6 +146,7 @@ fn main() -> ExitCode {
         Command::Status(args) => cmd::status::status(args),
         Command::Cert(args) => cmd::proposals::cert(args),
         Command::VerifyCert(args) => cmd::proposals::verify_cert(args),
+        Command::Export(args) => cmd::export::run(args),
         Command::Gate { command } => cmd::gate::run(command),
         Command::Init(args) => offline(|| cmd::run::init(&args)),
         Command::Keygen(args) => offline(|| cmd::keys::keygen(&args.out)),

@@ -15,7 +15,9 @@ use swarmvote_node::dev::cluster::{ApiClient, Cluster, wait_for};
 use swarmvote_protocol::Certificate;
 
 mod common;
-use common::{DEADLINE, ballots, cluster_with as cluster, ready_all, voter, wait_status};
+use common::{
+    DEADLINE, DEPLOY_POLICY, ballots, cluster_with as cluster, ready_all, voter, wait_status,
+};
 
 /// Writes an executable shell script.
 fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
@@ -296,21 +298,6 @@ fn a_command_that_hangs_fails_or_prints_garbage_casts_no_vote() {
     assert_eq!(p0["status"], "pending", "{p0}");
     assert!(ballots(&p0).is_empty(), "{p0}");
 }
-
-/// Node 1 and 2's policy: `deploy` to staging yes, to prod no, anything else unvoted.
-const DEPLOY_POLICY: &str = r#"
-[evaluator]
-kind = "policy"
-[[evaluator.rules]]
-action = "deploy"
-payload = { target = "prod" }
-vote = "no"
-reason = "not today"
-[[evaluator.rules]]
-action = "deploy"
-payload = { target = "staging" }
-vote = "yes"
-"#;
 
 fn executor(script: &Path, args: &[&Path]) -> String {
     let mut argv = vec![p(script)];

@@ -215,3 +215,79 @@ fn corrupt_records_and_files_are_named() {
         .expect("a file opened as a data dir");
     assert!(err.to_string().contains("not a directory"), "{err}");
 }
+
+#[test]
+fn prune_removes_only_what_left_the_window_says_what_and_survives_a_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ids) = workload(dir.path(), 30);
+    let day = 86_400_000;
+    let (mut store, _) = Store::open(dir.path()).unwrap();
+    let before = store.stats();
+    let decided = ids[..20]
+        .iter()
+        .filter(|id| store.decision(id).unwrap().is_some())
+        .count();
+    // Proposal k is created at T0 + k ms and expires a day later. Cut at T0 + 20 ms, a
+    // day and a half later with a one-hour window: 20 proposals go.
+    let now = UnixMillis(T0.0 + day + day / 2);
+    let cut = UnixMillis(T0.0 + 20);
+    let dry = store.prune(cut, 3_600_000, now, true).unwrap();
+    assert_eq!(store.stats(), before, "a dry run removes nothing");
+    let report = store.prune(cut, 3_600_000, now, false).unwrap();
+    assert_eq!(report, dry, "the dry run counted what the real run removed");
+    assert_eq!(report.proposals, 20);
+    assert_eq!(report.decisions, decided);
+    assert_eq!(report.kept_in_window, 0);
+    // Own ballots on k % 3 != 0, k < 20; four ballots when member 1 equivocates.
+    assert_eq!(report.own_ballots, (0..20).filter(|k| k % 3 != 0).count());
+    let after = store.stats();
+    assert_eq!(after.proposals, before.proposals - 20);
+    assert_eq!(after.ballots, before.ballots - report.ballots);
+    assert_eq!(after.own_ballots, before.own_ballots - report.own_ballots);
+    assert_eq!(after.evidence, before.evidence - report.evidence);
+    assert!(store.archived(&ids[5]).unwrap().is_none());
+    assert!(store.archived(&ids[25]).unwrap().is_some());
+    let listed: Vec<_> = store.oldest_first(None).map(|k| k.unwrap().1).collect();
+    assert_eq!(
+        listed,
+        ids[20..].to_vec(),
+        "the time index lost exactly those"
+    );
+    drop(store);
+
+    // The own-ballot journal was rewritten: nothing pruned comes back on reopening.
+    let (store, report) = Store::open(dir.path()).unwrap();
+    assert_eq!(report.recovered_from_journal, 0);
+    assert_eq!(store.stats(), after);
+
+    // Within the window nothing goes, and the report says why.
+    let dir = tempfile::tempdir().unwrap();
+    workload(dir.path(), 5);
+    let (mut store, _) = Store::open(dir.path()).unwrap();
+    let early = UnixMillis(T0.0 + day);
+    let r = store
+        .prune(UnixMillis(T0.0 + 100), 3_600_000, early, false)
+        .unwrap();
+    assert_eq!((r.proposals, r.kept_in_window), (0, 5));
+}
+
+#[test]
+fn a_data_dir_from_before_the_time_index_gets_it_built_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, ids) = workload(dir.path(), 6);
+    {
+        // What an older swarmvote left: no index, no marker.
+        let db = swarmvote_node::daemon::store::open_sled(&dir.path().join("db")).unwrap();
+        db.drop_tree("by_time").unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .remove("by_time_index")
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let (store, _) = Store::open(dir.path()).unwrap();
+    let listed: Vec<_> = store.oldest_first(None).map(|k| k.unwrap().1).collect();
+    assert_eq!(listed, ids);
+    let newest: Vec<_> = store.newest_first(None).map(|k| k.unwrap().1).collect();
+    assert_eq!(newest, ids.iter().rev().copied().collect::<Vec<_>>());
+}

@@ -29,6 +29,8 @@ pub enum Domain {
     /// A separate tag, so a plain roster keeps the digest it always had and the two
     /// encodings can never collide.
     RosterV2,
+    /// The seal on the last line of an audit export (see [`crate::seal`]).
+    ExportSeal,
 }
 
 impl Domain {
@@ -39,6 +41,7 @@ impl Domain {
             Domain::Ballot => b"swarmvote/v1/ballot",
             Domain::Roster => b"swarmvote/v1/roster",
             Domain::RosterV2 => b"swarmvote/v2/roster",
+            Domain::ExportSeal => b"swarmvote/v1/export-seal",
         }
     }
 }

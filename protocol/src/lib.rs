@@ -149,6 +149,11 @@
 //!     `epoch_transitions_with_proposals_in_flight_converge`,
 //!     `a_lagging_engine_fetches_the_chain_through_catch_up`,
 //!     `a_removed_key_no_longer_counts_and_gets_no_help`)
+//! 25. **Audits recount.** A proposal read back from storage (the node's history, an
+//!     audit export) is verified again, message by message, and its tally rebuilt: the
+//!     recount equals the live tally for any set and order of ballots, and a forged or
+//!     misplaced message is refused by name. (`tests/recount.rs`:
+//!     `a_recount_matches_the_live_tally`, `a_recount_refuses_what_does_not_verify`)
 
 // Checked arithmetic and no panicking index in the core; tests may index freely.
 #![cfg_attr(
@@ -170,7 +175,9 @@ pub mod keyfile;
 pub mod message;
 pub mod policy;
 pub mod quorum;
+pub mod recount;
 pub mod roster;
+pub mod seal;
 pub mod sigcache;
 pub mod tally;
 

@@ -1126,6 +1126,7 @@ async fn start_node(
         doppelganger: DoppelgangerSection { listen_secs: 0 },
         webhook: None,
         gate: GateSection::default(),
+        retention: Default::default(),
         data_dir,
     };
     let knobs = Knobs {

@@ -5,6 +5,7 @@
 mod errors;
 mod events;
 mod execution;
+mod export;
 mod health;
 pub mod openapi;
 mod proposals;
@@ -15,11 +16,12 @@ mod status;
 pub use errors::{ErrorBody, ErrorDetail};
 pub use events::{HealthChange, HealthEvent, NodeEvent, Numbered};
 pub use execution::{ExecutionRecord, ExecutionState};
+pub use export::{EXPORT_FORMAT, EXPORT_VERSION, ExportEntry, ExportHeader, ExportLine};
 pub use health::{Counts, Reason, VoterHealth};
 pub use proposals::{ProposalPage, ProposalReport, ProposalSummary, Proposed};
 pub use requests::{
-    DEFAULT_LIMIT, DEFAULT_TTL_MS, EventsQuery, ListQuery, MAX_WAIT_MS, ProposalQuery, ProposeBody,
-    VoteBody,
+    DEFAULT_LIMIT, DEFAULT_TTL_MS, EventsQuery, ExportQuery, ListQuery, MAX_WAIT_MS, ProposalQuery,
+    ProposeBody, VoteBody,
 };
 pub use roster::{HistoryStep, MemberView, RosterHistory, RosterView, TierView};
 pub use status::{PeerReport, StatusReport, Traffic, UnreachablePeer, VoterHealthReport};

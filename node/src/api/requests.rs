@@ -68,6 +68,24 @@ pub struct ListQuery {
     /// The `next_cursor` of the previous page.
     #[param(pattern = "^[0-9]{1,20}-[0-9a-fA-F]{64}$")]
     pub cursor: Option<String>,
+    /// Page through the whole stored history, not only the proposals listed by default
+    /// (those within `[retention] listed_secs` of their expiry). A history page looks at
+    /// 10000 proposals at most, so with filters it can come back short, even empty, with
+    /// a `next_cursor`: keep going until there is none.
+    pub history: Option<bool>,
+}
+
+/// `GET /v1/export` query.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ExportQuery {
+    /// Proposals created at or after this (unix ms).
+    #[param(minimum = 0)]
+    pub since: u64,
+    /// ... and before this (unix ms). Absent: up to now.
+    #[param(minimum = 0)]
+    pub until: Option<u64>,
 }
 
 /// `GET /v1/proposals/{id}` query.

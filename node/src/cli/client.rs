@@ -591,6 +591,51 @@ impl NodeClient {
         self.get("/v1/roster/history", &[])
     }
 
+    /// Sends a streaming request; the body of a 200 answer, or the API's error.
+    fn open_stream(
+        &self,
+        what: &str,
+        request: ureq::RequestBuilder<ureq::typestate::WithoutBody>,
+    ) -> Result<ureq::Body, ClientError> {
+        let mut response = request.call().map_err(|e| self.transport(what, &e))?;
+        let status = response.status().as_u16();
+        if status != 200 {
+            let text = response
+                .body_mut()
+                .with_config()
+                .limit(MAX_RESPONSE)
+                .read_to_string()
+                .unwrap_or_default();
+            return Err(self.http_error(status, &text));
+        }
+        Ok(response.into_body())
+    }
+
+    /// `GET /v1/export`: streams the audit export into `out`; returns the bytes written.
+    /// The answer is checked for its status only: `swarmvote export verify` checks the
+    /// content.
+    pub fn export(
+        &self,
+        since: u64,
+        until: Option<u64>,
+        out: &mut impl io::Write,
+    ) -> Result<u64, ClientError> {
+        let what = "GET /v1/export";
+        let mut request = self
+            .stream_agent
+            .get(format!("{}/v1/export", self.base))
+            .header("Authorization", &self.auth())
+            .query("since", since.to_string());
+        if let Some(until) = until {
+            request = request.query("until", until.to_string());
+        }
+        let body = self.open_stream(what, request)?;
+        io::copy(&mut body.into_reader(), out).map_err(|e| ClientError::Transport {
+            what: what.to_owned(),
+            detail: format!("the export was cut short: {e}"),
+        })
+    }
+
     /// `GET /v1/events`, resuming after `last_event_id` when given.
     pub fn events(
         &self,
@@ -605,18 +650,7 @@ impl NodeClient {
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", &id.to_string());
         }
-        let mut response = request.call().map_err(|e| self.transport(what, &e))?;
-        let status = response.status().as_u16();
-        if status != 200 {
-            let text = response
-                .body_mut()
-                .with_config()
-                .limit(MAX_RESPONSE)
-                .read_to_string()
-                .unwrap_or_default();
-            return Err(self.http_error(status, &text));
-        }
-        let (_, body) = response.into_parts();
+        let body = self.open_stream(what, request)?;
         Ok(SseReader::new(BufReader::new(body.into_reader())))
     }
 }

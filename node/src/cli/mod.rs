@@ -11,3 +11,4 @@ pub mod roster;
 pub mod roster_edit;
 pub mod sse;
 pub mod watch;
+pub mod when;

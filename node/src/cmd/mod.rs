@@ -9,6 +9,7 @@ pub mod devnet;
 pub mod devnet_demo;
 pub mod devnet_hosts;
 mod devnet_term;
+pub mod export;
 pub mod gate;
 pub mod keys;
 pub mod mcp;

@@ -84,6 +84,10 @@ pub struct ProposalsArgs {
     /// Follow the cursors and list every page.
     #[arg(long)]
     pub all: bool,
+    /// Page through the node's whole stored history, not only the proposals listed by
+    /// default (those within `[retention] listed_secs` of their expiry).
+    #[arg(long)]
+    pub history: bool,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
@@ -210,6 +214,7 @@ pub fn list(args: ProposalsArgs) -> anyhow::Result<u8> {
         limit,
         cursor,
         all,
+        history,
         json,
     } = args;
     let client = node.client()?;
@@ -227,6 +232,7 @@ pub fn list(args: ProposalsArgs) -> anyhow::Result<u8> {
         since,
         limit,
         cursor,
+        history: history.then_some(true),
     };
     // The rows as the node sent them (for --json) and as the API's types (to render).
     let mut rows: Vec<serde_json::Value> = Vec::new();

@@ -1,11 +1,12 @@
 //! `swarmvote store info`: open a data dir (taking its lock) and say what it holds;
 //! `store export-votes` and `store import-votes`: a stopped node's signing history (see
-//! [`swarmvote_node::daemon::store::history`]).
+//! [`swarmvote_node::daemon::store::history`]); `store prune`: remove old history.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
+use swarmvote_node::cli::when::{format_time, parse_time};
 use swarmvote_node::config::{NodeConfig, Overrides};
 use swarmvote_node::daemon::store::{Store, history};
 use swarmvote_protocol::{Roster, VoterId};
@@ -44,6 +45,22 @@ pub enum StoreCommand {
         #[arg(value_name = "FILE")]
         file: PathBuf,
     },
+    /// Remove proposals created before a time, with their ballots, evidence, decisions
+    /// and execution records, and say what went. Only proposals past the retention window
+    /// (`[retention] listed_secs` after they expire) go; roster steps always stay. The
+    /// node must be stopped. Export first: `swarmvote export` keeps an audit copy.
+    Prune {
+        /// The node config (its data dir and retention window).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Remove proposals created before this: an RFC 3339 time, unix ms, or a
+        /// duration back from now (`90d`).
+        #[arg(long, value_name = "TIME")]
+        before: String,
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Runs a `store` subcommand.
@@ -52,6 +69,11 @@ pub fn run(command: StoreCommand) -> anyhow::Result<()> {
         StoreCommand::Info { config, data_dir } => info(config.as_deref(), data_dir.as_deref()),
         StoreCommand::ExportVotes { config } => export_votes(&config),
         StoreCommand::ImportVotes { config, file } => import_votes(&config, &file),
+        StoreCommand::Prune {
+            config,
+            before,
+            dry_run,
+        } => prune(&config, &before, dry_run),
     }
 }
 
@@ -92,6 +114,35 @@ fn import_votes(config: &Path, file: &Path) -> anyhow::Result<()> {
         "imported {} proposals and {} ballots ({} already held)",
         report.proposals, report.ballots, report.already_held
     );
+    Ok(())
+}
+
+fn prune(config: &Path, before: &str, dry_run: bool) -> anyhow::Result<()> {
+    let config = NodeConfig::load(config, &Overrides::default())?;
+    let now = swarmvote_node::daemon::clock::now();
+    let before = parse_time(before, now).map_err(|e| anyhow::anyhow!("--before {e}"))?;
+    if !config.data_dir.exists() {
+        bail!("{}: no such data dir", config.data_dir.display());
+    }
+    let (mut store, _) = Store::open(&config.data_dir)?;
+    let r = store.prune(before, config.retention.listed_ms(), now, dry_run)?;
+    let verb = if dry_run { "would remove" } else { "removed" };
+    println!(
+        "{verb} {} proposals created before {}: {} ballots ({} own), {} evidence, {} decisions, {} execution records",
+        r.proposals,
+        format_time(before),
+        r.ballots,
+        r.own_ballots,
+        r.evidence,
+        r.decisions,
+        r.executions,
+    );
+    if r.kept_in_window > 0 {
+        println!(
+            "kept {} proposals created before then that are still within the retention window ([retention] listed_secs = {})",
+            r.kept_in_window, config.retention.listed_secs
+        );
+    }
     Ok(())
 }
 

@@ -16,8 +16,10 @@ use swarmvote_protocol::{Roster, RosterError, SecretKey};
 use crate::daemon::evaluator::EvaluatorSection;
 use crate::daemon::executor::ExecutorSection;
 pub mod gate;
+pub mod retention;
 
 use self::gate::GateSection;
+use self::retention::RetentionSection;
 
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -487,6 +489,8 @@ struct ConfigFile {
     webhook: Option<WebhookSection>,
     #[serde(default)]
     gate: GateSection,
+    #[serde(default)]
+    retention: RetentionSection,
 }
 
 fn default_listen() -> Vec<String> {
@@ -563,6 +567,8 @@ pub struct NodeConfig {
     pub webhook: Option<WebhookSection>,
     /// `[gate]`: which agent tool calls `swarmvote gate hook` sends to the swarm.
     pub gate: GateSection,
+    /// `[retention]`: how long settled proposals stay listed.
+    pub retention: RetentionSection,
 }
 
 impl NodeConfig {
@@ -628,6 +634,7 @@ impl NodeConfig {
             doppelganger: file.doppelganger,
             webhook: file.webhook,
             gate: file.gate,
+            retention: file.retention,
         };
         let mut config = config;
         config.network.identity_file = Some(match config.network.identity_file.take() {
@@ -678,6 +685,14 @@ impl NodeConfig {
             field: e.field,
             message: e.message,
         })?;
+        config
+            .retention
+            .check()
+            .map_err(|message| ConfigError::Field {
+                path: path.to_owned(),
+                field: "retention.listed_secs".into(),
+                message,
+            })?;
         let origin = |from_cli: bool| if from_cli { cli } else { path };
         for (i, a) in config.listen.iter().enumerate() {
             check_multiaddr(

@@ -223,6 +223,7 @@ with a status (pending, approved, rejected, expired) or an action. limit default
             since: None,
             limit: Some(usize::try_from(limit).unwrap_or(usize::MAX)),
             cursor: None,
+            history: None,
         };
         let page: ProposalPage = self
             .link

@@ -9,6 +9,22 @@ use swarmvote_node::dev::cluster::{ApiClient, Cluster, ClusterOptions, ClusterSp
 
 pub mod webhook;
 
+/// A policy evaluator: `deploy` to staging yes, to prod no ("not today"), anything else
+/// unvoted.
+pub const DEPLOY_POLICY: &str = r#"
+[evaluator]
+kind = "policy"
+[[evaluator.rules]]
+action = "deploy"
+payload = { target = "prod" }
+vote = "no"
+reason = "not today"
+[[evaluator.rules]]
+action = "deploy"
+payload = { target = "staging" }
+vote = "yes"
+"#;
+
 /// How long any condition may take to become true.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 

@@ -316,6 +316,12 @@ impl Engine {
         self.me
     }
 
+    /// Seals an audit export with this node's voter key (see [`crate::seal`]). A seal
+    /// is no vote: it is signed even while signing votes is paused.
+    pub fn seal_export(&self, chain: &[u8; 32], lines: u64) -> crate::crypto::Signature {
+        crate::seal::sign(&self.key, self.roster().swarm(), chain, lines)
+    }
+
     /// Test-only: breaks the own-vote guard, so [`Engine::vote`] signs a second,
     /// contradicting ballot instead of refusing. The simulator uses it to prove its
     /// invariant checker can fail; nothing else may call it.

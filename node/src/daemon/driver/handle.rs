@@ -3,10 +3,12 @@
 
 use swarmvote_protocol::engine::CommandError;
 use swarmvote_protocol::{
-    Action, Certificate, Payload, ProposalId, Reason, SignedBallot, Status, UnixMillis, Vote,
+    Action, Certificate, Payload, ProposalId, Reason, Signature, SignedBallot, Status, UnixMillis,
+    Vote,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::history::{ExportPage, ExportRequest};
 use crate::api::{Numbered, ProposalPage, ProposalReport, RosterHistory, RosterView, StatusReport};
 
 /// Filters for a proposal list.
@@ -22,6 +24,8 @@ pub struct ListFilter {
     pub limit: usize,
     /// Continue after this cursor (`<created_at>-<id>` of the last item seen).
     pub cursor: Option<(u64, ProposalId)>,
+    /// Page through the whole stored history, not only what the engine holds.
+    pub history: bool,
 }
 
 /// What the API can ask.
@@ -75,6 +79,22 @@ pub enum Command {
         proposal: ProposalId,
         /// Reply: `None` if unknown, `Some(None)` if not approved.
         reply: oneshot::Sender<Option<Option<Certificate>>>,
+    },
+    /// A page of the audit export.
+    Export {
+        /// What to export, and from where.
+        request: ExportRequest,
+        /// Reply: the page, or why the store could not be read.
+        reply: oneshot::Sender<Result<ExportPage, String>>,
+    },
+    /// Seal an export: sign its chain hash and line count with the voter key.
+    Seal {
+        /// The hash of the last line before the seal.
+        chain: [u8; 32],
+        /// Lines before the seal.
+        lines: u64,
+        /// Reply.
+        reply: oneshot::Sender<Signature>,
     },
     /// The node's status.
     Status {
@@ -184,6 +204,24 @@ impl Client {
         after: Option<u64>,
     ) -> Result<(Vec<Numbered>, broadcast::Receiver<Numbered>), Stopped> {
         self.ask(|reply| Command::Events { after, reply }).await
+    }
+
+    /// A page of the audit export.
+    pub async fn export_page(
+        &self,
+        request: ExportRequest,
+    ) -> Result<Result<ExportPage, String>, Stopped> {
+        self.ask(|reply| Command::Export { request, reply }).await
+    }
+
+    /// Seals an export.
+    pub async fn seal(&self, chain: [u8; 32], lines: u64) -> Result<Signature, Stopped> {
+        self.ask(|reply| Command::Seal {
+            chain,
+            lines,
+            reply,
+        })
+        .await
     }
 
     /// A page of proposals.

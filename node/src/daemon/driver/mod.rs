@@ -21,6 +21,7 @@ mod doppelganger;
 mod events;
 pub(crate) mod executions;
 mod handle;
+mod history;
 mod inbox;
 mod outbox;
 mod peers;
@@ -49,6 +50,7 @@ pub use self::doppelganger::EXIT_CODE as DOPPELGANGER_EXIT_CODE;
 use self::doppelganger::Guard;
 use self::events::EventLog;
 pub use self::handle::{Client, Command, ListFilter, Stopped};
+pub use self::history::{ExportPage, ExportRequest};
 use self::inbox::Inbox;
 use self::outbox::Outbox;
 use self::peers::Peers;
@@ -419,14 +421,32 @@ impl Driver {
                 self.pending_replies.push(PendingReply::Vote(reply, r));
             }
             Command::Get { proposal, reply } => {
-                let _ = reply.send(self.report(&proposal, t));
-            }
-            Command::Certificate { proposal, reply } => {
-                let r = self.engine.proposal(&proposal).map(|v| v.certificate());
+                let r = self
+                    .report(&proposal, t)
+                    .or_else(|| self.archived_report(&proposal, t));
                 let _ = reply.send(r);
             }
+            Command::Certificate { proposal, reply } => {
+                let _ = reply.send(self.any_certificate(&proposal));
+            }
+            Command::Export { request, reply } => {
+                let r = self.export_page(&request, t).map_err(|e| e.to_string());
+                let _ = reply.send(r);
+            }
+            Command::Seal {
+                chain,
+                lines,
+                reply,
+            } => {
+                let _ = reply.send(self.seal(&chain, lines));
+            }
             Command::List { filter, reply } => {
-                let _ = reply.send(self.list(&filter, t));
+                let page = if filter.history {
+                    self.list_history(&filter, t)
+                } else {
+                    self.list(&filter, t)
+                };
+                let _ = reply.send(page);
             }
             Command::Events { after, reply } => {
                 let _ = reply.send(self.events.resume(after));

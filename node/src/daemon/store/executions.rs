@@ -78,6 +78,20 @@ impl Executions {
         self.marks.contains_key(id) || self.tree.contains_key(id.as_bytes()).unwrap_or(true)
     }
 
+    /// Whether sled holds a full record of this proposal's execution.
+    pub(crate) fn stored(&self, id: &ProposalId) -> Result<bool, StoreError> {
+        self.tree
+            .contains_key(id.as_bytes())
+            .map_err(|e| self.sled(e))
+    }
+
+    /// Drops the full record from sled, for pruning. The journal's mark stays, so the
+    /// action is still known to have run (or been refused) and never runs again.
+    pub(crate) fn forget(&mut self, id: &ProposalId) -> Result<(), StoreError> {
+        self.tree.remove(id.as_bytes()).map_err(|e| self.sled(e))?;
+        Ok(())
+    }
+
     /// Journals the record's state (fsync'd) and then stores the record.
     pub(crate) fn record(&mut self, record: &ExecutionRecord) -> Result<(), StoreError> {
         let mark = Mark {

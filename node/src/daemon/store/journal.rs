@@ -155,6 +155,41 @@ impl Journal {
         Ok(())
     }
 
+    /// Replaces the whole journal with `entries`, atomically: a new file is written and
+    /// fsync'd beside it, then renamed over it, and the directory is fsync'd. A crash
+    /// leaves either the old journal or the new one. Used by pruning, the only thing that
+    /// ever removes an entry.
+    pub(crate) fn replace(
+        &mut self,
+        magic: &[u8; 8],
+        entries: &[Vec<u8>],
+    ) -> Result<(), StoreError> {
+        let tmp = self.path.with_extension("journal.tmp");
+        let io = |path: &Path| {
+            let path = path.to_owned();
+            move |source| StoreError::Io { path, source }
+        };
+        {
+            let mut file = File::create(&tmp).map_err(io(&tmp))?;
+            file.write_all(magic).map_err(io(&tmp))?;
+            file.sync_all().map_err(io(&tmp))?;
+        }
+        let (mut fresh, _) = Journal::open(&tmp, magic)?;
+        for e in entries {
+            fresh.append(e)?;
+        }
+        fresh.sync()?;
+        std::fs::rename(&tmp, &self.path).map_err(io(&self.path))?;
+        if let Some(dir) = self.path.parent() {
+            File::open(dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io(dir))?;
+        }
+        fresh.path = self.path.clone();
+        *self = fresh;
+        Ok(())
+    }
+
     /// Makes every appended entry durable.
     pub(crate) fn sync(&mut self) -> Result<(), StoreError> {
         if self.dirty {

@@ -22,12 +22,15 @@
 //! | `decisions` | proposal id (32) | `Decision` |
 //! | `roster_steps` | proposal id (32) | `Certificate` of an approved roster change |
 //! | `executions` | proposal id (32) | `ExecutionRecord` as JSON (see `executions`) |
+//! | `by_time` | created_at (8, big-endian) · proposal id (32) | empty (see `archive`) |
 //! | `meta` | `schema_version` | u32, big-endian |
+//! | `meta` | `by_time_index` | `1` once `by_time` covers every proposal |
 //!
 //! All ballots of a proposal are one prefix scan of `ballots`. Only own ballots must be
 //! durable before the driver acts further; everything else is written to sled without
 //! waiting, because peers resend it.
 
+mod archive;
 mod executions;
 pub mod history;
 mod journal;
@@ -41,6 +44,7 @@ use swarmvote_protocol::{
     Certificate, Equivocation, ProposalId, SignedBallot, SignedProposal, UnixMillis, Vote, codec,
 };
 
+pub use archive::{Archived, PruneReport, TimeKey};
 use executions::Executions;
 pub use executions::{ExecutionRecord, ExecutionState};
 use journal::Journal;
@@ -138,6 +142,7 @@ pub struct Store {
     evidence: sled::Tree,
     decisions: sled::Tree,
     steps: sled::Tree,
+    by_time: sled::Tree,
     journal: Journal,
     executions: Executions,
     _lock: File,
@@ -248,6 +253,7 @@ impl Store {
             .collect::<Result<Vec<_>, _>>()?;
         let executions = Executions::open(dir, &db_path, tree("executions")?)?;
         let steps = tree("roster_steps")?;
+        let by_time = tree("by_time")?;
         let store = Self {
             dir: dir.to_owned(),
             db_path,
@@ -258,10 +264,12 @@ impl Store {
             evidence,
             decisions,
             steps,
+            by_time,
             journal,
             executions,
             _lock: lock,
         };
+        store.ensure_time_index()?;
         // The journal is the source of truth for own ballots: write back any that sled
         // lost in a crash.
         for b in replayed {
@@ -314,7 +322,13 @@ impl Store {
     /// after [`Store::sync`]; call it before acting on the engine's next output.
     pub fn apply(&mut self, record: &Record) -> Result<(), StoreError> {
         match record {
-            Record::Proposal(p) => self.put(&self.proposals, p.id().as_bytes(), &**p),
+            Record::Proposal(p) => {
+                // The index first: see `archive` for why.
+                self.by_time
+                    .insert(archive::time_key((p.proposal().created_at, p.id())), &[])
+                    .map_err(|e| self.sled_error(e))?;
+                self.put(&self.proposals, p.id().as_bytes(), &**p)
+            }
             Record::Ballot(b) => self.put(&self.ballots, &ballot_key(b), &**b),
             Record::OwnBallot(b) => {
                 let bytes = codec::encode(&**b).map_err(|e| StoreError::Corrupt {
@@ -456,6 +470,26 @@ impl Store {
             out.push(record);
         }
         Ok(out)
+    }
+
+    /// Rewrites the own-ballot journal without the ballots on `gone` proposals.
+    fn rewrite_journal_without(
+        &mut self,
+        gone: &std::collections::BTreeSet<ProposalId>,
+    ) -> Result<(), StoreError> {
+        let path = self.dir.join(JOURNAL_FILE);
+        let (_, replay) = Journal::open(&path, JOURNAL_MAGIC)?;
+        let mut keep = Vec::with_capacity(replay.entries.len());
+        for (at, bytes) in replay.entries {
+            let b = codec::decode::<SignedBallot>(&bytes).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                detail: format!("journal entry at byte {at}: {e}"),
+            })?;
+            if !gone.contains(&b.ballot().proposal) {
+                keep.push(bytes);
+            }
+        }
+        self.journal.replace(JOURNAL_MAGIC, &keep)
     }
 
     /// Counts per tree.

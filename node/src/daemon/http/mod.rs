@@ -4,6 +4,8 @@
 //! Each handler carries its route's OpenAPI description; [`openapi`] assembles the
 //! document, served at `GET /v1/openapi.json` behind the same token as every route.
 
+mod export;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -143,6 +145,7 @@ struct AppState {
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/v1/events"),
+    ("GET", "/v1/export"),
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/proposals"),
     ("GET", "/v1/proposals/{id}"),
@@ -173,6 +176,7 @@ pub fn router(
         .route("/metrics", get(metrics_text))
         .route("/v1/proposals", post(propose).get(list))
         .route("/v1/events", get(events))
+        .route("/v1/export", get(export::export))
         .route("/v1/proposals/{id}", get(proposal))
         .route("/v1/proposals/{id}/vote", post(vote))
         .route("/v1/proposals/{id}/certificate", get(certificate))
@@ -208,6 +212,7 @@ pub fn metrics_router(client: Client, metrics: Metrics) -> Router {
     propose,
     list,
     events,
+    export::export,
     proposal,
     vote,
     certificate,
@@ -415,6 +420,7 @@ async fn list(
         since: q.since.map(swarmvote_protocol::UnixMillis),
         limit: q.limit.unwrap_or(DEFAULT_LIMIT),
         cursor,
+        history: q.history.unwrap_or(false),
     };
     let page: ProposalPage = state.client.list(filter).await?;
     Ok(Json(page).into_response())
