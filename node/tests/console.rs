@@ -30,14 +30,23 @@ fn policy(vote: &str) -> String {
     )
 }
 
-/// chromedriver on a free port; killed (and reaped) when dropped, panics included.
+/// chromedriver on a free port, in its own process group with the browsers it starts;
+/// the whole group is killed (and chromedriver reaped) when dropped, panics included,
+/// and its temp dir (Chromium's scratch files) removed.
 struct Driver {
     child: Child,
     port: u16,
+    _tmp: tempfile::TempDir,
 }
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -45,15 +54,23 @@ impl Drop for Driver {
 
 impl Driver {
     fn start(program: &Path) -> Self {
+        use std::os::unix::process::CommandExt;
         let port = free_port().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
         let child = Command::new(program)
             .arg(format!("--port={port}"))
+            .env("TMPDIR", tmp.path())
+            .process_group(0)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-        let driver = Self { child, port };
+        let driver = Self {
+            child,
+            port,
+            _tmp: tmp,
+        };
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_global(Some(Duration::from_secs(2)))
@@ -155,6 +172,13 @@ fn propose(api: &ApiClient, mode: &str) -> String {
     .unwrap()
 }
 
+/// node1's YES, once the proposal has reached it.
+fn vote_yes(node1: &ApiClient, id: &str) {
+    wait_for(&format!("{id} at node1"), DEADLINE, || node1.proposal(id)).unwrap();
+    let (status, answer) = node1.vote(id, "yes").unwrap();
+    assert_eq!(status, 200, "{answer}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_logs_in_follows_proposals_live_and_flags_a_degraded_voter() {
     let chromium = find_tool(&["chromium", "chromium-browser", "google-chrome"]);
@@ -189,7 +213,7 @@ async fn the_console_logs_in_follows_proposals_live_and_flags_a_degraded_voter()
             "binary": chromium,
             "args": [
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                "--no-first-run", "--window-size=1440,960", "--hide-scrollbars",
+                "--no-first-run", "--window-size=1440,1500", "--hide-scrollbars",
                 format!("--user-data-dir={}", profile.path().display()),
             ],
         }),
@@ -231,8 +255,7 @@ async fn the_console_logs_in_follows_proposals_live_and_flags_a_degraded_voter()
         &format!("tr[data-id='{id}'][data-status='pending']"),
     )
     .await;
-    let (s, _) = api[1].vote(&id, "yes").unwrap();
-    assert_eq!(s, 200);
+    vote_yes(&api[1], &id);
     element(
         &browser,
         &format!("tr[data-id='{id}'][data-status='approved']"),
@@ -275,7 +298,7 @@ async fn the_console_logs_in_follows_proposals_live_and_flags_a_degraded_voter()
 
     // node2 dissented once; a second dissent over the window of 4 degrades it.
     let second = propose(&api[0], "second");
-    api[1].vote(&second, "yes").unwrap();
+    vote_yes(&api[1], &second);
     browser.goto(&format!("{base}/ui#/voters")).await.unwrap();
     element(&browser, "tr[data-voter='node2'][data-degraded='true']").await;
     let row = element(&browser, "tr[data-voter='node2']").await;
@@ -294,8 +317,11 @@ async fn the_console_logs_in_follows_proposals_live_and_flags_a_degraded_voter()
     // A cookie with a bad (or expired: the node has a new token) token: the login page
     // with a message, not a blank page.
     browser.delete_all_cookies().await.unwrap();
-    let mut bad = fantoccini::cookies::Cookie::new("swarmvote_token", "expired-token");
-    bad.set_path("/");
+    // SameSite=Strict as the node sets it (WebDriver's default, None, needs Secure).
+    let bad = fantoccini::cookies::Cookie::parse(
+        "swarmvote_token=expired-token; Domain=127.0.0.1; Path=/; SameSite=Strict; HttpOnly",
+    )
+    .unwrap();
     browser.add_cookie(bad).await.unwrap();
     browser.refresh().await.unwrap();
     let error = element(&browser, "#login-error:not([hidden])").await;

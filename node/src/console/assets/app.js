@@ -335,7 +335,7 @@ function executionCard(r) {
       pre(entry.receipt));
   }
   if (parts.length === 0) {
-    parts.push(el("p", { class: "muted", text: "No execution here (only the proposer's node runs the action)." }));
+    parts.push(el("p", { class: "muted", text: "No execution record on this node (only the proposer's node runs the action, and only with an executor configured)." }));
   }
   return el("div", { id: "execution" }, parts);
 }
@@ -390,7 +390,7 @@ async function proposalPage(id) {
 }
 
 function chart(recent) {
-  const w = 6, gap = 2, h = 22;
+  const w = 9, gap = 3, h = 24;
   const s = svg("svg", { class: "chart", width: Math.max(1, recent.length) * (w + gap), height: h, role: "img" });
   recent.forEach((o, i) => {
     const tall = o.mark === "dissent" || o.mark === "equivocation" ? h : o.mark === "not_eligible" ? 4 : h * 0.45;
