@@ -29,6 +29,7 @@ pub mod api;
 pub mod assembly;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod daemon;
 pub mod dev;
 pub mod export;

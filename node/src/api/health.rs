@@ -2,7 +2,7 @@
 //! The detector (`daemon::health`) computes them; these are only the data.
 
 use serde::{Deserialize, Serialize};
-use swarmvote_protocol::VoterId;
+use swarmvote_protocol::{ProposalId, Vote, VoterId};
 use utoipa::ToSchema;
 
 /// Why a member is (or was) degraded.
@@ -59,4 +59,38 @@ pub struct VoterHealth {
     pub counts: Counts,
     /// Consecutive evaluations towards the next transition.
     pub streak: u32,
+    /// Its part in the window's most recent settled proposals (at most
+    /// [`RECENT_OUTCOMES`]), oldest first: what the console charts.
+    #[serde(default)]
+    pub recent: Vec<RecentOutcome>,
+}
+
+/// Most entries in [`VoterHealth::recent`].
+pub const RECENT_OUTCOMES: usize = 50;
+
+/// What one member did on one settled proposal.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RecentOutcome {
+    /// The proposal.
+    pub proposal: ProposalId,
+    /// Its ballot, if it cast one (`None` also when it equivocated).
+    pub vote: Option<Vote>,
+    /// How that counted.
+    pub mark: Mark,
+}
+
+/// How a member's part in one settled proposal counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Mark {
+    /// It voted with the outcome (or voted on a proposal that expired undecided).
+    Agreed,
+    /// It voted against the outcome.
+    Dissent,
+    /// It cast no ballot in time.
+    Missed,
+    /// It signed both YES and NO.
+    Equivocation,
+    /// It was not in the roster that judged the proposal.
+    NotEligible,
 }

@@ -7,6 +7,7 @@ mod events;
 mod execution;
 mod export;
 mod health;
+mod logs;
 pub mod openapi;
 mod proposals;
 mod requests;
@@ -17,11 +18,16 @@ pub use errors::{ErrorBody, ErrorDetail};
 pub use events::{HealthChange, HealthEvent, NodeEvent, Numbered};
 pub use execution::{ExecutionRecord, ExecutionState};
 pub use export::{EXPORT_FORMAT, EXPORT_VERSION, ExportEntry, ExportHeader, ExportLine};
-pub use health::{Counts, Reason, VoterHealth};
-pub use proposals::{ProposalPage, ProposalReport, ProposalSummary, Proposed};
+pub use health::{Counts, Mark, RECENT_OUTCOMES, Reason, RecentOutcome, VoterHealth};
+pub use logs::{LogLine, LogPage};
+pub use proposals::{
+    BallotLatency, CertificateCheck, ProposalPage, ProposalReport, ProposalSummary, Proposed,
+};
 pub use requests::{
     DEFAULT_LIMIT, DEFAULT_TTL_MS, EventsQuery, ExportQuery, ListQuery, MAX_WAIT_MS, ProposalQuery,
     ProposeBody, VoteBody,
 };
 pub use roster::{HistoryStep, MemberView, RosterHistory, RosterView, TierView};
-pub use status::{PeerReport, StatusReport, Traffic, UnreachablePeer, VoterHealthReport};
+pub use status::{
+    PeerReport, RefusedPeer, StatusReport, Traffic, UnreachablePeer, VoterHealthReport,
+};

@@ -34,6 +34,43 @@ pub struct ProposalReport {
     pub own_ballot: Option<SignedBallot>,
     /// The executor's run of this proposal (proposer's node only).
     pub execution: Option<ExecutionRecord>,
+    /// When this node accepted each ballot, as ms after the proposal's `created_at`
+    /// (kept for recent proposals only; empty after a restart).
+    #[serde(default)]
+    pub ballot_latencies: Vec<BallotLatency>,
+    /// The approved proposal's certificate, checked here against the roster that judged
+    /// it; absent unless approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub certificate: Option<CertificateCheck>,
+}
+
+/// When this node accepted one member's ballot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct BallotLatency {
+    /// The member.
+    pub voter: VoterId,
+    /// Milliseconds from the proposal's creation (the proposer's clock) to acceptance
+    /// here (this node's clock).
+    #[schema(minimum = 0)]
+    pub latency_ms: u64,
+}
+
+/// The result of checking an approved proposal's certificate on this node, as
+/// `swarmvote verify-cert` would offline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct CertificateCheck {
+    /// Whether every signature and the quorum check out.
+    pub valid: bool,
+    /// The tier that approved it.
+    pub tier: Option<String>,
+    /// YES votes needed under that tier.
+    pub required: Option<u32>,
+    /// YES ballots in the certificate.
+    #[schema(minimum = 0)]
+    pub signers: usize,
+    /// Why it does not verify.
+    pub error: Option<String>,
 }
 
 /// The answer to `POST /v1/proposals`.
@@ -78,4 +115,29 @@ pub struct ProposalSummary {
     pub yes: usize,
     /// Distinct NO signers.
     pub no: usize,
+    /// Members of the roster that judges it.
+    #[serde(default)]
+    pub n: u32,
+    /// YES votes it needs (its tier's `q`).
+    #[serde(default)]
+    pub q: u32,
+}
+
+impl ProposalSummary {
+    /// The summary of `proposal`, with its status and tally outcome.
+    pub fn new(proposal: &SignedProposal, status: Status, outcome: &Outcome) -> Self {
+        let p = proposal.proposal();
+        Self {
+            id: proposal.id(),
+            action: p.action.clone(),
+            proposer: p.proposer,
+            created_at: p.created_at,
+            expires_at: p.expires_at,
+            status,
+            yes: outcome.yes.len(),
+            no: outcome.no.len(),
+            n: outcome.n,
+            q: outcome.q,
+        }
+    }
 }

@@ -47,6 +47,9 @@ pub struct StatusReport {
     /// Configured (bootstrap) peers whose last dial failed and that are not connected.
     #[serde(default)]
     pub unreachable: Vec<UnreachablePeer>,
+    /// Peers refused recently (at most the last 32), oldest first.
+    #[serde(default)]
+    pub refused: Vec<RefusedPeer>,
     /// Proposals in memory by status (`pending`, `approved`, `rejected`, `expired`).
     pub counts: BTreeMap<String, usize>,
     /// Ballots waiting for their proposal.
@@ -101,6 +104,19 @@ pub struct UnreachablePeer {
     pub failures: u64,
     /// Why the last dial failed.
     pub error: String,
+}
+
+/// A peer this node refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RefusedPeer {
+    /// Its peer id.
+    pub peer_id: String,
+    /// Why: `roster mismatch` (another swarm or roster) or `not a swarmvote node`.
+    pub reason: String,
+    /// What it announced (its identify protocol version).
+    pub theirs: String,
+    /// When (unix ms).
+    pub at: swarmvote_protocol::UnixMillis,
 }
 
 /// Gossip traffic of this node (application payloads; libp2p framing not included).

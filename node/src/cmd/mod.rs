@@ -39,21 +39,33 @@ pub fn init_logging(format: LogFormat) {
     init_logging_at(format, "info");
 }
 
-/// [`init_logging`] with another default level.
+/// [`init_logging`] with another default level. WARN and ERROR events also go to the
+/// in-memory ring behind `GET /v1/logs`, whatever `RUST_LOG` says.
 pub fn init_logging_at(format: LogFormat, default: &str) {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let result = match format {
-        LogFormat::Json => builder
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let stderr = match format {
+        LogFormat::Json => stderr
             .with_ansi(false)
             .json()
             .flatten_event(true)
-            .try_init(),
-        LogFormat::Text => builder.with_ansi(colours_wanted()).try_init(),
+            .with_filter(filter)
+            .boxed(),
+        LogFormat::Text => stderr
+            .with_ansi(colours_wanted())
+            .with_filter(filter)
+            .boxed(),
     };
+    let ring = swarmvote_node::daemon::log_ring::RingLayer
+        .with_filter(tracing_subscriber::filter::LevelFilter::WARN);
+    let result = tracing_subscriber::registry()
+        .with(stderr)
+        .with(ring)
+        .try_init();
     // A second initialisation in one process is harmless.
     drop(result);
 }

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::Serialize;
 use swarmvote_protocol::{ProposalId, Vote, VoterId};
 
-pub use crate::api::{Counts, Reason, VoterHealth};
+pub use crate::api::{Counts, Mark, RECENT_OUTCOMES, Reason, RecentOutcome, VoterHealth};
 
 /// Most proposal ids listed as evidence in one transition.
 pub const MAX_EVIDENCE: usize = 32;
@@ -177,6 +177,11 @@ struct Marks {
     invalid_signatures: u32,
     equivocations: u32,
     evidence: Vec<ProposalId>,
+    /// It was in the electorate of the slot's proposal (set only in slots, for
+    /// [`RecentOutcome`]s).
+    judged: bool,
+    /// Its ballot on the slot's proposal, if one (and only one).
+    vote: Option<Vote>,
 }
 
 impl Marks {
@@ -295,6 +300,7 @@ impl Monitor {
                 continue;
             }
             let (yes, no) = (s.yes.contains(voter), s.no.contains(voter));
+            marks.judged = true;
             let mark = |marks: &mut Marks| push_evidence(&mut marks.evidence, s.proposal);
             match (yes, no) {
                 (false, false) => {
@@ -305,6 +311,7 @@ impl Monitor {
                 (true, true) => {}
                 (true, false) | (false, true) => {
                     let vote = if yes { Vote::Yes } else { Vote::No };
+                    marks.vote = Some(vote);
                     if s.outcome.is_some_and(|o| o != vote) {
                         marks.dissent = true;
                         mark(&mut marks);
@@ -424,6 +431,33 @@ impl Monitor {
                     },
                     counts,
                     streak: m.streak,
+                    recent: self.recent(v),
+                }
+            })
+            .collect()
+    }
+
+    /// `voter`'s part in the last [`RECENT_OUTCOMES`] settled proposals, oldest first.
+    fn recent(&self, voter: &VoterId) -> Vec<RecentOutcome> {
+        let skip = self.slots.len().saturating_sub(RECENT_OUTCOMES);
+        self.slots
+            .iter()
+            .skip(skip)
+            .map(|(proposal, marks)| {
+                let m = marks.get(voter).filter(|m| m.judged);
+                let mark = match m {
+                    None => Mark::NotEligible,
+                    Some(m) if m.equivocations > 0 && m.evidence.contains(proposal) => {
+                        Mark::Equivocation
+                    }
+                    Some(m) if m.dissent => Mark::Dissent,
+                    Some(m) if m.missed => Mark::Missed,
+                    Some(_) => Mark::Agreed,
+                };
+                RecentOutcome {
+                    proposal: *proposal,
+                    vote: m.and_then(|m| m.vote),
+                    mark,
                 }
             })
             .collect()

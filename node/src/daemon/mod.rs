@@ -7,6 +7,7 @@ pub mod executor;
 pub mod health;
 pub mod http;
 pub mod identity;
+pub mod log_ring;
 pub mod metrics;
 pub mod network;
 pub mod persist;

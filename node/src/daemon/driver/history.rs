@@ -88,33 +88,19 @@ impl Driver {
     /// store.
     fn summary(&self, id: &ProposalId, t: UnixMillis) -> Option<ProposalSummary> {
         if let Some(v) = self.engine.proposal(id) {
-            let p = v.proposal().proposal();
-            let outcome = v.outcome();
-            return Some(ProposalSummary {
-                id: *id,
-                action: p.action.clone(),
-                proposer: p.proposer,
-                created_at: p.created_at,
-                expires_at: p.expires_at,
-                status: v.status(t),
-                yes: outcome.yes.len(),
-                no: outcome.no.len(),
-            });
+            return Some(ProposalSummary::new(
+                v.proposal(),
+                v.status(t),
+                &v.outcome(),
+            ));
         }
         let archived = self.archived(id)?;
         let recount = self.recount(&archived)?;
-        let p = archived.proposal.proposal();
-        let outcome = recount.tally().outcome();
-        Some(ProposalSummary {
-            id: *id,
-            action: p.action.clone(),
-            proposer: p.proposer,
-            created_at: p.created_at,
-            expires_at: p.expires_at,
-            status: recount.status(t),
-            yes: outcome.yes.len(),
-            no: outcome.no.len(),
-        })
+        Some(ProposalSummary::new(
+            &archived.proposal,
+            recount.status(t),
+            &recount.tally().outcome(),
+        ))
     }
 
     /// A proposal the engine no longer holds, as the API reports it.
@@ -131,6 +117,9 @@ impl Driver {
             decided_at_us: None,
             own_ballot: archived.own_ballot,
             execution: archived.execution,
+            // Arrival times are kept in memory only, for the proposals the engine holds.
+            ballot_latencies: Vec::new(),
+            certificate: recount.certificate().map(|c| self.check_certificate(c)),
             proposal: archived.proposal,
         })
     }

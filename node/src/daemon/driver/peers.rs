@@ -1,7 +1,7 @@
 //! Peers: their engine tags, admission by identify (same swarm and roster), refusals,
 //! and whether a quorum is still reachable.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use libp2p::{PeerId, identify};
 use swarmvote_protocol::engine::PeerTag;
@@ -9,6 +9,8 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use super::Driver;
+use crate::api::RefusedPeer;
+use crate::daemon::clock::now;
 use crate::daemon::network::refusals::{Refusal, Refusals};
 
 /// What the driver knows of its peers.
@@ -24,7 +26,12 @@ pub(super) struct Peers {
     pub(super) refusing: Refusals,
     /// Whether fewer than a quorum of members (us included) are admitted.
     below_quorum: bool,
+    /// The last [`RECENT_REFUSALS`] refusals, oldest first, for the status report.
+    pub(super) refused: VecDeque<RefusedPeer>,
 }
+
+/// Most refusals the status report lists.
+pub(super) const RECENT_REFUSALS: usize = 32;
 
 impl Peers {
     pub(super) fn new(version: String) -> Self {
@@ -36,6 +43,7 @@ impl Peers {
             admitted: BTreeSet::new(),
             refusing: Refusals::default(),
             below_quorum: false,
+            refused: VecDeque::new(),
         }
     }
 
@@ -91,17 +99,28 @@ impl Driver {
                 ours = %self.peers.version,
                 "peer refused: roster mismatch"
             );
-            self.refuse(peer);
+            self.refuse(peer, "roster mismatch", &info.protocol_version);
         } else {
             warn!(%peer, protocol = %info.protocol_version, "peer refused: not a swarmvote node");
-            self.refuse(peer);
+            self.refuse(peer, "not a swarmvote node", &info.protocol_version);
         }
     }
 
     /// Blocks `peer` once our identify answer has had time to reach it (never admitted
     /// meanwhile; see [`crate::daemon::network::refusals`]).
-    fn refuse(&mut self, peer: PeerId) {
+    fn refuse(&mut self, peer: PeerId, reason: &str, theirs: &str) {
         self.peers.admitted.remove(&peer);
+        if self.peers.refused.len() >= RECENT_REFUSALS {
+            self.peers.refused.pop_front();
+        }
+        // Bounded: a peer announces at most a short protocol string, but cap it anyway.
+        let theirs: String = theirs.chars().take(200).collect();
+        self.peers.refused.push_back(RefusedPeer {
+            peer_id: peer.to_string(),
+            reason: reason.to_owned(),
+            theirs,
+            at: now(),
+        });
         if self.peers.refusing.refuse(peer, Instant::now().into_std()) == Refusal::BlockNow {
             self.swarm.behaviour_mut().blocked.block_peer(peer);
         }

@@ -3,12 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use swarmvote_protocol::{ProposalId, Status, UnixMillis, VoterId};
+use swarmvote_protocol::{Certificate, ProposalId, Status, UnixMillis, VoterId};
 use tracing::warn;
 
 use super::{Driver, ListFilter};
 use crate::api::{
-    PeerReport, ProposalPage, ProposalReport, ProposalSummary, StatusReport, VoterHealthReport,
+    CertificateCheck, PeerReport, ProposalPage, ProposalReport, ProposalSummary, StatusReport,
+    VoterHealthReport,
 };
 use crate::daemon::clock::now;
 use crate::daemon::executor::ExecutionRecord;
@@ -31,19 +32,7 @@ impl Driver {
                     && filter
                         .cursor
                         .is_none_or(|(at, id)| (p.created_at.0, v.proposal().id()) < (at, id));
-                keep.then(|| {
-                    let outcome = v.outcome();
-                    ProposalSummary {
-                        id: v.proposal().id(),
-                        action: p.action.clone(),
-                        proposer: p.proposer,
-                        created_at: p.created_at,
-                        expires_at: p.expires_at,
-                        status,
-                        yes: outcome.yes.len(),
-                        no: outcome.no.len(),
-                    }
-                })
+                keep.then(|| ProposalSummary::new(v.proposal(), status, &v.outcome()))
             })
             .collect();
         // Newest first; ties broken by id, so paging is stable.
@@ -73,7 +62,34 @@ impl Driver {
             decided_at_us: self.telemetry.stats.decided_us.get(id).copied(),
             own_ballot: view.own_ballot().cloned(),
             execution: self.execution_record(id),
+            ballot_latencies: self
+                .telemetry
+                .stats
+                .ballot_ms
+                .get(id)
+                .cloned()
+                .unwrap_or_default(),
+            certificate: view.certificate().map(|c| self.check_certificate(c)),
         })
+    }
+
+    /// Checks a certificate as `swarmvote verify-cert` would, against the roster it
+    /// names in this node's chain.
+    pub(super) fn check_certificate(&self, cert: Certificate) -> CertificateCheck {
+        let tier = cert.tier().map(|t| (t.name.to_string(), t.required));
+        let signers = cert.ballots().len();
+        let digest = cert.proposal().proposal().roster;
+        let result = match self.engine.chain().get(&digest) {
+            None => Err(format!("roster {digest} is not in this node's chain")),
+            Some(roster) => cert.verify(roster).map(|_| ()).map_err(|e| e.to_string()),
+        };
+        CertificateCheck {
+            valid: result.is_ok(),
+            tier: tier.as_ref().map(|t| t.0.clone()),
+            required: tier.map(|t| t.1),
+            signers,
+            error: result.err(),
+        }
     }
 
     pub(super) fn status_report(&self) -> StatusReport {
@@ -136,6 +152,7 @@ impl Driver {
             peers,
             mesh_peers: gossip.mesh_peers(&self.outbox.topic().hash()).count(),
             unreachable: self.bootstrap.unreachable(&self.swarm),
+            refused: self.peers.refused.iter().cloned().collect(),
             counts,
             orphans: self.engine.orphan_count(),
             last_decision_ms: self.telemetry.stats.last_decision_ms,

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use super::Driver;
-use crate::api::{HealthChange, HealthEvent, NodeEvent, Traffic};
+use crate::api::{BallotLatency, HealthChange, HealthEvent, NodeEvent, Traffic};
 use crate::daemon::clock::{now, now_us};
 use crate::daemon::health::{Monitor, Settled, Thresholds, Transition};
 use crate::daemon::metrics::{
@@ -22,6 +22,8 @@ use crate::daemon::webhook::{self, Webhook};
 
 /// Decision times kept for the API (microsecond wall clock), bounded.
 const DECISION_TIMES: usize = 200_000;
+/// Proposals whose ballots' acceptance times are kept for the API, bounded.
+const BALLOT_TIMES: usize = 10_000;
 /// Proposals waiting for their health evaluation; beyond, the oldest is evaluated early.
 const HEALTH_DUE: usize = 100_000;
 
@@ -51,6 +53,28 @@ pub(super) struct Stats {
     pub(super) traffic: Traffic,
     pub(super) decided_us: BTreeMap<ProposalId, u64>,
     decided_order: VecDeque<ProposalId>,
+    /// When each ballot was accepted, as ms after its proposal's creation. One entry per
+    /// member (ballots come only from members), for the last [`BALLOT_TIMES`] proposals.
+    pub(super) ballot_ms: BTreeMap<ProposalId, Vec<BallotLatency>>,
+    ballot_order: VecDeque<ProposalId>,
+}
+
+impl Stats {
+    fn ballot_accepted(&mut self, proposal: ProposalId, voter: VoterId, latency_ms: u64) {
+        if !self.ballot_ms.contains_key(&proposal) {
+            if self.ballot_order.len() >= BALLOT_TIMES
+                && let Some(old) = self.ballot_order.pop_front()
+            {
+                self.ballot_ms.remove(&old);
+            }
+            self.ballot_order.push_back(proposal);
+        }
+        let list = self.ballot_ms.entry(proposal).or_default();
+        // The first ballot of a voter counts (an equivocator's second one does not).
+        if !list.iter().any(|b| b.voter == voter) {
+            list.push(BallotLatency { voter, latency_ms });
+        }
+    }
 }
 
 impl Telemetry {
@@ -100,7 +124,16 @@ impl Driver {
             Event::ProposalSeen { .. } => {
                 m.proposals_seen.inc();
             }
-            Event::BallotAccepted { vote, .. } => {
+            Event::BallotAccepted {
+                proposal,
+                voter,
+                vote,
+                latency_ms,
+                ..
+            } => {
+                self.telemetry
+                    .stats
+                    .ballot_accepted(*proposal, *voter, *latency_ms);
                 let vote = match vote {
                     Vote::Yes => "yes",
                     Vote::No => "no",

@@ -1,6 +1,8 @@
-//! The local HTTP JSON API (axum). Every request needs `Authorization: Bearer <token>`;
-//! the token is in `<data_dir>/api.cookie` (mode 0600, new at every start) unless the
-//! config fixes one. Errors are `{"error": {"code", "message"}}` with a fitting status.
+//! The local HTTP JSON API (axum). Every request needs `Authorization: Bearer <token>`
+//! (or, for GET requests only, the web console's `swarmvote_token` cookie holding the
+//! same token); the token is in `<data_dir>/api.cookie` (mode 0600, new at every start)
+//! unless the config fixes one. The console itself (`/ui`, see [`crate::console`]) is
+//! served beside the API without a token: it holds no data. Errors are `{"error": {"code", "message"}}` with a fitting status.
 //! Each handler carries its route's OpenAPI description; [`openapi`] assembles the
 //! document, served at `GET /v1/openapi.json` behind the same token as every route.
 
@@ -21,7 +23,7 @@ use swarmvote_protocol::{Action, Certificate, Payload, ProposalId, Reason, Signe
 use utoipa::OpenApi;
 
 use crate::api::{
-    DEFAULT_LIMIT, ErrorBody, ErrorDetail, EventsQuery, ListQuery, NodeEvent, Numbered,
+    DEFAULT_LIMIT, ErrorBody, ErrorDetail, EventsQuery, ListQuery, LogPage, NodeEvent, Numbered,
     ProposalPage, ProposalQuery, ProposalReport, ProposeBody, Proposed, RosterHistory, RosterView,
     StatusReport, VoteBody,
 };
@@ -140,12 +142,15 @@ struct AppState {
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
-/// Every route the server answers, as (method, path). The OpenAPI document lists
-/// exactly these; a test checks both that and that the router serves them.
+/// Every route the server answers behind the token, as (method, path). The OpenAPI
+/// document lists exactly these; a test checks both that and that the router serves
+/// them. The console's own routes ([`crate::console::ROUTES`]) are not API: they serve
+/// static files and the login cookie, not JSON, so the document leaves them out.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/metrics"),
     ("GET", "/v1/events"),
     ("GET", "/v1/export"),
+    ("GET", "/v1/logs"),
     ("GET", "/v1/openapi.json"),
     ("GET", "/v1/proposals"),
     ("GET", "/v1/proposals/{id}"),
@@ -166,6 +171,7 @@ pub fn router(
     shutdown: tokio::sync::watch::Receiver<bool>,
     extra: Router,
 ) -> Router {
+    let console = crate::console::router(token.clone());
     let state = AppState {
         client,
         metrics,
@@ -174,6 +180,7 @@ pub fn router(
     };
     Router::new()
         .route("/metrics", get(metrics_text))
+        .route("/v1/logs", get(logs))
         .route("/v1/proposals", post(propose).get(list))
         .route("/v1/events", get(events))
         .route("/v1/export", get(export::export))
@@ -188,6 +195,8 @@ pub fn router(
         .merge(extra)
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(middleware::from_fn_with_state(state, auth))
+        // After the token layer, so that the login page can be loaded without one.
+        .merge(console)
 }
 
 /// The router of the separate metrics listener (`[metrics] listen`): only `GET /metrics`,
@@ -213,6 +222,7 @@ pub fn metrics_router(client: Client, metrics: Metrics) -> Router {
     list,
     events,
     export::export,
+    logs,
     proposal,
     vote,
     certificate,
@@ -268,33 +278,66 @@ async fn metrics_text(State(state): State<AppState>) -> Result<Response, ApiErro
         .into_response())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// `GET /v1/logs`: the recent WARN and ERROR lines.
+#[utoipa::path(
+    get,
+    path = "/v1/logs",
+    summary = "The node's recent WARN and ERROR log lines (an in-memory ring of the last 200)",
+    responses(
+        (status = 200, description = "The lines, oldest first", body = LogPage),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+    )
+)]
+async fn logs() -> Json<LogPage> {
+    Json(crate::daemon::log_ring::snapshot())
+}
+
+/// Compares without stopping at the first difference, so the time taken does not tell
+/// how much of a guessed token was right.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// The token: the bearer header, or else the console's cookie. The cookie is accepted
+/// only on GET requests to the API (`/v1/...` and `/metrics`): the console only reads,
+/// and a cookie a browser attaches by itself must not be able to propose or vote
+/// (cross-site request forgery; SameSite=Strict is the first line, this the second).
 async fn auth(
     State(state): State<AppState>,
     headers: HeaderMap,
     req: Request,
     next: Next,
 ) -> Response {
-    let given = headers
+    let unauthorized =
+        |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m).into_response();
+    let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(t) if constant_time_eq(t.trim().as_bytes(), state.token.as_bytes()) => {
-            next.run(req).await
+    let cookie = crate::console::cookie_token(&headers);
+    let given = match (bearer, cookie) {
+        (Some(t), _) => t.trim(),
+        (None, Some(c)) => {
+            let path = req.uri().path();
+            let readable = path.starts_with("/v1/") || path == "/metrics";
+            if req.method() != axum::http::Method::GET || !readable {
+                return unauthorized(
+                    "the console's cookie is accepted only for GET requests to the API; \
+                     send 'Authorization: Bearer <token>'",
+                );
+            }
+            c
         }
-        Some(_) => {
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "wrong token").into_response()
+        (None, None) => {
+            return unauthorized(
+                "missing 'Authorization: Bearer <token>'; the token is in <data_dir>/api.cookie",
+            );
         }
-        None => ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing 'Authorization: Bearer <token>'; the token is in <data_dir>/api.cookie",
-        )
-        .into_response(),
+    };
+    if constant_time_eq(given.as_bytes(), state.token.as_bytes()) {
+        next.run(req).await
+    } else {
+        unauthorized("wrong token")
     }
 }
 
@@ -783,5 +826,69 @@ mod tests {
             }
         }
         assert_eq!(status_of("GET", "/v1/nothing").await, StatusCode::NOT_FOUND);
+    }
+
+    async fn send(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        let mut req = Request::builder().method(method).uri(path);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        app()
+            .oneshot(req.body(Body::from(body.to_owned())).unwrap())
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_console_needs_no_token_and_its_cookie_only_reads() {
+        // Served without a token, with the strict policy; not in the API's document.
+        for (method, path) in crate::console::ROUTES {
+            let concrete = path.replace("{asset}", "app.js");
+            let r = send(method, &concrete, &[], "token=t").await;
+            assert!(r.status().is_success(), "{method} {path}: {}", r.status());
+            assert!(!documented().iter().any(|(_, p)| p == path));
+        }
+        let page = send("GET", "/ui", &[], "").await;
+        let csp = page.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap();
+        assert!(csp.starts_with("default-src 'self'"), "{csp}");
+        assert_eq!(
+            send("GET", "/ui/other.js", &[], "").await.status(),
+            StatusCode::NOT_FOUND
+        );
+        // Login: the right token sets the cookie, a wrong one does not.
+        let ok = send("POST", "/ui/login", &[], "token=t").await;
+        let set = ok.headers()[header::SET_COOKIE].to_str().unwrap();
+        assert_eq!(set, "swarmvote_token=t; HttpOnly; SameSite=Strict; Path=/");
+        let wrong = send("POST", "/ui/login", &[], "token=x").await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+        assert!(wrong.headers().get(header::SET_COOKIE).is_none());
+        // The cookie reads the API (503: the test's driver is gone, but auth passed)...
+        let cookie = [("cookie", "swarmvote_token=t")];
+        let read = send("GET", "/v1/status", &cookie, "").await;
+        assert_eq!(read.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            send("GET", "/v1/logs", &cookie, "").await.status(),
+            StatusCode::OK
+        );
+        let bad = [("cookie", "swarmvote_token=x")];
+        assert_eq!(
+            send("GET", "/v1/status", &bad, "").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        // ...but never writes.
+        let json = [
+            ("cookie", "swarmvote_token=t"),
+            ("content-type", "application/json"),
+        ];
+        let write = send(
+            "POST",
+            "/v1/proposals",
+            &json,
+            r#"{"action":"x","payload":{}}"#,
+        )
+        .await;
+        assert_eq!(write.status(), StatusCode::UNAUTHORIZED);
     }
 }
