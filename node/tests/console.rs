@@ -268,6 +268,21 @@ async fn the_console_logs_in_follows_proposals_live_and_flags_a_degraded_voter()
     assert_eq!(same, json!(true), "the page was reloaded");
     shot(&browser, &shots, "03-proposals").await;
 
+    // The whole history (read from the store) lists it too.
+    browser
+        .find(Locator::Css("#filter-history"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    element(&browser, "#filter-history:checked").await;
+    element(
+        &browser,
+        &format!("tr[data-id='{id}'][data-status='approved']"),
+    )
+    .await;
+
     // The proposal's page: its three ballots (node2's NO with its reason), the valid
     // certificate and its download link.
     browser

@@ -207,7 +207,7 @@ function report(e) {
 
 // ---------- pages ----------
 
-const filters = { status: "", action: "" };
+const filters = { status: "", action: "", history: false };
 
 function bar(yes, no, n, q) {
   const total = Math.max(n || 0, yes + no, q || 0, 1);
@@ -243,6 +243,9 @@ async function proposalsPage() {
     ["", "pending", "approved", "rejected", "expired"].map((s) =>
       el("option", { value: s, selected: s === filters.status, text: s || "any status" })));
   const actionIn = el("input", { id: "filter-action", placeholder: "action, such as fs.delete", value: filters.action });
+  // Off: what the node lists by default (within [retention] listed_secs of expiry).
+  // On: the whole stored history, paged with "More".
+  const historyBox = el("input", { id: "filter-history", type: "checkbox", checked: filters.history });
   const body = el("tbody", { id: "proposal-rows" });
   const more = el("button", { class: "more", type: "button", hidden: true, text: "More" });
   let cursor = null;
@@ -251,6 +254,7 @@ async function proposalsPage() {
     const qs = new URLSearchParams({ limit: "50" });
     if (filters.status) qs.set("status", filters.status);
     if (filters.action) qs.set("action", filters.action);
+    if (filters.history) qs.set("history", "true");
     if (c) qs.set("cursor", c);
     return `/v1/proposals?${qs}`;
   };
@@ -266,6 +270,7 @@ async function proposalsPage() {
   const empty = el("p", { class: "empty", text: "No proposals match.", hidden: true });
   statusSel.addEventListener("change", () => { filters.status = statusSel.value; load(false).catch(report); });
   actionIn.addEventListener("change", () => { filters.action = actionIn.value.trim(); load(false).catch(report); });
+  historyBox.addEventListener("change", () => { filters.history = historyBox.checked; load(false).catch(report); });
   more.addEventListener("click", () => load(true).catch(report));
 
   show(
@@ -273,6 +278,7 @@ async function proposalsPage() {
     el("div", { class: "filters" },
       el("label", { for: "filter-status", text: "Status" }), statusSel,
       el("label", { for: "filter-action", text: "Action" }), actionIn,
+      historyBox, el("label", { for: "filter-history", text: "whole history" }),
       el("span", { class: "muted small", text: "newest first" })),
     el("table", {},
       el("thead", {}, el("tr", {}, ["Created", "Id", "Action", "Proposer", "Status", "Yes / no against q"]
