@@ -29,6 +29,10 @@ pub enum Domain {
     /// A separate tag, so a plain roster keeps the digest it always had and the two
     /// encodings can never collide.
     RosterV2,
+    /// A certificate's digest, which execution receipts name.
+    Certificate,
+    /// An execution receipt's signature.
+    Receipt,
 }
 
 impl Domain {
@@ -39,6 +43,8 @@ impl Domain {
             Domain::Ballot => b"swarmvote/v1/ballot",
             Domain::Roster => b"swarmvote/v1/roster",
             Domain::RosterV2 => b"swarmvote/v2/roster",
+            Domain::Certificate => b"swarmvote/v1/certificate",
+            Domain::Receipt => b"swarmvote/v1/receipt",
         }
     }
 }
@@ -333,7 +339,14 @@ mod tests {
 
     #[test]
     fn tags_are_distinct_and_versioned() {
-        let tags = [Domain::Proposal, Domain::Ballot, Domain::Roster].map(Domain::tag);
+        let tags = [
+            Domain::Proposal,
+            Domain::Ballot,
+            Domain::Roster,
+            Domain::Certificate,
+            Domain::Receipt,
+        ]
+        .map(Domain::tag);
         for (i, a) in tags.iter().enumerate() {
             assert!(a.starts_with(b"swarmvote/v1/"));
             for b in tags.iter().skip(i + 1) {

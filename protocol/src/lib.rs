@@ -20,7 +20,8 @@
 //! 4. [`sigcache`]: verified signatures, and a shared copy of what they signed.
 //! 5. [`roster`] (members, tiers, the roster document), then [`message`]: proposals and
 //!    ballots.
-//! 6. [`evidence`], [`certificate`], then [`chain`] (roster epochs) and [`tally`];
+//! 6. [`evidence`], [`certificate`], then [`chain`] (roster epochs), [`tally`] and
+//!    [`receipt`] (execution receipts, judged against certificates);
 //!    [`inbound`], [`gossip`] (the gossip kinds) and [`catchup`] (the catch-up wire
 //!    messages) beside them.
 //! 7. [`policy`]: the node's `[evaluator]` config section, its pure policy rules and Rego
@@ -170,6 +171,7 @@ pub mod keyfile;
 pub mod message;
 pub mod policy;
 pub mod quorum;
+pub mod receipt;
 pub mod roster;
 pub mod sigcache;
 pub mod tally;
@@ -179,13 +181,17 @@ pub use codec::{CodecError, Kind};
 pub use crypto::{PublicKey, SecretKey, Signature, Verified};
 pub use evidence::{Equivocation, EvidenceError};
 pub use gossip::Gossip;
-pub use ids::{Action, MemberName, Nonce, ProposalId, RosterDigest, SwarmId, UnixMillis, VoterId};
+pub use ids::{
+    Action, CertificateDigest, MemberName, Nonce, OutputDigest, ProposalId, RosterDigest, SwarmId,
+    UnixMillis, VoterId,
+};
 pub use inbound::Inbound;
 pub use message::{
     Ballot, MessageError, Payload, Proposal, Reason, SignedBallot, SignedProposal, VerifyError,
     Vote,
 };
 pub use quorum::{Quorum, QuorumError};
+pub use receipt::{Receipt, SignedReceipt, Standing, UnbackedReason};
 pub use roster::{Member, Roster, RosterDocument, RosterError, RosterReport};
 pub use sigcache::SignatureCache;
 pub use tally::{Added, Outcome, Status, Tally, TallyError, Verdict};
