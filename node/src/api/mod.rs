@@ -8,6 +8,7 @@ mod execution;
 mod health;
 pub mod openapi;
 mod proposals;
+mod receipts;
 mod requests;
 mod roster;
 mod status;
@@ -17,6 +18,7 @@ pub use events::{HealthChange, HealthEvent, NodeEvent, Numbered};
 pub use execution::{ExecutionRecord, ExecutionState};
 pub use health::{Counts, Reason, VoterHealth};
 pub use proposals::{ProposalPage, ProposalReport, ProposalSummary, Proposed};
+pub use receipts::{ReceiptFile, ReceiptReport};
 pub use requests::{
     DEFAULT_LIMIT, DEFAULT_TTL_MS, EventsQuery, ListQuery, MAX_WAIT_MS, ProposalQuery, ProposeBody,
     VoteBody,

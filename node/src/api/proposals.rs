@@ -8,7 +8,7 @@ use swarmvote_protocol::{
 };
 use utoipa::ToSchema;
 
-use super::ExecutionRecord;
+use super::{ExecutionRecord, ReceiptReport};
 
 /// A proposal as the API shows it.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -34,6 +34,11 @@ pub struct ProposalReport {
     pub own_ballot: Option<SignedBallot>,
     /// The executor's run of this proposal (proposer's node only).
     pub execution: Option<ExecutionRecord>,
+    /// Signed execution receipts for it, from every node that ran it, each with its
+    /// standing here (an unbacked one is evidence against its executor). Absent in
+    /// reports from nodes older than receipts.
+    #[serde(default)]
+    pub receipts: Vec<ReceiptReport>,
 }
 
 /// The answer to `POST /v1/proposals`.

@@ -450,6 +450,17 @@ pub fn render_event(e: &SseEvent, names: &Names) -> String {
             format!("peer {}: {}", peer.0, json(reason))
         }
         NodeEvent::Engine(Event::Expired { proposal }) => wire(proposal),
+        NodeEvent::Engine(Event::Receipt {
+            proposal,
+            executor,
+            exit_code,
+            standing,
+        }) => format!(
+            "{}  receipt from {}: exit {}  {standing}",
+            wire(proposal),
+            names.of(executor),
+            exit_code.map_or_else(|| "none".to_string(), |c| c.to_string()),
+        ),
         NodeEvent::Engine(Event::EpochChanged {
             epoch,
             roster,

@@ -421,6 +421,9 @@ impl Driver {
             Command::Get { proposal, reply } => {
                 let _ = reply.send(self.report(&proposal, t));
             }
+            Command::Receipts { proposal, reply } => {
+                let _ = reply.send(self.receipt_reports(&proposal));
+            }
             Command::Certificate { proposal, reply } => {
                 let r = self.engine.proposal(&proposal).map(|v| v.certificate());
                 let _ = reply.send(r);
@@ -572,6 +575,7 @@ impl Driver {
     fn on_execution_done(&mut self, done: Done) {
         executions::on_done(
             &mut self.executor,
+            &mut self.engine,
             &mut self.store,
             &self.telemetry.metrics,
             done,

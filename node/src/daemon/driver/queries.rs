@@ -8,7 +8,8 @@ use tracing::warn;
 
 use super::{Driver, ListFilter};
 use crate::api::{
-    PeerReport, ProposalPage, ProposalReport, ProposalSummary, StatusReport, VoterHealthReport,
+    PeerReport, ProposalPage, ProposalReport, ProposalSummary, ReceiptReport, StatusReport,
+    VoterHealthReport,
 };
 use crate::daemon::clock::now;
 use crate::daemon::executor::ExecutionRecord;
@@ -73,7 +74,35 @@ impl Driver {
             decided_at_us: self.telemetry.stats.decided_us.get(id).copied(),
             own_ballot: view.own_ballot().cloned(),
             execution: self.execution_record(id),
+            receipts: self
+                .receipt_reports(id)
+                .into_iter()
+                .map(|mut r| {
+                    r.certificate = None;
+                    r
+                })
+                .collect(),
         })
+    }
+
+    /// Every receipt stored for a proposal (known here or not), judged by the engine,
+    /// with the certificate each names when the engine can rebuild it.
+    pub(super) fn receipt_reports(&self, id: &ProposalId) -> Vec<ReceiptReport> {
+        let stored = self.store.receipts_of(id).unwrap_or_else(|e| {
+            warn!(proposal = %id.short(), error = %e, "cannot read receipts");
+            Vec::new()
+        });
+        stored
+            .into_iter()
+            .map(|receipt| {
+                let (standing, certificate) = self.engine.receipt_standing(&receipt);
+                ReceiptReport {
+                    receipt,
+                    standing,
+                    certificate,
+                }
+            })
+            .collect()
     }
 
     pub(super) fn status_report(&self) -> StatusReport {
