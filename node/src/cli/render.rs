@@ -242,6 +242,22 @@ impl ProposalReport {
             let _ = writeln!(out, "execution");
             render_execution(&mut out, exec);
         }
+        for r in &self.receipts {
+            let inner = r.receipt.receipt();
+            let _ = writeln!(
+                out,
+                "receipt      {}: exit {}  {}",
+                names.of(&inner.executor),
+                inner
+                    .exit_code
+                    .map_or_else(|| "none".to_string(), |c| c.to_string()),
+                r.standing
+            );
+            let _ = writeln!(out, "  command          {}", inner.command);
+            let _ = writeln!(out, "  certificate      {}", inner.certificate);
+            let _ = writeln!(out, "  stdout sha256    {}", inner.stdout);
+            let _ = writeln!(out, "  stderr sha256    {}", inner.stderr);
+        }
         out
     }
 }
