@@ -150,6 +150,14 @@
 //!     `epoch_transitions_with_proposals_in_flight_converge`,
 //!     `a_lagging_engine_fetches_the_chain_through_catch_up`,
 //!     `a_removed_key_no_longer_counts_and_gets_no_help`)
+//! 25. **Receipts are backed only by their certificate.** An execution receipt is backed
+//!     exactly when a certificate for the same proposal, proposed by the receipt's
+//!     executor, verifies and has the digest the receipt names; one changed byte breaks
+//!     its signature; one without an approval is kept and flagged as evidence, and a
+//!     member can make an engine hold only a bounded number of those.
+//!     (`tests/receipts.rs`: `a_signed_receipt_is_backed_on_every_engine`,
+//!     `a_tampered_receipt_fails`, `a_receipt_without_an_approval_is_kept_and_flagged`,
+//!     `only_the_proposer_executes`, `unbacked_receipts_are_bounded_per_executor`)
 
 // Checked arithmetic and no panicking index in the core; tests may index freely.
 #![cfg_attr(
