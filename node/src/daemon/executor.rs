@@ -134,7 +134,7 @@ pub enum Outcome {
     /// Not run: keep the record (it says why).
     Refused(ExecutionRecord),
     /// To run: record it durably, then [`Executor::start`] it.
-    Ready(Launch),
+    Ready(Box<Launch>),
 }
 
 /// A process ready to start, once its *started* record is durable.
@@ -286,7 +286,7 @@ impl Executor {
             ("SWARMVOTE_PROPOSAL_ID", OsString::from(id.to_string())),
             ("SWARMVOTE_ACTION", OsString::from(action)),
         ];
-        Some(Outcome::Ready(Launch {
+        Some(Outcome::Ready(Box::new(Launch {
             record,
             argv: rule.command.clone(),
             env,
@@ -294,11 +294,11 @@ impl Executor {
             timeout: rule.timeout,
             handle,
             certificate,
-        }))
+        })))
     }
 
     /// Spawns a launch whose *started* record is durable.
-    pub fn start(&mut self, launch: Launch) {
+    pub fn start(&mut self, launch: Box<Launch>) {
         let Launch {
             record,
             argv,
@@ -307,7 +307,7 @@ impl Executor {
             timeout,
             handle,
             certificate,
-        } = launch;
+        } = *launch;
         let command = argv.join(" ");
         info!(proposal = %record.proposal.short(), action = %record.action, "execution started");
         let tx = self.done_tx.clone();
