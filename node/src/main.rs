@@ -90,6 +90,20 @@ cannot be read); the message names the file, field or ballot at fault. 2 usage e
         after_help = "Example: swarmvote export --config node.toml --since 7d --out audit.jsonl; swarmvote export verify audit.jsonl --roster roster.toml. Exit codes: 0 written (verify: valid), 1 error (verify: the file is not valid; the message names the first line at fault), 2 usage error."
     )]
     Export(cmd::export::ExportArgs),
+    /// Print a proposal's execution receipt file (`{"receipt": …, "certificate": …}`),
+    /// signed by the member whose node ran it.
+    #[command(after_help = EXIT_CODES)]
+    Receipt(cmd::receipts::ReceiptArgs),
+    /// Check an execution receipt file against a roster (or a genesis roster and its
+    /// chain), with the certificate it names, offline (no node needed).
+    #[command(
+        after_help = "Exit codes: 0 the receipt is signed by a member and backed by a \
+verifying certificate of the same proposal, with the digest it names; 1 it is not (a bad \
+signature, or an UNBACKED execution: no certificate, another proposal's, another digest, \
+or one that does not verify), or a file cannot be read; the message names what. 2 usage \
+error."
+    )]
+    VerifyReceipt(cmd::receipts::VerifyReceiptArgs),
     /// Serve the node's tools to an AI agent over MCP on standard input and output (for
     /// MCP clients that start servers as child processes).
     #[command(
@@ -147,6 +161,8 @@ fn main() -> ExitCode {
         Command::Cert(args) => cmd::proposals::cert(args),
         Command::VerifyCert(args) => cmd::proposals::verify_cert(args),
         Command::Export(args) => cmd::export::run(args),
+        Command::Receipt(args) => cmd::receipts::receipt(args),
+        Command::VerifyReceipt(args) => cmd::receipts::verify_receipt(args),
         Command::Gate { command } => cmd::gate::run(command),
         Command::Init(args) => offline(|| cmd::run::init(&args)),
         Command::Keygen(args) => offline(|| cmd::keys::keygen(&args.out)),

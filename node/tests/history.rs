@@ -154,7 +154,8 @@ fn retention_history_export_and_restart() {
     assert!(ok, "{out}");
     assert!(
         out.contains("3 proposals (2 approved, 1 rejected, 0 neither)")
-            && out.contains("2 executions")
+            && out.contains("2 executions, 2 receipts")
+            && !out.contains("EVIDENCE")
             && out.contains("sealed by node0 (a member)"),
         "{out}"
     );

@@ -12,9 +12,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{Kind, Message};
-use crate::crypto::Verified;
-use crate::ids::{GroupName, ProposalId, TierName, VoterId};
+use crate::codec::{self, Kind, Message};
+use crate::crypto::{self, Domain, Verified};
+use crate::ids::{CertificateDigest, GroupName, ProposalId, TierName, VoterId};
 use crate::message::{SignedBallot, SignedProposal, VerifyError, Vote};
 use crate::roster::Roster;
 use crate::sigcache::SignatureCache;
@@ -162,6 +162,19 @@ impl Certificate {
     /// The YES ballots.
     pub fn ballots(&self) -> &[SignedBallot] {
         &self.ballots
+    }
+
+    /// SHA-256 over the domain tag `swarmvote/v1/certificate`, the swarm and the
+    /// certificate's canonical encoding: what an execution receipt names it by. One
+    /// certificate has one digest; another set of YES ballots for the same proposal has
+    /// another.
+    pub fn digest(&self) -> CertificateDigest {
+        let swarm = &self.proposal.proposal().swarm;
+        CertificateDigest::from_bytes(crypto::sha256(&crypto::signing_bytes(
+            Domain::Certificate,
+            swarm,
+            &codec::encode_body(self),
+        )))
     }
 
     /// Checks everything against `roster`, cheap structural checks first.

@@ -56,6 +56,8 @@ pub enum Kind {
     SyncRequest = 6,
     /// [`SyncResponse`](crate::catchup::SyncResponse), catch-up between two peers.
     SyncResponse = 7,
+    /// [`SignedReceipt`](crate::receipt::SignedReceipt), an execution receipt (gossip).
+    Receipt = 8,
 }
 
 impl Kind {
@@ -69,6 +71,7 @@ impl Kind {
             5 => Kind::Decision,
             6 => Kind::SyncRequest,
             7 => Kind::SyncResponse,
+            8 => Kind::Receipt,
             _ => return None,
         })
     }
@@ -78,7 +81,7 @@ impl Kind {
         match self {
             Kind::Certificate => MAX_CERTIFICATE_BYTES,
             Kind::SyncRequest | Kind::SyncResponse => MAX_SYNC_BYTES,
-            Kind::Proposal | Kind::Ballot | Kind::Equivocation | Kind::Decision => {
+            Kind::Proposal | Kind::Ballot | Kind::Equivocation | Kind::Decision | Kind::Receipt => {
                 MAX_MESSAGE_BYTES
             }
         }

@@ -31,6 +31,10 @@ pub enum Domain {
     RosterV2,
     /// The seal on the last line of an audit export (see [`crate::seal`]).
     ExportSeal,
+    /// A certificate's digest, which execution receipts name.
+    Certificate,
+    /// An execution receipt's signature.
+    Receipt,
 }
 
 impl Domain {
@@ -42,6 +46,8 @@ impl Domain {
             Domain::Roster => b"swarmvote/v1/roster",
             Domain::RosterV2 => b"swarmvote/v2/roster",
             Domain::ExportSeal => b"swarmvote/v1/export-seal",
+            Domain::Certificate => b"swarmvote/v1/certificate",
+            Domain::Receipt => b"swarmvote/v1/receipt",
         }
     }
 }
@@ -336,7 +342,14 @@ mod tests {
 
     #[test]
     fn tags_are_distinct_and_versioned() {
-        let tags = [Domain::Proposal, Domain::Ballot, Domain::Roster].map(Domain::tag);
+        let tags = [
+            Domain::Proposal,
+            Domain::Ballot,
+            Domain::Roster,
+            Domain::Certificate,
+            Domain::Receipt,
+        ]
+        .map(Domain::tag);
         for (i, a) in tags.iter().enumerate() {
             assert!(a.starts_with(b"swarmvote/v1/"));
             for b in tags.iter().skip(i + 1) {

@@ -1,9 +1,10 @@
-//! The messages that travel over gossip: proposals, ballots and equivocation evidence,
-//! decoded by kind from one envelope.
+//! The messages that travel over gossip: proposals, ballots, equivocation evidence and
+//! execution receipts, decoded by kind from one envelope.
 
 use crate::codec::{self, CodecError, Kind, MAX_MESSAGE_BYTES};
 use crate::evidence::Equivocation;
 use crate::message::{SignedBallot, SignedProposal};
+use crate::receipt::SignedReceipt;
 
 /// Any message that travels over gossip.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,6 +15,8 @@ pub enum Gossip {
     Ballot(SignedBallot),
     /// Equivocation evidence.
     Equivocation(Equivocation),
+    /// An execution receipt.
+    Receipt(SignedReceipt),
 }
 
 /// Decodes a gossip message of any gossip kind. Certificates, storage records and
@@ -31,6 +34,7 @@ pub fn decode_gossip(bytes: &[u8]) -> Result<Gossip, CodecError> {
         Kind::Proposal => Gossip::Proposal(codec::decode_body(body)?),
         Kind::Ballot => Gossip::Ballot(codec::decode_body(body)?),
         Kind::Equivocation => Gossip::Equivocation(codec::decode_body(body)?),
+        Kind::Receipt => Gossip::Receipt(codec::decode_body(body)?),
         Kind::Certificate | Kind::Decision | Kind::SyncRequest | Kind::SyncResponse => {
             return Err(CodecError::UnexpectedKind {
                 expected: Kind::Proposal,
@@ -46,5 +50,6 @@ pub fn encode_gossip(message: &Gossip) -> Result<Vec<u8>, CodecError> {
         Gossip::Proposal(m) => codec::encode(m),
         Gossip::Ballot(m) => codec::encode(m),
         Gossip::Equivocation(m) => codec::encode(m),
+        Gossip::Receipt(m) => codec::encode(m),
     }
 }

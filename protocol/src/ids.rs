@@ -209,6 +209,19 @@ digest_id!(
     VoterId
 );
 
+digest_id!(
+    /// SHA-256 of a certificate's domain-separated canonical encoding (see
+    /// [`Certificate::digest`](crate::certificate::Certificate::digest)). An execution
+    /// receipt names the certificate it ran under by it.
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, pattern = "^[0-9a-fA-F]{64}$"))]
+    CertificateDigest
+);
+digest_id!(
+    /// SHA-256 of a whole output stream of an executed command (stdout or stderr).
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, pattern = "^[0-9a-fA-F]{64}$"))]
+    OutputDigest
+);
+
 macro_rules! name_type {
     ($(#[$meta:meta])* $name:ident, $what:literal, $max:expr, $allowed_words:literal, $allowed:expr) => {
         $(#[$meta])*

@@ -20,7 +20,8 @@
 //! 4. [`sigcache`]: verified signatures, and a shared copy of what they signed.
 //! 5. [`roster`] (members, tiers, the roster document), then [`message`]: proposals and
 //!    ballots.
-//! 6. [`evidence`], [`certificate`], then [`chain`] (roster epochs) and [`tally`];
+//! 6. [`evidence`], [`certificate`], then [`chain`] (roster epochs), [`tally`] and
+//!    [`receipt`] (execution receipts, judged against certificates);
 //!    [`inbound`], [`gossip`] (the gossip kinds) and [`catchup`] (the catch-up wire
 //!    messages) beside them.
 //! 7. [`policy`]: the node's `[evaluator]` config section, its pure policy rules and Rego
@@ -149,7 +150,15 @@
 //!     `epoch_transitions_with_proposals_in_flight_converge`,
 //!     `a_lagging_engine_fetches_the_chain_through_catch_up`,
 //!     `a_removed_key_no_longer_counts_and_gets_no_help`)
-//! 25. **Audits recount.** A proposal read back from storage (the node's history, an
+//! 25. **Receipts are backed only by their certificate.** An execution receipt is backed
+//!     exactly when a certificate for the same proposal, proposed by the receipt's
+//!     executor, verifies and has the digest the receipt names; one changed byte breaks
+//!     its signature; one without an approval is kept and flagged as evidence, and a
+//!     member can make an engine hold only a bounded number of those.
+//!     (`tests/receipts.rs`: `a_signed_receipt_is_backed_on_every_engine`,
+//!     `a_tampered_receipt_fails`, `a_receipt_without_an_approval_is_kept_and_flagged`,
+//!     `only_the_proposer_executes`, `unbacked_receipts_are_bounded_per_executor`)
+//! 26. **Audits recount.** A proposal read back from storage (the node's history, an
 //!     audit export) is verified again, message by message, and its tally rebuilt: the
 //!     recount equals the live tally for any set and order of ballots, and a forged or
 //!     misplaced message is refused by name. (`tests/recount.rs`:
@@ -175,6 +184,7 @@ pub mod keyfile;
 pub mod message;
 pub mod policy;
 pub mod quorum;
+pub mod receipt;
 pub mod recount;
 pub mod roster;
 pub mod seal;
@@ -186,13 +196,17 @@ pub use codec::{CodecError, Kind};
 pub use crypto::{PublicKey, SecretKey, Signature, Verified};
 pub use evidence::{Equivocation, EvidenceError};
 pub use gossip::Gossip;
-pub use ids::{Action, MemberName, Nonce, ProposalId, RosterDigest, SwarmId, UnixMillis, VoterId};
+pub use ids::{
+    Action, CertificateDigest, MemberName, Nonce, OutputDigest, ProposalId, RosterDigest, SwarmId,
+    UnixMillis, VoterId,
+};
 pub use inbound::Inbound;
 pub use message::{
     Ballot, MessageError, Payload, Proposal, Reason, SignedBallot, SignedProposal, VerifyError,
     Vote,
 };
 pub use quorum::{Quorum, QuorumError};
+pub use receipt::{Receipt, SignedReceipt, Standing, UnbackedReason};
 pub use roster::{Member, Roster, RosterDocument, RosterError, RosterReport};
 pub use sigcache::SignatureCache;
 pub use tally::{Added, Outcome, Status, Tally, TallyError, Verdict};

@@ -55,6 +55,7 @@ struct Golden {
     ballot_no: SignedBallot,
     equivocation: Equivocation,
     certificate: Certificate,
+    receipt: swarmvote_protocol::SignedReceipt,
 }
 
 fn golden() -> Golden {
@@ -83,6 +84,25 @@ fn golden() -> Golden {
         name: "default".parse().unwrap(),
         required: 2,
     });
+    let receipt = swarmvote_protocol::Receipt {
+        swarm: roster.swarm().clone(),
+        proposal: proposal.id(),
+        certificate: certificate.digest(),
+        approvers: certificate
+            .ballots()
+            .iter()
+            .map(|b| b.ballot().voter)
+            .collect(),
+        executor: key(0).voter_id(),
+        command: "/usr/local/bin/do-delete --recursive".into(),
+        exit_code: Some(0),
+        stdout: swarmvote_protocol::receipt::output_digest(b"deleted\n"),
+        stderr: swarmvote_protocol::receipt::output_digest(b""),
+        started_at: UnixMillis(1_767_225_601_000),
+        finished_at: UnixMillis(1_767_225_602_500),
+    }
+    .sign(&key(0))
+    .unwrap();
     Golden {
         roster,
         proposal,
@@ -90,6 +110,7 @@ fn golden() -> Golden {
         ballot_no,
         equivocation,
         certificate,
+        receipt,
     }
 }
 
@@ -113,12 +134,13 @@ fn render(g: &Golden) -> String {
     writeln!(s, "roster.quorum = 2/3").unwrap();
     writeln!(s, "roster.digest = {}", g.roster.digest()).unwrap();
     writeln!(s, "proposal.id = {}", g.proposal.id()).unwrap();
-    let messages: [(&str, Vec<u8>); 5] = [
+    let messages: [(&str, Vec<u8>); 6] = [
         ("proposal", codec::encode(&g.proposal).unwrap()),
         ("ballot.yes", codec::encode(&g.ballot_yes).unwrap()),
         ("ballot.no", codec::encode(&g.ballot_no).unwrap()),
         ("equivocation", codec::encode(&g.equivocation).unwrap()),
         ("certificate", codec::encode(&g.certificate).unwrap()),
+        ("receipt", codec::encode(&g.receipt).unwrap()),
     ];
     for (name, bytes) in messages {
         writeln!(s, "{name} = {}", hex::encode(bytes)).unwrap();
@@ -183,7 +205,11 @@ fn golden_vectors_decode_and_verify() {
     e.verify(&g.roster).unwrap();
     let c: Certificate = codec::decode(&vector("certificate")).unwrap();
     assert_eq!(c, g.certificate);
-    c.verify(&g.roster).unwrap();
+    c.clone().verify(&g.roster).unwrap();
+    let r: swarmvote_protocol::SignedReceipt = codec::decode(&vector("receipt")).unwrap();
+    assert_eq!(r, g.receipt);
+    let r = r.verify(&g.roster).unwrap();
+    assert!(swarmvote_protocol::receipt::judge(r.receipt(), Some(c), &g.roster, None).is_backed());
 }
 
 /// Decodes as `kind` and verifies against the roster; true only if both pass.
@@ -201,16 +227,20 @@ fn accepted(kind: &str, bytes: &[u8], roster: &Roster) -> bool {
         "certificate" => codec::decode::<Certificate>(bytes)
             .map(|m| m.verify(roster).is_ok())
             .unwrap_or(false),
+        "receipt" => codec::decode::<swarmvote_protocol::SignedReceipt>(bytes)
+            .map(|m| m.verify(roster).is_ok())
+            .unwrap_or(false),
         other => panic!("unknown vector {other}"),
     }
 }
 
-const MESSAGES: [&str; 5] = [
+const MESSAGES: [&str; 6] = [
     "proposal",
     "ballot.yes",
     "ballot.no",
     "equivocation",
     "certificate",
+    "receipt",
 ];
 
 #[test]
@@ -242,6 +272,7 @@ fn every_truncation_is_rejected() {
                 "proposal" => codec::decode::<SignedProposal>(cut).err(),
                 "ballot.yes" | "ballot.no" => codec::decode::<SignedBallot>(cut).err(),
                 "equivocation" => codec::decode::<Equivocation>(cut).err(),
+                "receipt" => codec::decode::<swarmvote_protocol::SignedReceipt>(cut).err(),
                 _ => codec::decode::<Certificate>(cut).err(),
             };
             assert!(err.is_some(), "{name} truncated to {len} bytes decoded");
@@ -275,7 +306,7 @@ fn unknown_versions_and_kinds_are_rejected() {
         codec::decode::<SignedBallot>(&v2).unwrap_err(),
         CodecError::UnknownVersion { found: 2 }
     );
-    for k in [0u8, 8, 200] {
+    for k in [0u8, 9, 200] {
         let mut bad = good.clone();
         bad[1] = k;
         assert_eq!(

@@ -5,12 +5,14 @@
 //! line's bytes, without its newline; 64 zeros on line 1>, "entry": {...}}`. The first
 //! entry is the header, then every roster step (the chain from the genesis roster), then
 //! for each proposal created in the window, oldest first: the proposal, its ballots, its
-//! equivocation evidence, the decision reached, its certificate if approved, and the
-//! execution record if this node ran its action. The last entry is the end, whose seal
+//! equivocation evidence, the decision reached, its certificate if approved, the
+//! execution record if this node ran its action, and the signed execution receipts; then
+//! receipts for proposals this node never held. The last entry is the end, whose seal
 //! signs the hash of the line before it and the number of lines before it.
 
 use serde::{Deserialize, Serialize};
 use swarmvote_protocol::engine::Decision;
+use swarmvote_protocol::receipt::SignedReceipt;
 use swarmvote_protocol::{
     Certificate, Equivocation, RosterDigest, Signature, SignedBallot, SignedProposal, UnixMillis,
     VoterId,
@@ -79,6 +81,13 @@ pub enum ExportEntry {
     Execution {
         /// The record.
         execution: ExecutionRecord,
+    },
+    /// A signed execution receipt: after its proposal's lines, or, for a proposal this
+    /// node never held, after all proposals. Checked, then judged against the lines of
+    /// its proposal: one no certificate backs is evidence against its executor.
+    Receipt {
+        /// The signed receipt.
+        receipt: SignedReceipt,
     },
     /// The last line.
     End {

@@ -10,6 +10,7 @@ mod health;
 mod logs;
 pub mod openapi;
 mod proposals;
+mod receipts;
 mod requests;
 mod roster;
 mod status;
@@ -23,6 +24,7 @@ pub use logs::{LogLine, LogPage};
 pub use proposals::{
     BallotLatency, CertificateCheck, ProposalPage, ProposalReport, ProposalSummary, Proposed,
 };
+pub use receipts::{ReceiptFile, ReceiptReport};
 pub use requests::{
     DEFAULT_LIMIT, DEFAULT_TTL_MS, EventsQuery, ExportQuery, ListQuery, MAX_WAIT_MS, ProposalQuery,
     ProposeBody, VoteBody,

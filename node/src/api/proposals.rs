@@ -8,7 +8,7 @@ use swarmvote_protocol::{
 };
 use utoipa::ToSchema;
 
-use super::ExecutionRecord;
+use super::{ExecutionRecord, ReceiptReport};
 
 /// A proposal as the API shows it.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -43,6 +43,11 @@ pub struct ProposalReport {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
     pub certificate: Option<CertificateCheck>,
+    /// Signed execution receipts for it, from every node that ran it, each with its
+    /// standing here (an unbacked one is evidence against its executor). Absent in
+    /// reports from nodes older than receipts.
+    #[serde(default)]
+    pub receipts: Vec<ReceiptReport>,
 }
 
 /// When this node accepted one member's ballot.

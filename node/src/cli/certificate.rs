@@ -121,13 +121,34 @@ pub fn verify_certificate_in_chain(
         message,
     };
     let value = read_json_file(cert_path, MAX_CERTIFICATE_FILE)?;
-    let roster = config::load_roster(roster_path)?;
     // The roster the certificate's proposal names (if it is a certificate at all: if
     // not, the check below says why).
     let named = parse_certificate(&value)
         .ok()
         .map(|c| c.proposal().proposal().roster);
-    let (roster, against) = match (chain_path, named) {
+    let (roster, against) = roster_named(cert_path, roster_path, chain_path, named)?;
+    verify_certificate(&value, &roster).map_err(|e| match e {
+        CertificateFault::Malformed(m) => bad(m),
+        CertificateFault::Invalid(m) => bad(format!("does not verify against {against}: {m}")),
+    })
+}
+
+/// The roster that judges a proposal committing to `named` (the genesis roster when
+/// `named` is unknown): `roster_path` itself, or, with `chain_path`, the roster the chain
+/// reaches from it, every step verified. Also says what it is, for messages. Errors name
+/// `file`, the file being checked.
+pub(crate) fn roster_named(
+    file: &Path,
+    roster_path: &Path,
+    chain_path: Option<&Path>,
+    named: Option<swarmvote_protocol::RosterDigest>,
+) -> Result<(Roster, String), ClientError> {
+    let bad = |message: String| ClientError::BadFile {
+        path: file.to_owned(),
+        message,
+    };
+    let roster = config::load_roster(roster_path)?;
+    Ok(match (chain_path, named) {
         (None, Some(digest)) if digest != roster.digest() => {
             return Err(bad(format!(
                 "its proposal commits to roster {digest}, not {} ({}); if the swarm \
@@ -162,10 +183,6 @@ pub fn verify_certificate_in_chain(
                 ),
             )
         }
-    };
-    verify_certificate(&value, &roster).map_err(|e| match e {
-        CertificateFault::Malformed(m) => bad(m),
-        CertificateFault::Invalid(m) => bad(format!("does not verify against {against}: {m}")),
     })
 }
 

@@ -576,6 +576,12 @@ impl NodeClient {
         self.get(&format!("/v1/proposals/{id}/certificate"), &[])
     }
 
+    /// `GET /v1/proposals/{id}/receipts`: the execution receipts with their standing and
+    /// certificates.
+    pub fn receipts(&self, id: &ProposalId) -> Result<Value, ClientError> {
+        self.get(&format!("/v1/proposals/{id}/receipts"), &[])
+    }
+
     /// `GET /v1/status`.
     pub fn status(&self) -> Result<Value, ClientError> {
         self.get("/v1/status", &[])

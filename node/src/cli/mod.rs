@@ -6,6 +6,7 @@ pub mod certificate;
 pub mod client;
 pub mod json_file;
 pub mod progress;
+pub mod receipt;
 pub mod render;
 pub mod roster;
 pub mod roster_edit;

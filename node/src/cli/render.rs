@@ -242,6 +242,22 @@ impl ProposalReport {
             let _ = writeln!(out, "execution");
             render_execution(&mut out, exec);
         }
+        for r in &self.receipts {
+            let inner = r.receipt.receipt();
+            let _ = writeln!(
+                out,
+                "receipt      {}: exit {}  {}",
+                names.of(&inner.executor),
+                inner
+                    .exit_code
+                    .map_or_else(|| "none".to_string(), |c| c.to_string()),
+                r.standing
+            );
+            let _ = writeln!(out, "  command          {}", inner.command);
+            let _ = writeln!(out, "  certificate      {}", inner.certificate);
+            let _ = writeln!(out, "  stdout sha256    {}", inner.stdout);
+            let _ = writeln!(out, "  stderr sha256    {}", inner.stderr);
+        }
         out
     }
 }
@@ -450,6 +466,17 @@ pub fn render_event(e: &SseEvent, names: &Names) -> String {
             format!("peer {}: {}", peer.0, json(reason))
         }
         NodeEvent::Engine(Event::Expired { proposal }) => wire(proposal),
+        NodeEvent::Engine(Event::Receipt {
+            proposal,
+            executor,
+            exit_code,
+            standing,
+        }) => format!(
+            "{}  receipt from {}: exit {}  {standing}",
+            wire(proposal),
+            names.of(executor),
+            exit_code.map_or_else(|| "none".to_string(), |c| c.to_string()),
+        ),
         NodeEvent::Engine(Event::EpochChanged {
             epoch,
             roster,

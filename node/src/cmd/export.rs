@@ -142,7 +142,7 @@ fn render(file: &Path, s: &Summary) -> String {
     format!(
         "{}: valid: {} lines, sealed by {node}\n  swarm {}, proposals created {window}\n  \
          {} proposals ({} approved, {} rejected, {} neither), {} ballots, {} certificates, \
-         {} evidence, {} executions, {} roster steps\n",
+         {} evidence, {} executions, {} receipts, {} roster steps\n{}",
         file.display(),
         s.lines,
         s.swarm,
@@ -156,6 +156,11 @@ fn render(file: &Path, s: &Summary) -> String {
         s.certificates,
         s.evidence,
         s.executions,
+        s.receipts,
         s.steps,
+        s.unbacked
+            .iter()
+            .map(|u| format!("  EVIDENCE: {u}\n"))
+            .collect::<String>(),
     )
 }

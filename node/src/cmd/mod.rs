@@ -1,5 +1,6 @@
 //! The binary's commands, one file per group: the node (`run`, `init`), keys, rosters,
-//! configs, Rego policies, the store, the client commands (proposals, status, mcp, gate),
+//! configs, Rego policies, the store, the client commands (proposals, receipts, status, mcp,
+//! gate),
 //! and the developer's (devnet, bench, debug).
 
 pub mod client;
@@ -15,6 +16,7 @@ pub mod keys;
 pub mod mcp;
 pub mod policy;
 pub mod proposals;
+pub mod receipts;
 pub mod roster;
 pub mod roster_change;
 pub mod run;

@@ -128,7 +128,7 @@ fn prune(config: &Path, before: &str, dry_run: bool) -> anyhow::Result<()> {
     let r = store.prune(before, config.retention.listed_ms(), now, dry_run)?;
     let verb = if dry_run { "would remove" } else { "removed" };
     println!(
-        "{verb} {} proposals created before {}: {} ballots ({} own), {} evidence, {} decisions, {} execution records",
+        "{verb} {} proposals created before {}: {} ballots ({} own), {} evidence, {} decisions, {} execution records, {} receipts",
         r.proposals,
         format_time(before),
         r.ballots,
@@ -136,6 +136,7 @@ fn prune(config: &Path, before: &str, dry_run: bool) -> anyhow::Result<()> {
         r.evidence,
         r.decisions,
         r.executions,
+        r.receipts,
     );
     if r.kept_in_window > 0 {
         println!(

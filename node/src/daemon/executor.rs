@@ -25,6 +25,11 @@
 //! *started* record, when the node then dies, is not executed (the record never existed).
 //! A node killed with SIGKILL does not kill its running executor process; the process
 //! may still complete, and the record says *interrupted* because the node cannot know.
+//!
+//! **Receipts.** A [`Done`] carries the certificate the process was handed, its command
+//! line and SHA-256 digests of its whole stdout and stderr (not only the kept start), so
+//! the driver can have the engine sign an execution receipt (see
+//! `swarmvote_protocol::receipt`).
 
 use std::collections::BTreeSet;
 use std::ffi::OsString;
@@ -129,7 +134,7 @@ pub enum Outcome {
     /// Not run: keep the record (it says why).
     Refused(ExecutionRecord),
     /// To run: record it durably, then [`Executor::start`] it.
-    Ready(Launch),
+    Ready(Box<Launch>),
 }
 
 /// A process ready to start, once its *started* record is durable.
@@ -140,6 +145,7 @@ pub struct Launch {
     stdin: Vec<u8>,
     timeout: Duration,
     handle: tokio::runtime::Handle,
+    certificate: Certificate,
 }
 
 impl Launch {
@@ -170,6 +176,20 @@ enum Refusal {
 pub struct Done {
     record: ExecutionRecord,
     captured: Captured,
+    certificate: Certificate,
+    command: String,
+}
+
+/// What a receipt needs of a finished run, handed back by [`Executor::on_done`].
+pub struct Ran {
+    /// The certificate the process was handed.
+    pub certificate: Certificate,
+    /// Its command line, arguments separated by spaces.
+    pub command: String,
+    /// SHA-256 of its whole stdout.
+    pub stdout: [u8; 32],
+    /// SHA-256 of its whole stderr.
+    pub stderr: [u8; 32],
 }
 
 /// The executor, owned by the driver.
@@ -247,8 +267,8 @@ impl Executor {
         } else {
             certify(approved, &id)
         };
-        let cert_path = match refusal {
-            Ok(path) => path,
+        let (cert_path, certificate) = match refusal {
+            Ok(done) => done,
             Err(why) => {
                 warn!(proposal = %id.short(), %action, reason = %why, "execution refused");
                 record.finished_at = Some(now);
@@ -266,18 +286,19 @@ impl Executor {
             ("SWARMVOTE_PROPOSAL_ID", OsString::from(id.to_string())),
             ("SWARMVOTE_ACTION", OsString::from(action)),
         ];
-        Some(Outcome::Ready(Launch {
+        Some(Outcome::Ready(Box::new(Launch {
             record,
             argv: rule.command.clone(),
             env,
             stdin: p.payload.as_bytes().to_vec(),
             timeout: rule.timeout,
             handle,
-        }))
+            certificate,
+        })))
     }
 
     /// Spawns a launch whose *started* record is durable.
-    pub fn start(&mut self, launch: Launch) {
+    pub fn start(&mut self, launch: Box<Launch>) {
         let Launch {
             record,
             argv,
@@ -285,13 +306,22 @@ impl Executor {
             stdin,
             timeout,
             handle,
-        } = launch;
+            certificate,
+        } = *launch;
+        let command = argv.join(" ");
         info!(proposal = %record.proposal.short(), action = %record.action, "execution started");
         let tx = self.done_tx.clone();
         self.running = self.running.saturating_add(1);
         handle.spawn(async move {
             let captured = run_bounded(&argv, &env, stdin, timeout, OUTPUT_LIMIT).await;
-            let _ = tx.send(Done { record, captured }).await;
+            let _ = tx
+                .send(Done {
+                    record,
+                    captured,
+                    certificate,
+                    command,
+                })
+                .await;
         });
     }
 
@@ -304,13 +334,22 @@ impl Executor {
         }
     }
 
-    /// Logs a finished process and returns its record, for the caller to keep.
-    pub fn on_done(&mut self, done: Done, now: UnixMillis) -> ExecutionRecord {
+    /// Logs a finished process and returns its record, for the caller to keep, with what
+    /// its receipt needs.
+    pub fn on_done(&mut self, done: Done, now: UnixMillis) -> (ExecutionRecord, Ran) {
         self.running = self.running.saturating_sub(1);
         let Done {
             mut record,
             captured,
+            certificate,
+            command,
         } = done;
+        let ran = Ran {
+            certificate,
+            command,
+            stdout: captured.stdout.digest(),
+            stderr: captured.stderr.digest(),
+        };
         record.state = ExecutionState::Finished;
         record.finished_at = Some(now);
         record.exit_code = captured.status.and_then(|s| s.code());
@@ -338,17 +377,19 @@ impl Executor {
                 "execution failed"
             ),
         }
-        record
+        (record, ran)
     }
 }
 
-/// Checks the certificate and writes it for the process; the path, or why not.
-fn certify(approved: &Approved<'_>, id: &ProposalId) -> Result<PathBuf, Refusal> {
+/// Checks the certificate and writes it for the process; the path and the certificate,
+/// or why not.
+fn certify(approved: &Approved<'_>, id: &ProposalId) -> Result<(PathBuf, Certificate), Refusal> {
     let cert = approved.certificate.clone().ok_or(Refusal::NoCertificate)?;
     let verified = cert
         .verify(approved.roster)
         .map_err(Refusal::BadCertificate)?;
-    write_cert(approved.data_dir, id, &verified).map_err(Refusal::WriteCertificate)
+    let path = write_cert(approved.data_dir, id, &verified).map_err(Refusal::WriteCertificate)?;
+    Ok((path, verified.into_inner()))
 }
 
 /// Writes `<data_dir>/certs/<id>.json`, readable by this user only.
@@ -377,11 +418,30 @@ fn write_cert(data_dir: &Path, id: &ProposalId, cert: &Certificate) -> std::io::
 // Running a bounded child process (shared with the command evaluator)
 // ---------------------------------------------------------------------------------------
 
-/// The start of one output stream.
-#[derive(Debug, Default)]
+/// The start of one output stream, and a digest of all of it.
+#[derive(Default)]
 pub(crate) struct Capture {
     pub(crate) bytes: Vec<u8>,
     pub(crate) truncated: bool,
+    /// Fed every byte read, kept or not.
+    hasher: sha2::Sha256,
+}
+
+impl Capture {
+    /// SHA-256 of the whole stream as read.
+    pub(crate) fn digest(&self) -> [u8; 32] {
+        use sha2::Digest;
+        self.hasher.clone().finalize().into()
+    }
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture")
+            .field("bytes", &self.bytes.len())
+            .field("truncated", &self.truncated)
+            .finish()
+    }
 }
 
 /// Why a child did not run to its end.
@@ -455,6 +515,7 @@ async fn read_bounded(stream: Option<impl AsyncRead + Unpin>, limit: usize, into
             Ok(0) | Err(_) => return,
             Ok(n) => {
                 let chunk = buf.get(..n).unwrap_or_default();
+                sha2::Digest::update(&mut into.hasher, chunk);
                 let room = limit.saturating_sub(into.bytes.len());
                 if chunk.len() > room {
                     into.truncated = true;
@@ -625,7 +686,7 @@ mod tests {
     #[tokio::test]
     async fn runs_once_even_if_approved_twice_and_never_after_a_restart() {
         let dir = tempfile::tempdir().unwrap();
-        let (engine, id) = engine(true);
+        let (mut engine, id) = engine(true);
         let (mut ex, marker) = executor(dir.path(), 10_000);
         let data = dir.path().join("data");
         let (mut store, _) = Store::open(&data).unwrap();
@@ -635,6 +696,7 @@ mod tests {
         let done = ex.next_done().await;
         executions::on_done(
             &mut ex,
+            &mut engine,
             &mut store,
             &Metrics::new(["a"]),
             done,
@@ -644,6 +706,32 @@ mod tests {
         let r = store.execution(&id).unwrap().unwrap();
         assert_eq!(r.state, ExecutionState::Finished);
         assert_eq!((r.exit_code, r.stdout.as_str()), (Some(0), "out\n"));
+        // The run's receipt: signed by this node, stored, broadcast, backed.
+        let mut receipt = None;
+        let mut broadcast = false;
+        while let Some(o) = engine.poll_output() {
+            match o {
+                swarmvote_protocol::engine::Output::Persist(rec) => {
+                    store.apply(&rec).unwrap();
+                    if let swarmvote_protocol::engine::Record::Receipt(x) = rec {
+                        receipt = Some(x);
+                    }
+                }
+                swarmvote_protocol::engine::Output::Broadcast(_) => broadcast = receipt.is_some(),
+                _ => {}
+            }
+        }
+        let receipt = receipt.expect("a receipt record");
+        assert!(broadcast, "the receipt is broadcast after it is stored");
+        let inner = receipt.receipt();
+        assert_eq!((inner.proposal, inner.exit_code), (id, Some(0)));
+        assert_eq!(inner.executor, engine.voter_id());
+        assert_eq!(
+            inner.stdout,
+            swarmvote_protocol::receipt::output_digest(b"out\n")
+        );
+        assert!(engine.receipt_standing(&receipt).0.is_backed());
+        assert_eq!(store.receipts_of(&id).unwrap(), vec![(*receipt).clone()]);
         drop(store);
 
         // A new life with a fresh executor: the durable record forbids a second run.

@@ -9,9 +9,11 @@
 //! `prev`), line k is intact and line k−1 is the one that changed; otherwise line k did.
 
 use std::io::BufRead;
+use std::ops::Not;
 
 use swarmvote_protocol::chain::RosterChain;
 use swarmvote_protocol::crypto::sha256;
+use swarmvote_protocol::receipt::{self, SignedReceipt};
 use swarmvote_protocol::{
     ProposalId, PublicKey, Roster, SignedProposal, Tally, UnixMillis, Verdict, Verified, VoterId,
     seal,
@@ -64,6 +66,11 @@ pub struct Summary {
     pub certificates: u64,
     /// Execution records.
     pub executions: u64,
+    /// Signed execution receipts.
+    pub receipts: u64,
+    /// The receipts no certificate in the file backs: evidence against their executors,
+    /// each with its line and why.
+    pub unbacked: Vec<String>,
 }
 
 /// The proposal whose lines are being read.
@@ -83,6 +90,8 @@ struct Checker {
     last: Option<(UnixMillis, ProposalId)>,
     summary: Summary,
     ended: bool,
+    /// Receipts for proposals not in the file have begun: no proposal may follow.
+    orphans: bool,
 }
 
 /// Reads and checks an export. `genesis` is the swarm's genesis roster (`--roster`).
@@ -98,6 +107,7 @@ pub fn verify(mut input: impl BufRead, genesis: Roster) -> Result<Summary, Fault
         last: None,
         summary: Summary::default(),
         ended: false,
+        orphans: false,
     };
     let mut n: u64 = 0;
     let mut prev_raw: Option<Vec<u8>> = None;
@@ -206,11 +216,17 @@ impl Checker {
     }
 
     fn entry(&mut self, n: u64, entry: ExportEntry, prev: &[u8; 32]) -> Result<(), Fault> {
-        // A proposal's lines end where the next proposal or the end line starts.
-        if matches!(
-            entry,
-            ExportEntry::Proposal { .. } | ExportEntry::End { .. }
-        ) {
+        // A proposal's lines end where the next proposal, a receipt of another
+        // proposal, or the end line starts.
+        let ends = match &entry {
+            ExportEntry::Proposal { .. } | ExportEntry::End { .. } => true,
+            ExportEntry::Receipt { receipt } => self
+                .open
+                .as_ref()
+                .is_some_and(|o| o.proposal.id() != receipt.receipt().proposal),
+            _ => false,
+        };
+        if ends {
             self.close()?;
         }
         self.check(n, entry, prev).map_err(|what| fault(n, what))
@@ -275,6 +291,7 @@ impl Checker {
                 self.summary.executions = self.summary.executions.saturating_add(1);
                 Ok(())
             }
+            ExportEntry::Receipt { receipt } => self.receipt(n, receipt),
             ExportEntry::End {
                 lines,
                 proposals,
@@ -342,7 +359,54 @@ impl Checker {
         Ok(())
     }
 
+    fn receipt(&mut self, n: u64, receipt: SignedReceipt) -> Result<(), String> {
+        let inner = receipt.receipt();
+        let (executor, proposal) = (inner.executor, inner.proposal);
+        let unbacked = match &self.open {
+            Some(open) => {
+                let roster = roster_of(&self.chain, &open.proposal)?;
+                let verified = receipt
+                    .verify(roster)
+                    .map_err(|e| format!("receipt: {e}"))?;
+                let (standing, _) = receipt::standing_under(
+                    verified.receipt(),
+                    &open.proposal,
+                    &open.tally,
+                    roster,
+                    None,
+                );
+                standing.is_backed().not().then(|| standing.to_string())
+            }
+            None => {
+                // A proposal not in the file: checked under a roster that lists the
+                // executor, and backed by nothing here.
+                self.orphans = true;
+                let roster = self
+                    .chain
+                    .rosters()
+                    .find(|r| r.member(&executor).is_some())
+                    .ok_or_else(|| format!("receipt by {executor}, whom no roster lists"))?;
+                receipt
+                    .verify(roster)
+                    .map_err(|e| format!("receipt: {e}"))?;
+                Some(format!(
+                    "unbacked: proposal {proposal} is not in the export"
+                ))
+            }
+        };
+        self.summary.receipts = self.summary.receipts.saturating_add(1);
+        if let Some(why) = unbacked {
+            self.summary.unbacked.push(format!(
+                "line {n}: receipt of {executor} on {proposal}: {why}"
+            ));
+        }
+        Ok(())
+    }
+
     fn proposal(&mut self, n: u64, proposal: SignedProposal) -> Result<(), String> {
+        if self.orphans {
+            return Err("a proposal after the receipts of proposals not in the export".into());
+        }
         let id = proposal.id();
         let p = proposal.proposal();
         let key = (p.created_at, id);

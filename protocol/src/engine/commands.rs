@@ -47,6 +47,9 @@ pub enum CommandError {
         /// Its verdict.
         verdict: Verdict,
     },
+    /// An execution receipt's fields are invalid.
+    #[error("receipt: {0}")]
+    Receipt(crate::receipt::ReceiptError),
     /// The proposal's fields are invalid.
     #[error(transparent)]
     Message(#[from] MessageError),

@@ -43,6 +43,7 @@ mod commands;
 mod epochs;
 mod orphans;
 mod output;
+mod receipts;
 mod restore;
 mod sync;
 
@@ -55,6 +56,7 @@ pub use output::{
     Decision, Event, IgnoreReason, MessageTag, Output, PeerTag, Record, RejectReason, Reported,
     SyncTag, Validation,
 };
+pub use receipts::Run;
 pub use restore::{RestoreReport, SkippedRecord};
 pub use sync::{
     MAX_ENTRIES, MAX_FETCH, MAX_ITEM_BALLOTS, MAX_RANGES, MAX_REQUEST_RANGES, MAX_SCAN,
@@ -97,6 +99,9 @@ pub struct Config {
     /// Signatures remembered as verified, so a message delivered again is not verified
     /// again (see [`crate::sigcache`]).
     pub signature_cache: usize,
+    /// Unbacked execution receipts (see [`crate::receipt`]) held from one executor: a
+    /// member cannot make the engine hold more of its signed claims than this.
+    pub max_unbacked_receipts_per_executor: usize,
 }
 
 impl Default for Config {
@@ -110,6 +115,7 @@ impl Default for Config {
             retention_ms: 24 * 60 * 60 * 1000,
             max_clock_skew_ms: 60 * 1000,
             signature_cache: crate::sigcache::DEFAULT_CAPACITY,
+            max_unbacked_receipts_per_executor: 64,
         }
     }
 }
@@ -223,6 +229,10 @@ pub struct Engine {
     guard_off: bool,
     /// Set by the driver: `vote` and `propose` sign nothing while it is.
     paused: Option<Pause>,
+    /// Execution receipts by (proposal, executor).
+    receipts: BTreeMap<(ProposalId, VoterId), receipts::Held>,
+    /// Unbacked receipts held per executor (bounded by the config).
+    unbacked_receipts: BTreeMap<VoterId, usize>,
 }
 
 impl Engine {
@@ -284,6 +294,8 @@ impl Engine {
             sigs,
             guard_off: false,
             paused: None,
+            receipts: BTreeMap::new(),
+            unbacked_receipts: BTreeMap::new(),
         }
     }
 
@@ -397,6 +409,7 @@ impl Engine {
             Ok(Gossip::Proposal(p)) => self.on_proposal(now, peer, p, Sig::Unchecked(inbound)),
             Ok(Gossip::Ballot(b)) => self.on_ballot(now, peer, b, inbound),
             Ok(Gossip::Equivocation(e)) => self.on_evidence(now, peer, e),
+            Ok(Gossip::Receipt(r)) => self.on_receipt(peer, r),
         }
     }
 
@@ -436,6 +449,7 @@ impl Engine {
                 self.index.remove(entry.proposal.proposal().created_at, id);
             }
             self.own.remove(&id);
+            self.forget_receipts(&id);
         }
         self.orphans.expire(now);
     }

@@ -12,6 +12,7 @@ use crate::codec::{CodecError, Kind, Message};
 use crate::evidence::{Equivocation, EvidenceError};
 use crate::ids::{Action, ProposalId, RosterDigest, UnixMillis, VoterId};
 use crate::message::{SignedBallot, SignedProposal, Vote};
+use crate::receipt::{SignedReceipt, Standing};
 use crate::tally::Verdict;
 
 /// The driver's name for a peer. Opaque to the engine; it only labels events and bounds
@@ -175,6 +176,8 @@ pub enum Record {
     /// A verified roster step: the certificate of an approved roster change. The driver
     /// keeps these to rebuild the chain at start (see [`crate::chain::RosterChain`]).
     RosterStep(Arc<Certificate>),
+    /// A verified execution receipt (this node's own, or a peer's), backed or not.
+    Receipt(Arc<SignedReceipt>),
 }
 
 impl Record {
@@ -288,6 +291,18 @@ pub enum Event {
     Expired {
         /// The proposal.
         proposal: ProposalId,
+    },
+    /// An execution receipt was signed here or accepted from a peer. An unbacked one is
+    /// evidence against its executor.
+    Receipt {
+        /// The proposal it claims to have run.
+        proposal: ProposalId,
+        /// The member that ran it and signed the receipt.
+        executor: VoterId,
+        /// The exit code it reports.
+        exit_code: Option<i32>,
+        /// How it stood when it arrived.
+        standing: Standing,
     },
 }
 

@@ -26,6 +26,8 @@ pub struct RestoreReport {
     pub decisions: usize,
     /// Roster steps restored (verified against their parents).
     pub steps: usize,
+    /// Execution receipts restored.
+    pub receipts: usize,
     /// Records that did not verify against the roster, and why.
     pub skipped: Vec<SkippedRecord>,
 }
@@ -71,6 +73,12 @@ pub enum SkippedRecord {
         /// Why it was left out.
         error: ChainError,
     },
+    /// An execution receipt whose signature does not verify.
+    #[error("receipt on {proposal}: does not verify")]
+    Receipt {
+        /// The proposal it claims to have run.
+        proposal: ProposalId,
+    },
     /// Evidence that is not evidence.
     #[error("evidence on {proposal}: {error}")]
     Evidence {
@@ -93,7 +101,7 @@ impl Engine {
         let mut report = RestoreReport::default();
         let (mut proposals, mut own, mut ballots, mut evidence, mut decisions) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let mut steps = Vec::new();
+        let (mut steps, mut receipts) = (Vec::new(), Vec::new());
         for r in records {
             match r {
                 Record::Proposal(p) => proposals.push(Arc::unwrap_or_clone(p)),
@@ -102,6 +110,7 @@ impl Engine {
                 Record::Evidence(e) => evidence.push(Arc::unwrap_or_clone(e)),
                 Record::Decision(d) => decisions.push(d),
                 Record::RosterStep(c) => steps.push(Arc::unwrap_or_clone(c)),
+                Record::Receipt(r) => receipts.push(Arc::unwrap_or_clone(r)),
             }
         }
         // Steps first: every roster must be known before the proposals it judges.
@@ -215,6 +224,14 @@ impl Engine {
                 report.decisions = report.decisions.saturating_add(1);
             }
         }
+        // Receipts last: their standing depends on the proposals and ballots above.
+        let (kept, refused) = self.restore_receipts(receipts);
+        report.receipts = kept;
+        report.skipped.extend(
+            refused
+                .into_iter()
+                .map(|proposal| SkippedRecord::Receipt { proposal }),
+        );
         self.outputs.clear();
         let resend: Vec<Vec<u8>> = self
             .own
@@ -226,8 +243,9 @@ impl Engine {
             })
             .filter_map(|(_, b)| codec::encode(b).ok())
             .collect();
+        let receipts = self.own_receipts_to_resend();
         self.outputs
-            .extend(resend.into_iter().map(Output::Broadcast));
+            .extend(resend.into_iter().chain(receipts).map(Output::Broadcast));
         report
     }
 }

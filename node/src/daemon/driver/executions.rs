@@ -1,9 +1,9 @@
 //! The executor's outcomes, recorded: the driver hands it approved proposals and keeps
 //! what it decided, durably, before anything runs.
 
-use swarmvote_protocol::engine::Engine;
-use swarmvote_protocol::{ProposalId, UnixMillis};
-use tracing::error;
+use swarmvote_protocol::engine::{Engine, Run};
+use swarmvote_protocol::{OutputDigest, ProposalId, UnixMillis};
+use tracing::{error, warn};
 
 use crate::daemon::executor::{Approved, Done, ExecutionState, Executor, Outcome};
 use crate::daemon::metrics::{Metrics, ResultLabel};
@@ -59,18 +59,32 @@ pub(crate) fn on_approved(
     }
 }
 
-/// A process ended: record its result and count it.
+/// A process ended: record its result, count it, and have the engine sign its receipt
+/// (stored and broadcast through the engine's outputs, which the caller drains).
 pub(crate) fn on_done(
     executor: &mut Executor,
+    engine: &mut Engine,
     store: &mut Store,
     metrics: &Metrics,
     done: Done,
     now: UnixMillis,
 ) {
-    let record = executor.on_done(done, now);
+    let (record, ran) = executor.on_done(done, now);
     if let Err(e) = store.record_execution(&record) {
         error!(proposal = %record.proposal.short(), error = %e, "cannot record the execution's result");
         return;
+    }
+    let run = Run {
+        certificate: &ran.certificate,
+        command: &ran.command,
+        exit_code: record.exit_code,
+        stdout: OutputDigest::from_bytes(ran.stdout),
+        stderr: OutputDigest::from_bytes(ran.stderr),
+        started_at: record.started_at.unwrap_or(now),
+        finished_at: record.finished_at.unwrap_or(now),
+    };
+    if let Err(e) = engine.sign_receipt(&run) {
+        warn!(proposal = %record.proposal.short(), error = %e, "execution receipt not signed");
     }
     let ok = record.state == ExecutionState::Finished
         && record.exit_code == Some(0)

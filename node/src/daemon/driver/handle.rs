@@ -9,7 +9,9 @@ use swarmvote_protocol::{
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::history::{ExportPage, ExportRequest};
-use crate::api::{Numbered, ProposalPage, ProposalReport, RosterHistory, RosterView, StatusReport};
+use crate::api::{
+    Numbered, ProposalPage, ProposalReport, ReceiptReport, RosterHistory, RosterView, StatusReport,
+};
 
 /// Filters for a proposal list.
 #[derive(Clone, Debug, Default)]
@@ -96,6 +98,13 @@ pub enum Command {
         /// Reply.
         reply: oneshot::Sender<Signature>,
     },
+    /// The receipts of a proposal, known here or not.
+    Receipts {
+        /// Its proposal.
+        proposal: ProposalId,
+        /// Reply.
+        reply: oneshot::Sender<Vec<ReceiptReport>>,
+    },
     /// The node's status.
     Status {
         /// Reply.
@@ -175,6 +184,12 @@ impl Client {
         proposal: ProposalId,
     ) -> Result<Option<Option<Certificate>>, Stopped> {
         self.ask(|reply| Command::Certificate { proposal, reply })
+            .await
+    }
+
+    /// The receipts of a proposal, with their standing and certificates.
+    pub async fn receipts(&self, proposal: ProposalId) -> Result<Vec<ReceiptReport>, Stopped> {
+        self.ask(|reply| Command::Receipts { proposal, reply })
             .await
     }
 

@@ -2,13 +2,16 @@
 //! recounted (every signature checked again), for the API's history listing, for one
 //! old proposal's report and certificate, and for the audit export's pages.
 
+use swarmvote_protocol::receipt::{self, SignedReceipt};
 use swarmvote_protocol::recount::Recount;
 use swarmvote_protocol::{Certificate, ProposalId, Signature, UnixMillis};
 use tracing::warn;
 
 use super::{Driver, ListFilter};
 use crate::api::{EXPORT_FORMAT, EXPORT_VERSION};
-use crate::api::{ExportEntry, ExportHeader, ProposalPage, ProposalReport, ProposalSummary};
+use crate::api::{
+    ExportEntry, ExportHeader, ProposalPage, ProposalReport, ProposalSummary, ReceiptReport,
+};
 use crate::daemon::store::{Archived, StoreError, TimeKey};
 
 /// Index entries one history page looks at, at most, whatever the filters match: a page
@@ -120,8 +123,53 @@ impl Driver {
             // Arrival times are kept in memory only, for the proposals the engine holds.
             ballot_latencies: Vec::new(),
             certificate: recount.certificate().map(|c| self.check_certificate(c)),
+            receipts: self
+                .judge_receipts(&recount, archived.receipts)
+                .into_iter()
+                .map(|mut r| {
+                    r.certificate = None;
+                    r
+                })
+                .collect(),
             proposal: archived.proposal,
         })
+    }
+
+    /// The receipts of a proposal the engine no longer holds, judged against its recount;
+    /// `None` if the store does not hold the proposal either.
+    pub(super) fn archived_receipts(&self, id: &ProposalId) -> Option<Vec<ReceiptReport>> {
+        let archived = self.archived(id)?;
+        let recount = self.recount(&archived)?;
+        Some(self.judge_receipts(&recount, archived.receipts))
+    }
+
+    /// Judges receipts against a recounted proposal (see [`receipt::standing_under`]).
+    fn judge_receipts(
+        &self,
+        recount: &Recount<'_>,
+        receipts: Vec<SignedReceipt>,
+    ) -> Vec<ReceiptReport> {
+        let digest = recount.proposal().proposal().roster;
+        let Some(roster) = self.engine.chain().get(&digest) else {
+            return Vec::new();
+        };
+        receipts
+            .into_iter()
+            .map(|receipt| {
+                let (standing, certificate) = receipt::standing_under(
+                    receipt.receipt(),
+                    recount.proposal(),
+                    recount.tally(),
+                    roster,
+                    Some(self.engine.signature_cache()),
+                );
+                ReceiptReport {
+                    receipt,
+                    standing,
+                    certificate,
+                }
+            })
+            .collect()
     }
 
     /// A certificate: from the engine if it holds the proposal, else recounted from the
@@ -238,7 +286,28 @@ impl Driver {
             if let Some(execution) = a.execution {
                 page.entries.push(ExportEntry::Execution { execution });
             }
+            page.entries.extend(
+                a.receipts
+                    .into_iter()
+                    .map(|receipt| ExportEntry::Receipt { receipt }),
+            );
             page.proposals = page.proposals.saturating_add(1);
+        }
+        if page.next.is_none() {
+            // The last page: receipts for proposals this node never held (evidence of an
+            // execution nobody approved, or of a proposal still on its way), by start time.
+            for r in self.store.all_receipts() {
+                let r = r?;
+                let inner = r.receipt();
+                let started = inner.started_at;
+                if started < request.since
+                    || request.until.is_some_and(|u| started >= u)
+                    || self.store.proposal(&inner.proposal)?.is_some()
+                {
+                    continue;
+                }
+                page.entries.push(ExportEntry::Receipt { receipt: r });
+            }
         }
         Ok(page)
     }

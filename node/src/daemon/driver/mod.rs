@@ -426,6 +426,9 @@ impl Driver {
                     .or_else(|| self.archived_report(&proposal, t));
                 let _ = reply.send(r);
             }
+            Command::Receipts { proposal, reply } => {
+                let _ = reply.send(self.receipt_reports(&proposal));
+            }
             Command::Certificate { proposal, reply } => {
                 let _ = reply.send(self.any_certificate(&proposal));
             }
@@ -592,6 +595,7 @@ impl Driver {
     fn on_execution_done(&mut self, done: Done) {
         executions::on_done(
             &mut self.executor,
+            &mut self.engine,
             &mut self.store,
             &self.telemetry.metrics,
             done,

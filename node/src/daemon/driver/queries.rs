@@ -8,8 +8,8 @@ use tracing::warn;
 
 use super::{Driver, ListFilter};
 use crate::api::{
-    CertificateCheck, PeerReport, ProposalPage, ProposalReport, ProposalSummary, StatusReport,
-    VoterHealthReport,
+    CertificateCheck, PeerReport, ProposalPage, ProposalReport, ProposalSummary, ReceiptReport,
+    StatusReport, VoterHealthReport,
 };
 use crate::daemon::clock::now;
 use crate::daemon::executor::ExecutionRecord;
@@ -70,6 +70,7 @@ impl Driver {
                 .cloned()
                 .unwrap_or_default(),
             certificate: view.certificate().map(|c| self.check_certificate(c)),
+            receipts: self.receipts_in_report(id),
         })
     }
 
@@ -90,6 +91,43 @@ impl Driver {
             signers,
             error: result.err(),
         }
+    }
+
+    /// The receipts as a proposal's report carries them: without their certificates
+    /// (the report has its own).
+    pub(super) fn receipts_in_report(&self, id: &ProposalId) -> Vec<ReceiptReport> {
+        self.receipt_reports(id)
+            .into_iter()
+            .map(|mut r| {
+                r.certificate = None;
+                r
+            })
+            .collect()
+    }
+
+    /// Every receipt stored for a proposal (known here or not), judged by the engine,
+    /// with the certificate each names when the engine can rebuild it.
+    pub(super) fn receipt_reports(&self, id: &ProposalId) -> Vec<ReceiptReport> {
+        if self.engine.proposal(id).is_none()
+            && let Some(reports) = self.archived_receipts(id)
+        {
+            return reports;
+        }
+        let stored = self.store.receipts_of(id).unwrap_or_else(|e| {
+            warn!(proposal = %id.short(), error = %e, "cannot read receipts");
+            Vec::new()
+        });
+        stored
+            .into_iter()
+            .map(|receipt| {
+                let (standing, certificate) = self.engine.receipt_standing(&receipt);
+                ReceiptReport {
+                    receipt,
+                    standing,
+                    certificate,
+                }
+            })
+            .collect()
     }
 
     pub(super) fn status_report(&self) -> StatusReport {

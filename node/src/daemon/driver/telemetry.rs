@@ -165,7 +165,7 @@ impl Driver {
                 m.quorum_required
                     .set(i64::from(self.engine.roster().required()));
             }
-            Event::ChangeSuperseded { .. } => {}
+            Event::ChangeSuperseded { .. } | Event::Receipt { .. } => {}
             Event::Expired { proposal } => {
                 m.expired.inc();
                 self.schedule_settle(*proposal);
@@ -450,6 +450,29 @@ impl Driver {
                 "invalid message"
             ),
             Event::Expired { proposal } => info!(proposal = %proposal.short(), "expired"),
+            Event::Receipt {
+                proposal,
+                executor,
+                exit_code,
+                standing,
+            } if standing.is_backed() => info!(
+                proposal = %proposal.short(),
+                executor = %name(executor, self.engine.roster()),
+                exit_code,
+                "execution receipt"
+            ),
+            Event::Receipt {
+                proposal,
+                executor,
+                exit_code,
+                standing,
+            } => warn!(
+                proposal = %proposal.short(),
+                executor = %name(executor, self.engine.roster()),
+                exit_code,
+                %standing,
+                "unbacked execution receipt: evidence against its executor"
+            ),
             Event::EpochChanged {
                 epoch,
                 roster,

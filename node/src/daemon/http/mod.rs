@@ -24,8 +24,8 @@ use utoipa::OpenApi;
 
 use crate::api::{
     DEFAULT_LIMIT, ErrorBody, ErrorDetail, EventsQuery, ListQuery, LogPage, NodeEvent, Numbered,
-    ProposalPage, ProposalQuery, ProposalReport, ProposeBody, Proposed, RosterHistory, RosterView,
-    StatusReport, VoteBody,
+    ProposalPage, ProposalQuery, ProposalReport, ProposeBody, Proposed, ReceiptReport,
+    RosterHistory, RosterView, StatusReport, VoteBody,
 };
 pub use crate::api::{DEFAULT_TTL_MS, MAX_WAIT_MS};
 use crate::daemon::driver::{Client, ListFilter, Stopped};
@@ -93,6 +93,7 @@ impl From<CommandError> for ApiError {
                 pause: Pause::Doppelganger,
             } => (StatusCode::SERVICE_UNAVAILABLE, "doppelganger_detected"),
             CommandError::Codec(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            CommandError::Receipt(_) => (StatusCode::BAD_REQUEST, "invalid_receipt"),
             CommandError::Change(_) => (StatusCode::BAD_REQUEST, "invalid_roster_change"),
             CommandError::NotAMember { .. } => (StatusCode::FORBIDDEN, "not_a_member"),
             CommandError::StaleChange { .. } => (StatusCode::CONFLICT, "stale_roster_change"),
@@ -187,6 +188,7 @@ pub fn router(
         .route("/v1/proposals/{id}", get(proposal))
         .route("/v1/proposals/{id}/vote", post(vote))
         .route("/v1/proposals/{id}/certificate", get(certificate))
+        .route("/v1/proposals/{id}/receipts", get(receipts))
         .route("/v1/status", get(status))
         .route("/v1/roster", get(roster))
         .route("/v1/roster/history", get(roster_history))
@@ -226,6 +228,7 @@ pub fn metrics_router(client: Client, metrics: Metrics) -> Router {
     proposal,
     vote,
     certificate,
+    receipts,
     status,
     roster,
     roster_history,
@@ -613,6 +616,31 @@ async fn vote(
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let ballot: SignedBallot = state.client.vote(id, body.vote, reason).await??;
     Ok(Json(ballot).into_response())
+}
+
+/// `GET /v1/proposals/{id}/receipts`.
+#[utoipa::path(
+    get,
+    path = "/v1/proposals/{id}/receipts",
+    summary = "The execution receipts of a proposal, with their standing and certificates",
+    description = "Every signed execution receipt this node stores for the proposal (also when \
+        the proposal itself is unknown here: an unbacked receipt is evidence against its \
+        executor), each with the certificate it names when this node can rebuild it. \
+        Check one offline with `swarmvote verify-receipt`.",
+    params(("id" = ProposalId, Path, description = "The proposal id (64 hex digits)")),
+    responses(
+        (status = 200, description = "The receipts (empty if none)", body = Vec<ReceiptReport>),
+        (status = 400, description = "Invalid id", body = ErrorBody),
+        (status = 401, description = "Missing or wrong token", body = ErrorBody),
+        (status = 503, description = "The node is shutting down", body = ErrorBody),
+    )
+)]
+async fn receipts(
+    State(state): State<AppState>,
+    UrlPath(id): UrlPath<String>,
+) -> Result<Json<Vec<ReceiptReport>>, ApiError> {
+    let id = parse_id(&id)?;
+    Ok(Json(state.client.receipts(id).await?))
 }
 
 /// `GET /v1/proposals/{id}/certificate`.

@@ -14,6 +14,7 @@
 use std::collections::BTreeSet;
 
 use swarmvote_protocol::engine::Decision;
+use swarmvote_protocol::receipt::SignedReceipt;
 use swarmvote_protocol::{Equivocation, ProposalId, SignedBallot, SignedProposal, UnixMillis};
 
 use super::{ExecutionRecord, Store, StoreError};
@@ -55,6 +56,8 @@ pub struct Archived {
     pub own_ballot: Option<SignedBallot>,
     /// The executor's record, if this node ran (or refused) its action.
     pub execution: Option<ExecutionRecord>,
+    /// Signed execution receipts for it, from whichever node ran it.
+    pub receipts: Vec<SignedReceipt>,
 }
 
 /// What `prune` removed (or, in a dry run, would remove).
@@ -70,6 +73,8 @@ pub struct PruneReport {
     pub evidence: usize,
     /// Decisions removed.
     pub decisions: usize,
+    /// Execution receipts removed.
+    pub receipts: usize,
     /// Execution records removed from sled (the execution journal's marks stay: they are
     /// what keeps an action from ever running twice).
     pub executions: usize,
@@ -171,6 +176,7 @@ impl Store {
             decision: self.decision(id)?,
             own_ballot: self.own_ballot(id)?,
             execution: self.execution(id)?,
+            receipts: self.receipts_of(id)?,
         }))
     }
 
@@ -213,13 +219,14 @@ impl Store {
             report.evidence = report.evidence.saturating_add(count(&self.evidence));
             report.own_ballots = report.own_ballots.saturating_add(count(&self.own));
             report.decisions = report.decisions.saturating_add(count(&self.decisions));
+            report.receipts = report.receipts.saturating_add(count(&self.receipts));
             let executed = self.executions.stored(&id)?;
             report.executions = report.executions.saturating_add(usize::from(executed));
             gone.insert(id);
             if dry_run {
                 continue;
             }
-            for tree in [&self.ballots, &self.evidence] {
+            for tree in [&self.ballots, &self.evidence, &self.receipts] {
                 for item in tree.scan_prefix(id.as_bytes()).keys() {
                     let k = item.map_err(|e| self.sled_error(e))?;
                     tree.remove(k).map_err(|e| self.sled_error(e))?;

@@ -21,6 +21,7 @@
 //! | `evidence` | proposal id (32) · voter (32) | `Equivocation` |
 //! | `decisions` | proposal id (32) | `Decision` |
 //! | `roster_steps` | proposal id (32) | `Certificate` of an approved roster change |
+//! | `receipts` | proposal id (32) · executor (32) | `SignedReceipt`, backed or not |
 //! | `executions` | proposal id (32) | `ExecutionRecord` as JSON (see `executions`) |
 //! | `by_time` | created_at (8, big-endian) · proposal id (32) | empty (see `archive`) |
 //! | `meta` | `schema_version` | u32, big-endian |
@@ -41,7 +42,8 @@ use std::sync::Arc;
 
 use swarmvote_protocol::engine::{Decision, Record};
 use swarmvote_protocol::{
-    Certificate, Equivocation, ProposalId, SignedBallot, SignedProposal, UnixMillis, Vote, codec,
+    Certificate, Equivocation, ProposalId, SignedBallot, SignedProposal, SignedReceipt, UnixMillis,
+    Vote, codec,
 };
 
 pub use archive::{Archived, PruneReport, TimeKey};
@@ -118,6 +120,8 @@ pub struct StoreStats {
     pub decisions: usize,
     /// Roster steps (approved roster changes).
     pub roster_steps: usize,
+    /// Execution receipts.
+    pub receipts: usize,
 }
 
 /// What opening found that an operator should know.
@@ -143,6 +147,7 @@ pub struct Store {
     decisions: sled::Tree,
     steps: sled::Tree,
     by_time: sled::Tree,
+    receipts: sled::Tree,
     journal: Journal,
     executions: Executions,
     _lock: File,
@@ -254,6 +259,7 @@ impl Store {
         let executions = Executions::open(dir, &db_path, tree("executions")?)?;
         let steps = tree("roster_steps")?;
         let by_time = tree("by_time")?;
+        let receipts = tree("receipts")?;
         let store = Self {
             dir: dir.to_owned(),
             db_path,
@@ -265,6 +271,7 @@ impl Store {
             decisions,
             steps,
             by_time,
+            receipts,
             journal,
             executions,
             _lock: lock,
@@ -345,6 +352,12 @@ impl Store {
             }
             Record::Decision(d) => self.put(&self.decisions, d.proposal.as_bytes(), d),
             Record::RosterStep(c) => self.put(&self.steps, c.proposal().id().as_bytes(), &**c),
+            Record::Receipt(r) => {
+                let inner = r.receipt();
+                let mut key = inner.proposal.as_bytes().to_vec();
+                key.extend_from_slice(inner.executor.as_bytes());
+                self.put(&self.receipts, &key, &**r)
+            }
         }
     }
 
@@ -410,6 +423,10 @@ impl Store {
                 .into_iter()
                 .map(Record::Decision),
         );
+        // Receipts last: the engine judges them by the proposals and ballots above.
+        for r in self.all_receipts() {
+            out.push(Record::Receipt(Arc::new(r?)));
+        }
         Ok(out)
     }
 
@@ -421,6 +438,22 @@ impl Store {
     /// All stored ballots of one proposal: one prefix scan.
     pub fn ballots_of(&self, proposal: &ProposalId) -> Result<Vec<SignedBallot>, StoreError> {
         self.scan(&self.ballots, "ballots", proposal.as_bytes())
+    }
+
+    /// Every stored execution receipt of one proposal, by executor: one prefix scan.
+    pub fn receipts_of(&self, proposal: &ProposalId) -> Result<Vec<SignedReceipt>, StoreError> {
+        self.scan(&self.receipts, "receipts", proposal.as_bytes())
+    }
+
+    /// Every stored execution receipt, in (proposal, executor) order, read lazily.
+    pub fn all_receipts(&self) -> impl Iterator<Item = Result<SignedReceipt, StoreError>> + '_ {
+        self.receipts.iter().map(|item| {
+            let (key, value) = item.map_err(|e| self.sled_error(e))?;
+            codec::decode::<SignedReceipt>(&value).map_err(|e| StoreError::Corrupt {
+                path: self.db_path.clone(),
+                detail: format!("tree receipts, key {}: {e}", hex::encode(&key)),
+            })
+        })
     }
 
     /// This node's stored ballot on a proposal.
@@ -501,6 +534,7 @@ impl Store {
             evidence: self.evidence.len(),
             decisions: self.decisions.len(),
             roster_steps: self.steps.len(),
+            receipts: self.receipts.len(),
         }
     }
 }
