@@ -195,7 +195,11 @@ async fn the_console_logs_in_follows_proposals_live_and_flags_a_degraded_voter()
 
     let dir = tempfile::tempdir().unwrap();
     let mut c = cluster_with(dir.path(), 3, "2/3", &|i| match i {
-        0 => format!("{}{HEALTH}", policy("yes")),
+        // node0 runs what it proposes, so its proposals get a signed receipt.
+        0 => format!(
+            "{}{HEALTH}[[executor.actions]]\naction = \"ops.*\"\ncommand = [\"/bin/echo\", \"restarted\"]\n",
+            policy("yes")
+        ),
         2 => format!("{}{HEALTH}", policy("no")),
         _ => HEALTH.to_owned(),
     });
@@ -309,6 +313,23 @@ async fn the_console_logs_in_follows_proposals_live_and_flags_a_degraded_voter()
         .unwrap()
         .unwrap();
     assert!(href.ends_with(&format!("/v1/proposals/{id}/certificate")));
+    // node0 ran it: its signed receipt shows, backed by the certificate.
+    let receipt = element(&browser, "#execution .receipt[data-standing='backed']").await;
+    assert!(
+        receipt
+            .text()
+            .await
+            .unwrap()
+            .contains("/bin/echo restarted")
+    );
+    browser
+        .execute(
+            "document.querySelector('#execution').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    shot(&browser, &shots, "04b-execution-and-receipt").await;
     shot(&browser, &shots, "04-proposal").await;
 
     // node2 dissented once; a second dissent over the window of 4 degrades it.

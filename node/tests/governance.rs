@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +22,7 @@ use swarmvote_protocol::{Ballot, Certificate, ProposalId, SecretKey, Vote};
 
 mod common;
 use common::webhook::{wait_hooks, webhook_server};
-use common::{DEADLINE, ready_all, wait_status};
+use common::{DEADLINE, fails, ok, ready_all, wait_status};
 
 /// Nodes 1 and up vote YES on `ops.gated` by policy (and on nothing else).
 const GATED_YES: &str =
@@ -55,33 +55,6 @@ fn cluster_with_node0(dir: &Path, n: usize, joiners: usize, node0: &str) -> Clus
         },
     )
     .unwrap()
-}
-
-fn sv(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swarmvote"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-/// Exit 0; the standard output.
-fn ok(args: &[&str]) -> String {
-    let out = sv(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{args:?} failed: {err}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Exits 1 and says every one of `needles` on stderr.
-fn fails(args: &[&str], needles: &[&str]) -> String {
-    let out = sv(args);
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(1), "{args:?}: stderr: {err}");
-    for n in needles {
-        assert!(err.contains(n), "{args:?}: {n:?} not in: {err}");
-    }
-    err
 }
 
 fn config(c: &Cluster, i: usize) -> String {

@@ -7,7 +7,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{DEADLINE, DEPLOY_POLICY, cluster_with, ready_all, wait_status};
@@ -37,10 +36,7 @@ fn list(api: &ApiClient, query: &str) -> Value {
 }
 
 fn swarmvote(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_swarmvote"))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = common::sv(args);
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),

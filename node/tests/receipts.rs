@@ -6,60 +6,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::{Value, json};
 use swarmvote_node::dev::cluster::wait_for;
 use swarmvote_protocol::{CertificateDigest, OutputDigest, ProposalId, Receipt, UnixMillis};
 
 mod common;
-use common::{DEADLINE, cluster_with as cluster, ready_all, wait_status};
-
-fn sv(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_swarmvote"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-/// Exit 0; the standard output.
-fn ok(args: &[&str]) -> String {
-    let out = sv(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{args:?} failed: {err}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// Exit 1, with every one of `needles` on stderr.
-fn fails(args: &[&str], needles: &[&str]) {
-    let out = sv(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
-    for n in needles {
-        assert!(err.contains(n), "{args:?}: {n:?} not in: {err}");
-    }
-}
+use common::{DEADLINE, DEPLOY_POLICY, cluster_with as cluster, fails, ok, ready_all, wait_status};
 
 fn write_json(path: &Path, v: &Value) -> String {
     std::fs::write(path, serde_json::to_string_pretty(v).unwrap()).unwrap();
     path.display().to_string()
 }
-
-/// Nodes 1 and 2 approve `deploy` to staging and refuse prod.
-const POLICY: &str = r#"
-[evaluator]
-kind = "policy"
-[[evaluator.rules]]
-action = "deploy"
-payload = { target = "prod" }
-vote = "no"
-reason = "not today"
-[[evaluator.rules]]
-action = "deploy"
-payload = { target = "staging" }
-vote = "yes"
-"#;
 
 #[test]
 fn an_executed_action_has_a_backed_receipt_on_every_node_that_verifies_offline() {
@@ -81,7 +39,7 @@ fn an_executed_action_has_a_backed_receipt_on_every_node_that_verifies_offline()
                 script.display()
             )
         } else {
-            POLICY.to_owned()
+            DEPLOY_POLICY.to_owned()
         }
     };
     let cdir = dir.path().join("c");

@@ -20,8 +20,10 @@
 //! 4. [`sigcache`]: verified signatures, and a shared copy of what they signed.
 //! 5. [`roster`] (members, tiers, the roster document), then [`message`]: proposals and
 //!    ballots.
-//! 6. [`evidence`], [`certificate`], then [`chain`] (roster epochs), [`tally`] and
-//!    [`receipt`] (execution receipts, judged against certificates);
+//! 6. [`evidence`], [`certificate`], then [`chain`] (roster epochs), [`tally`],
+//!    [`receipt`] (execution receipts, judged against certificates), [`recount`]
+//!    (stored proposals verified and counted again) and [`seal`] (the audit export's
+//!    seal);
 //!    [`inbound`], [`gossip`] (the gossip kinds) and [`catchup`] (the catch-up wire
 //!    messages) beside them.
 //! 7. [`policy`]: the node's `[evaluator]` config section, its pure policy rules and Rego

@@ -60,6 +60,19 @@ pub fn emit(text: &str) -> Result<(), ClientError> {
         .map_err(ClientError::Output)
 }
 
+/// A summary as JSON (`--json`) or as its text.
+pub fn emit_summary(
+    json: bool,
+    value: &(impl serde::Serialize + std::fmt::Display),
+) -> anyhow::Result<()> {
+    if json {
+        emit_json(value)
+    } else {
+        Ok(emit(&value.to_string())?)
+    }
+}
+
+/// Prints pretty JSON on standard output.
 pub fn emit_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(value)?;
     text.push('\n');

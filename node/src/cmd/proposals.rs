@@ -12,7 +12,7 @@ use swarmvote_node::cli::client::{Followed, ListQuery, NodeClient, parse_proposa
 use swarmvote_node::cli::render::render_list;
 use swarmvote_protocol::{SignedBallot, Status, Vote};
 
-use super::client::{NodeArgs, emit, emit_json};
+use super::client::{NodeArgs, emit, emit_json, emit_summary};
 
 /// `propose --wait`: rejected.
 const EXIT_REJECTED: u8 = 3;
@@ -295,11 +295,7 @@ pub fn verify_cert(args: VerifyCertArgs) -> anyhow::Result<u8> {
         json,
     } = args;
     let summary = verify_certificate_in_chain(&file, &roster, chain.as_deref())?;
-    if json {
-        emit_json(&summary)?;
-    } else {
-        emit(&summary.to_string())?;
-    }
+    emit_summary(json, &summary)?;
     Ok(0)
 }
 

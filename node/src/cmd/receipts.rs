@@ -8,7 +8,7 @@ use swarmvote_node::api::{ReceiptFile, ReceiptReport};
 use swarmvote_node::cli::client::parse_proposal_id;
 use swarmvote_node::cli::receipt::verify_receipt_file;
 
-use super::client::{NodeArgs, emit, emit_json};
+use super::client::{NodeArgs, emit_json, emit_summary};
 
 /// `swarmvote receipt`'s arguments.
 #[derive(clap::Args)]
@@ -91,10 +91,6 @@ pub fn verify_receipt(args: VerifyReceiptArgs) -> anyhow::Result<u8> {
         json,
     } = args;
     let summary = verify_receipt_file(&file, &roster, chain.as_deref())?;
-    if json {
-        emit_json(&summary)?;
-    } else {
-        emit(&summary.to_string())?;
-    }
+    emit_summary(json, &summary)?;
     Ok(0)
 }

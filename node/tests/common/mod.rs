@@ -25,6 +25,34 @@ payload = { target = "staging" }
 vote = "yes"
 "#;
 
+/// Runs the `swarmvote` binary (logging at warn).
+pub fn sv(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_swarmvote"))
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// Runs `swarmvote`, which must exit 0; its standard output.
+pub fn ok(args: &[&str]) -> String {
+    let out = sv(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{args:?} failed: {err}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs `swarmvote`, which must exit 1 with every one of `needles` on stderr; its stderr.
+pub fn fails(args: &[&str], needles: &[&str]) -> String {
+    let out = sv(args);
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: stderr: {err}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: {n:?} not in: {err}");
+    }
+    err
+}
+
 /// How long any condition may take to become true.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 

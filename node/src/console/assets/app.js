@@ -334,11 +334,30 @@ function executionCard(r) {
     if (x.stdout) parts.push(el("h2", { text: `stdout${x.stdout_truncated ? " (truncated)" : ""}` }), pre(x.stdout));
     if (x.stderr) parts.push(el("h2", { text: `stderr${x.stderr_truncated ? " (truncated)" : ""}` }), pre(x.stderr));
   }
-  // Signed execution receipts, where the node reports them.
+  // Signed execution receipts: the executor's signed account of the run, and whether a
+  // certificate here backs it (an unbacked one is evidence against its signer).
   for (const entry of r.receipts || []) {
-    parts.push(el("h2", { text: "receipt" }),
-      facts([["standing", typeof entry.standing === "string" ? entry.standing : JSON.stringify(entry.standing)]]),
-      pre(entry.receipt));
+    const x = entry.receipt.receipt;
+    const st = entry.standing || {};
+    const backed = st.state === "backed";
+    parts.push(el("h2", { text: `Receipt signed by ${name(x.executor)}` }),
+      el("div", { class: "receipt", "data-standing": st.state, "data-executor": name(x.executor) },
+        facts([
+          ["standing", el("span", {},
+            badge(backed ? "backed" : "unbacked", backed ? "approved" : "rejected"),
+            backed ? " a certificate of this proposal with the digest it names verifies here"
+              : ` EVIDENCE against ${name(x.executor)}: ${st.reason || ""} ${st.detail || ""}`)],
+          ["command", el("span", { class: "mono", text: x.command })],
+          ["exit code", x.exit_code === null ? "- (killed)" : String(x.exit_code)],
+          ["started", time(x.started_at)],
+          ["finished", time(x.finished_at)],
+          ["certificate", el("span", { class: "mono", text: x.certificate })],
+          ["stdout sha-256", el("span", { class: "mono", text: x.stdout })],
+          ["stderr sha-256", el("span", { class: "mono", text: x.stderr })],
+          ["signature", el("span", { class: "mono small", text: entry.receipt.signature })],
+        ]),
+        el("p", { class: "muted small",
+          text: `check it offline: swarmvote receipt ${r.id} --out r.json; swarmvote verify-receipt r.json --roster ROSTER` })));
   }
   if (parts.length === 0) {
     parts.push(el("p", { class: "muted", text: "No execution record on this node (only the proposer's node runs the action, and only with an executor configured)." }));

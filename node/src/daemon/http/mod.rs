@@ -156,6 +156,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/v1/proposals"),
     ("GET", "/v1/proposals/{id}"),
     ("GET", "/v1/proposals/{id}/certificate"),
+    ("GET", "/v1/proposals/{id}/receipts"),
     ("GET", "/v1/roster"),
     ("GET", "/v1/roster/history"),
     ("GET", "/v1/status"),
