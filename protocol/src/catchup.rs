@@ -8,6 +8,7 @@ use crate::certificate::Certificate;
 use crate::codec::{Kind, Message};
 use crate::ids::ProposalId;
 use crate::message::{SignedBallot, SignedProposal};
+use crate::receipt::SignedReceipt;
 
 /// A range of the key space (created_at, proposal id): proposals with
 /// `from <= created_at.0 < to` and whose id starts with `prefix` (0, 1 or 2 bytes).
@@ -74,6 +75,17 @@ pub enum SyncResponse {
     /// Main-chain roster steps after the requested epoch, in epoch order: the
     /// certificates of the approved roster changes.
     Steps(Vec<Certificate>),
+    /// [`SyncResponse::Items`], with the execution receipts held for those proposals
+    /// (sent instead of `Items` only when there are receipts, so a swarm that executes
+    /// nothing exchanges exactly what it always did).
+    ItemsWithReceipts {
+        /// The proposals.
+        proposals: Vec<SignedProposal>,
+        /// Their kept ballots.
+        ballots: Vec<SignedBallot>,
+        /// Their receipts.
+        receipts: Vec<SignedReceipt>,
+    },
 }
 
 impl Message for SyncRequest {

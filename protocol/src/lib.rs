@@ -159,7 +159,9 @@
 //!     member can make an engine hold only a bounded number of those.
 //!     (`tests/receipts.rs`: `a_signed_receipt_is_backed_on_every_engine`,
 //!     `a_tampered_receipt_fails`, `a_receipt_without_an_approval_is_kept_and_flagged`,
-//!     `only_the_proposer_executes`, `unbacked_receipts_are_bounded_per_executor`)
+//!     `only_the_proposer_executes`, `unbacked_receipts_are_bounded_per_executor`); a
+//!     receipt missed on gossip arrives through catch-up
+//!     (`a_missed_receipt_arrives_through_catch_up`)
 //! 26. **Audits recount.** A proposal read back from storage (the node's history, an
 //!     audit export) is verified again, message by message, and its tally rebuilt: the
 //!     recount equals the live tally for any set and order of ballots, and a forged or

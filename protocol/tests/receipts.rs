@@ -331,3 +331,57 @@ fn receipt_fields_are_bounded_on_decode() {
         serde_json::json!([key(1).voter_id(), key(0).voter_id(), key(0).voter_id()]);
     assert!(serde_json::from_value::<SignedReceipt>(value).is_err());
 }
+
+/// An engine that missed a receipt's gossip gets it through catch-up: the receipt is part
+/// of the proposal's entry digest, so the ranges differ, and the fetch answers with it.
+/// Without receipts the answer is the plain `Items` every node always sent.
+#[test]
+fn a_missed_receipt_arrives_through_catch_up() {
+    let (_, mut engines, id) = swarm(&[0, 1, 2]);
+    let mut late = engines.pop().unwrap();
+    let mut executor = engines.remove(0);
+    let cert = executor.proposal(&id).unwrap().certificate().unwrap();
+    // Nothing to catch up yet: the digests agree and no receipts travel.
+    assert_eq!(catch_up(&mut late, &mut executor), (0, 0));
+    let signed = executor.sign_receipt(&run(&cert)).unwrap();
+    drain(&mut executor); // the gossip copy never reaches `late`
+    assert_eq!(late.receipts(&id).count(), 0);
+    let (fetched, with_receipts) = catch_up(&mut late, &mut executor);
+    assert_eq!((fetched, with_receipts), (1, 1));
+    let held: Vec<_> = late.receipts(&id).cloned().collect();
+    assert_eq!(held, vec![signed.clone()]);
+    assert!(late.receipt_standing(&signed).0.is_backed());
+    // And then they agree again.
+    assert_eq!(catch_up(&mut late, &mut executor), (0, 0));
+}
+
+/// Drives catch-up from `late` against `peer` until neither has a follow-up; returns the
+/// proposals fetched and how many answers carried receipts.
+fn catch_up(late: &mut Engine, peer: &mut Engine) -> (usize, usize) {
+    use swarmvote_protocol::engine::{SyncRequest, SyncResponse, SyncTag};
+    let mut requests = vec![late.sync_request(T0)];
+    let (mut rounds, mut fetched, mut with_receipts) = (0, 0, 0);
+    while let Some(req) = requests.pop() {
+        rounds += 1;
+        assert!(rounds < 50, "catch-up does not converge");
+        if let SyncRequest::Fetch(ids) = &req {
+            fetched += ids.len();
+        }
+        peer.handle_sync_request(T0, PeerTag(7), SyncTag(0), &req);
+        let answer = drain(peer)
+            .into_iter()
+            .find_map(|o| match o {
+                Output::SyncResponse { response, .. } => Some(response),
+                _ => None,
+            })
+            .unwrap();
+        with_receipts += usize::from(matches!(answer, SyncResponse::ItemsWithReceipts { .. }));
+        late.handle_sync_response(T0, PeerTag(7), SyncTag(0), answer);
+        for o in drain(late) {
+            if let Output::SyncRequest { request, .. } = o {
+                requests.push(request);
+            }
+        }
+    }
+    (fetched, with_receipts)
+}

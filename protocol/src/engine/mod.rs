@@ -155,8 +155,11 @@ struct Entry {
     /// Counted in `open_by_proposer` and listed in `deadlines`.
     open: bool,
     /// Catch-up's entry digest, computed on first use (through `&self`, hence a
-    /// `OnceLock`) and reset whenever the kept ballots change.
+    /// `OnceLock`) and reset whenever the kept ballots or receipts change.
     digest: OnceLock<[u8; 32]>,
+    /// The executors and signatures of the receipts held for it, in executor order: part
+    /// of the entry digest, so catch-up finds a receipt one side lacks.
+    receipts: Vec<(VoterId, crate::crypto::Signature)>,
 }
 
 /// A read-only view of one proposal.
@@ -646,6 +649,7 @@ impl Engine {
                 decision: None,
                 open,
                 digest: OnceLock::new(),
+                receipts: self.receipt_sigs(&id),
             },
         );
         self.index.insert(p.created_at, id);

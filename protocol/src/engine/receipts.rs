@@ -124,6 +124,7 @@ impl Engine {
         }
         self.outputs
             .push_back(Output::Persist(Record::Receipt(Arc::clone(&receipt))));
+        let signature = *receipt.signature();
         self.receipts.insert(
             key,
             Held {
@@ -131,6 +132,18 @@ impl Engine {
                 counted: unbacked,
             },
         );
+        if let Some(entry) = self.entries.get_mut(&key.0) {
+            let at = entry.receipts.partition_point(|(v, _)| *v < key.1);
+            entry.receipts.insert(at, (key.1, signature));
+            entry.digest.take();
+        }
+    }
+
+    /// (executor, signature) of the receipts held for a proposal, in executor order.
+    pub(super) fn receipt_sigs(&self, id: &ProposalId) -> Vec<(VoterId, crate::crypto::Signature)> {
+        self.receipts(id)
+            .map(|r| (r.receipt().executor, *r.signature()))
+            .collect()
     }
 
     fn receipt_event(&mut self, r: &SignedReceipt, standing: Standing) {

@@ -25,6 +25,7 @@ use crate::codec::{self, MAX_SYNC_BYTES};
 use crate::crypto;
 use crate::ids::{ProposalId, UnixMillis};
 use crate::message::{SignedBallot, SignedProposal};
+use crate::receipt::SignedReceipt;
 
 /// A responder lists the entries of a differing range with at most this many proposals;
 /// bigger ranges are split on the next id byte.
@@ -153,9 +154,13 @@ impl Budget {
 
 /// Prefixed to every entry digest, so it cannot collide with another SHA-256 use.
 const DIGEST_TAG: &[u8] = b"swarmvote/v1/entry\0";
+/// Separates a receipt from the ballots in an entry digest.
+const RECEIPT_TAG: &[u8] = b"receipt\0";
 
 /// SHA-256 over the proposal id and, for every kept ballot in tally order, its voter,
-/// vote and signature; cached until the kept ballots change.
+/// vote and signature, then, for every receipt held, its executor and signature (none
+/// for a proposal without receipts, so their digests are what they always were); cached
+/// until the kept ballots or receipts change.
 ///
 /// The signature stands for the ballot's body: a signature by one key over two different
 /// bodies would be a forgery (or a SHA-512 collision), so equal (voter, signature) pairs
@@ -168,6 +173,11 @@ pub(super) fn entry_digest(entry: &Entry) -> [u8; 32] {
             bytes.extend_from_slice(b.ballot().voter.as_bytes());
             bytes.push(b.ballot().vote as u8);
             bytes.extend_from_slice(&b.signature().0);
+        }
+        for (executor, signature) in &entry.receipts {
+            bytes.extend_from_slice(RECEIPT_TAG);
+            bytes.extend_from_slice(executor.as_bytes());
+            bytes.extend_from_slice(&signature.0);
         }
         crypto::sha256(&bytes)
     })
@@ -315,8 +325,13 @@ impl Engine {
         let follow = match response {
             SyncResponse::Reconcile { entries, ranges } => self.follow_up(&entries, &ranges),
             SyncResponse::Items { proposals, ballots } => {
-                self.take_items(now, peer, proposals, ballots)
+                self.take_items(now, peer, proposals, ballots, Vec::new())
             }
+            SyncResponse::ItemsWithReceipts {
+                proposals,
+                ballots,
+                receipts,
+            } => self.take_items(now, peer, proposals, ballots, receipts),
             SyncResponse::Steps(steps) => self.take_steps(now, peer, steps),
         };
         self.outputs
@@ -462,7 +477,7 @@ impl Engine {
         let limit = MAX_SYNC_BYTES.saturating_sub(ITEMS_MARGIN);
         let mut size = 0usize;
         let mut seen = BTreeSet::new();
-        let (mut proposals, mut ballots) = (Vec::new(), Vec::new());
+        let (mut proposals, mut ballots, mut receipts) = (Vec::new(), Vec::new(), Vec::new());
         for id in ids.iter().take(MAX_FETCH) {
             if !seen.insert(*id) {
                 continue;
@@ -479,6 +494,9 @@ impl Engine {
                 .fold(codec::encode_body(proposal).len(), |acc, b| {
                     acc.saturating_add(codec::encode_body(b).len())
                 });
+            let item = self.receipts(id).fold(item, |acc, r| {
+                acc.saturating_add(codec::encode_body(r).len())
+            });
             let total = size.saturating_add(item);
             if total > limit {
                 break;
@@ -486,8 +504,18 @@ impl Engine {
             size = total;
             proposals.push(proposal.clone());
             ballots.extend(entry.tally.ballots().cloned());
+            receipts.extend(self.receipts(id).cloned());
         }
-        SyncResponse::Items { proposals, ballots }
+        // Without receipts, the answer every node has always sent.
+        if receipts.is_empty() {
+            SyncResponse::Items { proposals, ballots }
+        } else {
+            SyncResponse::ItemsWithReceipts {
+                proposals,
+                ballots,
+                receipts,
+            }
+        }
     }
 
     fn follow_up(
@@ -541,6 +569,7 @@ impl Engine {
         peer: PeerTag,
         proposals: Vec<SignedProposal>,
         ballots: Vec<SignedBallot>,
+        receipts: Vec<SignedReceipt>,
     ) -> Vec<SyncRequest> {
         // Proposals first, so their ballots find them rather than the orphan buffer.
         let mut behind = false;
@@ -551,6 +580,11 @@ impl Engine {
         }
         for b in ballots.into_iter().take(MAX_ITEM_BALLOTS) {
             let result = self.on_ballot(now, peer, b, None);
+            self.report_reject(peer, result);
+        }
+        // After the ballots, so a receipt is judged against the approval it names.
+        for r in receipts.into_iter().take(MAX_ITEM_BALLOTS) {
+            let result = self.on_receipt(peer, r);
             self.report_reject(peer, result);
         }
         // The peer holds proposals under a roster this node does not know: ask it for
