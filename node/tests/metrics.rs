@@ -57,19 +57,6 @@ fn parse(text: &str) -> BTreeMap<String, f64> {
         .collect()
 }
 
-fn get(url: &str, token: Option<&str>) -> (u16, String) {
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
-    let mut req = agent.get(url);
-    if let Some(t) = token {
-        req = req.header("Authorization", format!("Bearer {t}"));
-    }
-    let mut r = req.call().unwrap();
-    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
-}
-
 fn decided(c: &ApiClient, id: &str, status: &str, ballots: usize) {
     wait_for(
         &format!("{id} {status} with {ballots} ballots"),
@@ -128,8 +115,12 @@ fn metrics_parse_and_count_a_known_sequence() {
 
     let token = std::fs::read_to_string(c.nodes[0].dir.join("data/api.cookie")).unwrap();
     let api = format!("http://{}/metrics", c.nodes[0].api);
-    assert_eq!(get(&api, None).0, 401, "the API listener needs the token");
-    let (status, text) = get(&api, Some(token.trim()));
+    assert_eq!(
+        common::http_get(&api, None).0,
+        401,
+        "the API listener needs the token"
+    );
+    let (status, text) = common::http_get(&api, Some(token.trim()));
     assert_eq!(status, 200);
     let m = parse(&text);
     let v = |k: &str| *m.get(k).unwrap_or_else(|| panic!("no {k} in {m:?}"));
@@ -174,12 +165,12 @@ fn metrics_parse_and_count_a_known_sequence() {
             .filter(|a| !a.is_empty()))
     })
     .unwrap();
-    let (status, text) = get(&format!("http://{metrics_addr}/metrics"), None);
+    let (status, text) = common::http_get(&format!("http://{metrics_addr}/metrics"), None);
     assert_eq!(status, 200);
     let m2 = parse(&text);
     assert_eq!(m2["swarmvote_ballots_accepted_total{vote=\"yes\"}"], 6.0);
     assert_eq!(
-        get(&format!("http://{metrics_addr}/v1/status"), None).0,
+        common::http_get(&format!("http://{metrics_addr}/v1/status"), None).0,
         404,
         "only /metrics is served there"
     );

@@ -151,11 +151,14 @@ async fn run(config: NodeConfig) -> anyhow::Result<u8> {
     } else {
         axum::Router::new()
     };
-    let server = axum::serve(listener, http::router(client, metrics, token, down_rx, mcp))
-        .with_graceful_shutdown(async {
+    let app = http::router(client, metrics, token, down_rx, mcp);
+    let limits = config.api.limits.clone();
+    let api_task = tokio::spawn(async move {
+        http::serve::serve(listener, app, &limits, async {
             let _ = api_stopped.await;
-        });
-    let api_task = tokio::spawn(async move { server.await });
+        })
+        .await;
+    });
 
     info!(
         version = env!("CARGO_PKG_VERSION"),

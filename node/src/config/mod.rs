@@ -15,9 +15,11 @@ use swarmvote_protocol::{Roster, RosterError, SecretKey};
 
 use crate::daemon::evaluator::EvaluatorSection;
 use crate::daemon::executor::ExecutorSection;
+pub mod api_limits;
 pub mod gate;
 pub mod retention;
 
+use self::api_limits::ApiLimits;
 use self::gate::GateSection;
 use self::retention::RetentionSection;
 
@@ -112,6 +114,9 @@ pub struct ApiSection {
     /// Serve MCP (Streamable HTTP) at `/mcp` on this listener, behind the same token.
     #[serde(default = "yes")]
     pub mcp: bool,
+    /// `[api.limits]`: connections, header and body deadlines.
+    #[serde(default)]
+    pub limits: ApiLimits,
 }
 
 fn yes() -> bool {
@@ -129,6 +134,7 @@ impl Default for ApiSection {
             token: None,
             allow_remote: false,
             mcp: true,
+            limits: ApiLimits::default(),
         }
     }
 }
@@ -685,6 +691,15 @@ impl NodeConfig {
             field: e.field,
             message: e.message,
         })?;
+        config
+            .api
+            .limits
+            .check()
+            .map_err(|(field, message)| ConfigError::Field {
+                path: path.to_owned(),
+                field: field.into(),
+                message,
+            })?;
         config
             .retention
             .check()

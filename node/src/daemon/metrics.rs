@@ -132,6 +132,8 @@ pub struct Metrics {
     pub quorum_reachable: Gauge,
     /// Webhook bodies waiting to be delivered.
     pub webhook_queue: Gauge,
+    /// API requests refused for their token, by reason.
+    pub api_auth_failures: Family<ReasonLabel, Counter>,
     /// Executor runs, by result.
     pub executions: Family<ResultLabel, Counter>,
     /// 1 if the member is degraded, else 0.
@@ -173,6 +175,7 @@ impl Metrics {
             quorum_required: Gauge::default(),
             quorum_reachable: Gauge::default(),
             webhook_queue: Gauge::default(),
+            api_auth_failures: Family::default(),
             executions: Family::default(),
             voter_degraded: Family::default(),
             voter_window: Family::default(),
@@ -272,6 +275,11 @@ impl Metrics {
             m.quorum_reachable.clone(),
         );
         r.register(
+            "api_auth_failures",
+            "API requests refused for their token, by reason (missing, wrong_token, cookie_not_allowed)",
+            m.api_auth_failures.clone(),
+        );
+        r.register(
             "webhook_queue",
             "Webhook bodies waiting to be delivered",
             m.webhook_queue.clone(),
@@ -320,6 +328,9 @@ impl Metrics {
         }
         for result in ["degraded", "recovered"] {
             let _ = m.health_transitions.get_or_create(&ResultLabel { result });
+        }
+        for reason in ["missing", "wrong_token", "cookie_not_allowed"] {
+            let _ = m.api_auth_failures.get_or_create(&ReasonLabel { reason });
         }
         for reason in [
             "malformed",

@@ -53,6 +53,20 @@ pub fn fails(args: &[&str], needles: &[&str]) -> String {
     err
 }
 
+/// A plain GET (with a bearer token, if given): the status and the body as text.
+pub fn http_get(url: &str, token: Option<&str>) -> (u16, String) {
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut req = agent.get(url);
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let mut r = req.call().unwrap();
+    (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+}
+
 /// How long any condition may take to become true.
 pub const DEADLINE: Duration = Duration::from_secs(60);
 

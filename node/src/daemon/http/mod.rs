@@ -6,7 +6,12 @@
 //! Each handler carries its route's OpenAPI description; [`openapi`] assembles the
 //! document, served at `GET /v1/openapi.json` behind the same token as every route.
 
+mod auth;
 mod export;
+pub mod serve;
+
+pub(crate) use auth::constant_time_eq;
+use auth::{AuthLog, auth};
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -14,7 +19,7 @@ use std::time::Duration;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, FromRequest, Path as UrlPath, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -141,6 +146,8 @@ struct AppState {
     /// Becomes true when the node shuts down; open event streams end then, so a
     /// connected watcher cannot hold up a graceful shutdown.
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Failed authentications not yet logged (logging is rate-limited).
+    auth_log: AuthLog,
 }
 
 /// Every route the server answers behind the token, as (method, path). The OpenAPI
@@ -179,6 +186,7 @@ pub fn router(
         metrics,
         token,
         shutdown,
+        auth_log: AuthLog::default(),
     };
     Router::new()
         .route("/metrics", get(metrics_text))
@@ -211,6 +219,7 @@ pub fn metrics_router(client: Client, metrics: Metrics) -> Router {
         metrics,
         token: String::new(),
         shutdown,
+        auth_log: AuthLog::default(),
     };
     Router::new()
         .route("/metrics", get(metrics_text))
@@ -294,55 +303,6 @@ async fn metrics_text(State(state): State<AppState>) -> Result<Response, ApiErro
 )]
 async fn logs() -> Json<LogPage> {
     Json(crate::daemon::log_ring::snapshot())
-}
-
-/// Compares without stopping at the first difference, so the time taken does not tell
-/// how much of a guessed token was right.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// The token: the bearer header, or else the console's cookie. The cookie is accepted
-/// only on GET requests to the API (`/v1/...` and `/metrics`): the console only reads,
-/// and a cookie a browser attaches by itself must not be able to propose or vote
-/// (cross-site request forgery; SameSite=Strict is the first line, this the second).
-async fn auth(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    req: Request,
-    next: Next,
-) -> Response {
-    let unauthorized =
-        |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", m).into_response();
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let cookie = crate::console::cookie_token(&headers);
-    let given = match (bearer, cookie) {
-        (Some(t), _) => t.trim(),
-        (None, Some(c)) => {
-            let path = req.uri().path();
-            let readable = path.starts_with("/v1/") || path == "/metrics";
-            if req.method() != axum::http::Method::GET || !readable {
-                return unauthorized(
-                    "the console's cookie is accepted only for GET requests to the API; \
-                     send 'Authorization: Bearer <token>'",
-                );
-            }
-            c
-        }
-        (None, None) => {
-            return unauthorized(
-                "missing 'Authorization: Bearer <token>'; the token is in <data_dir>/api.cookie",
-            );
-        }
-    };
-    if constant_time_eq(given.as_bytes(), state.token.as_bytes()) {
-        next.run(req).await
-    } else {
-        unauthorized("wrong token")
-    }
 }
 
 fn parse_id(id: &str) -> Result<ProposalId, ApiError> {
