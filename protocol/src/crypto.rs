@@ -93,9 +93,15 @@ pub enum KeyError {
     /// make signatures that verify for many messages.
     #[error("weak key: the point has small order")]
     SmallOrder,
+    /// The point has a small-order (torsion) component. Under such a key, a signature
+    /// can verify with one rule (cofactorless, as here) and not with another (cofactored),
+    /// so offline verifiers of a certificate could disagree; no honest key has one.
+    #[error("weak key: the point has a small-order component")]
+    MixedOrder,
 }
 
-/// A validated ed25519 public key: on the curve, canonically encoded, not of small order.
+/// A validated ed25519 public key: on the curve, canonically encoded, of prime order (no
+/// small-order component).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct PublicKey {
     key: VerifyingKey,
@@ -112,6 +118,9 @@ impl PublicKey {
         }
         if key.is_weak() {
             return Err(KeyError::SmallOrder);
+        }
+        if !key.to_edwards().is_torsion_free() {
+            return Err(KeyError::MixedOrder);
         }
         Ok(Self { key })
     }
@@ -132,8 +141,10 @@ impl PublicKey {
         self.verify_signing_bytes(&signing_bytes(domain, swarm, body), signature)
     }
 
-    /// Checks `signature` over bytes already built by [`signing_bytes`].
-    pub(crate) fn verify_signing_bytes(
+    /// Checks `signature` over bytes already built by [`signing_bytes`], with the strict
+    /// rule: what [`PublicKey::verify`] runs. Public so that outside test vectors
+    /// (Wycheproof, "Taming the many EdDSAs"), which sign raw messages, check this rule.
+    pub fn verify_signing_bytes(
         &self,
         msg: &[u8],
         signature: &Signature,

@@ -31,8 +31,9 @@ use crate::cli::client::{Endpoint, Locator};
 pub use link::{NodeLink, Target};
 pub use tools::Tools;
 pub use views::{
-    BallotView, CertificateView, DEFAULT_AWAIT_WAIT_S, DEFAULT_PROPOSE_WAIT_S, Decision,
-    MAX_WAIT_S, ProposalLine, ProposalList, StatusName, TallyView, Verification,
+    AwaitDecision, BallotView, CastVote, CertificateView, DEFAULT_AWAIT_WAIT_S,
+    DEFAULT_PROPOSE_WAIT_S, Decision, ListProposals, MAX_WAIT_S, ProposalLine, ProposalList,
+    ProposalRef, ProposeAction, StatusName, TallyView, Verification, VerifyCertificate,
 };
 
 /// Where `/mcp` is mounted on the API listener.

@@ -1,0 +1,6 @@
+//! libFuzzer entry for the `codec_sync_request` target (see `swarmvote_fuzz::protocol_targets::codec_sync_request`).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(
+    |data: &[u8]| swarmvote_fuzz::protocol_targets::codec_sync_request(data)
+);
