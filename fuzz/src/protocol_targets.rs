@@ -80,6 +80,15 @@ pub fn codec_sync_response(data: &[u8]) {
             proposals.into_iter().for_each(|p| drop(p.verify(roster)));
             ballots.into_iter().for_each(|b| drop(b.verify(roster)));
         }
+        SyncResponse::ItemsWithReceipts {
+            proposals,
+            ballots,
+            receipts,
+        } => {
+            proposals.into_iter().for_each(|p| drop(p.verify(roster)));
+            ballots.into_iter().for_each(|b| drop(b.verify(roster)));
+            receipts.into_iter().for_each(|r| drop(r.verify(roster)));
+        }
         SyncResponse::Steps(steps) => steps.into_iter().for_each(|c| drop(c.verify(roster))),
         SyncResponse::Reconcile { .. } => {}
     }
