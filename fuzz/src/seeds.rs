@@ -85,6 +85,11 @@ fn sync_responses(g: &Golden) -> Vec<SyncResponse> {
             ballots: vec![g.yes.clone(), g.no.clone()],
         },
         SyncResponse::Steps(vec![g.certificate.clone()]),
+        SyncResponse::ItemsWithReceipts {
+            proposals: vec![g.proposal.clone()],
+            ballots: vec![g.yes.clone()],
+            receipts: vec![g.receipt.clone()],
+        },
     ]
 }
 
