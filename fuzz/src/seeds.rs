@@ -106,7 +106,7 @@ fn export_lines(g: &Golden) -> Vec<ExportLine> {
     };
     let evidence = Equivocation::new(g.yes.clone(), g.no.clone()).ok();
     let mut entries = vec![
-        ExportEntry::Header(header),
+        ExportEntry::Header { header },
         ExportEntry::Proposal {
             proposal: g.proposal.clone(),
         },

@@ -54,16 +54,18 @@ fn file(r: &Roster, entries: Vec<ExportEntry>) -> String {
 fn file_sealed_by(r: &Roster, entries: Vec<ExportEntry>, sealer: u8) -> String {
     let mut chain = ChainWriter::default();
     let mut out = String::new();
-    let header = ExportEntry::Header(ExportHeader {
-        format: EXPORT_FORMAT.into(),
-        version: EXPORT_VERSION,
-        swarm: r.swarm().to_string(),
-        genesis: r.digest(),
-        node: key(0).voter_id(),
-        since: UnixMillis(0),
-        until: None,
-        exported_at: UnixMillis(1_767_225_700_000),
-    });
+    let header = ExportEntry::Header {
+        header: ExportHeader {
+            format: EXPORT_FORMAT.into(),
+            version: EXPORT_VERSION,
+            swarm: r.swarm().to_string(),
+            genesis: r.digest(),
+            node: key(0).voter_id(),
+            since: UnixMillis(0),
+            until: None,
+            exported_at: UnixMillis(1_767_225_700_000),
+        },
+    };
     let proposals = entries
         .iter()
         .filter(|e| matches!(e, ExportEntry::Proposal { .. }))

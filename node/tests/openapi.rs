@@ -195,6 +195,44 @@ fn real_answers_and_events_match_the_document_and_requests_follow_it() {
         assert_eq!(s, 200, "{answer}");
         doc.answer("get", route, 200, &answer);
     }
+    // The routes this document grew for the console and the audit trail.
+    let (s, page) = api[0]
+        .call("GET", "/v1/proposals?history=true&limit=1", None)
+        .unwrap();
+    assert_eq!(s, 200, "{page}");
+    doc.answer("get", "/v1/proposals", 200, &page);
+    for route in [
+        "/v1/logs".to_owned(),
+        format!("/v1/proposals/{id}/receipts"),
+    ] {
+        let (s, answer) = api[0].call("GET", &route, None).unwrap();
+        assert_eq!(s, 200, "{answer}");
+        let path = route.replace(&id, "{id}");
+        doc.answer("get", &path, 200, &answer);
+    }
+    let token = std::fs::read_to_string(c.nodes[0].dir.join("data").join("api.cookie")).unwrap();
+    let (s, export) = common::http_get(
+        &format!("http://{}/v1/export?since=0", c.nodes[0].api),
+        Some(token.trim()),
+    );
+    assert_eq!(s, 200, "{export}");
+    let lines: Vec<Value> = export
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() > 3, "{export}");
+    for line in &lines {
+        doc.check(
+            "/paths/~1v1~1export/get/responses/200/content/application~1x-ndjson/schema",
+            line,
+            "an export line",
+        );
+    }
+    let (s, e) = api[0]
+        .call("GET", "/v1/export?since=5&until=1", None)
+        .unwrap();
+    assert_eq!(s, 400, "{e}");
+    doc.answer("get", "/v1/export", 400, &e);
     let stranger = ApiClient::new("stranger", c.nodes[0].api, "wrong");
     let (s, e) = stranger.call("GET", "/v1/status", None).unwrap();
     assert_eq!(s, 401);

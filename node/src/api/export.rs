@@ -44,7 +44,10 @@ pub struct ExportLine {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ExportEntry {
     /// The first line: what the file is.
-    Header(ExportHeader),
+    Header {
+        /// What the file is.
+        header: ExportHeader,
+    },
     /// An approved roster change: its certificate, checked against the roster before it.
     RosterStep {
         /// The certificate.

@@ -233,11 +233,11 @@ impl Checker {
     }
 
     fn check(&mut self, n: u64, entry: ExportEntry, prev: &[u8; 32]) -> Result<(), String> {
-        if self.header.is_none() && !matches!(entry, ExportEntry::Header(_)) {
+        if self.header.is_none() && !matches!(entry, ExportEntry::Header { .. }) {
             return Err("the first line must be the header".into());
         }
         match entry {
-            ExportEntry::Header(h) => self.header(n, h),
+            ExportEntry::Header { header } => self.header(n, header),
             ExportEntry::RosterStep { certificate } => {
                 if self.last.is_some() {
                     return Err("a roster step after the proposals".into());

@@ -221,7 +221,7 @@ impl Driver {
         let start = match request.after {
             Some(after) => Some(after),
             None => {
-                page.entries.push(ExportEntry::Header(ExportHeader {
+                let header = ExportHeader {
                     format: EXPORT_FORMAT.into(),
                     version: EXPORT_VERSION,
                     swarm: self.engine.roster().swarm().to_string(),
@@ -230,7 +230,8 @@ impl Driver {
                     since: request.since,
                     until: request.until,
                     exported_at: t,
-                }));
+                };
+                page.entries.push(ExportEntry::Header { header });
                 page.entries.extend(
                     self.store
                         .roster_steps()?
