@@ -15,13 +15,12 @@ use swarmvote_protocol::{Roster, RosterError, SecretKey};
 
 use crate::daemon::evaluator::EvaluatorSection;
 use crate::daemon::executor::ExecutorSection;
-pub mod api_limits;
 pub mod gate;
 pub mod retention;
 
-use self::api_limits::ApiLimits;
 use self::gate::GateSection;
 use self::retention::RetentionSection;
+use crate::daemon::http::limits::ApiLimits;
 
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -8,6 +8,7 @@
 
 mod auth;
 mod export;
+pub mod limits;
 mod proposals;
 pub mod serve;
 

@@ -26,8 +26,8 @@ use tokio::sync::Semaphore;
 use tower::ServiceExt;
 use tracing::{debug, warn};
 
+use super::limits::ApiLimits;
 use super::{ApiError, MAX_BODY};
-use crate::config::api_limits::ApiLimits;
 
 /// How long shutdown waits for open requests before it drops them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);

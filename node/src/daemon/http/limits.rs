@@ -1,4 +1,5 @@
-//! `[api.limits]` in the node config: what one client may hold of the API listener.
+//! `[api.limits]` in the node config: what one client may hold of the API listener. The
+//! type lives here, beside the server loop that enforces it; the config embeds it.
 //!
 //! ```toml
 //! [api.limits]
