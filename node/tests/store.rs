@@ -291,3 +291,47 @@ fn a_data_dir_from_before_the_time_index_gets_it_built_on_open() {
     let newest: Vec<_> = store.newest_first(None).map(|k| k.unwrap().1).collect();
     assert_eq!(newest, ids.iter().rev().copied().collect::<Vec<_>>());
 }
+
+/// `swarmvote store prune`, the command: a dry run says what would go and removes
+/// nothing; the real run says what went; a bad time is refused naming the flag.
+#[test]
+fn the_prune_command_says_what_it_removes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    workload(&data, 6);
+    let config = dir.path().join("node.toml");
+    std::fs::write(
+        &config,
+        "data_dir = \"data\"\nkey_file = \"voter.key\"\nroster_file = \"roster.toml\"\n",
+    )
+    .unwrap();
+    let prune = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_swarmvote"))
+            .args(["store", "prune", "--config", config.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    // Proposal k is created at T0 + k ms: four of the six are before T0 + 4.
+    let before = (T0.0 + 4).to_string();
+    let (code, out) = prune(&["--before", &before, "--dry-run"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("would remove 4 proposals created before "), "{out}");
+    let (code, out) = prune(&["--before", &before]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("removed 4 proposals created before "), "{out}");
+    let (store, _) = Store::open(&data).unwrap();
+    assert_eq!(store.stats().proposals, 2);
+    drop(store);
+    let (code, out) = prune(&["--before", "last tuesday"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("--before \"last tuesday\" is not a time"), "{out}");
+}

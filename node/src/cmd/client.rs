@@ -60,6 +60,23 @@ pub fn emit(text: &str) -> Result<(), ClientError> {
         .map_err(ClientError::Output)
 }
 
+/// What an offline check (`verify-cert`, `verify-receipt`) checks against, and how it
+/// answers.
+#[derive(clap::Args)]
+pub struct OfflineArgs {
+    /// The swarm's roster file; with --chain, its genesis roster (the first one).
+    #[arg(long, value_name = "FILE")]
+    pub roster: PathBuf,
+    /// The roster chain from that genesis roster (`swarmvote roster history --json`):
+    /// each step is verified against the roster before it, then the file against the
+    /// roster its proposal names.
+    #[arg(long, value_name = "STEPS.json")]
+    pub chain: Option<PathBuf>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// A summary as JSON (`--json`) or as its text.
 pub fn emit_summary(
     json: bool,

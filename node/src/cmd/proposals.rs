@@ -12,7 +12,7 @@ use swarmvote_node::cli::client::{Followed, ListQuery, NodeClient, parse_proposa
 use swarmvote_node::cli::render::render_list;
 use swarmvote_protocol::{SignedBallot, Status, Vote};
 
-use super::client::{NodeArgs, emit, emit_json, emit_summary};
+use super::client::{NodeArgs, OfflineArgs, emit, emit_json, emit_summary};
 
 /// `propose --wait`: rejected.
 const EXIT_REJECTED: u8 = 3;
@@ -122,17 +122,8 @@ pub struct CertArgs {
 pub struct VerifyCertArgs {
     /// The certificate JSON file (at most 32 MiB).
     pub file: PathBuf,
-    /// The swarm's roster file; with --chain, its genesis roster (the first one).
-    #[arg(long, value_name = "FILE")]
-    pub roster: PathBuf,
-    /// The roster chain from that genesis roster (`swarmvote roster history --json`):
-    /// each step is verified, then the certificate against the roster its proposal
-    /// names.
-    #[arg(long, value_name = "STEPS.json")]
-    pub chain: Option<PathBuf>,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub against: OfflineArgs,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -288,14 +279,9 @@ pub fn cert(args: CertArgs) -> anyhow::Result<u8> {
 
 /// `swarmvote verify-cert`: offline, no node needed.
 pub fn verify_cert(args: VerifyCertArgs) -> anyhow::Result<u8> {
-    let VerifyCertArgs {
-        file,
-        roster,
-        chain,
-        json,
-    } = args;
-    let summary = verify_certificate_in_chain(&file, &roster, chain.as_deref())?;
-    emit_summary(json, &summary)?;
+    let VerifyCertArgs { file, against } = args;
+    let summary = verify_certificate_in_chain(&file, &against.roster, against.chain.as_deref())?;
+    emit_summary(against.json, &summary)?;
     Ok(0)
 }
 

@@ -8,7 +8,7 @@ use swarmvote_node::api::{ReceiptFile, ReceiptReport};
 use swarmvote_node::cli::client::parse_proposal_id;
 use swarmvote_node::cli::receipt::verify_receipt_file;
 
-use super::client::{NodeArgs, emit_json, emit_summary};
+use super::client::{NodeArgs, OfflineArgs, emit_json, emit_summary};
 
 /// `swarmvote receipt`'s arguments.
 #[derive(clap::Args)]
@@ -31,15 +31,8 @@ pub struct ReceiptArgs {
 pub struct VerifyReceiptArgs {
     /// The receipt file (`swarmvote receipt ID --out FILE`).
     pub file: PathBuf,
-    /// The swarm's roster file; with --chain, its genesis roster (the first one).
-    #[arg(long, value_name = "FILE")]
-    pub roster: PathBuf,
-    /// The roster chain from that genesis roster (`swarmvote roster history --json`).
-    #[arg(long, value_name = "STEPS.json")]
-    pub chain: Option<PathBuf>,
-    /// Print the summary as JSON.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub against: OfflineArgs,
 }
 
 /// `swarmvote receipt`: the receipt file `{"receipt": …, "certificate": …}`.
@@ -84,13 +77,8 @@ pub fn receipt(args: ReceiptArgs) -> anyhow::Result<u8> {
 
 /// `swarmvote verify-receipt`: offline, no node needed.
 pub fn verify_receipt(args: VerifyReceiptArgs) -> anyhow::Result<u8> {
-    let VerifyReceiptArgs {
-        file,
-        roster,
-        chain,
-        json,
-    } = args;
-    let summary = verify_receipt_file(&file, &roster, chain.as_deref())?;
-    emit_summary(json, &summary)?;
+    let VerifyReceiptArgs { file, against } = args;
+    let summary = verify_receipt_file(&file, &against.roster, against.chain.as_deref())?;
+    emit_summary(against.json, &summary)?;
     Ok(0)
 }

@@ -9,7 +9,6 @@
 //! `prev`), line k is intact and line k−1 is the one that changed; otherwise line k did.
 
 use std::io::BufRead;
-use std::ops::Not;
 
 use swarmvote_protocol::chain::RosterChain;
 use swarmvote_protocol::crypto::sha256;
@@ -375,7 +374,7 @@ impl Checker {
                     roster,
                     None,
                 );
-                standing.is_backed().not().then(|| standing.to_string())
+                (!standing.is_backed()).then(|| standing.to_string())
             }
             None => {
                 // A proposal not in the file: checked under a roster that lists the

@@ -123,14 +123,9 @@ impl Driver {
             // Arrival times are kept in memory only, for the proposals the engine holds.
             ballot_latencies: Vec::new(),
             certificate: recount.certificate().map(|c| self.check_certificate(c)),
-            receipts: self
-                .judge_receipts(&recount, archived.receipts)
-                .into_iter()
-                .map(|mut r| {
-                    r.certificate = None;
-                    r
-                })
-                .collect(),
+            receipts: super::queries::without_certificates(
+                self.judge_receipts(&recount, archived.receipts),
+            ),
             proposal: archived.proposal,
         })
     }

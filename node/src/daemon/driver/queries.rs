@@ -96,13 +96,7 @@ impl Driver {
     /// The receipts as a proposal's report carries them: without their certificates
     /// (the report has its own).
     pub(super) fn receipts_in_report(&self, id: &ProposalId) -> Vec<ReceiptReport> {
-        self.receipt_reports(id)
-            .into_iter()
-            .map(|mut r| {
-                r.certificate = None;
-                r
-            })
-            .collect()
+        without_certificates(self.receipt_reports(id))
     }
 
     /// Every receipt stored for a proposal (known here or not), judged by the engine,
@@ -244,4 +238,16 @@ impl Driver {
             None
         })
     }
+}
+
+/// Receipts as a proposal's report carries them: without the certificates they name
+/// (the report has its own).
+pub(super) fn without_certificates(receipts: Vec<ReceiptReport>) -> Vec<ReceiptReport> {
+    receipts
+        .into_iter()
+        .map(|mut r| {
+            r.certificate = None;
+            r
+        })
+        .collect()
 }
