@@ -324,14 +324,23 @@ fn the_prune_command_says_what_it_removes() {
     let before = (T0.0 + 4).to_string();
     let (code, out) = prune(&["--before", &before, "--dry-run"]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.starts_with("would remove 4 proposals created before "), "{out}");
+    assert!(
+        out.starts_with("would remove 4 proposals created before "),
+        "{out}"
+    );
     let (code, out) = prune(&["--before", &before]);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.starts_with("removed 4 proposals created before "), "{out}");
+    assert!(
+        out.starts_with("removed 4 proposals created before "),
+        "{out}"
+    );
     let (store, _) = Store::open(&data).unwrap();
     assert_eq!(store.stats().proposals, 2);
     drop(store);
     let (code, out) = prune(&["--before", "last tuesday"]);
     assert_eq!(code, Some(1), "{out}");
-    assert!(out.contains("--before \"last tuesday\" is not a time"), "{out}");
+    assert!(
+        out.contains("--before \"last tuesday\" is not a time"),
+        "{out}"
+    );
 }
